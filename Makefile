@@ -1,0 +1,51 @@
+# Hermes: `make help` lists the targets. `make up` and `make test` install what is missing
+# first (deploy/deps.sh), so they work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PRESET ?= dev
+BUF := node_modules/.bin/buf
+JOBS ?= $(shell nproc)
+
+.PHONY: help deps proto-gen proto-lint proto-format proto-breaking proto-all build test up down clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install what is missing: Debian packages, npm tools (lock file), third-party protos
+	@deploy/deps.sh
+
+proto-gen: deps ## Regenerate gen/cpp from proto/ with buf (commit proto/ and gen/ together)
+	rm -rf gen/cpp
+	$(BUF) generate
+	@echo "gen/cpp regenerated; commit it with the proto change"
+
+proto-lint: deps ## Lint the protos (buf STANDARD rules)
+	$(BUF) lint
+
+proto-format: deps ## Format proto/ in place (buf format)
+	$(BUF) format -w proto
+
+proto-breaking: deps ## Fail if proto/ breaks wire or source compatibility with branch main
+	$(BUF) breaking proto --against '.git#branch=main,subdir=proto'
+
+proto-all: proto-format proto-lint proto-breaking proto-gen ## Format, lint, breaking check, generate
+
+build: deps ## Build a CMake preset: PRESET=dev (default), release or tsan; TARGETS= to narrow
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS) $(if $(TARGETS),--target $(TARGETS))
+
+test: ## Build the dev preset (ASan + UBSan) and run every test through CTest
+	$(MAKE) --no-print-directory build PRESET=dev
+	ctest --preset dev -j $(JOBS)
+
+up: ## Build release and run both services on their defaults (Ctrl-C stops; DETACH=1 backgrounds)
+	$(MAKE) --no-print-directory build PRESET=release TARGETS="hermes-user hermes-order"
+	deploy/up.sh
+
+down: ## Stop a stack started with `make up DETACH=1`
+	deploy/up.sh --down
+
+clean: ## Remove the build trees (keeps var/, where the services keep their data)
+	rm -rf build

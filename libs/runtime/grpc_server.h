@@ -1,0 +1,65 @@
+// GrpcServer: the gRPC server every Hermes service runs, built the same way for each.
+//
+// It owns what is common to all services: the listening port (SO_REUSEPORT off, so a port
+// that is taken is an error instead of a silent second listener), the standard
+// grpc.health.v1 service (SERVING for "" and every registered service once started,
+// NOT_FOUND for unknown names, NOT_SERVING while draining), and server reflection.
+//
+//   auto server = GrpcServer::Start({.listen_address = "0.0.0.0:50051",
+//                                    .credentials = grpc::InsecureServerCredentials(),
+//                                    .services = {{&impl, UserService::service_full_name()}}});
+//   if (!server.ok()) ...;              // e.g. the port is taken
+//   ...
+//   (*server)->Shutdown(absl::Seconds(10));
+#pragma once
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace hermes::runtime {
+
+struct ServiceRegistration {
+  grpc::Service* service;  // not owned; must outlive the server
+  std::string name;        // full proto name, e.g. "user.v1.UserService": reported by health
+};
+
+struct ServerOptions {
+  std::string listen_address;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::vector<ServiceRegistration> services;
+};
+
+class GrpcServer {
+ public:
+  // Binds, starts serving and reports every service SERVING. Fails (without leaving anything
+  // running) when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(ServerOptions options);
+
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+
+  // Drains: health turns NOT_SERVING, new calls are refused, running calls get `grace` to
+  // finish and are cancelled after it. Idempotent; the destructor calls it with no grace.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  GrpcServer(std::unique_ptr<grpc::Server> server, int port, std::vector<std::string> names);
+
+  std::unique_ptr<grpc::Server> server_;
+  int port_;
+  std::vector<std::string> service_names_;
+  bool shut_down_ = false;
+};
+
+}  // namespace hermes::runtime

@@ -1,0 +1,32 @@
+// Network helpers for tests that talk to real servers on loopback.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace hermes::testing {
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+int PickFreePort();
+
+// "127.0.0.1:<port>"
+std::string LoopbackAddress(int port);
+
+// A channel to a test server. It reconnects within ~50 ms of a failed attempt (gRPC's default
+// backoff would wait seconds for a server that is still starting).
+std::shared_ptr<grpc::Channel> TestChannel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);  // nullptr: plaintext
+
+// Polls grpc.health.v1.Health/Check for `service` ("" = the whole server) until it answers
+// SERVING or `timeout` passes. Returns the last error or non-SERVING status on timeout.
+absl::Status WaitForServing(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& service, absl::Duration timeout);
+
+}  // namespace hermes::testing

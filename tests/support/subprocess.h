@@ -1,0 +1,51 @@
+// Subprocess: a real child process for integration tests (the service binaries, buf curl).
+//
+// Its stdout and stderr go to a log file that tests can read (and that a failing test prints).
+// The destructor kills a child that is still running, so a failed assertion never leaks one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace hermes::testing {
+
+class Subprocess {
+ public:
+  // Starts argv[0] (a path) with argv and the current environment plus `extra_env`
+  // ("NAME=value" entries). Aborts the test binary if the process cannot be spawned.
+  Subprocess(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signal) const;
+
+  // Waits up to `timeout` for the process to exit; returns its exit status as waitpid reports
+  // it (use WIFEXITED/WEXITSTATUS), or nullopt on timeout.
+  std::optional<int> WaitForExit(absl::Duration timeout);
+
+  // Everything the process wrote so far (stdout and stderr interleaved).
+  std::string Output() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;  // set once reaped
+  std::string log_path_;
+};
+
+// Runs a command to completion (bounded by `timeout`, killed after it) and returns its exit
+// status and output. For short-lived tools such as `buf curl`.
+struct CommandResult {
+  std::optional<int> status;  // nullopt: timed out
+  std::string output;
+  bool Succeeded() const;
+};
+CommandResult RunCommand(std::vector<std::string> argv, absl::Duration timeout);
+
+}  // namespace hermes::testing

@@ -1,0 +1,95 @@
+#include "libs/runtime/grpc_server.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/network.h"
+#include "user/v1/user.grpc.pb.h"
+
+namespace hermes::runtime {
+namespace {
+
+using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::TestChannel;
+using ::hermes::testing::WaitForServing;
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<std::unique_ptr<GrpcServer>> StartOn(const std::string& address) {
+    return GrpcServer::Start({.listen_address = address,
+                              .credentials = grpc::InsecureServerCredentials(),
+                              .services = {{&service_, "user.v1.UserService"}}});
+  }
+  std::shared_ptr<grpc::Channel> ChannelTo(int port) { return TestChannel(LoopbackAddress(port)); }
+
+  user::v1::UserService::Service service_;
+};
+
+grpc::health::v1::HealthCheckResponse::ServingStatus Check(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
+    grpc::StatusCode* code) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(name);
+  grpc::health::v1::HealthCheckResponse response;
+  *code =
+      grpc::health::v1::Health::NewStub(channel)->Check(&context, request, &response).error_code();
+  return response.status();
+}
+
+TEST_F(GrpcServerTest, Start_PortZero_BindsARealPortAndServesHealth) {
+  auto server = StartOn("127.0.0.1:0");
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->port(), 0);
+  auto channel = ChannelTo((*server)->port());
+
+  grpc::StatusCode code;
+  EXPECT_EQ(Check(channel, "", &code), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(code, grpc::StatusCode::OK);
+  EXPECT_EQ(Check(channel, "user.v1.UserService", &code),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(code, grpc::StatusCode::OK);
+  Check(channel, "order.v1.OrderService", &code);
+  EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcServerTest, Start_PortTaken_FailsInsteadOfSharingIt) {
+  auto first = StartOn("127.0.0.1:0");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = StartOn(LoopbackAddress((*first)->port()));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos);
+}
+
+TEST_F(GrpcServerTest, Start_MalformedAddress_Fails) {
+  EXPECT_FALSE(StartOn("not an address").ok());
+}
+
+TEST_F(GrpcServerTest, RegisteredService_UnimplementedMethodsAnswerUnimplemented) {
+  auto server = StartOn("127.0.0.1:0");
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ClientContext context;
+  user::v1::GetUserResponse response;
+  const grpc::Status status = user::v1::UserService::NewStub(ChannelTo((*server)->port()))
+                                  ->GetUser(&context, user::v1::GetUserRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(GrpcServerTest, Shutdown_StopsAcceptingCalls) {
+  auto server = StartOn("127.0.0.1:0");
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  ASSERT_TRUE(WaitForServing(ChannelTo(port), "", absl::Seconds(5)).ok());
+  (*server)->Shutdown(absl::Seconds(1));
+
+  grpc::StatusCode code;
+  Check(ChannelTo(port), "", &code);
+  EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace hermes::runtime
