@@ -8,7 +8,7 @@ PRESET ?= dev
 BUF := node_modules/.bin/buf
 JOBS ?= $(shell nproc)
 
-.PHONY: help deps proto-gen proto-lint proto-format proto-breaking proto-all build test up down clean
+.PHONY: help deps certs proto-gen proto-lint proto-format proto-breaking proto-all build test up down clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,10 @@ proto-breaking: deps ## Fail if proto/ breaks wire or source compatibility with 
 
 proto-all: proto-format proto-lint proto-breaking proto-gen ## Format, lint, breaking check, generate
 
+certs: ## Make the DEVELOPMENT CA and identities in certs/ (idempotent; git-ignored)
+	@deploy/certs/gen-certs.sh certs
+	@echo "certs/: development-only CA and identities (user, order, admin, client). Never deploy them."
+
 build: deps ## Build a CMake preset: PRESET=dev (default), release or tsan; TARGETS= to narrow
 	cmake --preset $(PRESET) >/dev/null
 	cmake --build --preset $(PRESET) -j $(JOBS) $(if $(TARGETS),--target $(TARGETS))
@@ -42,6 +46,7 @@ test: ## Build the dev preset (ASan + UBSan) and run every test through CTest
 
 up: ## Build release and run both services on their defaults (Ctrl-C stops; DETACH=1 backgrounds)
 	$(MAKE) --no-print-directory build PRESET=release TARGETS="hermes-user hermes-order"
+	@$(MAKE) --no-print-directory certs
 	deploy/up.sh
 
 down: ## Stop a stack started with `make up DETACH=1`

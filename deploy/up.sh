@@ -12,11 +12,17 @@ RUN_DIR=var/run
 LOG_DIR=var/log
 STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
 
-# name, binary, arguments. mTLS arrives with the runtime issue; until then the stack runs
-# plaintext on loopback-reachable default ports.
+CERTS=${CERTS:-certs}  # made by `make certs` (deploy/certs/gen-certs.sh): development only
+
+tls_flags() {  # tls_flags IDENTITY
+  echo "--tls_ca=$CERTS/ca.pem --tls_cert=$CERTS/$1/cert.pem --tls_key=$CERTS/$1/key.pem"
+}
+
+# name, binary, arguments: every service on its default ports (ARCHITECTURE.md), mTLS with
+# its own identity, the built-in default authorization policy, SQLite under var/<name>.
 SERVICES=(
-  "user|$BIN_DIR/user/hermes-user|--insecure"
-  "order|$BIN_DIR/order/hermes-order|--insecure"
+  "user|$BIN_DIR/user/hermes-user|$(tls_flags user)"
+  "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --user_service_addr=dns:///localhost:50051"
 )
 
 stop_pids() {  # stop_pids PID...: SIGTERM, then wait (bounded) for each to exit
@@ -72,14 +78,17 @@ for entry in "${SERVICES[@]}"; do
 done
 
 cat <<BANNER
-────────────────────────────────────────────────────────────────────────
- Hermes is starting (development mode: plaintext)
-   user   gRPC  localhost:50051      order  gRPC  localhost:50052
- Try:  grpcurl -plaintext localhost:50051 list
-       node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge \\
-         --list-services http://localhost:50051
+────────────────────────────────────────────────────────────────────────────────
+ Hermes is starting (mTLS with the development certificates in $CERTS/)
+   user   gRPC localhost:50051   metrics http://localhost:9091/metrics
+   order  gRPC localhost:50052   metrics http://localhost:9092/metrics
+ Try (as the admin identity):
+   grpcurl -cacert $CERTS/ca.pem -cert $CERTS/admin/cert.pem -key $CERTS/admin/key.pem \\
+     localhost:50051 list
+   node_modules/.bin/buf curl --protocol grpc --cacert $CERTS/ca.pem \\
+     --cert $CERTS/admin/cert.pem --key $CERTS/admin/key.pem --list-services https://localhost:50051
 $( [[ ${DETACH:-0} == 1 ]] && echo " Detached: logs in $LOG_DIR/, 'make down' stops it." || echo " Ctrl-C stops everything." )
-────────────────────────────────────────────────────────────────────────
+────────────────────────────────────────────────────────────────────────────────
 BANNER
 
 [[ ${DETACH:-0} == 1 ]] && exit 0

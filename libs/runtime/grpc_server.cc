@@ -30,6 +30,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
   builder.AddListeningPort(options.listen_address, options.credentials, &port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::vector<std::string> names;
+  if (!options.interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
+  }
   for (const ServiceRegistration& registration : options.services) {
     builder.RegisterService(registration.service);
     names.push_back(registration.name);

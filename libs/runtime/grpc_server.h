@@ -15,6 +15,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
 #include <string>
@@ -34,6 +35,8 @@ struct ServerOptions {
   std::string listen_address;
   std::shared_ptr<grpc::ServerCredentials> credentials;
   std::vector<ServiceRegistration> services;
+  // The interceptor chain (libs/interceptor's ServerChain::InterceptorFactories()).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
 };
 
 class GrpcServer {

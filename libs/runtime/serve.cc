@@ -1,39 +1,80 @@
 #include "libs/runtime/serve.h"
 
-#include <grpcpp/security/server_credentials.h>
-#include <spdlog/spdlog.h>
-
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "libs/interceptor/chain.h"
+#include "libs/runtime/security.h"
+#include "libs/telemetry/log.h"
+#include "libs/telemetry/metrics.h"
 
 namespace hermes::runtime {
+namespace {
 
-int Serve(std::string_view program, const ServerConfig& config,
-          std::vector<ServiceRegistration> services, const TerminationSignals& signals) {
-  if (!config.insecure) {
-    spdlog::error("{}: mTLS is not available in this build yet; start with --insecure", program);
+int StartAndServe(const ServerConfig& config, std::vector<ServiceRegistration> services,
+                  const TerminationSignals& signals) {
+  const std::shared_ptr<prometheus::Registry> registry = telemetry::MetricsRegistry();
+
+  std::vector<std::string> names;
+  for (const ServiceRegistration& service : services) names.push_back(service.name);
+  absl::StatusOr<std::shared_ptr<interceptor::ServerChain>> chain =
+      interceptor::ServerChain::Create({.services = names, .registry = registry.get()});
+  if (!chain.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot build the interceptor chain")
+        .Str("error", chain.status().message());
     return 1;
   }
-  spdlog::warn("{}: --insecure: plaintext gRPC, no client authentication", program);
+
+  absl::StatusOr<std::unique_ptr<ServerSecurity>> security =
+      ServerSecurity::Create(config, (*chain)->methods(), *registry);
+  if (!security.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot set up mTLS and authorization")
+        .Str("error", security.status().message());
+    return 1;
+  }
+
+  absl::StatusOr<std::unique_ptr<telemetry::MetricsEndpoint>> metrics =
+      telemetry::MetricsEndpoint::Start(config.metrics_addr, registry);
+  if (!metrics.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot serve /metrics")
+        .Str("error", metrics.status().message());
+    return 1;
+  }
 
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start({.listen_address = config.grpc_addr,
-                         .credentials = grpc::InsecureServerCredentials(),
-                         .services = std::move(services)});
+                         .credentials = (*security)->credentials(),
+                         .services = std::move(services),
+                         .interceptors = (*chain)->InterceptorFactories()});
   if (!server.ok()) {
-    spdlog::error("{}: {}", program,
-                  server.status().ToString(absl::StatusToStringMode::kWithNoExtraData));
+    HERMES_LOG(spdlog::level::err, "cannot serve gRPC").Str("error", server.status().message());
     return 1;
   }
-  spdlog::info("{}: serving gRPC on {} (port {})", program, config.grpc_addr, (*server)->port());
+  HERMES_LOG(spdlog::level::info, "serving")
+      .Str("grpc_addr", config.grpc_addr)
+      .Int("grpc_port", (*server)->port())
+      .Str("metrics_addr", config.metrics_addr)
+      .Int("metrics_port", (*metrics)->port())
+      .Str("transport", config.insecure ? "plaintext" : "mtls");
 
   const int signal = signals.Wait();
-  spdlog::info("{}: received signal {}; draining for up to {}", program, signal,
-               absl::FormatDuration(config.shutdown_grace));
+  HERMES_LOG(spdlog::level::info, "draining")
+      .Int("signal", signal)
+      .Double("grace_seconds", absl::ToDoubleSeconds(config.shutdown_grace));
   (*server)->Shutdown(config.shutdown_grace);
-  spdlog::info("{}: stopped", program);
+  HERMES_LOG(spdlog::level::info, "stopped");
   return 0;
+}
+
+}  // namespace
+
+int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
+          const TerminationSignals& signals) {
+  telemetry::InitLogging(
+      {.service = config.service, .level = config.log_level, .sink = nullptr, .async = true});
+  telemetry::RouteGrpcLogs();
+  const int exit_code = StartAndServe(config, std::move(services), signals);
+  telemetry::ShutdownLogging();
+  return exit_code;
 }
 
 }  // namespace hermes::runtime

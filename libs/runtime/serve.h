@@ -1,11 +1,12 @@
 // Serve: the life of a Hermes service process, shared by every main.cc.
 //
-// Start the gRPC server from the config, report SERVING, wait for SIGTERM/SIGINT, drain within
-// the grace period and return the process exit code (0 after a clean stop, 1 when start-up
-// failed; the reason is logged).
+// Sets up JSON logging (gRPC's own lines included), the /metrics endpoint, mTLS with the
+// authorization policy enforced before any handler (or plaintext with --insecure), the
+// interceptor chain, health and reflection; reports SERVING; waits for SIGTERM/SIGINT; drains
+// within the grace period. Returns the process exit code: 0 after a clean stop, 1 when
+// start-up failed (the reason is logged).
 #pragma once
 
-#include <string_view>
 #include <vector>
 
 #include "libs/runtime/grpc_server.h"
@@ -14,7 +15,7 @@
 
 namespace hermes::runtime {
 
-int Serve(std::string_view program, const ServerConfig& config,
-          std::vector<ServiceRegistration> services, const TerminationSignals& signals);
+int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
+          const TerminationSignals& signals);
 
 }  // namespace hermes::runtime

@@ -1,5 +1,7 @@
 #include "libs/runtime/server_config.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "absl/base/call_once.h"
@@ -8,15 +10,38 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/telemetry/log.h"
 
+ABSL_FLAG(std::string, database_url, "",
+          "Store location: sqlite:///path/to/file.db or postgresql://user@host/db. Empty: "
+          "SQLite under --data_dir");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the CA that signs peers' certificates (mTLS). Reloaded when it changes. "
+          "Required unless --insecure");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM file of this service's certificate. Reloaded when it changes. Required unless "
+          "--insecure");
+ABSL_FLAG(std::string, tls_key, "",
+          "PEM file of this service's private key. Reloaded when it changes. Required unless "
+          "--insecure");
 ABSL_FLAG(bool, insecure, false,
-          "Serve plaintext gRPC with no client authentication. For local experiments only; "
-          "logged as a warning");
+          "Serve plaintext gRPC with no client authentication and no authorization. For local "
+          "experiments only; logged as a warning");
+ABSL_FLAG(std::string, authz_policy, "",
+          "Authorization policy file (JSON, see deploy/authz/README.md); reloaded when it "
+          "changes. Empty: the default policy of API.md, built in");
+ABSL_FLAG(std::string, log_level, "info", "Lowest level logged: trace, debug, info, warn, error");
+ABSL_FLAG(int64_t, event_retention, 1000000,
+          "Newest events kept in the event log for stream resumption; older ones are pruned");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long running calls may take to finish before they are "
           "cancelled (e.g. 10s, 500ms)");
+ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(5),
+          "How often the TLS files and the authorization policy are checked for changes "
+          "(whole seconds for TLS, at least 1s)");
 
 namespace hermes::runtime {
 namespace {
@@ -36,6 +61,64 @@ absl::Status ApplyEnvironment() {
   return absl::OkStatus();
 }
 
+absl::Status ValidateReadableFile(absl::string_view flag, const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " is required (or --insecure for a plaintext experiment)"));
+  }
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": not a readable file (make certs creates dev ones)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const ServerConfig& config) {
+  for (const auto& [flag, value] :
+       {std::pair<absl::string_view, const std::string&>{"grpc_addr", config.grpc_addr},
+        {"metrics_addr", config.metrics_addr}}) {
+    if (absl::Status status = ValidateListenAddress(flag, value); !status.ok()) return status;
+  }
+  if (!config.database_url.empty() && !absl::StartsWith(config.database_url, "sqlite://") &&
+      !absl::StartsWith(config.database_url, "postgresql://") &&
+      !absl::StartsWith(config.database_url, "postgres://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--database_url=", config.database_url,
+                     ": expected sqlite:///path/to/file.db or postgresql://..."));
+  }
+  if (config.database_url.empty() && config.data_dir.empty()) {
+    return absl::InvalidArgumentError("--data_dir must not be empty when --database_url is unset");
+  }
+  if (!config.insecure) {
+    for (const auto& [flag, path] :
+         {std::pair<absl::string_view, const std::string&>{"tls_ca", config.tls.ca},
+          {"tls_cert", config.tls.cert},
+          {"tls_key", config.tls.key}}) {
+      if (absl::Status status = ValidateReadableFile(flag, path); !status.ok()) return status;
+    }
+  }
+  if (!config.authz_policy.empty() && access(config.authz_policy.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--authz_policy=", config.authz_policy, ": not a readable file"));
+  }
+  if (config.event_retention < 1) {
+    return absl::InvalidArgumentError("--event_retention must be at least 1");
+  }
+  if (config.shutdown_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--shutdown_grace must not be negative");
+  }
+  if (config.reload_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--reload_interval must be at least 1s");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EnvironmentVariableFor(absl::string_view flag_name) {
+  return absl::StrCat("HERMES_", absl::AsciiStrToUpper(flag_name));
+}
+
 absl::Status ValidateListenAddress(absl::string_view flag, absl::string_view address) {
   const size_t colon = address.rfind(':');
   int port = -1;
@@ -47,13 +130,8 @@ absl::Status ValidateListenAddress(absl::string_view flag, absl::string_view add
   return absl::OkStatus();
 }
 
-}  // namespace
-
-std::string EnvironmentVariableFor(absl::string_view flag_name) {
-  return absl::StrCat("HERMES_", absl::AsciiStrToUpper(flag_name));
-}
-
-absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::string_view usage) {
+absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::string_view service,
+                                              absl::string_view usage) {
   // absl allows one usage message per process; later loads (tests) keep the first.
   static absl::once_flag usage_once;
   absl::call_once(usage_once, [usage] { absl::SetProgramUsageMessage(usage); });
@@ -61,15 +139,26 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
   absl::ParseCommandLine(argc, argv);
 
   ServerConfig config;
+  config.service = std::string(service);
   config.grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
+  config.metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
+  config.database_url = absl::GetFlag(FLAGS_database_url);
+  config.data_dir = absl::GetFlag(FLAGS_data_dir);
+  config.tls = {.ca = absl::GetFlag(FLAGS_tls_ca),
+                .cert = absl::GetFlag(FLAGS_tls_cert),
+                .key = absl::GetFlag(FLAGS_tls_key)};
   config.insecure = absl::GetFlag(FLAGS_insecure);
+  config.authz_policy = absl::GetFlag(FLAGS_authz_policy);
+  absl::StatusOr<spdlog::level::level_enum> level =
+      telemetry::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--log_level: ", level.status().message()));
+  }
+  config.log_level = *level;
+  config.event_retention = absl::GetFlag(FLAGS_event_retention);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  if (absl::Status status = ValidateListenAddress("grpc_addr", config.grpc_addr); !status.ok()) {
-    return status;
-  }
-  if (config.shutdown_grace < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--shutdown_grace must not be negative");
-  }
+  config.reload_interval = absl::GetFlag(FLAGS_reload_interval);
+  if (absl::Status status = Validate(config); !status.ok()) return status;
   return config;
 }
 

@@ -1,8 +1,6 @@
-// The service executables as an operator meets them: they start on the address they are
-// given, report SERVING, answer reflection for a real third-party client (buf curl), refuse a
-// port that is taken, and stop cleanly on SIGTERM.
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
+// The service executables as an operator meets them: they start on the addresses they are
+// given, report SERVING over mTLS, answer reflection for a real third-party client (buf curl),
+// refuse a port that is taken, read HERMES_* variables, and stop cleanly on SIGTERM/SIGINT.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -11,117 +9,143 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/certs.h"
 #include "tests/support/network.h"
+#include "tests/support/service_process.h"
 #include "tests/support/subprocess.h"
 
 namespace hermes::testing {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 constexpr absl::Duration kStopTimeout = absl::Seconds(20);
 
 struct Binary {
-  std::string name;
+  std::string name;  // also the server identity in the test CA
   std::string path;
   std::string service;  // full proto name of the service it serves
 };
 
 void PrintTo(const Binary& binary, std::ostream* out) { *out << binary.name; }
-
 std::string PrintBinary(const ::testing::TestParamInfo<Binary>& info) { return info.param.name; }
-
-class ServiceLifecycleTest : public ::testing::TestWithParam<Binary> {
- protected:
-  std::shared_ptr<grpc::Channel> Channel(int port) { return TestChannel(LoopbackAddress(port)); }
-};
 
 bool ExitedWith(const std::optional<int>& status, int code) {
   return status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == code;
 }
 
-TEST_P(ServiceLifecycleTest, Start_ReportsServingForServerAndService_NotFoundForUnknown) {
-  const int port = PickFreePort();
-  Subprocess server(
-      {GetParam().path, absl::StrCat("--grpc_addr=", LoopbackAddress(port)), "--insecure"});
-  auto channel = Channel(port);
-  ASSERT_TRUE(WaitForServing(channel, "", kStartTimeout).ok()) << server.Output();
-  EXPECT_TRUE(WaitForServing(channel, GetParam().service, absl::Seconds(5)).ok());
+class ServiceLifecycleTest : public ::testing::TestWithParam<Binary> {
+ protected:
+  ServiceOptions Options(std::vector<std::string> extra_args = {}) const {
+    return {.binary = GetParam().path,
+            .ca = ca_,
+            .server_identity = GetParam().name,
+            .extra_args = std::move(extra_args)};
+  }
+  const CertificateAuthority* ca_ = &SharedTestCa();
+};
 
-  auto health = grpc::health::v1::Health::NewStub(channel);
+TEST_P(ServiceLifecycleTest, Start_ReportsServingForServerAndService_NotFoundForUnknown) {
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  EXPECT_TRUE(WaitForServing(server.Channel(), GetParam().service, absl::Seconds(5)).ok());
+
   grpc::ClientContext context;
   grpc::health::v1::HealthCheckRequest request;
   request.set_service("no.such.v1.Service");
   grpc::health::v1::HealthCheckResponse response;
-  EXPECT_EQ(health->Check(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(grpc::health::v1::Health::NewStub(server.Channel())
+                ->Check(&context, request, &response)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_P(ServiceLifecycleTest, Reflection_ListsServiceToBufCurl) {
-  const int port = PickFreePort();
-  Subprocess server(
-      {GetParam().path, absl::StrCat("--grpc_addr=", LoopbackAddress(port)), "--insecure"});
-  ASSERT_TRUE(WaitForServing(Channel(port), "", kStartTimeout).ok()) << server.Output();
+TEST_P(ServiceLifecycleTest, Reflection_ListsServiceToBufCurlOverMutualTls) {
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  const IdentityFiles admin = ca_->Identity("admin");
+  const CommandResult listed = RunCommand(
+      {HERMES_BUF, "curl", "--protocol", "grpc", "--cacert", admin.ca, "--cert", admin.cert,
+       "--key", admin.key, "--list-services", absl::StrCat("https://", server.address())},
+      absl::Seconds(30));
+  ASSERT_TRUE(listed.Succeeded()) << listed.output;
+  EXPECT_NE(listed.output.find(GetParam().service), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("grpc.health.v1.Health"), std::string::npos) << listed.output;
+}
 
+TEST_P(ServiceLifecycleTest, Insecure_ServesPlaintextAndWarns) {
+  ServiceProcess server({.binary = GetParam().path});
+  ASSERT_TRUE(server.WaitUntilServing());
   const CommandResult listed =
       RunCommand({HERMES_BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-                  "--list-services", absl::StrCat("http://", LoopbackAddress(port))},
+                  "--list-services", absl::StrCat("http://", server.address())},
                  absl::Seconds(30));
   ASSERT_TRUE(listed.Succeeded()) << listed.output;
   EXPECT_NE(listed.output.find(GetParam().service), std::string::npos) << listed.output;
+  EXPECT_NE(server.Output().find("--insecure"), std::string::npos) << server.Output();
 }
 
 TEST_P(ServiceLifecycleTest, Sigterm_ExitsZero) {
-  const int port = PickFreePort();
-  Subprocess server(
-      {GetParam().path, absl::StrCat("--grpc_addr=", LoopbackAddress(port)), "--insecure"});
-  ASSERT_TRUE(WaitForServing(Channel(port), "", kStartTimeout).ok()) << server.Output();
-  server.Signal(SIGTERM);
-  const std::optional<int> status = server.WaitForExit(kStopTimeout);
-  EXPECT_TRUE(ExitedWith(status, 0)) << server.Output();
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  server.process().Signal(SIGTERM);
+  EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
 }
 
 TEST_P(ServiceLifecycleTest, Sigint_ExitsZero) {
-  const int port = PickFreePort();
-  Subprocess server(
-      {GetParam().path, absl::StrCat("--grpc_addr=", LoopbackAddress(port)), "--insecure"});
-  ASSERT_TRUE(WaitForServing(Channel(port), "", kStartTimeout).ok()) << server.Output();
-  server.Signal(SIGINT);
-  EXPECT_TRUE(ExitedWith(server.WaitForExit(kStopTimeout), 0)) << server.Output();
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  server.process().Signal(SIGINT);
+  EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
 }
 
-TEST_P(ServiceLifecycleTest, PortTaken_SecondInstanceFailsWithClearMessage) {
-  const int port = PickFreePort();
-  const std::string address = absl::StrCat("--grpc_addr=", LoopbackAddress(port));
-  Subprocess first({GetParam().path, address, "--insecure"});
-  ASSERT_TRUE(WaitForServing(Channel(port), "", kStartTimeout).ok()) << first.Output();
-
-  Subprocess second({GetParam().path, address, "--insecure"});
-  const std::optional<int> status = second.WaitForExit(kStartTimeout);
+TEST_P(ServiceLifecycleTest, GrpcPortTaken_SecondInstanceFailsWithClearMessage) {
+  ServiceProcess first(Options());
+  ASSERT_TRUE(first.WaitUntilServing());
+  ServiceProcess second(Options({absl::StrCat("--grpc_addr=", first.address())}));
+  const std::optional<int> status = second.process().WaitForExit(kStopTimeout);
   ASSERT_TRUE(status.has_value()) << "a second server on a taken port kept running";
-  EXPECT_FALSE(ExitedWith(status, 0));
+  EXPECT_TRUE(ExitedWith(status, 1)) << second.Output();
   EXPECT_NE(second.Output().find("cannot listen on"), std::string::npos) << second.Output();
-  // The first one is untouched.
-  EXPECT_TRUE(WaitForServing(Channel(port), "", absl::Seconds(5)).ok());
+  EXPECT_TRUE(WaitForServing(first.Channel(), "", absl::Seconds(5)).ok());
 }
 
 TEST_P(ServiceLifecycleTest, EnvironmentVariable_SetsFlag_AndFlagWins) {
   const int env_port = PickFreePort();
-  Subprocess from_env({GetParam().path, "--insecure"},
-                      {absl::StrCat("HERMES_GRPC_ADDR=", LoopbackAddress(env_port))});
-  EXPECT_TRUE(WaitForServing(Channel(env_port), "", kStartTimeout).ok()) << from_env.Output();
+  ServiceProcess from_env(
+      {.binary = GetParam().path, .extra_env = {absl::StrCat("HERMES_LOG_LEVEL=debug")}});
+  ASSERT_TRUE(from_env.WaitUntilServing());
+  // Health checks are logged at debug: the variable took effect.
+  EXPECT_NE(from_env.Output().find("/grpc.health.v1.Health/Check"), std::string::npos)
+      << from_env.Output();
 
+  // A flag given on the command line wins over its variable.
   const int flag_port = PickFreePort();
-  Subprocess flag_wins(
-      {GetParam().path, "--insecure", absl::StrCat("--grpc_addr=", LoopbackAddress(flag_port))},
-      {absl::StrCat("HERMES_GRPC_ADDR=", LoopbackAddress(env_port))});
-  EXPECT_TRUE(WaitForServing(Channel(flag_port), "", kStartTimeout).ok()) << flag_wins.Output();
+  Subprocess flag_wins({GetParam().path, "--insecure", "--metrics_addr=127.0.0.1:0",
+                        absl::StrCat("--grpc_addr=", LoopbackAddress(flag_port))},
+                       {absl::StrCat("HERMES_GRPC_ADDR=", LoopbackAddress(env_port))});
+  EXPECT_TRUE(WaitForServing(TestChannel(LoopbackAddress(flag_port)), "", absl::Seconds(20)).ok())
+      << flag_wins.Output();
+
+  // A bad value in a variable stops start-up, naming the flag.
+  Subprocess bad_env({GetParam().path, "--insecure"}, {"HERMES_LOG_LEVEL=nonsense"});
+  EXPECT_TRUE(ExitedWith(bad_env.WaitForExit(kStopTimeout), 2)) << bad_env.Output();
+  EXPECT_NE(bad_env.Output().find("--log_level"), std::string::npos) << bad_env.Output();
 }
 
 TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
   Subprocess server({GetParam().path, "--grpc_addr=localhost", "--insecure"});
-  const std::optional<int> status = server.WaitForExit(kStartTimeout);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_FALSE(ExitedWith(status, 0));
+  const std::optional<int> status = server.WaitForExit(kStopTimeout);
+  EXPECT_TRUE(ExitedWith(status, 2)) << server.Output();
   EXPECT_NE(server.Output().find("--grpc_addr=localhost"), std::string::npos) << server.Output();
+}
+
+TEST_P(ServiceLifecycleTest, Help_DocumentsEveryArchitectureFlag) {
+  const CommandResult help = RunCommand({GetParam().path, "--helpfull"}, absl::Seconds(20));
+  for (const char* flag :
+       {"grpc_addr", "metrics_addr", "database_url", "data_dir", "tls_ca", "tls_cert", "tls_key",
+        "insecure", "authz_policy", "log_level", "event_retention", "shutdown_grace"}) {
+    EXPECT_NE(help.output.find(absl::StrCat("-", flag, " ")), std::string::npos)
+        << flag << " missing from --helpfull";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Services, ServiceLifecycleTest,

@@ -4,6 +4,11 @@
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/network.h"
 #include "user/v1/user.grpc.pb.h"
@@ -89,6 +94,73 @@ TEST_F(GrpcServerTest, Shutdown_StopsAcceptingCalls) {
   grpc::StatusCode code;
   Check(ChannelTo(port), "", &code);
   EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE);
+}
+
+// GetUser takes as long as its id says (in ms), or, for "until-cancelled", until the call is
+// cancelled (at most 10 s).
+class SlowUserService final : public user::v1::UserService::Service {
+ public:
+  grpc::Status GetUser(grpc::ServerContext* context, const user::v1::GetUserRequest* request,
+                       user::v1::GetUserResponse*) override {
+    started.Notify();
+    if (request->id() == "until-cancelled") {
+      const absl::Time limit = absl::Now() + absl::Seconds(10);
+      while (!context->IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
+      saw_cancellation = context->IsCancelled();
+      return grpc::Status::OK;
+    }
+    int ms = 0;
+    (void)absl::SimpleAtoi(request->id(), &ms);
+    absl::SleepFor(absl::Milliseconds(ms));  // the work being drained
+    return grpc::Status::OK;
+  }
+  absl::Notification started;
+  std::atomic<bool> saw_cancellation{false};
+};
+
+void CallInBackground(int port, const std::string& id, std::thread* thread, grpc::Status* result) {
+  *thread = std::thread([port, id, result] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    user::v1::GetUserRequest request;
+    request.set_id(id);
+    user::v1::GetUserResponse response;
+    *result = user::v1::UserService::NewStub(TestChannel(LoopbackAddress(port)))
+                  ->GetUser(&context, request, &response);
+  });
+}
+
+TEST(GrpcServerShutdownTest, CallInFlight_FinishesWithinGrace) {
+  SlowUserService service;
+  auto server = GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                   .credentials = grpc::InsecureServerCredentials(),
+                                   .services = {{&service, "user.v1.UserService"}}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::thread caller;
+  grpc::Status result(grpc::StatusCode::UNKNOWN, "not finished");
+  CallInBackground((*server)->port(), "300", &caller, &result);
+  ASSERT_TRUE(service.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  (*server)->Shutdown(absl::Seconds(10));
+  caller.join();
+  EXPECT_TRUE(result.ok()) << result.error_message();
+}
+
+TEST(GrpcServerShutdownTest, CallBeyondGrace_IsCancelledSoShutdownIsBounded) {
+  SlowUserService service;
+  auto server = GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                   .credentials = grpc::InsecureServerCredentials(),
+                                   .services = {{&service, "user.v1.UserService"}}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::thread caller;
+  grpc::Status result;
+  CallInBackground((*server)->port(), "until-cancelled", &caller, &result);
+  ASSERT_TRUE(service.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  (*server)->Shutdown(absl::Milliseconds(200));
+  caller.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(service.saw_cancellation);
+  EXPECT_FALSE(result.ok());
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 
 // Each service binary defines the flags whose default is its own; so does this test.
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", hermes::runtime::kGrpcAddrHelp);
+ABSL_FLAG(std::string, metrics_addr, "0.0.0.0:9091", hermes::runtime::kMetricsAddrHelp);
+ABSL_FLAG(std::string, data_dir, "./var/user", hermes::runtime::kDataDirHelp);
 
 namespace hermes::runtime {
 namespace {
@@ -16,31 +18,64 @@ namespace {
 class ServerConfigTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    unsetenv("HERMES_GRPC_ADDR");
-    unsetenv("HERMES_SHUTDOWN_GRACE");
+    for (const char* variable : {"HERMES_GRPC_ADDR", "HERMES_SHUTDOWN_GRACE", "HERMES_LOG_LEVEL"}) {
+      unsetenv(variable);
+    }
   }
   absl::StatusOr<ServerConfig> Load(std::vector<std::string> args) {
     args.insert(args.begin(), "hermes-test");
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
-    return LoadServerConfig(static_cast<int>(argv.size()), argv.data(), "test");
+    return LoadServerConfig(static_cast<int>(argv.size()), argv.data(), "user", "test");
   }
 
   absl::FlagSaver saver_;  // every test starts from the defaults
 };
 
-TEST_F(ServerConfigTest, NoFlags_UsesDefaults) {
-  auto config = Load({});
+TEST_F(ServerConfigTest, InsecureOnly_UsesArchitectureDefaults) {
+  auto config = Load({"--insecure"});
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->service, "user");
   EXPECT_EQ(config->grpc_addr, "0.0.0.0:50051");
-  EXPECT_FALSE(config->insecure);
+  EXPECT_EQ(config->metrics_addr, "0.0.0.0:9091");
+  EXPECT_EQ(config->data_dir, "./var/user");
+  EXPECT_EQ(config->database_url, "");
+  EXPECT_EQ(config->authz_policy, "");
+  EXPECT_EQ(config->log_level, spdlog::level::info);
+  EXPECT_EQ(config->event_retention, 1000000);
+  EXPECT_TRUE(config->insecure);
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(10));
+}
+
+TEST_F(ServerConfigTest, NoTlsFiles_WithoutInsecure_IsAnErrorNamingTheFlag) {
+  auto config = Load({});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--tls_ca"), std::string::npos) << config.status();
+  auto missing = Load({"--tls_ca=/no/such/ca.pem", "--tls_cert=/no/cert", "--tls_key=/no/key"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/no/such/ca.pem"), std::string::npos);
+}
+
+TEST_F(ServerConfigTest, BadValues_AreErrorsNamingTheFlag) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"--log_level=loud", "--log_level"},
+      {"--event_retention=0", "--event_retention"},
+      {"--database_url=mysql://x", "--database_url"},
+      {"--metrics_addr=9091", "--metrics_addr"},
+      {"--reload_interval=10ms", "--reload_interval"},
+      {"--authz_policy=/no/such/policy.json", "--authz_policy"}};
+  for (const auto& [flag, named] : cases) {
+    absl::FlagSaver each_case_from_defaults;
+    auto config = Load({"--insecure", flag});
+    ASSERT_FALSE(config.ok()) << flag;
+    EXPECT_NE(config.status().message().find(named), std::string::npos) << config.status();
+  }
 }
 
 TEST_F(ServerConfigTest, EnvironmentVariable_SetsFlag) {
   setenv("HERMES_GRPC_ADDR", "127.0.0.1:7000", 1);
   setenv("HERMES_SHUTDOWN_GRACE", "250ms", 1);
-  auto config = Load({});
+  auto config = Load({"--insecure"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->grpc_addr, "127.0.0.1:7000");
   EXPECT_EQ(config->shutdown_grace, absl::Milliseconds(250));
@@ -48,14 +83,14 @@ TEST_F(ServerConfigTest, EnvironmentVariable_SetsFlag) {
 
 TEST_F(ServerConfigTest, CommandLineFlag_WinsOverEnvironment) {
   setenv("HERMES_GRPC_ADDR", "127.0.0.1:7000", 1);
-  auto config = Load({"--grpc_addr=127.0.0.1:7001"});
+  auto config = Load({"--insecure", "--grpc_addr=127.0.0.1:7001"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->grpc_addr, "127.0.0.1:7001");
 }
 
 TEST_F(ServerConfigTest, UnparsableEnvironmentValue_IsAnErrorNamingTheVariable) {
   setenv("HERMES_SHUTDOWN_GRACE", "soon", 1);
-  auto config = Load({});
+  auto config = Load({"--insecure"});
   ASSERT_FALSE(config.ok());
   EXPECT_NE(config.status().message().find("HERMES_SHUTDOWN_GRACE=soon"), std::string::npos)
       << config.status();
@@ -63,18 +98,18 @@ TEST_F(ServerConfigTest, UnparsableEnvironmentValue_IsAnErrorNamingTheVariable) 
 
 TEST_F(ServerConfigTest, AddressWithoutPort_IsAnErrorNamingTheFlag) {
   for (const char* bad : {"localhost", ":50051", "host:99999", "host:port"}) {
-    auto config = Load({std::string("--grpc_addr=") + bad});
+    auto config = Load({"--insecure", std::string("--grpc_addr=") + bad});
     ASSERT_FALSE(config.ok()) << bad;
     EXPECT_NE(config.status().message().find("--grpc_addr"), std::string::npos);
   }
 }
 
 TEST_F(ServerConfigTest, Ipv6AndPortZero_AreAccepted) {
-  EXPECT_TRUE(Load({"--grpc_addr=[::1]:0"}).ok());
+  EXPECT_TRUE(Load({"--insecure", "--grpc_addr=[::1]:0"}).ok());
 }
 
 TEST_F(ServerConfigTest, NegativeGrace_IsRejected) {
-  EXPECT_FALSE(Load({"--shutdown_grace=-1s"}).ok());
+  EXPECT_FALSE(Load({"--insecure", "--shutdown_grace=-1s"}).ok());
 }
 
 TEST(EnvironmentVariableForTest, UpperCasesWithPrefix) {

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Makes a DEVELOPMENT certificate authority and the Hermes identities of API.md, for `make certs`,
+# the tests and docker compose. NOT for production: the CA key sits next to the certificates.
+#
+#   gen-certs.sh OUT_DIR                      CA + user, order (server and client), admin, client
+#   gen-certs.sh OUT_DIR --identity NAME      add (or renew) one client identity spiffe://hermes/NAME
+#   gen-certs.sh OUT_DIR --force              start over with a new CA
+#
+# Layout (one folder per identity, so that a rotation can swap a folder atomically):
+#   OUT_DIR/ca.pem, OUT_DIR/ca.key
+#   OUT_DIR/<name>/cert.pem, OUT_DIR/<name>/key.pem
+# Every identity carries the URI SAN spiffe://hermes/<name> that the authorization policy uses.
+# Server identities (user, order) also carry DNS:localhost, DNS:<name>, DNS:hermes-<name>,
+# IP:127.0.0.1 and IP:::1, so clients can verify them by host name.
+# Idempotent: existing certificates that are valid for at least another day are kept.
+set -euo pipefail
+
+usage() { sed -n '2,9p' "$0" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+out=$1
+shift
+force=false
+only=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --force) force=true ;;
+    --identity) only=${2:?--identity needs a name}; shift ;;
+    *) usage ;;
+  esac
+  shift
+done
+[[ -z $only || $only =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] ||
+  { echo "gen-certs: identity names are lower-case letters, digits and dashes" >&2; exit 2; }
+
+CA_DAYS=3650
+LEAF_DAYS=825
+umask 077
+mkdir -p "$out"
+[[ $force == true ]] && rm -rf "${out:?}"/*
+
+valid_for_a_day() { [[ -f $1 ]] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
+
+if ! valid_for_a_day "$out/ca.pem" || [[ ! -f $out/ca.key ]]; then
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$out/ca.key" -sha256 -days "$CA_DAYS" -out "$out/ca.pem" \
+    -subj "/O=Hermes (development only)/CN=Hermes Dev CA" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  rm -rf "$out"/*/  # leaves of an old CA are useless now
+  echo "gen-certs: new development CA in $out/ca.pem" >&2
+fi
+
+issue() {  # issue NAME server|client
+  local name=$1 kind=$2 dir=$out/$1 ext san
+  if valid_for_a_day "$dir/cert.pem" && [[ -f $dir/key.pem ]] &&
+     openssl verify -CAfile "$out/ca.pem" "$dir/cert.pem" >/dev/null 2>&1; then
+    return 0
+  fi
+  mkdir -p "$dir"
+  san="URI:spiffe://hermes/$name"
+  if [[ $kind == server ]]; then
+    san+=",DNS:localhost,DNS:$name,DNS:hermes-$name,IP:127.0.0.1,IP:::1"
+    ext="serverAuth,clientAuth"  # a service is also a client of the others
+  else
+    ext="clientAuth"
+  fi
+  ext_file=$(mktemp)
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=$ext" "subjectAltName=$san" >"$ext_file"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem" 2>/dev/null
+  openssl req -new -key "$dir/key.pem" -subj "/O=Hermes (development only)/CN=$name" \
+    -out "$dir/csr.pem" 2>/dev/null
+  openssl x509 -req -in "$dir/csr.pem" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
+    -CAcreateserial -days "$LEAF_DAYS" -sha256 -extfile "$ext_file" -out "$dir/cert.pem" 2>/dev/null
+  rm -f "$dir/csr.pem" "$ext_file"
+  echo "gen-certs: issued $name ($kind) spiffe://hermes/$name" >&2
+}
+
+if [[ -n $only ]]; then
+  issue "$only" client
+else
+  issue user server
+  issue order server
+  issue admin client
+  issue client client
+fi
+# Certificates are public; private keys are readable by their owner only (a container's cert-init
+# step runs as the service's user, or chowns them).
+chmod 755 "$out" "$out"/*/
+chmod 644 "$out"/ca.pem "$out"/*/cert.pem
+chmod 600 "$out"/ca.key "$out"/*/key.pem

@@ -1,0 +1,142 @@
+#include "libs/interceptor/chain.h"
+
+#include <grpcpp/server_context.h>
+
+#include "grpc/health/v1/health.pb.h"
+#include "libs/interceptor/auth.h"
+#include "libs/interceptor/logging.h"
+#include "libs/interceptor/metrics.h"
+#include "libs/interceptor/recovery.h"
+#include "libs/interceptor/request_id.h"
+
+namespace hermes::interceptor {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+// Services every Hermes server runs besides its own (GrpcServer registers them).
+constexpr const char* kPlatformServices[] = {"grpc.health.v1.Health",
+                                             "grpc.reflection.v1alpha.ServerReflection"};
+
+// The gRPC-facing adapter: one per call, owning the call's ServerCall and driving every stage.
+class ChainInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ChainInterceptor(std::shared_ptr<const ServerChain> chain,
+                   grpc::experimental::ServerRpcInfo* info)
+      : chain_(std::move(chain)) {
+    call_.path = info->method();
+    call_.method = &chain_->methods().Find(call_.path);
+    call_.context = info->server_context();
+  }
+
+  ~ChainInterceptor() override {
+    // A call can end without a status passing through us (the client went away first):
+    // the stages still see it finish, as CANCELLED, so in-flight gauges return to zero.
+    if (started_ && !finished_) {
+      grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
+      Finish(cancelled);
+    }
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      Start(*methods->GetRecvInitialMetadata());
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      ++call_.messages_received;
+      for (const auto& stage : chain_->stages()) stage->OnMessageReceived(call_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace(kRequestIdHeader, call_.request_id);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      ++call_.messages_sent;
+      for (const auto& stage : chain_->stages()) stage->OnMessageSent(call_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      grpc::Status status = methods->GetSendStatus();
+      const grpc::Status original = status;
+      Finish(status);
+      if (status.error_code() != original.error_code() ||
+          status.error_message() != original.error_message()) {
+        methods->ModifySendStatus(status);
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+    call_.start = std::chrono::steady_clock::now();
+    auto it = metadata.find(kRequestIdHeader);
+    if (it != metadata.end() && IsValidRequestId({it->second.data(), it->second.size()})) {
+      call_.request_id.assign(it->second.data(), it->second.size());
+    } else {
+      if (it != metadata.end()) metadata.erase(it);
+      call_.request_id = NewRequestId();
+      // The handler sees the id in its client metadata as if the caller had sent it; the
+      // string lives in call_, which outlives the handler.
+      metadata.emplace(kRequestIdHeader, call_.request_id);
+    }
+    started_ = true;
+    for (const auto& stage : chain_->stages()) stage->OnStart(call_);
+  }
+
+  void Finish(grpc::Status& status) {
+    if (!started_ || finished_) return;
+    finished_ = true;
+    for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
+  }
+
+  std::shared_ptr<const ServerChain> chain_;
+  ServerCall call_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
+class ChainInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit ChainInterceptorFactory(std::shared_ptr<const ServerChain> chain)
+      : chain_(std::move(chain)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new ChainInterceptor(chain_, info);  // gRPC's API: the call takes ownership
+  }
+
+ private:
+  std::shared_ptr<const ServerChain> chain_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ServerChain>> ServerChain::Create(
+    const ServerChainOptions& options) {
+  // Referencing a generated message links health.pb.cc in, which registers the health
+  // service's descriptor; without it the static library's object would be dropped.
+  grpc::health::v1::HealthCheckRequest::descriptor();
+  std::vector<std::string> services = options.services;
+  services.insert(services.end(), std::begin(kPlatformServices), std::end(kPlatformServices));
+  absl::StatusOr<MethodTable> methods = MethodTable::ForServices(services);
+  if (!methods.ok()) return methods.status();
+
+  std::shared_ptr<ServerChain> chain(new ServerChain(*std::move(methods)));
+  const MethodTable& table = chain->methods_;
+  // The order of the chain. Tracing (its own issue) is appended last.
+  chain->stages_.push_back(
+      std::make_unique<RecoveryStage>(RecoveryOptions{.registry = options.registry}, table));
+  chain->stages_.push_back(std::make_unique<AuthStage>());
+  chain->stages_.push_back(std::make_unique<LoggingStage>());
+  chain->stages_.push_back(
+      std::make_unique<MetricsStage>(MetricsOptions{.registry = options.registry}, table));
+  return chain;
+}
+
+std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+ServerChain::InterceptorFactories() {
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<ChainInterceptorFactory>(shared_from_this()));
+  return factories;
+}
+
+}  // namespace hermes::interceptor

@@ -1,0 +1,142 @@
+#include "libs/interceptor/client_chain.h"
+
+#include <grpcpp/create_channel.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "libs/errors/app_error.h"
+#include "libs/interceptor/logging.h"
+#include "libs/interceptor/request_id.h"
+#include "libs/telemetry/log.h"
+
+namespace hermes::interceptor {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+RpcType TypeOf(grpc::experimental::ClientRpcInfo::Type type) {
+  using Type = grpc::experimental::ClientRpcInfo::Type;
+  switch (type) {
+    case Type::CLIENT_STREAMING:
+      return RpcType::kClientStream;
+    case Type::SERVER_STREAMING:
+      return RpcType::kServerStream;
+    case Type::BIDI_STREAMING:
+      return RpcType::kBidiStream;
+    default:
+      return RpcType::kUnary;
+  }
+}
+
+class ClientChainInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ClientChainInterceptor(std::shared_ptr<ClientChain> chain,
+                         grpc::experimental::ClientRpcInfo* info)
+      : chain_(std::move(chain)),
+        method_(info->method()),
+        series_(chain_->metrics().SeriesFor(method_, TypeOf(info->type()))) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      start_ = std::chrono::steady_clock::now();
+      series_.started->Increment();
+      series_.in_flight->Increment();
+      auto* metadata = methods->GetSendInitialMetadata();
+      auto it = metadata->find(kRequestIdHeader);
+      if (it == metadata->end()) {
+        request_id_ = NewRequestId();  // a call not made on behalf of an incoming one
+        metadata->emplace(kRequestIdHeader, request_id_);
+      } else {
+        request_id_ = it->second;
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      series_.sent->Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      series_.received->Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
+      const grpc::Status& status = *methods->GetRecvStatus();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      series_.Finish(status.error_code(), seconds);
+      if (!status.ok()) {
+        HERMES_LOG(LevelForCode(status.error_code()), "outgoing call failed")
+            .Str("method", method_)
+            .Str("code", errors::GoCodeName(status.error_code()))
+            .Double("duration_ms", seconds * 1e3)
+            .Str("request_id", request_id_)
+            .Str("error", status.error_message());
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::shared_ptr<ClientChain> chain_;
+  std::string method_;
+  const MethodSeries& series_;
+  std::string request_id_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class ClientChainFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit ClientChainFactory(std::shared_ptr<ClientChain> chain) : chain_(std::move(chain)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new ClientChainInterceptor(chain_, info);  // gRPC's API: the call takes ownership
+  }
+
+ private:
+  std::shared_ptr<ClientChain> chain_;
+};
+
+std::string Seconds(absl::Duration d) { return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(d)); }
+
+}  // namespace
+
+std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+ClientChain::InterceptorFactories() {
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<ClientChainFactory>(shared_from_this()));
+  return factories;
+}
+
+std::string ServiceConfigJson(const ChannelOptions& options) {
+  return absl::StrCat(R"({"loadBalancingConfig":[{"round_robin":{}}],)",
+                      R"("methodConfig":[{"name":[{"service":")", options.service, R"("}],)",
+                      R"("retryPolicy":{"maxAttempts":)", options.max_attempts,
+                      R"(,"initialBackoff":")", Seconds(options.initial_backoff),
+                      R"(","maxBackoff":")", Seconds(options.max_backoff),
+                      R"(","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]})");
+}
+
+std::shared_ptr<grpc::Channel> CreateServiceChannel(const ChannelOptions& options,
+                                                    const std::shared_ptr<ClientChain>& chain) {
+  grpc::ChannelArguments arguments;
+  arguments.SetServiceConfigJSON(ServiceConfigJson(options));
+  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      options.target, options.credentials, arguments, chain->InterceptorFactories());
+}
+
+std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBase& incoming,
+                                                     absl::Duration max_deadline) {
+  // FromServerContext propagates the incoming deadline and cancellation; the effective deadline
+  // is the sooner of that and the one set here.
+  std::unique_ptr<grpc::ClientContext> context = grpc::ClientContext::FromServerContext(incoming);
+  context->set_deadline(absl::ToChronoTime(absl::Now() + max_deadline));
+  const auto& metadata = incoming.client_metadata();
+  auto it = metadata.find(kRequestIdHeader);  // the server chain always puts one there
+  if (it != metadata.end()) {
+    context->AddMetadata(kRequestIdHeader, std::string(it->second.data(), it->second.size()));
+  }
+  return context;
+}
+
+}  // namespace hermes::interceptor

@@ -1,0 +1,31 @@
+// Recovery: an exception escaping a handler becomes INTERNAL with an AppError, is logged with
+// the method and counted in hermes_handler_panics_total{grpc_service,grpc_method}; the server
+// keeps serving.
+//
+// gRPC C++ catches the exception itself (the generated handlers run inside a try/catch) and
+// answers UNKNOWN "Unexpected error in RPC handling"; the exception object is gone by the time
+// any interceptor runs. This stage recognises that exact status when the handler finishes and
+// rewrites it, before any later stage reports it. The client never sees the exception text.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include "libs/interceptor/server_call.h"
+
+namespace hermes::interceptor {
+
+struct RecoveryOptions {
+  prometheus::Registry* registry = nullptr;  // where hermes_handler_panics_total lives
+};
+
+class RecoveryStage final : public ServerStage {
+ public:
+  RecoveryStage(const RecoveryOptions& options, const MethodTable& methods);
+  void OnFinish(ServerCall& call, grpc::Status& status) override;
+
+ private:
+  prometheus::Family<prometheus::Counter>& panics_;
+};
+
+}  // namespace hermes::interceptor

@@ -1,0 +1,35 @@
+#include "libs/interceptor/request_id.h"
+
+#include <cstdint>
+
+#include "absl/random/random.h"
+
+namespace hermes::interceptor {
+
+bool IsValidRequestId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string NewRequestId() {
+  // One generator per thread: seeded once, no lock on the hot path.
+  thread_local absl::BitGen generator;
+  uint8_t bytes[16];
+  for (uint8_t& byte : bytes) byte = absl::Uniform<uint8_t>(generator);
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
+    id.push_back(kHex[bytes[i] >> 4]);
+    id.push_back(kHex[bytes[i] & 0xf]);
+  }
+  return id;
+}
+
+}  // namespace hermes::interceptor

@@ -1,0 +1,59 @@
+// ServerCall and ServerStage: the one small interface every server interceptor implements.
+//
+// gRPC C++'s interceptor API is hook-based (one object per call per interceptor, a switch
+// over hook points). Hermes keeps that plumbing in one adapter (chain.cc) and gives each
+// concern — recovery, auth, logging, metrics, tracing — a ServerStage with four hooks over a
+// shared per-call ServerCall. So a call costs one allocation whatever the chain length, the
+// stages share what they learn (the identity auth finds is what logging prints), and the
+// order of the chain is visible in one place (chain.cc).
+//
+// Hooks run in chain order. OnFinish runs in chain order too, on purpose: recovery comes
+// first so that the status every later stage reports is the one the client will see.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "libs/interceptor/method_table.h"
+
+namespace grpc {
+class ServerContextBase;
+}
+
+namespace hermes::interceptor {
+
+struct ServerCall {
+  const MethodInfo* method = nullptr;  // never null: unknown methods map to MethodTable's
+  const char* path = "";               // the :path as called (differs from method->path if unknown)
+  grpc::ServerContextBase* context = nullptr;
+  std::chrono::steady_clock::time_point start;
+  std::string request_id;  // the caller's x-request-id, or one generated for this call
+  std::string identity;    // the peer's spiffe://hermes/<name>; "" without mTLS
+  std::string trace_id;    // W3C trace id (hex) once tracing is installed; "" otherwise
+  std::string span_id;
+  int64_t messages_received = 0;
+  int64_t messages_sent = 0;
+  bool recovered_panic = false;  // recovery turned a handler's exception into INTERNAL
+
+  double ElapsedSeconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+class ServerStage {
+ public:
+  virtual ~ServerStage() = default;
+  // After the request headers arrived, before the handler runs.
+  virtual void OnStart(ServerCall& /*call*/) {}
+  // After each request message was received.
+  virtual void OnMessageReceived(ServerCall& /*call*/) {}
+  // Before each response message is sent.
+  virtual void OnMessageSent(ServerCall& /*call*/) {}
+  // Before the final status is sent; a stage may rewrite `status`.
+  virtual void OnFinish(ServerCall& /*call*/, grpc::Status& /*status*/) {}
+};
+
+}  // namespace hermes::interceptor

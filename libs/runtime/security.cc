@@ -1,0 +1,86 @@
+#include "libs/runtime/security.h"
+
+#include <prometheus/counter.h>
+
+#include "libs/authz/authorization_processor.h"
+#include "libs/authz/policy.h"
+#include "libs/runtime/tls.h"
+#include "libs/telemetry/log.h"
+
+namespace hermes::runtime {
+namespace {
+
+// Counts and logs denials; labels are bounded: identities come from certificates our CA
+// issued, and unknown method paths collapse into "unknown".
+class DenialReporter {
+ public:
+  DenialReporter(const interceptor::MethodTable& methods, prometheus::Registry& registry)
+      : methods_(methods),
+        denied_(prometheus::BuildCounter()
+                    .Name("hermes_auth_denied_total")
+                    .Help("Calls refused by the authorization policy, before any handler.")
+                    .Register(registry)) {}
+
+  void operator()(absl::string_view identity, absl::string_view method) {
+    const interceptor::MethodInfo& info = methods_.Find(method);
+    denied_
+        .Add({{"identity", identity.empty() ? "none" : std::string(identity)},
+              {"grpc_method", info.path}})
+        .Increment();
+    HERMES_LOG(spdlog::level::warn, "call denied by the authorization policy")
+        .Str("method", method)
+        .Str("peer", identity)
+        .Str("code", "PermissionDenied");
+  }
+
+ private:
+  const interceptor::MethodTable& methods_;
+  prometheus::Family<prometheus::Counter>& denied_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
+    const ServerConfig& config, const interceptor::MethodTable& methods,
+    prometheus::Registry& registry) {
+  std::unique_ptr<ServerSecurity> security(new ServerSecurity());
+  if (config.insecure) {
+    HERMES_LOG(spdlog::level::warn,
+               "--insecure: plaintext gRPC, no client authentication, no authorization");
+    security->credentials_ = grpc::InsecureServerCredentials();
+    return security;
+  }
+
+  std::function<std::shared_ptr<const authz::Policy>()> current_policy;
+  if (config.authz_policy.empty()) {
+    absl::StatusOr<authz::Policy> policy = authz::Policy::Parse(kDefaultPolicyJson);
+    if (!policy.ok()) return policy.status();  // caught by the tests of the shipped file
+    auto shared = std::make_shared<const authz::Policy>(*std::move(policy));
+    current_policy = [shared] { return shared; };
+    HERMES_LOG(spdlog::level::info, "authorization: the built-in default policy");
+  } else {
+    absl::StatusOr<std::unique_ptr<authz::PolicyWatcher>> watcher = authz::PolicyWatcher::Start(
+        config.authz_policy, config.reload_interval,
+        [](const std::string& path, const absl::Status& outcome) {
+          if (outcome.ok()) {
+            HERMES_LOG(spdlog::level::info, "authorization policy reloaded").Str("path", path);
+          } else {
+            HERMES_LOG(spdlog::level::err,
+                       "authorization policy change rejected; the previous policy stays")
+                .Str("path", path)
+                .Str("error", outcome.message());
+          }
+        });
+    if (!watcher.ok()) return watcher.status();
+    security->watcher_ = *std::move(watcher);
+    current_policy = [watcher = security->watcher_] { return watcher->Current(); };
+    HERMES_LOG(spdlog::level::info, "authorization: policy file").Str("path", config.authz_policy);
+  }
+
+  security->credentials_ = MutualTlsServerCredentials(config.tls, config.reload_interval);
+  security->credentials_->SetAuthMetadataProcessor(std::make_shared<authz::AuthorizationProcessor>(
+      std::move(current_policy), DenialReporter(methods, registry)));
+  return security;
+}
+
+}  // namespace hermes::runtime

@@ -1,0 +1,33 @@
+// Mutual TLS for Hermes servers and clients, built on gRPC's own TLS stack.
+//
+// Both sides use grpc::experimental::FileWatcherCertificateProvider, so a rotated key, cert
+// or CA on disk takes effect for new handshakes within `reload_interval`, with no restart.
+// Swap a key and its certificate together (a directory rename or symlink flip): a key that
+// does not match its certificate makes new handshakes fail until the pair is consistent.
+//
+//   auto creds = MutualTlsServerCredentials(config.tls, absl::Seconds(5));
+//   creds->SetAuthMetadataProcessor(processor);   // authorization, before any handler
+#pragma once
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "libs/runtime/server_config.h"
+
+namespace hermes::runtime {
+
+// Server side: client certificates are required and verified against `files.ca`; peers
+// without one, or with one from another CA, fail the handshake and never reach a handler.
+std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsFiles& files,
+                                                                    absl::Duration reload_interval);
+
+// Client side: presents `files.cert` and verifies the server against `files.ca`, including its
+// host name (the server certificates of deploy/certs carry localhost, the service name and the
+// loopback addresses).
+std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
+    const TlsFiles& files, absl::Duration reload_interval);
+
+}  // namespace hermes::runtime

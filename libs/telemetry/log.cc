@@ -1,0 +1,288 @@
+#include "libs/telemetry/log.h"
+
+#include <grpc/support/log.h>
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+
+namespace hermes::telemetry {
+namespace {
+
+constexpr size_t kQueueSize = 8192;
+constexpr size_t kLineReserve = 256;  // one allocation for a typical line with a few fields
+
+// LogLine marks its messages by passing this exact pointer as the source file name: the
+// formatter then knows the payload is already a JSON fragment, while any other message (a
+// plain spdlog::info call) is prose that must be escaped into "msg".
+constexpr char kLogLineMarker[] = "hermes::telemetry::LogLine";
+
+void AppendEscapedString(absl::string_view text, spdlog::memory_buf_t& dest) {
+  std::string escaped;
+  AppendJsonEscaped(text, &escaped);
+  dest.append(escaped.data(), escaped.data() + escaped.size());
+}
+
+// %* in the pattern: the "msg" and fields part of the line.
+class MessageAndFieldsFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*time*/,
+              spdlog::memory_buf_t& dest) override {
+    if (msg.source.filename == kLogLineMarker) {
+      dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+      return;
+    }
+    static constexpr absl::string_view kMsg = "\"msg\":\"";
+    dest.append(kMsg.data(), kMsg.data() + kMsg.size());
+    AppendEscapedString(absl::string_view(msg.payload.data(), msg.payload.size()), dest);
+    dest.push_back('"');
+    if (!msg.source.empty() && msg.source.filename != nullptr) {
+      static constexpr absl::string_view kFile = ",\"file\":\"";
+      dest.append(kFile.data(), kFile.data() + kFile.size());
+      AppendEscapedString(msg.source.filename, dest);
+      const std::string line = absl::StrCat("\",\"line\":", msg.source.line);
+      dest.append(line.data(), line.data() + line.size());
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<MessageAndFieldsFlag>();
+  }
+};
+
+std::unique_ptr<spdlog::formatter> JsonFormatter(absl::string_view service) {
+  // The service name is fixed per process, so it is escaped once into the pattern itself
+  // ('%' doubled: it is the pattern's escape character).
+  const std::string service_json = absl::StrReplaceAll(JsonEscape(service), {{"%", "%%"}});
+  const std::string pattern = absl::StrCat(
+      R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","service":")", service_json, R"(",%*})");
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<MessageAndFieldsFlag>('*').set_pattern(pattern);
+  return formatter;
+}
+
+// The process-wide logging state (CONVENTIONS: process-wide registries are the one exception
+// to "no global mutable state"; this is spdlog's default logger plus what keeps it working).
+struct LoggingState {
+  absl::Mutex mu;
+  std::shared_ptr<spdlog::details::thread_pool> pool ABSL_GUARDED_BY(mu);  // null when sync
+  std::vector<std::shared_ptr<spdlog::logger>> retired ABSL_GUARDED_BY(mu);
+  std::string service ABSL_GUARDED_BY(mu);
+  bool initialized ABSL_GUARDED_BY(mu) = false;  // InitLogging ran and ShutdownLogging did not
+  bool grpc_routed ABSL_GUARDED_BY(mu) = false;
+  bool flusher_started ABSL_GUARDED_BY(mu) = false;
+};
+
+// Never destroyed: gRPC threads may still log while static destructors run at exit, and the
+// writer thread must not outlive the spdlog objects it uses. ShutdownLogging() is the orderly end.
+LoggingState& State() {
+  static LoggingState* const state = std::make_unique<LoggingState>().release();
+  return *state;
+}
+
+// gRPC's INFO lines are start-up chatter about its internals (epoll fds, poller counts), which
+// an operator reading our info level does not need: they are logged one level lower, as debug,
+// and its DEBUG lines as trace. gRPC has no warning severity.
+gpr_log_severity GrpcVerbosityFor(spdlog::level::level_enum level) {
+  if (level <= spdlog::level::trace) return GPR_LOG_SEVERITY_DEBUG;
+  if (level == spdlog::level::debug) return GPR_LOG_SEVERITY_INFO;
+  return GPR_LOG_SEVERITY_ERROR;
+}
+
+void SyncGrpcVerbosity() {
+  gpr_set_log_verbosity(GrpcVerbosityFor(spdlog::default_logger_raw()->level()));
+}
+
+void GrpcLogToJson(gpr_log_func_args* args) {
+  spdlog::level::level_enum level = spdlog::level::err;
+  switch (args->severity) {
+    case GPR_LOG_SEVERITY_DEBUG:
+      level = spdlog::level::trace;
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      level = spdlog::level::debug;
+      break;
+    case GPR_LOG_SEVERITY_ERROR:
+      level = spdlog::level::err;
+      break;
+  }
+  if (!LogEnabled(level)) return;
+  LogLine(level, args->message != nullptr ? args->message : "")
+      .Str("component", "grpc")
+      .Str("file", args->file != nullptr ? args->file : "")
+      .Int("line", args->line);
+}
+
+// Makes `logger` the default and retires the previous one, after writing out everything it
+// still holds: dropping the old pool makes its destructor write every queued line and join the
+// writer thread, and the sinks are flushed directly because an async logger cannot flush
+// without its pool.
+void InstallDefault(LoggingState& state, std::shared_ptr<spdlog::logger> logger,
+                    std::shared_ptr<spdlog::details::thread_pool> pool)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu) {
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::move(logger));
+  std::shared_ptr<spdlog::details::thread_pool> old_pool = std::exchange(state.pool, pool);
+  old_pool.reset();
+  if (previous == nullptr) return;
+  for (const spdlog::sink_ptr& sink : previous->sinks()) sink->flush();
+  state.retired.push_back(std::move(previous));
+}
+
+}  // namespace
+
+void InitLogging(const LogOptions& options) {
+  LoggingState& state = State();
+  absl::MutexLock lock(&state.mu);
+  std::shared_ptr<spdlog::sinks::sink> sink =
+      options.sink != nullptr ? options.sink : std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  std::shared_ptr<spdlog::details::thread_pool> pool;
+  std::shared_ptr<spdlog::logger> logger;
+  if (options.async) {
+    pool = std::make_shared<spdlog::details::thread_pool>(kQueueSize, 1);
+    logger = std::make_shared<spdlog::async_logger>("", sink, pool,
+                                                    spdlog::async_overflow_policy::block);
+  } else {
+    logger = std::make_shared<spdlog::logger>("", sink);
+  }
+  logger->set_formatter(JsonFormatter(options.service));
+  logger->set_level(options.level);
+  logger->flush_on(spdlog::level::warn);
+  InstallDefault(state, std::move(logger), std::move(pool));
+  state.service = options.service;
+  state.initialized = true;
+  if (!state.flusher_started) {
+    // Without it a quiet service's lines would sit in stdout's buffer when it is a pipe.
+    spdlog::flush_every(std::chrono::seconds(1));
+    state.flusher_started = true;
+  }
+  if (state.grpc_routed) SyncGrpcVerbosity();
+}
+
+void RouteGrpcLogs() {
+  LoggingState& state = State();
+  absl::MutexLock lock(&state.mu);
+  gpr_set_log_function(&GrpcLogToJson);
+  state.grpc_routed = true;
+  SyncGrpcVerbosity();
+}
+
+void ShutdownLogging() {
+  LoggingState& state = State();
+  absl::MutexLock lock(&state.mu);
+  std::shared_ptr<spdlog::logger> current = spdlog::default_logger();
+  if (!state.initialized || current == nullptr) {
+    if (current != nullptr) current->flush();
+    return;
+  }
+  state.initialized = false;
+  // Stdout, not the caller's sink: that sink may write into something the caller is about to
+  // destroy (a test's stream), while late lines (gRPC threads winding down) must still go
+  // somewhere safe, in the same format.
+  auto fallback =
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  fallback->set_formatter(JsonFormatter(state.service));
+  fallback->set_level(current->level());
+  fallback->flush_on(spdlog::level::warn);
+  InstallDefault(state, std::move(fallback), nullptr);
+}
+
+absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(absl::string_view name) {
+  static constexpr std::array<std::pair<absl::string_view, spdlog::level::level_enum>, 5> kLevels =
+      {{{"trace", spdlog::level::trace},
+        {"debug", spdlog::level::debug},
+        {"info", spdlog::level::info},
+        {"warn", spdlog::level::warn},
+        {"error", spdlog::level::err}}};
+  for (const auto& [level_name, level] : kLevels) {
+    if (name == level_name) return level;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown log level \"", name,
+                                                 "\"; valid levels: trace, debug, info, warn, "
+                                                 "error"));
+}
+
+bool LogEnabled(spdlog::level::level_enum level) {
+  spdlog::logger* logger = spdlog::default_logger_raw();
+  return logger != nullptr && logger->should_log(level);
+}
+
+LogLine::LogLine(spdlog::level::level_enum level, absl::string_view msg)
+    : level_(level), pending_(LogEnabled(level)) {
+  if (!pending_) return;
+  body_.reserve(kLineReserve);
+  body_.append("\"msg\":\"");
+  AppendJsonEscaped(msg, &body_);
+  body_.push_back('"');
+}
+
+LogLine::~LogLine() { Emit(); }
+
+void LogLine::AppendKey(absl::string_view key) {
+  body_.append(",\"");
+  AppendJsonEscaped(key, &body_);
+  body_.append("\":");
+}
+
+LogLine& LogLine::Str(absl::string_view key, absl::string_view value) {
+  if (!pending_) return *this;
+  AppendKey(key);
+  body_.push_back('"');
+  AppendJsonEscaped(value, &body_);
+  body_.push_back('"');
+  return *this;
+}
+
+LogLine& LogLine::Int(absl::string_view key, int64_t value) {
+  if (!pending_) return *this;
+  AppendKey(key);
+  char digits[24];
+  const std::to_chars_result result = std::to_chars(digits, digits + sizeof(digits), value);
+  body_.append(digits, result.ptr);
+  return *this;
+}
+
+LogLine& LogLine::Double(absl::string_view key, double value) {
+  if (!pending_) return *this;
+  AppendKey(key);
+  if (!std::isfinite(value)) {
+    body_.append("null");  // JSON has no NaN or infinity
+    return *this;
+  }
+  // Shortest round-trip form; always valid JSON ("1e+20", "0.5", "-3").
+  char digits[32];
+  const std::to_chars_result result = std::to_chars(digits, digits + sizeof(digits), value);
+  body_.append(digits, result.ptr);
+  return *this;
+}
+
+LogLine& LogLine::Bool(absl::string_view key, bool value) {
+  if (!pending_) return *this;
+  AppendKey(key);
+  body_.append(value ? "true" : "false");
+  return *this;
+}
+
+void LogLine::Emit() {
+  if (!pending_) return;
+  pending_ = false;
+  spdlog::logger* logger = spdlog::default_logger_raw();
+  if (logger == nullptr) return;
+  logger->log(spdlog::source_loc(kLogLineMarker, 0, nullptr), level_,
+              spdlog::string_view_t(body_.data(), body_.size()));
+}
+
+}  // namespace hermes::telemetry

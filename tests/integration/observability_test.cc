@@ -1,0 +1,126 @@
+// What an operator sees of a running hermes-user: JSON log lines, /metrics, start-up errors.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/certs.h"
+#include "tests/support/http.h"
+#include "tests/support/network.h"
+#include "tests/support/service_process.h"
+
+namespace hermes::testing {
+namespace {
+
+class ObservabilityTest : public ::testing::Test {
+ protected:
+  const CertificateAuthority* ca_ = &SharedTestCa();
+};
+
+grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
+                         const std::string& request_id) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.AddMetadata("x-request-id", request_id);
+  grpc::health::v1::HealthCheckResponse response;
+  return grpc::health::v1::Health::NewStub(channel)->Check(
+      &context, grpc::health::v1::HealthCheckRequest(), &response);
+}
+
+TEST_F(ObservabilityTest, EveryLogLineIsJson_RpcLineNamesMethodCodePeerAndRequestId) {
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_, .extra_args = {"--log_level=debug"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+  ASSERT_TRUE(CheckHealth(user.Channel("client"), "obs-test-1").ok());
+  user.process().Signal(SIGTERM);
+  ASSERT_TRUE(user.process().WaitForExit(absl::Seconds(20)).has_value());
+
+  std::istringstream lines(user.Output());
+  std::string line;
+  int parsed_lines = 0;
+  bool found = false;
+  while (std::getline(lines, line)) {
+    google::protobuf::Struct parsed;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok())
+        << "not JSON: " << line;
+    ++parsed_lines;
+    const auto& fields = parsed.fields();
+    for (const char* field : {"ts", "level", "service", "msg"}) {
+      EXPECT_TRUE(fields.contains(field)) << field << " missing in " << line;
+    }
+    if (fields.contains("request_id") && fields.at("request_id").string_value() == "obs-test-1") {
+      found = true;
+      EXPECT_EQ(fields.at("msg").string_value(), "rpc finished");
+      EXPECT_EQ(fields.at("method").string_value(), "/grpc.health.v1.Health/Check");
+      EXPECT_EQ(fields.at("code").string_value(), "OK");
+      EXPECT_EQ(fields.at("peer").string_value(), "spiffe://hermes/client");
+      EXPECT_EQ(fields.at("level").string_value(), "debug");
+      EXPECT_EQ(fields.at("service").string_value(), "user");
+      EXPECT_GE(fields.at("duration_ms").number_value(), 0);
+      EXPECT_TRUE(fields.contains("trace_id"));
+    }
+  }
+  EXPECT_GT(parsed_lines, 2);
+  EXPECT_TRUE(found) << user.Output();
+}
+
+TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndProcessMetrics) {
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(user.WaitUntilServing());
+  ASSERT_TRUE(CheckHealth(user.Channel("admin"), "m-1").ok());
+  absl::StatusOr<std::string> body = HttpGet(user.metrics_port(), "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  const std::vector<std::pair<std::string, std::string>> check = {
+      {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}, {"grpc_type", "unary"}};
+  auto with_code = check;
+  with_code.emplace_back("grpc_code", "OK");
+  EXPECT_GE(MetricValue(*body, "grpc_server_handled_total", with_code).value_or(0), 1);
+  EXPECT_GE(MetricValue(*body, "grpc_server_started_total", check).value_or(0), 1);
+  EXPECT_EQ(MetricValue(*body, "grpc_server_in_flight", check), 0);
+  EXPECT_TRUE(MetricValue(*body, "grpc_server_handling_seconds_bucket",
+                          {{"grpc_method", "Check"}, {"le", "0.005"}})
+                  .has_value());
+  // The service's own methods exist before any call.
+  EXPECT_EQ(MetricValue(*body, "grpc_server_started_total",
+                        {{"grpc_service", "user.v1.UserService"},
+                         {"grpc_method", "WatchUsers"},
+                         {"grpc_type", "server_stream"}}),
+            0);
+  EXPECT_EQ(MetricValue(*body, "grpc_server_handled_total",
+                        {{"grpc_method", "CreateUser"}, {"grpc_code", "InvalidArgument"}}),
+            0);
+  EXPECT_GT(MetricValue(*body, "process_resident_memory_bytes", {}).value_or(0), 0);
+  EXPECT_GT(MetricValue(*body, "process_open_fds", {}).value_or(0), 0);
+  EXPECT_GT(MetricValue(*body, "process_start_time_seconds", {}).value_or(0), 1.7e9);
+  EXPECT_TRUE(MetricValue(*body, "process_cpu_seconds_total", {}).has_value());
+  EXPECT_TRUE(
+      MetricValue(*body, "hermes_handler_panics_total", {{"grpc_method", "GetUser"}}).has_value());
+}
+
+TEST_F(ObservabilityTest, MetricsPortTaken_StartupFailsWithClearMessage) {
+  ServiceProcess first({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(first.WaitUntilServing());
+  Subprocess second({HERMES_USER_BIN, "--insecure",
+                     absl::StrCat("--grpc_addr=", LoopbackAddress(PickFreePort())),
+                     absl::StrCat("--metrics_addr=", LoopbackAddress(first.metrics_port()))});
+  const std::optional<int> status = second.WaitForExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << "kept running on a taken metrics port";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << second.Output();
+  EXPECT_NE(second.Output().find("/metrics"), std::string::npos) << second.Output();
+  EXPECT_NE(second.Output().find(absl::StrCat(first.metrics_port())), std::string::npos)
+      << second.Output();
+}
+
+TEST_F(ObservabilityTest, MissingTlsFlags_StopStartupNamingTheFlag) {
+  Subprocess server({HERMES_USER_BIN, absl::StrCat("--grpc_addr=", LoopbackAddress(0))});
+  const std::optional<int> status = server.WaitForExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << server.Output();
+  EXPECT_NE(server.Output().find("--tls_ca"), std::string::npos) << server.Output();
+}
+
+}  // namespace
+}  // namespace hermes::testing

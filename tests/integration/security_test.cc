@@ -1,0 +1,192 @@
+// mTLS and authorization as an outside client meets them, against the real hermes-user binary:
+// who can connect at all, who may call what, and that operators can rotate certificates and
+// change the policy without a restart.
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/certs.h"
+#include "tests/support/http.h"
+#include "tests/support/network.h"
+#include "tests/support/service_process.h"
+#include "user/v1/user.grpc.pb.h"
+
+namespace hermes::testing {
+namespace {
+
+constexpr absl::Duration kReloadWait = absl::Seconds(15);
+
+grpc::StatusCode CallGetUser(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ::user::v1::GetUserRequest request;
+  request.set_id("nobody");
+  ::user::v1::GetUserResponse response;
+  return ::user::v1::UserService::NewStub(channel)
+      ->GetUser(&context, request, &response)
+      .error_code();
+}
+
+grpc::StatusCode CallDeleteUser(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ::user::v1::DeleteUserRequest request;
+  request.set_id("nobody");
+  ::user::v1::DeleteUserResponse response;
+  return ::user::v1::UserService::NewStub(channel)
+      ->DeleteUser(&context, request, &response)
+      .error_code();
+}
+
+grpc::StatusCode CallHealth(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckResponse response;
+  return grpc::health::v1::Health::NewStub(channel)
+      ->Check(&context, grpc::health::v1::HealthCheckRequest(), &response)
+      .error_code();
+}
+
+// Passing authorization, a call reaches the handler; until the user service lands its
+// handlers answer UNIMPLEMENTED, and a refused call answers PERMISSION_DENIED.
+bool ReachedHandler(grpc::StatusCode code) {
+  return code != grpc::StatusCode::PERMISSION_DENIED && code != grpc::StatusCode::UNAVAILABLE;
+}
+
+// Polls `call` until it answers `wanted` or the (bounded) wait ends; returns the last answer.
+template <typename Call>
+grpc::StatusCode EventuallyAnswers(Call call, bool (*wanted)(grpc::StatusCode)) {
+  const absl::Time deadline = absl::Now() + kReloadWait;
+  grpc::StatusCode code = call();
+  while (!wanted(code) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));  // the server checks files once a second
+    code = call();
+  }
+  return code;
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  const CertificateAuthority* ca_ = &SharedTestCa();
+};
+
+TEST_F(SecurityTest, Admin_OverMutualTls_ReachesEveryMethod) {
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(user.WaitUntilServing());
+  EXPECT_TRUE(ReachedHandler(CallGetUser(user.Channel("admin"))));
+  EXPECT_TRUE(ReachedHandler(CallDeleteUser(user.Channel("admin"))));
+}
+
+TEST_F(SecurityTest, ClientWithoutCertificate_FailsTheHandshake) {
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(user.WaitUntilServing());
+  grpc::SslCredentialsOptions no_certificate;
+  no_certificate.pem_root_certs = ReadFile(ca_->ca_file());
+  EXPECT_EQ(CallHealth(TestChannel(user.address(), grpc::SslCredentials(no_certificate))),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CallHealth(TestChannel(user.address())), grpc::StatusCode::UNAVAILABLE)
+      << "plaintext must not reach an mTLS server";
+  EXPECT_EQ(user.Output().find("rpc finished"), std::string::npos) << user.Output();
+}
+
+TEST_F(SecurityTest, CertificateFromAnotherCa_FailsTheHandshake) {
+  CertificateAuthority rogue;
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(user.WaitUntilServing());
+  // A rogue admin that trusts the real server but whose certificate the server does not trust.
+  EXPECT_EQ(
+      CallHealth(TestChannel(user.address(), rogue.ClientCredentials("admin", ca_->ca_file()))),
+      grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(user.Output().find("rpc finished"), std::string::npos) << user.Output();
+}
+
+TEST_F(SecurityTest, IdentityOutsideDefaultPolicy_PermissionDenied_LoggedAndCounted) {
+  ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
+  ASSERT_TRUE(user.WaitUntilServing());
+  // The order service may only GetUser; front-end clients may not delete.
+  EXPECT_TRUE(ReachedHandler(CallGetUser(user.Channel("order"))));
+  EXPECT_EQ(CallDeleteUser(user.Channel("order")), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CallDeleteUser(user.Channel("client")), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CallDeleteUser(user.Channel("client")), grpc::StatusCode::PERMISSION_DENIED);
+  // Any verified peer may check health.
+  EXPECT_EQ(CallHealth(user.Channel("client")), grpc::StatusCode::OK);
+
+  absl::StatusOr<std::string> metrics = HttpGet(user.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricValue(*metrics, "hermes_auth_denied_total",
+                        {{"identity", "spiffe://hermes/client"},
+                         {"grpc_method", "/user.v1.UserService/DeleteUser"}}),
+            2);
+  EXPECT_EQ(MetricValue(*metrics, "hermes_auth_denied_total",
+                        {{"identity", "spiffe://hermes/order"},
+                         {"grpc_method", "/user.v1.UserService/DeleteUser"}}),
+            1);
+  const std::string output = user.Output();
+  EXPECT_NE(output.find("denied"), std::string::npos) << output;
+  EXPECT_NE(output.find("spiffe://hermes/client"), std::string::npos) << output;
+}
+
+TEST_F(SecurityTest, PolicyFileEdit_TakesEffectWithoutRestart_BadEditKeepsOldPolicy) {
+  const std::string policy = ca_->dir() + "/policy-edit.json";
+  WriteFileAtomically(policy, R"({"rules": [
+      {"identity": "*", "methods": ["/grpc.health.v1.Health/*"]}]})");
+  ServiceProcess user({.binary = HERMES_USER_BIN,
+                       .ca = ca_,
+                       .extra_args = {"--authz_policy=" + policy, "--reload_interval=1s"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+  ASSERT_EQ(CallGetUser(user.Channel("client")), grpc::StatusCode::PERMISSION_DENIED);
+
+  WriteFileAtomically(policy, R"({"rules": [
+      {"identity": "*", "methods": ["/grpc.health.v1.Health/*"]},
+      {"identity": "spiffe://hermes/client", "methods": ["/user.v1.UserService/GetUser"]}]})");
+  EXPECT_TRUE(ReachedHandler(
+      EventuallyAnswers([&] { return CallGetUser(user.Channel("client")); }, ReachedHandler)))
+      << user.Output();
+
+  WriteFileAtomically(policy, "{ this is not json");
+  const absl::Time deadline = absl::Now() + kReloadWait;
+  while (user.Output().find("rejected") == std::string::npos && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(user.Output().find("rejected"), std::string::npos) << user.Output();
+  EXPECT_TRUE(ReachedHandler(CallGetUser(user.Channel("client"))));
+}
+
+TEST_F(SecurityTest, CertificateRotation_TakesEffectWithoutRestart) {
+  // The server's files live behind a symlinked folder, swapped atomically as operators should.
+  CertificateAuthority next;
+  const std::string root = ca_->dir() + "/rotation";
+  std::filesystem::create_directories(root);
+  std::filesystem::create_directory_symlink(ca_->dir() + "/user", root + "/current.tmp");
+  std::filesystem::rename(root + "/current.tmp", root + "/current");
+  const std::string ca_bundle = root + "/ca.pem";
+  WriteFileAtomically(ca_bundle, ReadFile(ca_->ca_file()));
+
+  ServiceProcess user({.binary = HERMES_USER_BIN,
+                       .ca = ca_,
+                       .extra_args = {"--tls_cert=" + root + "/current/cert.pem",
+                                      "--tls_key=" + root + "/current/key.pem",
+                                      "--tls_ca=" + ca_bundle, "--reload_interval=1s"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+  // A client of the next CA: it trusts only the next server certificate, and the server does
+  // not trust its certificate yet.
+  auto next_client = [&] {
+    return CallHealth(TestChannel(user.address(), next.ClientCredentials("admin")));
+  };
+  ASSERT_EQ(next_client(), grpc::StatusCode::UNAVAILABLE);
+
+  // Rotate: the server's certificate and key to the next CA's, and trust both CAs meanwhile.
+  WriteFileAtomically(ca_bundle, ReadFile(ca_->ca_file()) + ReadFile(next.ca_file()));
+  std::filesystem::create_directory_symlink(next.dir() + "/user", root + "/current.tmp");
+  std::filesystem::rename(root + "/current.tmp", root + "/current");
+  EXPECT_EQ(EventuallyAnswers(next_client,
+                              [](grpc::StatusCode code) { return code == grpc::StatusCode::OK; }),
+            grpc::StatusCode::OK)
+      << user.Output();
+}
+
+}  // namespace
+}  // namespace hermes::testing

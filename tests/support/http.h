@@ -1,0 +1,24 @@
+// A minimal HTTP/1.0 GET over a real socket, for scraping /metrics in tests.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace hermes::testing {
+
+// The body of GET http://127.0.0.1:<port><path>; an error unless the status is 200.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    absl::Duration timeout = absl::Seconds(10));
+
+// The value of one sample in Prometheus text format, e.g.
+// MetricValue(body, "grpc_server_started_total", {{"grpc_method", "GetUser"}}): the first
+// series of that name whose labels include all of `labels`; nullopt if there is none.
+std::optional<double> MetricValue(const std::string& body, const std::string& name,
+                                  const std::vector<std::pair<std::string, std::string>>& labels);
+
+}  // namespace hermes::testing

@@ -1,0 +1,55 @@
+// ServiceProcess: a real Hermes service binary on loopback ports picked at run time, started
+// the way an operator would start it (mTLS with certificates from gen-certs.sh, or
+// --insecure), and ready-checked through gRPC health over the same transport.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "tests/support/certs.h"
+#include "tests/support/subprocess.h"
+
+namespace hermes::testing {
+
+struct ServiceOptions {
+  std::string binary;                        // HERMES_USER_BIN, HERMES_ORDER_BIN
+  const CertificateAuthority* ca = nullptr;  // nullptr: --insecure
+  std::string server_identity = "user";      // the folder of ca with the server's cert and key
+  std::vector<std::string> extra_args;
+  std::vector<std::string> extra_env;  // "NAME=value"
+};
+
+class ServiceProcess {
+ public:
+  explicit ServiceProcess(ServiceOptions options);
+
+  // Polls health (as spiffe://hermes/admin over mTLS, or plaintext) until SERVING. On failure
+  // the result carries the last health answer and the service's output:
+  //   ASSERT_TRUE(server.WaitUntilServing());
+  ::testing::AssertionResult WaitUntilServing(absl::Duration timeout = absl::Seconds(20));
+
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const;  // 127.0.0.1:<grpc_port>
+
+  // A channel to the service presenting `identity`'s certificate (plaintext when insecure).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& identity = "admin") const;
+
+  Subprocess& process() { return *process_; }
+  std::string Output() const { return process_->Output(); }
+
+ private:
+  ServiceOptions options_;
+  int grpc_port_;
+  int metrics_port_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace hermes::testing

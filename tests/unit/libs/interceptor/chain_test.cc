@@ -1,0 +1,321 @@
+// The server chain on a real in-process server over loopback: order, recovery, request ids,
+// metrics and log lines as a client and an operator see them.
+#include "libs/interceptor/chain.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "libs/errors/app_error.h"
+#include "libs/interceptor/auth.h"
+#include "libs/interceptor/logging.h"
+#include "libs/interceptor/metrics.h"
+#include "libs/interceptor/recovery.h"
+#include "libs/runtime/grpc_server.h"
+#include "libs/telemetry/log.h"
+#include "tests/support/http.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
+
+namespace hermes::interceptor {
+namespace {
+
+using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::MetricValue;
+using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::TestChannel;
+using ::user::v1::GetUserRequest;
+using ::user::v1::GetUserResponse;
+
+class ServerChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    telemetry::InitLogging({.service = "test",
+                            .level = spdlog::level::debug,
+                            .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_),
+                            .async = false});
+    auto chain =
+        ServerChain::Create({.services = {"user.v1.UserService"}, .registry = registry_.get()});
+    ASSERT_TRUE(chain.ok()) << chain.status();
+    chain_ = *chain;
+    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                              .credentials = grpc::InsecureServerCredentials(),
+                                              .services = {{&service_, "user.v1.UserService"}},
+                                              .interceptors = chain_->InterceptorFactories()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+  }
+  void TearDown() override {
+    server_.reset();
+    telemetry::ShutdownLogging();
+  }
+
+  grpc::Status GetUser(const std::string& id, grpc::ClientContext* context = nullptr) {
+    grpc::ClientContext local;
+    if (context == nullptr) context = &local;
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    GetUserRequest request;
+    request.set_id(id);
+    GetUserResponse response;
+    return stub_->GetUser(context, request, &response);
+  }
+  std::string Metrics() const {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+  }
+  // Every log line written so far, parsed; fails the test if one is not JSON.
+  std::vector<google::protobuf::Struct> LogLines() {
+    std::vector<google::protobuf::Struct> lines;
+    std::istringstream stream(log_.str());
+    std::string line;
+    while (std::getline(stream, line)) {
+      google::protobuf::Struct parsed;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) << line;
+      lines.push_back(parsed);
+    }
+    return lines;
+  }
+  std::vector<google::protobuf::Struct> RpcLines() {
+    std::vector<google::protobuf::Struct> rpcs;
+    for (auto& line : LogLines()) {
+      if (line.fields().at("msg").string_value() == "rpc finished") rpcs.push_back(line);
+    }
+    return rpcs;
+  }
+
+  std::ostringstream log_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  ScriptedUserService service_;
+  std::shared_ptr<ServerChain> chain_;
+  std::unique_ptr<runtime::GrpcServer> server_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+// A GetUser handler that records the x-request-id it sees in its request metadata.
+ScriptedUserService::GetUserFn RecordRequestId(std::string* seen) {
+  return [seen](grpc::ServerContext* context, const GetUserRequest&, GetUserResponse*) {
+    auto it = context->client_metadata().find("x-request-id");
+    if (it != context->client_metadata().end()) seen->assign(it->second.data(), it->second.size());
+    return grpc::Status::OK;
+  };
+}
+
+const std::vector<std::pair<std::string, std::string>> kGetUser = {
+    {"grpc_service", "user.v1.UserService"}, {"grpc_method", "GetUser"}, {"grpc_type", "unary"}};
+
+std::vector<std::pair<std::string, std::string>> With(
+    std::vector<std::pair<std::string, std::string>> labels, std::string key, std::string value) {
+  labels.emplace_back(std::move(key), std::move(value));
+  return labels;
+}
+
+TEST_F(ServerChainTest, Stages_RunInDocumentedOrder_RecoveryAuthLoggingMetrics) {
+  const auto& stages = chain_->stages();
+  ASSERT_EQ(stages.size(), 4u);
+  EXPECT_NE(dynamic_cast<RecoveryStage*>(stages[0].get()), nullptr);
+  EXPECT_NE(dynamic_cast<AuthStage*>(stages[1].get()), nullptr);
+  EXPECT_NE(dynamic_cast<LoggingStage*>(stages[2].get()), nullptr);
+  EXPECT_NE(dynamic_cast<MetricsStage*>(stages[3].get()), nullptr);
+}
+
+TEST_F(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKeepsServing) {
+  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request,
+                         GetUserResponse*) -> grpc::Status {
+    if (request.id() == "boom") throw std::runtime_error("secret: SELECT * FROM users");
+    return grpc::Status::OK;
+  };
+  const grpc::Status status = GetUser("boom");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(status.error_message().find("SELECT"), std::string::npos);
+  const auto app_error = errors::AppErrorOf(status);
+  ASSERT_TRUE(app_error.has_value());
+  EXPECT_EQ(app_error->code(), ::common::v1::ERROR_CODE_INTERNAL);
+
+  EXPECT_TRUE(GetUser("fine").ok());
+  EXPECT_EQ(MetricValue(Metrics(), "hermes_handler_panics_total",
+                        {{"grpc_service", "user.v1.UserService"}, {"grpc_method", "GetUser"}}),
+            1);
+  // Recovery runs first, so logging and metrics report what the client saw: Internal.
+  EXPECT_EQ(
+      MetricValue(Metrics(), "grpc_server_handled_total", With(kGetUser, "grpc_code", "Internal")),
+      1);
+  const auto rpcs = RpcLines();
+  ASSERT_EQ(rpcs.size(), 2u);
+  EXPECT_EQ(rpcs[0].fields().at("code").string_value(), "Internal");
+  EXPECT_EQ(rpcs[0].fields().at("level").string_value(), "error");
+  bool logged_panic = false;
+  for (const auto& line : LogLines()) {
+    if (line.fields().at("msg").string_value().find("threw") != std::string::npos) {
+      logged_panic = line.fields().at("method").string_value() == "/user.v1.UserService/GetUser";
+    }
+  }
+  EXPECT_TRUE(logged_panic) << log_.str();
+}
+
+TEST_F(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHandler) {
+  std::string seen_by_handler;
+  service_.get_user = RecordRequestId(&seen_by_handler);
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "req-42");
+  ASSERT_TRUE(GetUser("u", &context).ok());
+  auto header = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(header, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(header->second.data(), header->second.size()), "req-42");
+  EXPECT_EQ(seen_by_handler, "req-42");
+  ASSERT_EQ(RpcLines().size(), 1u);
+  EXPECT_EQ(RpcLines()[0].fields().at("request_id").string_value(), "req-42");
+}
+
+TEST_F(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerSeesIt) {
+  std::string seen_by_handler;
+  service_.get_user = RecordRequestId(&seen_by_handler);
+  for (const char* sent : {"", "has space"}) {
+    grpc::ClientContext context;
+    if (*sent != '\0') context.AddMetadata("x-request-id", sent);
+    ASSERT_TRUE(GetUser("u", &context).ok());
+    auto header = context.GetServerInitialMetadata().find("x-request-id");
+    ASSERT_NE(header, context.GetServerInitialMetadata().end());
+    const std::string id(header->second.data(), header->second.size());
+    EXPECT_EQ(id.size(), 36u) << id;
+    EXPECT_NE(id, sent);
+    EXPECT_EQ(seen_by_handler, id);
+  }
+}
+
+TEST_F(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBuckets) {
+  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request, GetUserResponse*) {
+    return request.id() == "missing"
+               ? errors::ToGrpcStatus(errors::NotFound("id", "no user with this id"))
+               : grpc::Status::OK;
+  };
+  ASSERT_TRUE(GetUser("a").ok());
+  ASSERT_EQ(GetUser("missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  const std::string body = Metrics();
+  EXPECT_EQ(MetricValue(body, "grpc_server_started_total", kGetUser), 2);
+  EXPECT_EQ(MetricValue(body, "grpc_server_handled_total", With(kGetUser, "grpc_code", "OK")), 1);
+  EXPECT_EQ(MetricValue(body, "grpc_server_handled_total", With(kGetUser, "grpc_code", "NotFound")),
+            1);
+  EXPECT_EQ(MetricValue(body, "grpc_server_handling_seconds_count", kGetUser), 2);
+  for (const char* bucket :
+       {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
+    EXPECT_TRUE(
+        MetricValue(body, "grpc_server_handling_seconds_bucket", With(kGetUser, "le", bucket))
+            .has_value())
+        << bucket;
+  }
+  EXPECT_EQ(MetricValue(body, "grpc_server_in_flight", kGetUser), 0);
+  // Every registered method exists before its first call, so dashboards see it at 0.
+  EXPECT_EQ(MetricValue(body, "grpc_server_started_total",
+                        {{"grpc_method", "WatchUsers"}, {"grpc_type", "server_stream"}}),
+            0);
+  // The handling histogram has no grpc_code label.
+  EXPECT_EQ(body.find("grpc_server_handling_seconds_count{grpc_code"), std::string::npos);
+}
+
+TEST_F(ServerChainTest, Metrics_ServerStream_CountsEachMessageSent) {
+  grpc::ClientContext context;
+  auto reader = stub_->WatchUsers(&context, ::user::v1::WatchUsersRequest());
+  ::user::v1::WatchUsersResponse event;
+  int received = 0;
+  while (reader->Read(&event)) ++received;
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(received, 3);
+  const std::vector<std::pair<std::string, std::string>> watch = {{"grpc_method", "WatchUsers"},
+                                                                  {"grpc_type", "server_stream"}};
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_msg_sent_total", watch), 3);
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_msg_received_total", watch), 1);
+  ASSERT_EQ(RpcLines().size(), 1u);
+  EXPECT_EQ(RpcLines()[0].fields().at("messages_sent").number_value(), 3);
+}
+
+TEST_F(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
+  absl::Notification started;
+  service_.get_user = [&](grpc::ServerContext* context, const GetUserRequest&, GetUserResponse*) {
+    started.Notify();
+    // Wait (bounded) for the client to go away.
+    for (int i = 0; i < 500 && !context->IsCancelled(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    return grpc::Status::OK;
+  };
+  grpc::ClientContext context;
+  std::thread caller([&] { GetUser("slow", &context); });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_in_flight", kGetUser), 1);
+  context.TryCancel();
+  caller.join();
+  // The server side finishes asynchronously after the cancellation: wait, bounded.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (MetricValue(Metrics(), "grpc_server_in_flight", kGetUser) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_in_flight", kGetUser), 0);
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_started_total", kGetUser), 1);
+}
+
+TEST_F(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
+  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request, GetUserResponse*) {
+    return request.id() == "bad" ? errors::ToGrpcStatus(errors::InvalidArgument("id", "bad id"))
+                                 : grpc::Status::OK;
+  };
+  ASSERT_TRUE(GetUser("a").ok());
+  ASSERT_FALSE(GetUser("bad").ok());
+  ASSERT_TRUE(
+      testing::WaitForServing(TestChannel(LoopbackAddress(server_->port())), "", absl::Seconds(5))
+          .ok());
+  const auto rpcs = RpcLines();
+  ASSERT_EQ(rpcs.size(), 3u) << log_.str();
+  for (const auto& line : rpcs) {
+    for (const char* field : {"ts", "level", "service", "method", "grpc_type", "code",
+                              "duration_ms", "peer", "peer_address", "request_id", "trace_id"}) {
+      EXPECT_TRUE(line.fields().contains(field)) << field;
+    }
+  }
+  EXPECT_EQ(rpcs[0].fields().at("level").string_value(), "info");
+  EXPECT_EQ(rpcs[0].fields().at("method").string_value(), "/user.v1.UserService/GetUser");
+  EXPECT_EQ(rpcs[1].fields().at("level").string_value(), "warning");
+  EXPECT_EQ(rpcs[1].fields().at("code").string_value(), "InvalidArgument");
+  EXPECT_EQ(rpcs[2].fields().at("level").string_value(), "debug");
+  EXPECT_EQ(rpcs[2].fields().at("method").string_value(), "/grpc.health.v1.Health/Check");
+}
+
+TEST_F(ServerChainTest, UnknownMethod_DoesNotAddMetricLabels) {
+  grpc::GenericStub generic(TestChannel(LoopbackAddress(server_->port())));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty_message("");  // a valid (empty) serialized request
+  grpc::ByteBuffer request(&empty_message, 1), response;
+  grpc::Status status;
+  absl::Notification done;
+  generic.UnaryCall(&context, "/user.v1.UserService/MadeUp", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(Metrics().find("MadeUp"), std::string::npos);
+}
+
+TEST(LevelForCodeTest, ClientErrorsWarnServerErrorsError) {
+  EXPECT_EQ(LevelForCode(grpc::StatusCode::OK), spdlog::level::info);
+  for (auto code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND,
+                    grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::FAILED_PRECONDITION,
+                    grpc::StatusCode::CANCELLED, grpc::StatusCode::DEADLINE_EXCEEDED}) {
+    EXPECT_EQ(LevelForCode(code), spdlog::level::warn) << code;
+  }
+  for (auto code :
+       {grpc::StatusCode::INTERNAL, grpc::StatusCode::UNKNOWN, grpc::StatusCode::UNAVAILABLE,
+        grpc::StatusCode::DATA_LOSS, grpc::StatusCode::UNIMPLEMENTED}) {
+    EXPECT_EQ(LevelForCode(code), spdlog::level::err) << code;
+  }
+}
+
+}  // namespace
+}  // namespace hermes::interceptor

@@ -1,0 +1,157 @@
+// The client chain between two real in-process servers: an upstream whose GetUser calls a
+// downstream one, as the order service calls the user service.
+#include "libs/interceptor/client_chain.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/server_context.h>
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <atomic>
+
+#include "absl/synchronization/mutex.h"
+#include "libs/errors/app_error.h"
+#include "libs/interceptor/chain.h"
+#include "libs/runtime/grpc_server.h"
+#include "tests/support/http.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
+
+namespace hermes::interceptor {
+namespace {
+
+using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::MetricValue;
+using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::TestChannel;
+using ::user::v1::GetUserRequest;
+using ::user::v1::GetUserResponse;
+
+constexpr absl::Duration kCap = absl::Seconds(2);
+
+class ClientChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    downstream_ = Start(&downstream_service_);
+    client_chain_ = std::make_shared<ClientChain>(*registry_);
+    auto channel = CreateServiceChannel({.target = LoopbackAddress(downstream_->port()),
+                                         .credentials = grpc::InsecureChannelCredentials(),
+                                         .service = "user.v1.UserService"},
+                                        client_chain_);
+    downstream_stub_ = ::user::v1::UserService::NewStub(channel);
+    // The upstream's GetUser asks the downstream, on behalf of its caller.
+    upstream_service_.get_user = [this](grpc::ServerContext* context, const GetUserRequest& request,
+                                        GetUserResponse* response) {
+      auto outgoing = OutgoingContext(*context, kCap);
+      return downstream_stub_->GetUser(outgoing.get(), request, response);
+    };
+    upstream_ = Start(&upstream_service_);
+    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(upstream_->port())));
+  }
+
+  std::unique_ptr<runtime::GrpcServer> Start(ScriptedUserService* service) {
+    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                              .credentials = grpc::InsecureServerCredentials(),
+                                              .services = {{service, "user.v1.UserService"}}});
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+
+  grpc::Status Call(absl::Duration deadline, const std::string& request_id = "") {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    if (!request_id.empty()) context.AddMetadata("x-request-id", request_id);
+    GetUserRequest request;
+    request.set_id("u1");
+    GetUserResponse response;
+    return stub_->GetUser(&context, request, &response);
+  }
+  std::string Metrics() const {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+  }
+
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  ScriptedUserService downstream_service_;
+  ScriptedUserService upstream_service_;
+  std::unique_ptr<runtime::GrpcServer> downstream_;
+  std::unique_ptr<runtime::GrpcServer> upstream_;
+  std::shared_ptr<ClientChain> client_chain_;
+  std::unique_ptr<::user::v1::UserService::Stub> downstream_stub_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+TEST_F(ClientChainTest, OutgoingCall_CarriesRequestIdAndTheSoonerDeadline) {
+  absl::Mutex mutex;
+  std::string request_id;
+  absl::Duration remaining;
+  downstream_service_.get_user = [&](grpc::ServerContext* context, const GetUserRequest&,
+                                     GetUserResponse*) {
+    absl::MutexLock lock(&mutex);
+    auto it = context->client_metadata().find("x-request-id");
+    if (it != context->client_metadata().end()) {
+      request_id.assign(it->second.data(), it->second.size());
+    }
+    remaining = absl::FromChrono(context->deadline()) - absl::Now();
+    return grpc::Status::OK;
+  };
+
+  // The caller allows 30 s: the cap (2 s) wins.
+  ASSERT_TRUE(Call(absl::Seconds(30), "trace-me-1").ok());
+  {
+    absl::MutexLock lock(&mutex);
+    EXPECT_EQ(request_id, "trace-me-1");
+    EXPECT_LE(remaining, kCap);
+    EXPECT_GT(remaining, absl::ZeroDuration());
+  }
+  // The caller allows 500 ms: the caller's deadline wins.
+  ASSERT_TRUE(Call(absl::Milliseconds(500)).ok());
+  absl::MutexLock lock(&mutex);
+  EXPECT_LE(remaining, absl::Milliseconds(500));
+}
+
+TEST_F(ClientChainTest, FailedCall_CountedWithGoCodeInClientMetrics) {
+  downstream_service_.get_user = [](grpc::ServerContext*, const GetUserRequest&, GetUserResponse*) {
+    return errors::ToGrpcStatus(errors::NotFound("id", "no such user"));
+  };
+  EXPECT_EQ(Call(absl::Seconds(5)).error_code(), grpc::StatusCode::NOT_FOUND);
+  const std::vector<std::pair<std::string, std::string>> labels = {
+      {"grpc_service", "user.v1.UserService"},
+      {"grpc_method", "GetUser"},
+      {"grpc_type", "unary"},
+      {"grpc_code", "NotFound"}};
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_client_handled_total", labels), 1);
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_client_started_total", {{"grpc_method", "GetUser"}}), 1);
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_client_in_flight", {{"grpc_method", "GetUser"}}), 0);
+}
+
+TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
+  std::atomic<int> attempts{0};
+  downstream_service_.get_user = [&](grpc::ServerContext*, const GetUserRequest&,
+                                     GetUserResponse*) {
+    return ++attempts == 1 ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "warming up")
+                           : grpc::Status::OK;
+  };
+  EXPECT_TRUE(Call(absl::Seconds(5)).ok());
+  EXPECT_EQ(attempts.load(), 2);
+
+  attempts = 0;
+  downstream_service_.get_user = [&](grpc::ServerContext*, const GetUserRequest&,
+                                     GetUserResponse*) {
+    ++attempts;
+    return grpc::Status(grpc::StatusCode::INTERNAL, "broken");
+  };
+  EXPECT_EQ(Call(absl::Seconds(5)).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(attempts.load(), 1);
+}
+
+TEST(ServiceConfigJsonTest, IsValidJsonWithRoundRobinAndUnavailableRetries) {
+  const std::string json = ServiceConfigJson({.service = "user.v1.UserService"});
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  EXPECT_NE(json.find(R"("round_robin")"), std::string::npos);
+  EXPECT_NE(json.find(R"("retryableStatusCodes":["UNAVAILABLE"])"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hermes::interceptor
