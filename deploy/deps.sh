@@ -90,3 +90,10 @@ copy_proto() {  # copy_proto SOURCE DEST-RELATIVE-TO-.deps/proto
 }
 copy_proto node_modules/google-proto-files/google/rpc/status.proto google/rpc/status.proto
 copy_proto /usr/share/grpc-proto/grpc/health/v1/health.proto grpc/health/v1/health.proto
+# OTLP/gRPC trace export (the newest release of that package that ships the .proto files;
+# trace_config.proto is left out: nothing needs it).
+otlp=node_modules/@opentelemetry/otlp-grpc-exporter-base/build/protos
+for file in collector/trace/v1/trace_service.proto trace/v1/trace.proto common/v1/common.proto \
+  resource/v1/resource.proto; do
+  copy_proto "$otlp/opentelemetry/proto/$file" "opentelemetry/proto/$file"
+done
