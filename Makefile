@@ -8,7 +8,7 @@ PRESET ?= dev
 BUF := node_modules/.bin/buf
 JOBS ?= $(shell nproc)
 
-.PHONY: help deps certs proto-gen proto-lint proto-format proto-breaking proto-all build test up down clean
+.PHONY: bench help deps certs proto-gen proto-lint proto-format proto-breaking proto-all build test up down clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,10 @@ build: deps ## Build a CMake preset: PRESET=dev (default), release or tsan; TARG
 test: ## Build the dev preset (ASan + UBSan) and run every test through CTest
 	$(MAKE) --no-print-directory build PRESET=dev
 	ctest --preset dev -j $(JOBS)
+
+bench: ## Build release and run the benchmarks (numbers, not pass/fail): the chain's cost per call
+	$(MAKE) --no-print-directory build PRESET=release TARGETS=chain_bench
+	build/release/tests/bench/chain_bench
 
 up: ## Build release and run both services on their defaults (Ctrl-C stops; DETACH=1 backgrounds)
 	$(MAKE) --no-print-directory build PRESET=release TARGETS="hermes-user hermes-order"

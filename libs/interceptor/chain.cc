@@ -80,7 +80,9 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
       metadata.emplace(kRequestIdHeader, call_.request_id);
     }
     started_ = true;
+    call_.recv_metadata = &metadata;
     for (const auto& stage : chain_->stages()) stage->OnStart(call_);
+    call_.recv_metadata = nullptr;
   }
 
   void Finish(grpc::Status& status) {

@@ -12,9 +12,11 @@
 #pragma once
 
 #include <grpcpp/support/status.h>
+#include <grpcpp/support/string_ref.h>
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "libs/interceptor/method_table.h"
@@ -29,6 +31,10 @@ struct ServerCall {
   const MethodInfo* method = nullptr;  // never null: unknown methods map to MethodTable's
   const char* path = "";               // the :path as called (differs from method->path if unknown)
   grpc::ServerContextBase* context = nullptr;
+  // The request metadata as the handler will see it; valid during OnStart only. A stage may
+  // rewrite entries there (the chain sets x-request-id, tracing sets traceparent to the
+  // server span) provided the strings it points to live in this ServerCall.
+  std::multimap<grpc::string_ref, grpc::string_ref>* recv_metadata = nullptr;
   std::chrono::steady_clock::time_point start;
   std::string request_id;  // the caller's x-request-id, or one generated for this call
   std::string identity;    // the peer's spiffe://hermes/<name>; "" without mTLS
