@@ -14,12 +14,16 @@ STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
 
 CERTS=${CERTS:-certs}  # made by `make certs` (deploy/certs/gen-certs.sh): development only
 
+POLICY=${POLICY:-deploy/authz/policy.json}
+
 tls_flags() {  # tls_flags IDENTITY
-  echo "--tls_ca=$CERTS/ca.pem --tls_cert=$CERTS/$1/cert.pem --tls_key=$CERTS/$1/key.pem"
+  echo "--tls_ca=$CERTS/ca.pem --tls_cert=$CERTS/$1/cert.pem --tls_key=$CERTS/$1/key.pem" \
+    "--authz_policy=$POLICY"
 }
 
 # name, binary, arguments: every service on its default ports (ARCHITECTURE.md), mTLS with
-# its own identity, the built-in default authorization policy, SQLite under var/<name>.
+# its own identity, the shipped policy file (edit it: the services reload it), SQLite under
+# var/<name>.
 SERVICES=(
   "user|$BIN_DIR/user/hermes-user|$(tls_flags user)"
   "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --user_service_addr=dns:///localhost:50051"

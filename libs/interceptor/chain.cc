@@ -24,8 +24,11 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
   ChainInterceptor(std::shared_ptr<const ServerChain> chain,
                    grpc::experimental::ServerRpcInfo* info)
       : chain_(std::move(chain)) {
-    call_.path = info->method();
-    call_.method = &chain_->methods().Find(call_.path);
+    call_.method = &chain_->methods().Find(info->method());
+    // A registered method's path lives in the table; an unknown one is copied, because the
+    // string gRPC gives us dies with the call's context, which may go before this object.
+    if (call_.method == &chain_->methods().Unknown()) unknown_path_ = info->method();
+    call_.path = unknown_path_.empty() ? call_.method->path.c_str() : unknown_path_.c_str();
     call_.context = info->server_context();
   }
 
@@ -56,11 +59,19 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
-      const grpc::Status original = status;
-      Finish(status);
-      if (status.error_code() != original.error_code() ||
-          status.error_message() != original.error_message()) {
-        methods->ModifySendStatus(status);
+      if (call_.context->IsCancelled()) {
+        // The caller went away (or the server is stopping): whatever the handler says now
+        // (gRPC's health Watch says UNKNOWN "OnCancel()") nobody receives. Report what
+        // happened, so cancellations do not inflate error rates.
+        grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
+        Finish(cancelled);
+      } else {
+        const grpc::Status original = status;
+        Finish(status);
+        if (status.error_code() != original.error_code() ||
+            status.error_message() != original.error_message()) {
+          methods->ModifySendStatus(status);
+        }
       }
     }
     methods->Proceed();
@@ -92,6 +103,7 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
   }
 
   std::shared_ptr<const ServerChain> chain_;
+  std::string unknown_path_;
   ServerCall call_;
   bool started_ = false;
   bool finished_ = false;

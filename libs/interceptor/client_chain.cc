@@ -38,9 +38,16 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
         method_(info->method()),
         series_(chain_->metrics().SeriesFor(method_, TypeOf(info->type()))) {}
 
+  ~ClientChainInterceptor() override {
+    // A stream abandoned without Finish() never reaches POST_RECV_STATUS: count it as
+    // cancelled so the in-flight gauge returns to zero.
+    if (started_ && !finished_) Finish(grpc::Status(grpc::StatusCode::CANCELLED, "abandoned"));
+  }
+
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
       start_ = std::chrono::steady_clock::now();
+      started_ = true;
       series_.started->Increment();
       series_.in_flight->Increment();
       auto* metadata = methods->GetSendInitialMetadata();
@@ -60,28 +67,35 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
       series_.received->Increment();
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
-      const grpc::Status& status = *methods->GetRecvStatus();
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      series_.Finish(status.error_code(), seconds);
-      if (!status.ok()) {
-        HERMES_LOG(LevelForCode(status.error_code()), "outgoing call failed")
-            .Str("method", method_)
-            .Str("code", errors::GoCodeName(status.error_code()))
-            .Double("duration_ms", seconds * 1e3)
-            .Str("request_id", request_id_)
-            .Str("error", status.error_message());
-      }
+      Finish(*methods->GetRecvStatus());
     }
     methods->Proceed();
   }
 
  private:
+  void Finish(const grpc::Status& status) {
+    if (!started_ || finished_) return;
+    finished_ = true;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    series_.Finish(status.error_code(), seconds);
+    if (!status.ok()) {
+      HERMES_LOG(LevelForCode(status.error_code()), "outgoing call failed")
+          .Str("method", method_)
+          .Str("code", errors::GoCodeName(status.error_code()))
+          .Double("duration_ms", seconds * 1e3)
+          .Str("request_id", request_id_)
+          .Str("error", status.error_message());
+    }
+  }
+
   std::shared_ptr<ClientChain> chain_;
   std::string method_;
   const MethodSeries& series_;
   std::string request_id_;
   std::chrono::steady_clock::time_point start_;
+  bool started_ = false;
+  bool finished_ = false;
 };
 
 class ClientChainFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {

@@ -14,18 +14,22 @@ namespace {
 // issued, and unknown method paths collapse into "unknown".
 class DenialReporter {
  public:
-  DenialReporter(const interceptor::MethodTable& methods, prometheus::Registry& registry)
-      : methods_(methods),
-        denied_(prometheus::BuildCounter()
-                    .Name("hermes_auth_denied_total")
-                    .Help("Calls refused by the authorization policy, before any handler.")
-                    .Register(registry)) {}
+  DenialReporter(std::shared_ptr<const interceptor::ServerChain> chain,
+                 std::shared_ptr<prometheus::Registry> registry)
+      : chain_(std::move(chain)),
+        registry_(std::move(registry)),
+        denied_(&prometheus::BuildCounter()
+                     .Name("hermes_auth_denied_total")
+                     .Help("Calls refused by the authorization policy, before any handler.")
+                     .Register(*registry_)) {}
 
   void operator()(absl::string_view identity, absl::string_view method) {
-    const interceptor::MethodInfo& info = methods_.Find(method);
+    // Labelled like every grpc_* series (service and bare method name), so they join.
+    const interceptor::MethodInfo& info = chain_->methods().Find(method);
     denied_
-        .Add({{"identity", identity.empty() ? "none" : std::string(identity)},
-              {"grpc_method", info.path}})
+        ->Add({{"identity", identity.empty() ? "none" : std::string(identity)},
+               {"grpc_service", info.service},
+               {"grpc_method", info.method}})
         .Increment();
     HERMES_LOG(spdlog::level::warn, "call denied by the authorization policy")
         .Str("method", method)
@@ -34,15 +38,16 @@ class DenialReporter {
   }
 
  private:
-  const interceptor::MethodTable& methods_;
-  prometheus::Family<prometheus::Counter>& denied_;
+  std::shared_ptr<const interceptor::ServerChain> chain_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* denied_;  // owned by registry_
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
-    const ServerConfig& config, const interceptor::MethodTable& methods,
-    prometheus::Registry& registry) {
+    const ServerConfig& config, std::shared_ptr<const interceptor::ServerChain> chain,
+    std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<ServerSecurity> security(new ServerSecurity());
   if (config.insecure) {
     HERMES_LOG(spdlog::level::warn,
@@ -77,9 +82,10 @@ absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
     HERMES_LOG(spdlog::level::info, "authorization: policy file").Str("path", config.authz_policy);
   }
 
+  if (absl::Status status = CheckTlsFiles(config.tls); !status.ok()) return status;
   security->credentials_ = MutualTlsServerCredentials(config.tls, config.reload_interval);
   security->credentials_->SetAuthMetadataProcessor(std::make_shared<authz::AuthorizationProcessor>(
-      std::move(current_policy), DenialReporter(methods, registry)));
+      std::move(current_policy), DenialReporter(std::move(chain), std::move(registry))));
   return security;
 }
 

@@ -16,17 +16,19 @@
 
 #include "absl/status/statusor.h"
 #include "libs/authz/policy_watcher.h"
-#include "libs/interceptor/method_table.h"
+#include "libs/interceptor/chain.h"
 #include "libs/runtime/server_config.h"
 
 namespace hermes::runtime {
 
 class ServerSecurity {
  public:
-  // `methods` bounds the grpc_method label of denials (anything else is "unknown").
+  // The chain's method table bounds the labels of denials (anything else is "unknown"). The
+  // credentials' processor shares ownership of the chain and the registry: gRPC releases the
+  // credentials on its own schedule.
   static absl::StatusOr<std::unique_ptr<ServerSecurity>> Create(
-      const ServerConfig& config, const interceptor::MethodTable& methods,
-      prometheus::Registry& registry);
+      const ServerConfig& config, std::shared_ptr<const interceptor::ServerChain> chain,
+      std::shared_ptr<prometheus::Registry> registry);
 
   std::shared_ptr<grpc::ServerCredentials> credentials() const { return credentials_; }
 

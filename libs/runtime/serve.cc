@@ -25,7 +25,7 @@ int StartAndServe(const ServerConfig& config, std::vector<ServiceRegistration> s
   }
 
   absl::StatusOr<std::unique_ptr<ServerSecurity>> security =
-      ServerSecurity::Create(config, (*chain)->methods(), *registry);
+      ServerSecurity::Create(config, *chain, registry);
   if (!security.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot set up mTLS and authorization")
         .Str("error", security.status().message());

@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -134,7 +135,17 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
                                               absl::string_view usage) {
   // absl allows one usage message per process; later loads (tests) keep the first.
   static absl::once_flag usage_once;
-  absl::call_once(usage_once, [usage] { absl::SetProgramUsageMessage(usage); });
+  absl::call_once(usage_once, [usage] {
+    absl::SetProgramUsageMessage(usage);
+    // --help lists the flags a Hermes service defines (its main.cc and this library), not
+    // just those of a file named after the binary, absl's default.
+    absl::FlagsUsageConfig usage_config;
+    usage_config.contains_help_flags = [](absl::string_view file) {
+      return absl::StrContains(file, "services/") || absl::StrContains(file, "libs/runtime/");
+    };
+    usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+    absl::SetFlagsUsageConfig(usage_config);
+  });
   if (absl::Status status = ApplyEnvironment(); !status.ok()) return status;
   absl::ParseCommandLine(argc, argv);
 

@@ -2,8 +2,14 @@
 
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
+
+#include "absl/strings/str_cat.h"
 
 namespace hermes::runtime {
 namespace {
@@ -17,7 +23,51 @@ std::shared_ptr<grpc::experimental::CertificateProviderInterface> WatchFiles(
                                                                               files.ca, seconds);
 }
 
+struct BioDeleter {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+struct X509Deleter {
+  void operator()(X509* x509) const { X509_free(x509); }
+};
+struct KeyDeleter {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+
+std::unique_ptr<BIO, BioDeleter> Open(const std::string& path) {
+  return std::unique_ptr<BIO, BioDeleter>(BIO_new_file(path.c_str(), "r"));
+}
+
+absl::Status Bad(absl::string_view flag, const std::string& path, absl::string_view what) {
+  ERR_clear_error();
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": ", what));
+}
+
 }  // namespace
+
+absl::Status CheckTlsFiles(const TlsFiles& files) {
+  auto ca = Open(files.ca);
+  if (ca == nullptr) return Bad("tls_ca", files.ca, "cannot be read");
+  std::unique_ptr<X509, X509Deleter> ca_cert(
+      PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr));
+  if (ca_cert == nullptr) return Bad("tls_ca", files.ca, "holds no PEM certificate");
+
+  auto cert_file = Open(files.cert);
+  if (cert_file == nullptr) return Bad("tls_cert", files.cert, "cannot be read");
+  std::unique_ptr<X509, X509Deleter> cert(
+      PEM_read_bio_X509(cert_file.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return Bad("tls_cert", files.cert, "holds no PEM certificate");
+
+  auto key_file = Open(files.key);
+  if (key_file == nullptr) return Bad("tls_key", files.key, "cannot be read");
+  std::unique_ptr<EVP_PKEY, KeyDeleter> key(
+      PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) return Bad("tls_key", files.key, "holds no PEM private key");
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return Bad("tls_key", files.key,
+               absl::StrCat("does not match the certificate in ", files.cert));
+  }
+  return absl::OkStatus();
+}
 
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
     const TlsFiles& files, absl::Duration reload_interval) {

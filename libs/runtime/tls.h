@@ -14,10 +14,17 @@
 
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "libs/runtime/server_config.h"
 
 namespace hermes::runtime {
+
+// Reads the three files as a TLS stack would: the CA file holds at least one certificate, the
+// certificate file a certificate, the key file a private key matching it. gRPC itself only
+// logs a bad file and keeps serving with handshakes that all fail; this makes it a start-up
+// error that names the flag.
+absl::Status CheckTlsFiles(const TlsFiles& files);
 
 // Server side: client certificates are required and verified against `files.ca`; peers
 // without one, or with one from another CA, fail the handshake and never reach a handler.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <csignal>
 #include <string>
 
@@ -109,26 +110,41 @@ TEST_P(ServiceLifecycleTest, GrpcPortTaken_SecondInstanceFailsWithClearMessage) 
 }
 
 TEST_P(ServiceLifecycleTest, EnvironmentVariable_SetsFlag_AndFlagWins) {
-  const int env_port = PickFreePort();
-  ServiceProcess from_env(
-      {.binary = GetParam().path, .extra_env = {absl::StrCat("HERMES_LOG_LEVEL=debug")}});
+  ServiceProcess from_env({.binary = GetParam().path, .extra_env = {"HERMES_LOG_LEVEL=debug"}});
   ASSERT_TRUE(from_env.WaitUntilServing());
   // Health checks are logged at debug: the variable took effect.
-  EXPECT_NE(from_env.Output().find("/grpc.health.v1.Health/Check"), std::string::npos)
-      << from_env.Output();
+  EXPECT_TRUE(from_env.WaitForOutput("/grpc.health.v1.Health/Check")) << from_env.Output();
 
-  // A flag given on the command line wins over its variable.
-  const int flag_port = PickFreePort();
-  Subprocess flag_wins({GetParam().path, "--insecure", "--metrics_addr=127.0.0.1:0",
-                        absl::StrCat("--grpc_addr=", LoopbackAddress(flag_port))},
-                       {absl::StrCat("HERMES_GRPC_ADDR=", LoopbackAddress(env_port))});
-  EXPECT_TRUE(WaitForServing(TestChannel(LoopbackAddress(flag_port)), "", absl::Seconds(20)).ok())
-      << flag_wins.Output();
+  // ServiceProcess passes --grpc_addr: it wins over a variable that would not even parse.
+  ServiceProcess flag_wins({.binary = GetParam().path, .extra_env = {"HERMES_GRPC_ADDR=bogus"}});
+  EXPECT_TRUE(flag_wins.WaitUntilServing());
 
   // A bad value in a variable stops start-up, naming the flag.
   Subprocess bad_env({GetParam().path, "--insecure"}, {"HERMES_LOG_LEVEL=nonsense"});
   EXPECT_TRUE(ExitedWith(bad_env.WaitForExit(kStopTimeout), 2)) << bad_env.Output();
   EXPECT_NE(bad_env.Output().find("--log_level"), std::string::npos) << bad_env.Output();
+}
+
+TEST_P(ServiceLifecycleTest, Sigterm_WhileAStreamIsOpen_HealthTurnsNotServingThenExitsZero) {
+  ServiceProcess server(Options({"--shutdown_grace=2s"}));
+  ASSERT_TRUE(server.WaitUntilServing());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = grpc::health::v1::Health::NewStub(server.Channel())
+                   ->Watch(&context, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  ASSERT_EQ(update.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  server.process().Signal(SIGTERM);
+  // The open stream is told first, while the server drains...
+  ASSERT_TRUE(watch->Read(&update));
+  EXPECT_EQ(update.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // ...then it ends within the grace period and the process exits cleanly.
+  while (watch->Read(&update)) {
+  }
+  watch->Finish();
+  EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
 }
 
 TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
@@ -139,13 +155,26 @@ TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
 }
 
 TEST_P(ServiceLifecycleTest, Help_DocumentsEveryArchitectureFlag) {
-  const CommandResult help = RunCommand({GetParam().path, "--helpfull"}, absl::Seconds(20));
-  for (const char* flag :
-       {"grpc_addr", "metrics_addr", "database_url", "data_dir", "tls_ca", "tls_cert", "tls_key",
-        "insecure", "authz_policy", "log_level", "event_retention", "shutdown_grace"}) {
+  const CommandResult help = RunCommand({GetParam().path, "--help"}, absl::Seconds(20));
+  ASSERT_TRUE(help.status.has_value());
+  std::vector<std::string> flags = {
+      "grpc_addr",       "metrics_addr",   "database_url",   "data_dir",     "tls_ca",
+      "tls_cert",        "tls_key",        "insecure",       "authz_policy", "log_level",
+      "event_retention", "shutdown_grace", "reload_interval"};
+  if (GetParam().name == "order") flags.push_back("user_service_addr");
+  for (const std::string& flag : flags) {
     EXPECT_NE(help.output.find(absl::StrCat("-", flag, " ")), std::string::npos)
-        << flag << " missing from --helpfull";
+        << flag << " missing from --help:\n"
+        << help.output;
   }
+}
+
+TEST_P(ServiceLifecycleTest, TlsKeyNotMatchingCertificate_StopsStartupNamingTheFlag) {
+  // The admin key with the server's certificate: readable files, unusable pair.
+  ServiceProcess server(Options({absl::StrCat("--tls_key=", ca_->Identity("admin").key)}));
+  const std::optional<int> status = server.process().WaitForExit(kStopTimeout);
+  EXPECT_TRUE(ExitedWith(status, 1)) << server.Output();
+  EXPECT_TRUE(server.WaitForOutput("--tls_key=")) << server.Output();
 }
 
 INSTANTIATE_TEST_SUITE_P(Services, ServiceLifecycleTest,

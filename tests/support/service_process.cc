@@ -1,15 +1,16 @@
 #include "tests/support/service_process.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/support/network.h"
 
 namespace hermes::testing {
 
-ServiceProcess::ServiceProcess(ServiceOptions options)
-    : options_(std::move(options)), grpc_port_(PickFreePort()), metrics_port_(PickFreePort()) {
-  std::vector<std::string> argv = {options_.binary,
-                                   absl::StrCat("--grpc_addr=", LoopbackAddress(grpc_port_)),
-                                   absl::StrCat("--metrics_addr=", LoopbackAddress(metrics_port_))};
+ServiceProcess::ServiceProcess(ServiceOptions options) : options_(std::move(options)) {
+  std::vector<std::string> argv = {options_.binary, "--grpc_addr=127.0.0.1:0",
+                                   "--metrics_addr=127.0.0.1:0"};
   if (options_.ca == nullptr) {
     argv.push_back("--insecure");
   } else {
@@ -29,8 +30,37 @@ std::shared_ptr<grpc::Channel> ServiceProcess::Channel(const std::string& identi
                      options_.ca == nullptr ? nullptr : options_.ca->ClientCredentials(identity));
 }
 
+bool ServiceProcess::WaitForOutput(const std::string& needle, absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Output().find(needle) == std::string::npos) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 ::testing::AssertionResult ServiceProcess::WaitUntilServing(absl::Duration timeout) {
-  absl::Status status = WaitForServing(Channel(), "", timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  // The ports: from the "serving" line, {"msg":"serving",...,"grpc_port":N,...,"metrics_port":M}.
+  while (grpc_port_ == 0) {
+    const std::string output = Output();
+    const size_t line = output.find("\"msg\":\"serving\"");
+    if (line != std::string::npos) {
+      auto number_after = [&](const std::string& key) {
+        const size_t at = output.find(key, line);
+        return at == std::string::npos ? 0 : std::atoi(output.c_str() + at + key.size());
+      };
+      grpc_port_ = number_after("\"grpc_port\":");
+      metrics_port_ = number_after("\"metrics_port\":");
+      break;
+    }
+    if (absl::Now() >= deadline || process_->WaitForExit(absl::ZeroDuration()).has_value()) {
+      return ::testing::AssertionFailure() << "never logged \"serving\"\n--- service output ---\n"
+                                           << output;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::Status status = WaitForServing(Channel(), "", deadline - absl::Now());
   if (!status.ok()) {
     return ::testing::AssertionFailure()
            << "not SERVING: " << status << "\n--- service output ---\n"

@@ -1,6 +1,9 @@
 // ServiceProcess: a real Hermes service binary on loopback ports picked at run time, started
 // the way an operator would start it (mTLS with certificates from gen-certs.sh, or
 // --insecure), and ready-checked through gRPC health over the same transport.
+//
+// The binary binds 127.0.0.1:0 for gRPC and /metrics and the ports are read from its
+// "serving" log line, so tests running in parallel never race for a port.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -35,6 +38,7 @@ class ServiceProcess {
   //   ASSERT_TRUE(server.WaitUntilServing());
   ::testing::AssertionResult WaitUntilServing(absl::Duration timeout = absl::Seconds(20));
 
+  // Valid once WaitUntilServing() succeeded.
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
   std::string address() const;  // 127.0.0.1:<grpc_port>
@@ -45,10 +49,14 @@ class ServiceProcess {
   Subprocess& process() { return *process_; }
   std::string Output() const { return process_->Output(); }
 
+  // Waits (bounded) until the output contains `needle`: log lines are written by a background
+  // thread, so they appear shortly after what caused them.
+  bool WaitForOutput(const std::string& needle, absl::Duration timeout = absl::Seconds(10)) const;
+
  private:
   ServiceOptions options_;
-  int grpc_port_;
-  int metrics_port_;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
   std::unique_ptr<Subprocess> process_;
 };
 
