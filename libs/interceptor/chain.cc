@@ -8,6 +8,7 @@
 #include "libs/interceptor/metrics.h"
 #include "libs/interceptor/recovery.h"
 #include "libs/interceptor/request_id.h"
+#include "libs/interceptor/tracing.h"
 
 namespace hermes::interceptor {
 namespace {
@@ -136,13 +137,20 @@ absl::StatusOr<std::shared_ptr<ServerChain>> ServerChain::Create(
 
   std::shared_ptr<ServerChain> chain(new ServerChain(*std::move(methods)));
   const MethodTable& table = chain->methods_;
-  // The order of the chain. Tracing (its own issue) is appended last.
+  // The order of the chain. Tracing comes last: its span covers what the client sees, after
+  // recovery has settled the status.
   chain->stages_.push_back(
       std::make_unique<RecoveryStage>(RecoveryOptions{.registry = options.registry}, table));
   chain->stages_.push_back(std::make_unique<AuthStage>());
   chain->stages_.push_back(std::make_unique<LoggingStage>());
   chain->stages_.push_back(
       std::make_unique<MetricsStage>(MetricsOptions{.registry = options.registry}, table));
+  if (options.tracer != nullptr) {
+    chain->stages_.push_back(
+        std::make_unique<TracingStage>(TracingOptions{.provider = options.tracer,
+                                                      .server_address = options.server_address,
+                                                      .server_port = options.server_port}));
+  }
   return chain;
 }
 

@@ -1,13 +1,13 @@
 // The server interceptor chain, assembled here and nowhere else:
 //
-//     recovery → auth → logging → metrics → (tracing)
+//     recovery → auth → logging → metrics → tracing
 //
 // recovery  an exception escaping a handler becomes INTERNAL + AppError; counted; logged
 // auth      the peer's verified identity on the call (authorization already happened, in
 //           libs/authz, before the call reached the chain)
 // logging   one JSON line per finished RPC
 // metrics   go-grpc-prometheus series per method
-// tracing   W3C traceparent in, SERVER span out (its own issue; it slots in last)
+// tracing   W3C traceparent in, SERVER span out (tracing.h); only with a TracerProvider
 //
 // Around the stages the chain also owns the request id: the caller's `x-request-id` (or a new
 // one) is put on the call, added to the request metadata the handler sees (so handlers and
@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/server_call.h"
+#include "libs/tracing/tracer.h"
 
 namespace hermes::interceptor {
 
@@ -35,6 +36,11 @@ struct ServerChainOptions {
   // The application services (full names). Health and reflection are added automatically.
   std::vector<std::string> services;
   prometheus::Registry* registry = nullptr;
+  // Spans for every call (TracingStage, last in the chain); null: no tracing stage.
+  tracing::TracerProvider* tracer = nullptr;
+  // The server.address / server.port span attributes ("" / 0: not set).
+  std::string server_address;
+  int server_port = 0;
 };
 
 class ServerChain : public std::enable_shared_from_this<ServerChain> {

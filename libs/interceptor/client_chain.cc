@@ -9,6 +9,7 @@
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/logging.h"
 #include "libs/interceptor/request_id.h"
+#include "libs/interceptor/tracing.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::interceptor {
@@ -32,9 +33,10 @@ RpcType TypeOf(grpc::experimental::ClientRpcInfo::Type type) {
 
 class ClientChainInterceptor final : public grpc::experimental::Interceptor {
  public:
-  ClientChainInterceptor(std::shared_ptr<ClientChain> chain,
+  ClientChainInterceptor(std::shared_ptr<ClientChain> chain, const std::string* target,
                          grpc::experimental::ClientRpcInfo* info)
       : chain_(std::move(chain)),
+        target_(target),
         method_(info->method()),
         series_(chain_->metrics().SeriesFor(method_, TypeOf(info->type()))) {}
 
@@ -58,6 +60,7 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
       } else {
         request_id_ = it->second;
       }
+      span_ = StartClientSpan(chain_->tracer(), method_, *target_, metadata);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       series_.sent->Increment();
@@ -76,6 +79,7 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
   void Finish(const grpc::Status& status) {
     if (!started_ || finished_) return;
     finished_ = true;
+    EndClientSpan(span_, status);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     series_.Finish(status.error_code(), seconds);
@@ -90,8 +94,10 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
   }
 
   std::shared_ptr<ClientChain> chain_;
+  const std::string* target_;  // the factory's, which the channel keeps alive
   std::string method_;
   const MethodSeries& series_;
+  tracing::Span span_;
   std::string request_id_;
   std::chrono::steady_clock::time_point start_;
   bool started_ = false;
@@ -100,14 +106,16 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
 
 class ClientChainFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit ClientChainFactory(std::shared_ptr<ClientChain> chain) : chain_(std::move(chain)) {}
+  ClientChainFactory(std::shared_ptr<ClientChain> chain, std::string target)
+      : chain_(std::move(chain)), target_(std::move(target)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
-    return new ClientChainInterceptor(chain_, info);  // gRPC's API: the call takes ownership
+    return new ClientChainInterceptor(chain_, &target_, info);  // gRPC's API: the call owns it
   }
 
  private:
   std::shared_ptr<ClientChain> chain_;
+  std::string target_;
 };
 
 std::string Seconds(absl::Duration d) { return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(d)); }
@@ -115,9 +123,9 @@ std::string Seconds(absl::Duration d) { return absl::StrFormat("%.3fs", absl::To
 }  // namespace
 
 std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-ClientChain::InterceptorFactories() {
+ClientChain::InterceptorFactories(const std::string& target) {
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<ClientChainFactory>(shared_from_this()));
+  factories.push_back(std::make_unique<ClientChainFactory>(shared_from_this(), target));
   return factories;
 }
 
@@ -136,7 +144,7 @@ std::shared_ptr<grpc::Channel> CreateServiceChannel(const ChannelOptions& option
   arguments.SetServiceConfigJSON(ServiceConfigJson(options));
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   return grpc::experimental::CreateCustomChannelWithInterceptors(
-      options.target, options.credentials, arguments, chain->InterceptorFactories());
+      options.target, options.credentials, arguments, chain->InterceptorFactories(options.target));
 }
 
 std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBase& incoming,
@@ -146,9 +154,14 @@ std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBa
   std::unique_ptr<grpc::ClientContext> context = grpc::ClientContext::FromServerContext(incoming);
   context->set_deadline(absl::ToChronoTime(absl::Now() + max_deadline));
   const auto& metadata = incoming.client_metadata();
-  auto it = metadata.find(kRequestIdHeader);  // the server chain always puts one there
-  if (it != metadata.end()) {
-    context->AddMetadata(kRequestIdHeader, std::string(it->second.data(), it->second.size()));
+  // x-request-id: the server chain always puts one there. traceparent/tracestate: the server
+  // span (the tracing stage rewrote them), the parent of the client chain's CLIENT span.
+  for (const char* key :
+       {kRequestIdHeader, tracing::kTraceparentHeader, tracing::kTracestateHeader}) {
+    auto it = metadata.find(key);
+    if (it != metadata.end()) {
+      context->AddMetadata(key, std::string(it->second.data(), it->second.size()));
+    }
   }
   return context;
 }

@@ -4,12 +4,13 @@
 // - OutgoingContext: the deadline of the incoming call (capped), its cancellation and its
 //   request id carried to the outgoing one.
 // - ClientChain: grpc_client_* metrics (the twins of the server's) and one log line per
-//   failed call. (Tracing adds its CLIENT span here in its own issue.)
+//   failed call; with a TracerProvider, a CLIENT span per call (tracing.h), child of the
+//   incoming call's SERVER span.
 // - CreateServiceChannel: one channel per upstream service, with the chain installed,
 //   round_robin over every address the target resolves to, and retries of UNAVAILABLE only,
 //   from a service config.
 //
-//   auto chain = std::make_shared<ClientChain>(*registry);
+//   auto chain = std::make_shared<ClientChain>(*registry, tracer_provider);  // null: no spans
 //   auto channel = CreateServiceChannel({.target = "dns:///localhost:50051",
 //                                        .credentials = MutualTlsChannelCredentials(...),
 //                                        .service = "user.v1.UserService"}, chain);
@@ -30,20 +31,26 @@
 
 #include "absl/time/time.h"
 #include "libs/interceptor/metrics.h"
+#include "libs/tracing/tracer.h"
 
 namespace hermes::interceptor {
 
 class ClientChain : public std::enable_shared_from_this<ClientChain> {
  public:
-  explicit ClientChain(prometheus::Registry& registry) : metrics_(registry) {}
+  // `tracer` null: no CLIENT spans (a caller's traceparent still passes through).
+  explicit ClientChain(prometheus::Registry& registry, tracing::TracerProvider* tracer = nullptr)
+      : metrics_(registry), tracer_(tracer) {}
 
+  // `target` is the channel's target, for the client spans' server.address/server.port.
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-  InterceptorFactories();
+  InterceptorFactories(const std::string& target = "");
 
   ClientMetrics& metrics() { return metrics_; }
+  tracing::TracerProvider* tracer() const { return tracer_; }
 
  private:
   ClientMetrics metrics_;
+  tracing::TracerProvider* tracer_;
 };
 
 struct ChannelOptions {
@@ -63,7 +70,8 @@ std::string ServiceConfigJson(const ChannelOptions& options);
 
 // A context for a call made while serving `incoming`: its deadline is the incoming one or
 // now + `max_deadline`, whichever is sooner; cancelling the incoming call cancels this one;
-// the request id travels in `x-request-id`.
+// the request id travels in `x-request-id`, and the incoming call's SERVER span (as the tracing
+// stage rewrote it) in `traceparent`/`tracestate`, parent of the outgoing CLIENT span.
 std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBase& incoming,
                                                      absl::Duration max_deadline);
 

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "libs/interceptor/method_table.h"
+#include "libs/tracing/span.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -40,6 +41,11 @@ struct ServerCall {
   std::string identity;    // the peer's spiffe://hermes/<name>; "" without mTLS
   std::string trace_id;    // W3C trace id (hex) once tracing is installed; "" otherwise
   std::string span_id;
+  // Tracing's per-call state (tracing.h): the SERVER span, ended in OnFinish, and the
+  // traceparent/tracestate values that recv_metadata's rewritten entries point to.
+  tracing::Span span;
+  std::string traceparent;
+  std::string tracestate;
   int64_t messages_received = 0;
   int64_t messages_sent = 0;
   bool recovered_panic = false;  // recovery turned a handler's exception into INTERNAL

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
 #include <utility>
@@ -29,6 +30,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
   int port = 0;
   builder.AddListeningPort(options.listen_address, options.credentials, &port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_concurrent_streams_per_connection);
+  if (options.max_streams > 0) {
+    grpc::ResourceQuota quota("hermes");
+    quota.SetMaxThreads(options.max_streams + kUnaryThreadReserve);
+    builder.SetResourceQuota(quota);
+  }
   std::vector<std::string> names;
   if (!options.interceptors.empty()) {
     builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
@@ -53,6 +63,8 @@ GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port,
     : server_(std::move(server)), port_(port), service_names_(std::move(names)) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
+
+void GrpcServer::MarkNotServing() { SetHealth(*server_, service_names_, false); }
 
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;

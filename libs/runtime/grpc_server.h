@@ -37,7 +37,18 @@ struct ServerOptions {
   std::vector<ServiceRegistration> services;
   // The interceptor chain (libs/interceptor's ServerChain::InterceptorFactories()).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+
+  // Capacity, set on purpose. The sync API holds one thread per running call, long-lived
+  // streams included: threads are capped at `max_streams + kUnaryThreadReserve`, and the
+  // services refuse streams beyond `max_streams` themselves (RESOURCE_EXHAUSTED), so a flood
+  // of watchers never takes the threads unary calls need. 0 = gRPC's defaults (tests).
+  int max_streams = 0;
+  int max_message_bytes = 4 * 1024 * 1024;           // both directions
+  int max_concurrent_streams_per_connection = 1000;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 };
+
+// Threads kept for unary calls on top of the long-lived streams a service allows.
+inline constexpr int kUnaryThreadReserve = 64;
 
 class GrpcServer {
  public:
@@ -51,6 +62,10 @@ class GrpcServer {
 
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
+
+  // Health turns NOT_SERVING (load balancers and probes stop sending new work); calls are
+  // still accepted until Shutdown().
+  void MarkNotServing();
 
   // Drains: health turns NOT_SERVING, new calls are refused, running calls get `grace` to
   // finish and are cancelled after it. Idempotent; the destructor calls it with no grace.

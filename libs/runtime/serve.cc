@@ -1,23 +1,76 @@
 #include "libs/runtime/serve.h"
 
+#include <unistd.h>
+
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "libs/interceptor/chain.h"
 #include "libs/runtime/security.h"
 #include "libs/telemetry/log.h"
 #include "libs/telemetry/metrics.h"
+#include "libs/tracing/tracing_config.h"
 
 namespace hermes::runtime {
+
+ProcessLogging::ProcessLogging(const ServerConfig& config) {
+  telemetry::InitLogging({.service = config.service, .level = config.log_level});
+  telemetry::RouteGrpcLogs();
+}
+
+ProcessLogging::~ProcessLogging() { telemetry::ShutdownLogging(); }
+
+ProcessTracing::ProcessTracing(const ServerConfig& config)
+    : provider_(tracing::CreateTracerProvider(
+          tracing::TracingConfig::FromEnvironment(absl::StrCat("hermes-", config.service)),
+          *telemetry::MetricsRegistry())) {
+  tracing::SetDefaultTracerProvider(provider_.get());
+}
+
+ProcessTracing::~ProcessTracing() {
+  tracing::SetDefaultTracerProvider(nullptr);
+  if (provider_ == nullptr) return;
+  if (absl::Status flushed = provider_->Shutdown(absl::Seconds(5)); !flushed.ok()) {
+    HERMES_LOG(spdlog::level::warn, "not every span was exported before exit")
+        .Str("error", flushed.message());
+  }
+}
+
 namespace {
 
-int StartAndServe(const ServerConfig& config, std::vector<ServiceRegistration> services,
-                  const TerminationSignals& signals) {
+// OpenTelemetry's server.address: the host a client would name; for a wildcard listener,
+// this machine's host name.
+std::string ServerHost(absl::string_view listen_address) {
+  absl::string_view host = listen_address.substr(0, listen_address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0) return name;
+  }
+  return std::string(host);
+}
+
+int ServerPort(absl::string_view listen_address) {
+  int port = 0;
+  (void)absl::SimpleAtoi(listen_address.substr(listen_address.rfind(':') + 1), &port);
+  return port;
+}
+
+}  // namespace
+
+int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
+          const TerminationSignals& signals, std::function<void()> on_drain) {
   const std::shared_ptr<prometheus::Registry> registry = telemetry::MetricsRegistry();
 
   std::vector<std::string> names;
   for (const ServiceRegistration& service : services) names.push_back(service.name);
   absl::StatusOr<std::shared_ptr<interceptor::ServerChain>> chain =
-      interceptor::ServerChain::Create({.services = names, .registry = registry.get()});
+      interceptor::ServerChain::Create({.services = names,
+                                        .registry = registry.get(),
+                                        .tracer = tracing::DefaultTracerProvider(),
+                                        .server_address = ServerHost(config.grpc_addr),
+                                        .server_port = ServerPort(config.grpc_addr)});
   if (!chain.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot build the interceptor chain")
         .Str("error", chain.status().message());
@@ -44,7 +97,8 @@ int StartAndServe(const ServerConfig& config, std::vector<ServiceRegistration> s
       GrpcServer::Start({.listen_address = config.grpc_addr,
                          .credentials = (*security)->credentials(),
                          .services = std::move(services),
-                         .interceptors = (*chain)->InterceptorFactories()});
+                         .interceptors = (*chain)->InterceptorFactories(),
+                         .max_streams = config.max_streams});
   if (!server.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot serve gRPC").Str("error", server.status().message());
     return 1;
@@ -60,21 +114,11 @@ int StartAndServe(const ServerConfig& config, std::vector<ServiceRegistration> s
   HERMES_LOG(spdlog::level::info, "draining")
       .Int("signal", signal)
       .Double("grace_seconds", absl::ToDoubleSeconds(config.shutdown_grace));
+  (*server)->MarkNotServing();
+  if (on_drain) on_drain();
   (*server)->Shutdown(config.shutdown_grace);
   HERMES_LOG(spdlog::level::info, "stopped");
   return 0;
-}
-
-}  // namespace
-
-int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
-          const TerminationSignals& signals) {
-  telemetry::InitLogging(
-      {.service = config.service, .level = config.log_level, .sink = nullptr, .async = true});
-  telemetry::RouteGrpcLogs();
-  const int exit_code = StartAndServe(config, std::move(services), signals);
-  telemetry::ShutdownLogging();
-  return exit_code;
 }
 
 }  // namespace hermes::runtime

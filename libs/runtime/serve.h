@@ -1,21 +1,63 @@
 // Serve: the life of a Hermes service process, shared by every main.cc.
 //
-// Sets up JSON logging (gRPC's own lines included), the /metrics endpoint, mTLS with the
-// authorization policy enforced before any handler (or plaintext with --insecure), the
-// interceptor chain, health and reflection; reports SERVING; waits for SIGTERM/SIGINT; drains
-// within the grace period. Returns the process exit code: 0 after a clean stop, 1 when
-// start-up failed (the reason is logged).
+//   const TerminationSignals signals;                  // before any thread starts
+//   auto config = LoadServerConfig(argc, argv, ...);   // exit 2 on a bad flag
+//   const ProcessLogging logging(*config);             // JSON lines from here on
+//   const ProcessTracing tracing(*config);             // OTEL_* environment
+//   ... open the store, build the service ...
+//   return Serve(*config, {{&service, name}}, signals, on_drain);
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "libs/runtime/grpc_server.h"
 #include "libs/runtime/server_config.h"
 #include "libs/runtime/termination_signals.h"
+#include "libs/tracing/tracer.h"
 
 namespace hermes::runtime {
 
+// The process's JSON logging (gRPC's own lines included), for the life of main(): construct it
+// right after the configuration is loaded, so that everything after it — opening stores,
+// Serve() — logs the same way.
+class ProcessLogging {
+ public:
+  explicit ProcessLogging(const ServerConfig& config);
+  ~ProcessLogging();
+  ProcessLogging(const ProcessLogging&) = delete;
+  ProcessLogging& operator=(const ProcessLogging&) = delete;
+};
+
+// The process's tracer provider, from the standard OTEL_* environment variables (OTLP/gRPC
+// export, sampling, batching), installed as the process-wide default for the life of main().
+// Construct it after ProcessLogging; its destructor flushes queued spans (bounded), after
+// Serve() has drained the server. Tracing never stops a service from starting: a bad setting
+// is logged and tracing is off.
+class ProcessTracing {
+ public:
+  explicit ProcessTracing(const ServerConfig& config);
+  ~ProcessTracing();
+  ProcessTracing(const ProcessTracing&) = delete;
+  ProcessTracing& operator=(const ProcessTracing&) = delete;
+
+  tracing::TracerProvider* provider() const { return provider_.get(); }
+
+ private:
+  std::unique_ptr<tracing::TracerProvider> provider_;
+};
+
+// Sets up the /metrics endpoint, mTLS with the authorization policy enforced before any
+// handler (or plaintext with --insecure), the interceptor chain (with tracing when a
+// ProcessTracing is alive), health and reflection; reports SERVING; waits for SIGTERM/SIGINT;
+// drains within the grace period. Returns the process exit code: 0 after a clean stop, 1 when
+// start-up failed (the reason is logged).
+//
+// `on_drain` runs when a termination signal arrives, after health turned NOT_SERVING and
+// before the server drains: services end their long-lived streams there (UNAVAILABLE,
+// resumable), so draining does not wait the whole grace period for them.
 int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
-          const TerminationSignals& signals);
+          const TerminationSignals& signals, std::function<void()> on_drain = nullptr);
 
 }  // namespace hermes::runtime

@@ -44,6 +44,11 @@ ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(5),
           "How often the TLS files and the authorization policy are checked for changes "
           "(whole seconds for TLS, at least 1s)");
 
+ABSL_FLAG(int32_t, max_streams, 256,
+          "Concurrent long-lived streams (WatchUsers, StreamOrderUpdates) this instance keeps "
+          "open; more get RESOURCE_EXHAUSTED. Server threads are capped at this + 64, so "
+          "streams never take the threads unary calls need");
+
 namespace hermes::runtime {
 namespace {
 
@@ -108,6 +113,9 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--shutdown_grace must not be negative");
   }
+  if (config.max_streams < 1 || config.max_streams > 100000) {
+    return absl::InvalidArgumentError("--max_streams must be between 1 and 100000");
+  }
   if (config.reload_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--reload_interval must be at least 1s");
   }
@@ -169,6 +177,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
   config.event_retention = absl::GetFlag(FLAGS_event_retention);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.reload_interval = absl::GetFlag(FLAGS_reload_interval);
+  config.max_streams = absl::GetFlag(FLAGS_max_streams);
   if (absl::Status status = Validate(config); !status.ok()) return status;
   return config;
 }

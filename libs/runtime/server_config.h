@@ -51,6 +51,7 @@ struct ServerConfig {
   int64_t event_retention = 0;
   absl::Duration shutdown_grace;
   absl::Duration reload_interval;  // how often TLS files and the policy are checked for changes
+  int max_streams = 256;           // concurrent long-lived streams (watchers) the service keeps
 };
 
 // Applies HERMES_* environment fallbacks, then parses argv (absl handles --help and unknown

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     std::cerr << "hermes-order: " << config.status().message() << "\n";
     return 2;
   }
+  const hermes::runtime::ProcessLogging logging(*config);
+  const hermes::runtime::ProcessTracing tracing(*config);
   hermes::order::OrderServiceImpl service;
   return hermes::runtime::Serve(*config, {{&service, order::v1::OrderService::service_full_name()}},
                                 signals);

@@ -1,0 +1,202 @@
+#include "libs/tracing/otlp_exporter.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <type_traits>
+#include <variant>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace hermes::tracing {
+namespace {
+
+namespace collector = ::opentelemetry::proto::collector::trace::v1;
+namespace otlp = ::opentelemetry::proto::trace::v1;
+namespace common = ::opentelemetry::proto::common::v1;
+
+constexpr absl::string_view kDefaultPort = "4317";
+
+void SetValue(const AttributeValue& value, common::AnyValue* out) {
+  std::visit(
+      [out](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          out->set_string_value(v);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          out->set_int_value(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          out->set_double_value(v);
+        } else {
+          out->set_bool_value(v);
+        }
+      },
+      value);
+}
+
+void SetBytes(absl::string_view bytes, std::string* out) {
+  out->assign(bytes.data(), bytes.size());
+}
+
+void Convert(const SpanData& span, otlp::Span* out) {
+  SetBytes(span.context.trace_id.Binary(), out->mutable_trace_id());
+  SetBytes(span.context.span_id.Binary(), out->mutable_span_id());
+  out->set_trace_state(span.context.trace_state);
+  if (span.parent_span_id.IsValid()) {
+    SetBytes(span.parent_span_id.Binary(), out->mutable_parent_span_id());
+  }
+  out->set_name(span.name);
+  out->set_kind(static_cast<otlp::Span::SpanKind>(span.kind));
+  out->set_start_time_unix_nano(static_cast<uint64_t>(span.start_unix_nanos));
+  out->set_end_time_unix_nano(static_cast<uint64_t>(span.end_unix_nanos));
+  out->mutable_attributes()->Reserve(static_cast<int>(span.attributes.size()));
+  for (const Attribute& attribute : span.attributes) {
+    common::KeyValue* kv = out->add_attributes();
+    kv->set_key(attribute.key);
+    SetValue(attribute.value, kv->mutable_value());
+  }
+  out->set_dropped_attributes_count(span.dropped_attributes_count);
+  if (span.status != SpanStatusCode::kUnset) {
+    out->mutable_status()->set_code(static_cast<otlp::Status::StatusCode>(span.status));
+    out->mutable_status()->set_message(span.status_description);
+  }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return contents.str();
+}
+
+}  // namespace
+
+absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint) {
+  OtlpEndpoint result;
+  absl::string_view rest = absl::StripAsciiWhitespace(endpoint);
+  if (absl::StartsWithIgnoreCase(rest, "https://")) {
+    result.use_tls = true;
+    rest.remove_prefix(8);
+  } else if (absl::StartsWithIgnoreCase(rest, "http://")) {
+    rest.remove_prefix(7);
+  } else if (absl::StrContains(rest, "://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("OTLP endpoint \"", endpoint, "\": the scheme must be http or https"));
+  }
+  // gRPC has no path: anything after the authority (e.g. a trailing '/') is ignored.
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  absl::string_view host = rest;
+  absl::string_view port;
+  if (absl::StartsWith(rest, "[")) {
+    const size_t close = rest.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("OTLP endpoint \"", endpoint, "\": no ']'"));
+    }
+    host = rest.substr(0, close + 1);
+    absl::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("OTLP endpoint \"", endpoint, "\": junk after the address"));
+      }
+      port = after.substr(1);
+    }
+  } else if (const size_t colon = rest.rfind(':'); colon != absl::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  int port_number = 0;
+  if (host.empty() || host == "[]") {
+    return absl::InvalidArgumentError(absl::StrCat("OTLP endpoint \"", endpoint, "\": no host"));
+  }
+  if (!port.empty() &&
+      (!absl::SimpleAtoi(port, &port_number) || port_number <= 0 || port_number > 65535)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("OTLP endpoint \"", endpoint, "\": bad port \"", port, "\""));
+  }
+  result.target = absl::StrCat(host, ":", port.empty() ? kDefaultPort : port);
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<OtlpExporter>> OtlpExporter::Create(
+    const OtlpExporterOptions& options) {
+  absl::StatusOr<OtlpEndpoint> endpoint = ParseOtlpEndpoint(options.endpoint);
+  if (!endpoint.ok()) return endpoint.status();
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (endpoint->use_tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.certificate_file.empty()) {
+      absl::StatusOr<std::string> roots = ReadFile(options.certificate_file);
+      if (!roots.ok()) return roots.status();
+      ssl.pem_root_certs = *std::move(roots);
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  return std::make_unique<OtlpExporter>(
+      options, grpc::CreateChannel(endpoint->target, std::move(credentials)));
+}
+
+OtlpExporter::OtlpExporter(const OtlpExporterOptions& options,
+                           const std::shared_ptr<grpc::ChannelInterface>& channel)
+    : options_(options), stub_(collector::TraceService::NewStub(channel)) {
+  for (const auto& [key, value] : options_.resource) {
+    common::KeyValue* kv = resource_.add_attributes();
+    kv->set_key(key);
+    kv->mutable_value()->set_string_value(value);
+  }
+}
+
+collector::ExportTraceServiceRequest OtlpExporter::BuildRequest(
+    const std::vector<std::unique_ptr<SpanData>>& batch) const {
+  collector::ExportTraceServiceRequest request;
+  otlp::ResourceSpans* resource_spans = request.add_resource_spans();
+  *resource_spans->mutable_resource() = resource_;
+  // Batches hold few scopes (usually one): a linear search beats a map.
+  std::vector<std::pair<const InstrumentationScope*, otlp::ScopeSpans*>> scopes;
+  for (const std::unique_ptr<SpanData>& span : batch) {
+    if (span == nullptr) continue;
+    const InstrumentationScope* scope = span->scope.get();
+    otlp::ScopeSpans* scope_spans = nullptr;
+    for (const auto& [known, spans] : scopes) {
+      if (known == scope) scope_spans = spans;
+    }
+    if (scope_spans == nullptr) {
+      scope_spans = resource_spans->add_scope_spans();
+      if (scope != nullptr) {
+        scope_spans->mutable_scope()->set_name(scope->name);
+        scope_spans->mutable_scope()->set_version(scope->version);
+      }
+      scopes.emplace_back(scope, scope_spans);
+    }
+    Convert(*span, scope_spans->add_spans());
+  }
+  return request;
+}
+
+absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& batch,
+                                  absl::Time deadline) {
+  if (batch.empty()) return absl::OkStatus();
+  const collector::ExportTraceServiceRequest request = BuildRequest(batch);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + options_.timeout)));
+  for (const auto& [key, value] : options_.headers) context.AddMetadata(key, value);
+  collector::ExportTraceServiceResponse response;
+  const grpc::Status status = stub_->Export(&context, request, &response);
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat("OTLP export to ", options_.endpoint, ": ", status.error_message()));
+}
+
+}  // namespace hermes::tracing

@@ -1,0 +1,70 @@
+// OtlpExporter: sends spans to an OpenTelemetry collector (or Jaeger, which speaks OTLP on
+// 4317) with OTLP/gRPC: opentelemetry.proto.collector.trace.v1.TraceService/Export.
+//
+// The endpoint is a URL as OTEL_EXPORTER_OTLP_ENDPOINT has it: http://host:port is plaintext,
+// https://host:port is TLS (the system's roots, or the PEM file in `certificate_file`); a bare
+// host:port is plaintext. Each export carries a deadline, so an unreachable or stuck
+// collector costs the export thread at most that long and never an RPC. Export never throws:
+// a failure comes back as the gRPC status, as an absl::Status.
+//
+//   auto exporter = OtlpExporter::Create({.endpoint = "http://localhost:4317",
+//                                         .resource = {{"service.name", "order"}}});
+//   if (!exporter.ok()) ...;  // malformed endpoint, unreadable certificate
+//   absl::Status sent = (*exporter)->Export(batch, absl::Now() + absl::Seconds(10));
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/tracing/span_processor.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+
+namespace hermes::tracing {
+
+struct OtlpExporterOptions {
+  std::string endpoint = "http://localhost:4317";
+  std::string certificate_file;  // PEM roots for https; "" = the system's
+  // gRPC metadata sent with every export (OTEL_EXPORTER_OTLP_HEADERS), keys lower case.
+  std::vector<std::pair<std::string, std::string>> headers;
+  absl::Duration timeout = absl::Seconds(10);  // per export, on top of the caller's deadline
+  // The resource every span belongs to, service.name first (string attributes).
+  std::vector<std::pair<std::string, std::string>> resource;
+};
+
+// Where an endpoint URL points: the gRPC target and whether to use TLS.
+struct OtlpEndpoint {
+  std::string target;  // host:port
+  bool use_tls = false;
+};
+
+// http://host[:port][/...] -> plaintext, https://... -> TLS, host:port -> plaintext. A missing
+// port is 4317. InvalidArgument for another scheme or an empty host.
+absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint);
+
+class OtlpExporter final : public SpanExporter {
+ public:
+  // Makes the channel (connecting lazily: a collector that is down is not an error here).
+  static absl::StatusOr<std::unique_ptr<OtlpExporter>> Create(const OtlpExporterOptions& options);
+
+  // Over an existing channel (Create's work, minus endpoint parsing and credentials).
+  OtlpExporter(const OtlpExporterOptions& options,
+               const std::shared_ptr<grpc::ChannelInterface>& channel);
+
+  absl::Status Export(const std::vector<std::unique_ptr<SpanData>>& batch,
+                      absl::Time deadline) override;
+
+  // The request Export sends for `batch` (one ResourceSpans, one ScopeSpans per scope).
+  ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest BuildRequest(
+      const std::vector<std::unique_ptr<SpanData>>& batch) const;
+
+ private:
+  const OtlpExporterOptions options_;
+  ::opentelemetry::proto::resource::v1::Resource resource_;  // built once
+  std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
+};
+
+}  // namespace hermes::tracing

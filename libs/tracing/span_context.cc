@@ -1,0 +1,129 @@
+#include "libs/tracing/span_context.h"
+
+#include <cstring>
+
+namespace hermes::tracing {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// W3C accepts lower-case hex only: an upper-case id is malformed, not normalised.
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+bool IsLowerHex(absl::string_view s) {
+  for (char c : s) {
+    if (HexValue(c) < 0) return false;
+  }
+  return true;
+}
+
+absl::string_view TrimOws(absl::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+template <size_t N>
+absl::optional<Id<N>> Id<N>::FromBinary(absl::string_view binary) {
+  if (binary.size() != N) return absl::nullopt;
+  std::array<uint8_t, N> bytes;
+  std::memcpy(bytes.data(), binary.data(), N);
+  return Id(bytes);
+}
+
+template <size_t N>
+absl::optional<Id<N>> Id<N>::FromHex(absl::string_view hex) {
+  if (hex.size() != 2 * N || !IsLowerHex(hex)) return absl::nullopt;
+  std::array<uint8_t, N> bytes;
+  for (size_t i = 0; i < N; ++i) {
+    bytes[i] = static_cast<uint8_t>(HexValue(hex[2 * i]) << 4 | HexValue(hex[2 * i + 1]));
+  }
+  return Id(bytes);
+}
+
+template <size_t N>
+void Id<N>::WriteHex(char* out) const {
+  for (size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHexDigits[bytes_[i] >> 4];
+    out[2 * i + 1] = kHexDigits[bytes_[i] & 0x0f];
+  }
+}
+
+template <size_t N>
+std::string Id<N>::ToHex() const {
+  std::string hex(2 * N, '0');
+  WriteHex(hex.data());
+  return hex;
+}
+
+template class Id<16>;
+template class Id<8>;
+
+std::string SpanContext::Traceparent() const {
+  // 00-<32 hex>-<16 hex>-<2 hex>
+  std::string out(kTraceparentLength, '-');
+  out[0] = '0';
+  out[1] = '0';
+  trace_id.WriteHex(out.data() + 3);
+  span_id.WriteHex(out.data() + 36);
+  const uint8_t flags = trace_flags & kSampledFlag;
+  out[53] = kHexDigits[flags >> 4];
+  out[54] = kHexDigits[flags & 0x0f];
+  return out;
+}
+
+absl::optional<SpanContext> ParseTraceparent(absl::string_view value) {
+  value = TrimOws(value);
+  if (value.size() < kTraceparentLength) return absl::nullopt;
+  const absl::string_view version = value.substr(0, 2);
+  if (!IsLowerHex(version) || version == "ff") return absl::nullopt;
+  if (version == "00") {
+    if (value.size() != kTraceparentLength) return absl::nullopt;
+  } else if (value.size() > kTraceparentLength && value[kTraceparentLength] != '-') {
+    // A later version may append fields, each after a '-'; anything else is garbage.
+    return absl::nullopt;
+  }
+  if (value[2] != '-' || value[35] != '-' || value[52] != '-') return absl::nullopt;
+  absl::optional<TraceId> trace_id = TraceId::FromHex(value.substr(3, 32));
+  absl::optional<SpanId> span_id = SpanId::FromHex(value.substr(36, 16));
+  const absl::string_view flags = value.substr(53, 2);
+  if (!trace_id || !span_id || !IsLowerHex(flags)) return absl::nullopt;
+  if (!trace_id->IsValid() || !span_id->IsValid()) return absl::nullopt;
+
+  SpanContext context;
+  context.trace_id = *trace_id;
+  context.span_id = *span_id;
+  context.trace_flags = static_cast<uint8_t>(HexValue(flags[0]) << 4 | HexValue(flags[1]));
+  context.is_remote = true;
+  return context;
+}
+
+std::string AcceptTracestate(absl::string_view value) {
+  if (value.size() > kMaxTracestateLength) return std::string();
+  size_t members = 0;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == absl::string_view::npos) comma = value.size();
+    // Empty list members (",,", trailing OWS) are allowed and do not count.
+    if (!TrimOws(value.substr(start, comma - start)).empty()) ++members;
+    start = comma + 1;
+  }
+  if (members > kMaxTracestateMembers) return std::string();
+  return std::string(value);
+}
+
+SpanContext ExtractSpanContext(absl::string_view traceparent, absl::string_view tracestate) {
+  absl::optional<SpanContext> context = ParseTraceparent(traceparent);
+  if (!context) return SpanContext();
+  if (!tracestate.empty()) context->trace_state = AcceptTracestate(tracestate);
+  return *std::move(context);
+}
+
+}  // namespace hermes::tracing

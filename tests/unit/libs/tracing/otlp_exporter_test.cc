@@ -1,0 +1,219 @@
+// OtlpExporter against a real in-test OTLP/gRPC collector: resource, scope, every span field and
+// the ids byte for byte; endpoints; failures as statuses.
+#include "libs/tracing/otlp_exporter.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/time/clock.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/tracing/otlp_collector.h"
+
+namespace hermes::tracing {
+namespace {
+
+using ::hermes::testing::AttributeOf;
+using ::hermes::testing::OtlpCollector;
+namespace otlp = ::opentelemetry::proto::trace::v1;
+
+constexpr char kTrace[] = "0af7651916cd43dd8448eb211c80319c";
+constexpr char kSpan[] = "b7ad6b7169203331";
+constexpr char kParent[] = "00f067aa0ba902b7";
+
+std::unique_ptr<SpanData> MakeSpan(std::shared_ptr<const InstrumentationScope> scope) {
+  auto span = std::make_unique<SpanData>();
+  span->scope = std::move(scope);
+  span->context.trace_id = *TraceId::FromHex(kTrace);
+  span->context.span_id = *SpanId::FromHex(kSpan);
+  span->context.trace_flags = kSampledFlag;
+  span->context.trace_state = "rojo=00f067aa0ba902b7";
+  span->parent_span_id = *SpanId::FromHex(kParent);
+  span->name = "user.v1.UserService/GetUser";
+  span->kind = SpanKind::kServer;
+  span->start_unix_nanos = 1700000000123456789;
+  span->end_unix_nanos = 1700000000987654321;
+  span->attributes = {{"rpc.system", std::string("grpc")},
+                      {"rpc.grpc.status_code", int64_t{5}},
+                      {"ratio", 0.25},
+                      {"cached", true}};
+  span->dropped_attributes_count = 2;
+  span->status = SpanStatusCode::kError;
+  span->status_description = "no such user";
+  return span;
+}
+
+class OtlpExporterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    collector_ = OtlpCollector::Start();
+    ASSERT_NE(collector_, nullptr);
+  }
+  std::unique_ptr<OtlpExporter> Exporter(OtlpExporterOptions options = {}) {
+    options.endpoint = collector_->endpoint();
+    if (options.resource.empty()) {
+      options.resource = {{"service.name", "user"}, {"deployment.environment", "test"}};
+    }
+    auto exporter = OtlpExporter::Create(options);
+    EXPECT_TRUE(exporter.ok()) << exporter.status();
+    return exporter.ok() ? *std::move(exporter) : nullptr;
+  }
+
+  std::unique_ptr<OtlpCollector> collector_;
+  std::shared_ptr<const InstrumentationScope> scope_ = std::make_shared<const InstrumentationScope>(
+      InstrumentationScope{"hermes.interceptor", "1.0"});
+};
+
+TEST_F(OtlpExporterTest, Export_SendsResourceScopeAndEverySpanFieldByteForByte) {
+  auto exporter = Exporter();
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  ASSERT_TRUE(exporter->Export(batch, absl::Now() + absl::Seconds(10)).ok());
+
+  const auto requests = collector_->Requests();
+  ASSERT_EQ(requests.size(), 1u);
+  ASSERT_EQ(requests[0].resource_spans_size(), 1);
+  const auto& resource_spans = requests[0].resource_spans(0);
+  const auto& resource = resource_spans.resource().attributes();
+  ASSERT_EQ(resource.size(), 2);
+  EXPECT_EQ(resource[0].key(), "service.name");
+  EXPECT_EQ(resource[0].value().string_value(), "user");
+  EXPECT_EQ(AttributeOf(resource, "deployment.environment"), "test");
+
+  ASSERT_EQ(resource_spans.scope_spans_size(), 1);
+  EXPECT_EQ(resource_spans.scope_spans(0).scope().name(), "hermes.interceptor");
+  EXPECT_EQ(resource_spans.scope_spans(0).scope().version(), "1.0");
+  ASSERT_EQ(resource_spans.scope_spans(0).spans_size(), 1);
+  const otlp::Span& span = resource_spans.scope_spans(0).spans(0);
+
+  const std::string trace_bytes("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c",
+                                16);
+  const std::string span_bytes("\xb7\xad\x6b\x71\x69\x20\x33\x31", 8);
+  const std::string parent_bytes("\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8);
+  EXPECT_EQ(span.trace_id(), trace_bytes);
+  EXPECT_EQ(span.span_id(), span_bytes);
+  EXPECT_EQ(span.parent_span_id(), parent_bytes);
+  EXPECT_EQ(span.trace_state(), "rojo=00f067aa0ba902b7");
+  EXPECT_EQ(span.name(), "user.v1.UserService/GetUser");
+  EXPECT_EQ(span.kind(), otlp::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(span.start_time_unix_nano(), 1700000000123456789u);
+  EXPECT_EQ(span.end_time_unix_nano(), 1700000000987654321u);
+  ASSERT_EQ(span.attributes_size(), 4);
+  EXPECT_EQ(span.attributes(0).key(), "rpc.system");
+  EXPECT_EQ(span.attributes(0).value().string_value(), "grpc");
+  EXPECT_EQ(span.attributes(1).value().int_value(), 5);
+  EXPECT_EQ(span.attributes(2).value().double_value(), 0.25);
+  EXPECT_TRUE(span.attributes(3).value().bool_value());
+  EXPECT_EQ(span.dropped_attributes_count(), 2u);
+  EXPECT_EQ(span.status().code(), otlp::Status::STATUS_CODE_ERROR);
+  EXPECT_EQ(span.status().message(), "no such user");
+}
+
+TEST_F(OtlpExporterTest, RootSpanAndUnsetStatus_HaveNoParentIdAndNoStatus) {
+  auto exporter = Exporter();
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  batch[0]->parent_span_id = SpanId();
+  batch[0]->status = SpanStatusCode::kUnset;
+  batch[0]->status_description.clear();
+  ASSERT_TRUE(exporter->Export(batch, absl::Now() + absl::Seconds(10)).ok());
+  const auto spans = collector_->Spans();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_TRUE(spans[0].span.parent_span_id().empty());
+  EXPECT_FALSE(spans[0].span.has_status());
+}
+
+TEST_F(OtlpExporterTest, SpansOfTwoScopes_GoInTwoScopeSpans) {
+  auto exporter = Exporter();
+  auto other =
+      std::make_shared<const InstrumentationScope>(InstrumentationScope{"hermes.handler", ""});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  batch.push_back(MakeSpan(other));
+  batch.push_back(MakeSpan(scope_));
+  const auto request = exporter->BuildRequest(batch);
+  ASSERT_EQ(request.resource_spans_size(), 1);
+  ASSERT_EQ(request.resource_spans(0).scope_spans_size(), 2);
+  EXPECT_EQ(request.resource_spans(0).scope_spans(0).scope().name(), "hermes.interceptor");
+  EXPECT_EQ(request.resource_spans(0).scope_spans(0).spans_size(), 2);
+  EXPECT_EQ(request.resource_spans(0).scope_spans(1).scope().name(), "hermes.handler");
+  EXPECT_EQ(request.resource_spans(0).scope_spans(1).spans_size(), 1);
+}
+
+TEST_F(OtlpExporterTest, Headers_AreSentWithEveryExport) {
+  auto exporter = Exporter({.headers = {{"x-api-key", "secret"}}});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  ASSERT_TRUE(exporter->Export(batch, absl::Now() + absl::Seconds(10)).ok());
+  EXPECT_EQ(collector_->LastHeader("x-api-key"), "secret");
+}
+
+TEST_F(OtlpExporterTest, CollectorDown_ExportFailsQuicklyWithUnavailable) {
+  const int port = collector_->port();
+  collector_.reset();  // nothing listens there any more
+  auto exporter = OtlpExporter::Create({.endpoint = "http://127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(exporter.ok());
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  const absl::Time start = absl::Now();
+  const absl::Status status = (*exporter)->Export(batch, absl::Now() + absl::Seconds(30));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(OtlpExporterTest, PastDeadline_ExportFailsWithDeadlineExceeded) {
+  auto exporter = Exporter();
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  EXPECT_EQ(exporter->Export(batch, absl::Now() - absl::Seconds(1)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(OtlpExporterTest, EmptyBatch_SendsNothing) {
+  auto exporter = Exporter();
+  EXPECT_TRUE(exporter->Export({}, absl::Now() + absl::Seconds(10)).ok());
+  EXPECT_TRUE(collector_->Requests().empty());
+}
+
+TEST(OtlpExporterCreateTest, HttpsWithUnreadableCertificate_Fails) {
+  auto exporter = OtlpExporter::Create(
+      {.endpoint = "https://collector:4317", .certificate_file = "/nonexistent/ca.pem"});
+  EXPECT_FALSE(exporter.ok());
+}
+
+TEST(OtlpExporterCreateTest, HttpsWithSystemRoots_IsCreated) {
+  EXPECT_TRUE(OtlpExporter::Create({.endpoint = "https://collector.example:4317"}).ok());
+}
+
+TEST(ParseOtlpEndpointTest, SchemesPortsAndPaths) {
+  struct Case {
+    std::string endpoint;
+    std::string target;
+    bool tls;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"http://localhost:4317", "localhost:4317", false},
+           {"https://collector:443", "collector:443", true},
+           {"HTTPS://collector:443/", "collector:443", true},
+           {"http://jaeger", "jaeger:4317", false},
+           {"http://[::1]:4317", "[::1]:4317", false},
+           {"http://[::1]", "[::1]:4317", false},
+           {"collector:4317", "collector:4317", false},
+           {"http://collector:4317/v1/traces", "collector:4317", false},
+       }) {
+    absl::StatusOr<OtlpEndpoint> parsed = ParseOtlpEndpoint(c.endpoint);
+    ASSERT_TRUE(parsed.ok()) << c.endpoint << ": " << parsed.status();
+    EXPECT_EQ(parsed->target, c.target) << c.endpoint;
+    EXPECT_EQ(parsed->use_tls, c.tls) << c.endpoint;
+  }
+}
+
+TEST(ParseOtlpEndpointTest, Malformed_IsInvalidArgument) {
+  for (const std::string endpoint :
+       {"", "grpc://collector:4317", "http://", "http://:4317", "http://host:port",
+        "http://host:70000", "http://[::1", "http://[::1]x"}) {
+    EXPECT_EQ(ParseOtlpEndpoint(endpoint).status().code(), absl::StatusCode::kInvalidArgument)
+        << endpoint;
+  }
+}
+
+}  // namespace
+}  // namespace hermes::tracing

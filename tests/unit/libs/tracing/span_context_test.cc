@@ -1,0 +1,165 @@
+// W3C traceparent/tracestate parsing and formatting, including every malformed form the
+// W3C test suite sends.
+#include "libs/tracing/span_context.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace hermes::tracing {
+namespace {
+
+constexpr char kTrace[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kSpan[] = "00f067aa0ba902b7";
+const std::string kValid = absl::StrCat("00-", kTrace, "-", kSpan, "-01");
+
+TEST(TraceparentTest, Valid_ParsesIdsFlagsAndMarksRemote) {
+  absl::optional<SpanContext> context = ParseTraceparent(kValid);
+  ASSERT_TRUE(context.has_value());
+  EXPECT_EQ(context->trace_id.ToHex(), kTrace);
+  EXPECT_EQ(context->span_id.ToHex(), kSpan);
+  EXPECT_EQ(context->trace_flags, 0x01);
+  EXPECT_TRUE(context->sampled());
+  EXPECT_TRUE(context->is_remote);
+  EXPECT_TRUE(context->IsValid());
+  EXPECT_EQ(context->trace_id.bytes()[0], 0x4b);
+  EXPECT_EQ(context->span_id.bytes()[7], 0xb7);
+}
+
+TEST(TraceparentTest, UnsampledFlag_ParsesAsNotSampled) {
+  absl::optional<SpanContext> context =
+      ParseTraceparent(absl::StrCat("00-", kTrace, "-", kSpan, "-00"));
+  ASSERT_TRUE(context.has_value());
+  EXPECT_FALSE(context->sampled());
+}
+
+TEST(TraceparentTest, UnknownFlagBits_AcceptedButNotPropagated) {
+  absl::optional<SpanContext> context =
+      ParseTraceparent(absl::StrCat("00-", kTrace, "-", kSpan, "-ff"));
+  ASSERT_TRUE(context.has_value());
+  EXPECT_TRUE(context->sampled());
+  EXPECT_EQ(context->Traceparent(), kValid);
+}
+
+TEST(TraceparentTest, SurroundingSpacesAndTabs_AreIgnored) {
+  EXPECT_TRUE(ParseTraceparent(absl::StrCat(" \t", kValid, "\t ")).has_value());
+}
+
+TEST(TraceparentTest, Format_RoundTripsAsVersion00) {
+  absl::optional<SpanContext> context = ParseTraceparent(kValid);
+  ASSERT_TRUE(context.has_value());
+  EXPECT_EQ(context->Traceparent(), kValid);
+  context->trace_flags = 0;
+  EXPECT_EQ(context->Traceparent(), absl::StrCat("00-", kTrace, "-", kSpan, "-00"));
+}
+
+TEST(TraceparentTest, FutureVersion_ParsedByThe00Layout) {
+  // Exactly 55 characters, or more after a '-': a later version's extra fields are ignored.
+  for (const std::string& value :
+       {absl::StrCat("01-", kTrace, "-", kSpan, "-01"),
+        absl::StrCat("cc-", kTrace, "-", kSpan, "-01-what-the-future-will-be-like"),
+        absl::StrCat("fe-", kTrace, "-", kSpan, "-00-")}) {
+    absl::optional<SpanContext> context = ParseTraceparent(value);
+    ASSERT_TRUE(context.has_value()) << value;
+    EXPECT_EQ(context->trace_id.ToHex(), kTrace);
+    EXPECT_EQ(context->span_id.ToHex(), kSpan);
+    // Propagated as version 00, the version implemented here.
+    EXPECT_EQ(context->Traceparent().substr(0, 3), "00-");
+  }
+}
+
+TEST(TraceparentTest, FutureVersion_FollowedByOtherThanDash_IsMalformed) {
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("cc-", kTrace, "-", kSpan, "-01.what")).has_value());
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("cc-", kTrace, "-", kSpan, "-010")).has_value());
+}
+
+TEST(TraceparentTest, EveryMalformedForm_IsRejected) {
+  const std::string zeros_trace(32, '0');
+  const std::string zeros_span(16, '0');
+  const std::string cases[] = {
+      "",
+      "garbage",
+      absl::StrCat("ff-", kTrace, "-", kSpan, "-01"),        // version ff is invalid
+      absl::StrCat("0-", kTrace, "-", kSpan, "-01"),         // short version
+      absl::StrCat("000-", kTrace, "-", kSpan, "-01"),       // long version
+      absl::StrCat("0g-", kTrace, "-", kSpan, "-01"),        // version not hex
+      absl::StrCat("00-", kTrace, "-", kSpan, "-01-"),       // 00 must end after the flags
+      absl::StrCat("00-", kTrace, "-", kSpan, "-01-extra"),  // same
+      absl::StrCat("00-", kTrace, "-", kSpan, "-1"),         // short flags
+      absl::StrCat("00-", kTrace, "-", kSpan, "-0g"),        // flags not hex
+      absl::StrCat("00-", kTrace, "-", kSpan),               // no flags
+      absl::StrCat("00-", zeros_trace, "-", kSpan, "-01"),   // all-zero trace id
+      absl::StrCat("00-", kTrace, "-", zeros_span, "-01"),   // all-zero span id
+      absl::StrCat("00-", std::string(kTrace).substr(1), "-", kSpan, "-01"),       // short trace id
+      absl::StrCat("00-", kTrace, "0-", kSpan, "-01"),                             // long trace id
+      absl::StrCat("00-", kTrace, "-", std::string(kSpan).substr(1), "-01"),       // short span id
+      absl::StrCat("00-", kTrace, "-", kSpan, "0-01"),                             // long span id
+      absl::StrCat("00-", "4bf92f3577b34da6a3ce929d0e0e473z", "-", kSpan, "-01"),  // not hex
+      absl::StrCat("00-", kTrace, "-", "00f067aa0ba902bz", "-01"),                 // not hex
+      absl::StrCat("00_", kTrace, "-", kSpan, "-01"),  // wrong separators
+      absl::StrCat("00-", kTrace, "_", kSpan, "-01"),
+      absl::StrCat("00-", kTrace, "-", kSpan, "_01"),
+      absl::StrCat("00-", kTrace, "-", kSpan, "-01\n"),  // not OWS
+  };
+  for (const std::string& value : cases) {
+    EXPECT_FALSE(ParseTraceparent(value).has_value()) << "\"" << value << "\"";
+  }
+}
+
+TEST(TraceparentTest, UpperCaseHex_IsRejected) {
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("00-4BF92F3577B34DA6A3CE929D0E0E4736-", kSpan, "-01"))
+                   .has_value());
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("00-", kTrace, "-00F067AA0BA902B7-01")).has_value());
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("0A-", kTrace, "-", kSpan, "-01")).has_value());
+  EXPECT_FALSE(ParseTraceparent(absl::StrCat("00-", kTrace, "-", kSpan, "-0A")).has_value());
+}
+
+TEST(TracestateTest, WithinLimits_KeptAsIs) {
+  EXPECT_EQ(AcceptTracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  EXPECT_EQ(AcceptTracestate(""), "");
+}
+
+TEST(TracestateTest, ThirtyTwoMembers_Kept_ThirtyThree_Dropped) {
+  std::string members;
+  for (int i = 0; i < 32; ++i) absl::StrAppend(&members, i == 0 ? "" : ",", "k", i, "=v");
+  EXPECT_EQ(AcceptTracestate(members), members);
+  // Empty members (",,") do not count.
+  EXPECT_EQ(AcceptTracestate(members + ",, ,"), members + ",, ,");
+  EXPECT_EQ(AcceptTracestate(members + ",k32=v"), "");
+}
+
+TEST(TracestateTest, Over512Characters_Dropped) {
+  const std::string at_limit = "k=" + std::string(510, 'v');
+  EXPECT_EQ(AcceptTracestate(at_limit), at_limit);
+  EXPECT_EQ(AcceptTracestate(at_limit + "v"), "");
+}
+
+TEST(ExtractSpanContextTest, ValidTraceparent_CarriesTracestate) {
+  SpanContext context = ExtractSpanContext(kValid, "rojo=1");
+  EXPECT_TRUE(context.IsValid());
+  EXPECT_EQ(context.trace_state, "rojo=1");
+}
+
+TEST(ExtractSpanContextTest, MalformedTraceparent_GivesInvalidContextAndIgnoresTracestate) {
+  SpanContext context = ExtractSpanContext("00-nope", "rojo=1");
+  EXPECT_FALSE(context.IsValid());
+  EXPECT_EQ(context.trace_state, "");
+}
+
+TEST(IdTest, HexAndBinaryRoundTrip) {
+  absl::optional<TraceId> id = TraceId::FromHex(kTrace);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->ToHex(), kTrace);
+  absl::optional<TraceId> again = TraceId::FromBinary(id->Binary());
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, *id);
+  EXPECT_FALSE(TraceId::FromBinary("short").has_value());
+  EXPECT_FALSE(TraceId().IsValid());
+  EXPECT_FALSE(SpanId().IsValid());
+}
+
+}  // namespace
+}  // namespace hermes::tracing
