@@ -2,7 +2,10 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "libs/runtime/periodic_task.h"
 #include "libs/runtime/serve.h"
+#include "libs/telemetry/log.h"
+#include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
 
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", hermes::runtime::kGrpcAddrHelp);
@@ -17,7 +20,28 @@ int main(int argc, char** argv) {
     std::cerr << "hermes-user: " << config.status().message() << "\n";
     return 2;
   }
-  hermes::user::UserServiceImpl service;
-  return hermes::runtime::Serve(*config, {{&service, user::v1::UserService::service_full_name()}},
-                                signals);
+  const hermes::runtime::ProcessLogging logging(*config);
+  const hermes::runtime::ProcessTracing tracing(*config);
+
+  absl::StatusOr<std::unique_ptr<hermes::user::SqliteUserStore>> store =
+      config->database_url.empty()
+          ? hermes::user::SqliteUserStore::Open(config->data_dir + "/user.db")
+          : hermes::user::SqliteUserStore::OpenUrl(config->database_url);
+  if (!store.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot open the user store")
+        .Str("error", store.status().message());
+    return 1;
+  }
+  hermes::user::UserEventFanout fanout;
+  (*store)->SetEventListener(
+      [&fanout](const hermes::user::UserEvent& event) { fanout.Publish(event); });
+  const hermes::runtime::PeriodicTask pruner(absl::Seconds(10), [&] {
+    if (auto pruned = (*store)->PruneEvents(config->event_retention); !pruned.ok()) {
+      HERMES_LOG(spdlog::level::warn, "event log pruning failed")
+          .Str("error", pruned.status().message());
+    }
+  });
+  hermes::user::UserServiceImpl service(**store, fanout, {.max_watchers = config->max_streams});
+  return hermes::runtime::Serve(*config, {{&service, ::user::v1::UserService::service_full_name()}},
+                                signals, [&fanout] { fanout.Close(); });
 }

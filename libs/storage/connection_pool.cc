@@ -1,0 +1,49 @@
+#include "libs/storage/connection_pool.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace hermes::storage {
+
+ConnectionPool::ConnectionPool(Opener open, int max_connections)
+    : open_(std::move(open)), max_connections_(std::max(1, max_connections)) {}
+
+bool ConnectionPool::CanAcquire() const { return !idle_.empty() || open_count_ < max_connections_; }
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  {
+    absl::MutexLock lock(&mu_, absl::Condition(this, &ConnectionPool::CanAcquire));
+    if (!idle_.empty()) {
+      std::unique_ptr<SqliteDatabase> db = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(db));
+    }
+    ++open_count_;  // reserve the slot; open outside the lock
+  }
+  absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = open_();
+  if (!db.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_count_;
+    return db.status();
+  }
+  return Lease(this, *std::move(db));
+}
+
+int ConnectionPool::size() const {
+  absl::MutexLock lock(&mu_);
+  return open_count_;
+}
+
+void ConnectionPool::GiveBack(std::unique_ptr<SqliteDatabase> db) {
+  absl::MutexLock lock(&mu_);
+  idle_.push_back(std::move(db));
+}
+
+ConnectionPool::Lease::~Lease() {
+  if (db_ != nullptr) pool_->GiveBack(std::move(db_));
+}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), db_(std::move(other.db_)) {}
+
+}  // namespace hermes::storage

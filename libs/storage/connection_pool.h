@@ -1,0 +1,76 @@
+// ConnectionPool: connections that threads borrow one at a time, so that reads run in parallel
+// (WAL lets any number of readers work while one writer writes).
+//
+//   ConnectionPool readers([path] { return SqliteDatabase::Open(path, {.query_only = true}); },
+//                          /*max_connections=*/8);
+//   absl::StatusOr<ConnectionPool::Lease> db = readers.Acquire();
+//   if (!db.ok()) return db.status();
+//   ...(*db)->Prepare(...)...   // given back when the lease goes out of scope
+//
+// Connections are opened on demand, up to `max_connections`, and kept (with their cached
+// statements) for the next borrower. When all are lent out, Acquire() waits for one to come
+// back. A connection whose opening failed is not counted, so the next Acquire() tries again.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/storage/sqlite_database.h"
+
+namespace hermes::storage {
+
+class ConnectionPool {
+ public:
+  using Opener = std::function<absl::StatusOr<std::unique_ptr<SqliteDatabase>>()>;
+
+  // `open` is called without any lock held, possibly from several threads at once.
+  ConnectionPool(Opener open, int max_connections);
+  // Every lease must have been given back.
+  ~ConnectionPool() = default;
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // One borrowed connection; the pool must outlive it.
+  class Lease {
+   public:
+    ~Lease();
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+
+    SqliteDatabase& operator*() const { return *db_; }
+    SqliteDatabase* operator->() const { return db_.get(); }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<SqliteDatabase> db)
+        : pool_(pool), db_(std::move(db)) {}
+
+    ConnectionPool* pool_;
+    std::unique_ptr<SqliteDatabase> db_;
+  };
+
+  // An idle connection, a new one if fewer than max_connections exist, or else the first one
+  // given back. Fails only when opening a new connection fails.
+  absl::StatusOr<Lease> Acquire();
+
+  // Connections opened and not closed (idle or lent out).
+  int size() const;
+
+ private:
+  void GiveBack(std::unique_ptr<SqliteDatabase> db);
+  bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Opener open_;
+  const int max_connections_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<SqliteDatabase>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_count_ ABSL_GUARDED_BY(mu_) = 0;  // idle + lent out + being opened
+};
+
+}  // namespace hermes::storage

@@ -1,0 +1,51 @@
+#include "libs/storage/transaction.h"
+
+#include <utility>
+
+#include "libs/errors/app_error.h"
+#include "libs/telemetry/log.h"
+
+namespace hermes::storage {
+namespace {
+
+absl::Status RunCached(SqliteDatabase& db, absl::string_view sql) {
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  return (*stmt)->Run();
+}
+
+}  // namespace
+
+absl::StatusOr<Transaction> Transaction::Begin(SqliteDatabase& db, Mode mode) {
+  if (db.InTransaction()) {
+    HERMES_LOG(spdlog::level::err, "nested transaction refused");
+    return errors::Error(absl::StatusCode::kInternal, "storage error");
+  }
+  absl::Status status =
+      RunCached(db, mode == Mode::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+  if (!status.ok()) return status;
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  // SQLite rolls back by itself after some errors (I/O, out of memory); then there is nothing
+  // left to undo.
+  if (db_ == nullptr || !db_->InTransaction()) return;
+  if (absl::Status status = RunCached(*db_, "ROLLBACK"); !status.ok()) {
+    HERMES_LOG(spdlog::level::err, "rollback failed").Str("status", status.ToString());
+  }
+}
+
+Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+
+absl::Status Transaction::Commit() {
+  if (db_ == nullptr) {
+    HERMES_LOG(spdlog::level::err, "commit of a finished transaction");
+    return errors::Error(absl::StatusCode::kInternal, "storage error");
+  }
+  absl::Status status = RunCached(*db_, "COMMIT");
+  if (status.ok()) db_ = nullptr;
+  return status;
+}
+
+}  // namespace hermes::storage

@@ -1,0 +1,434 @@
+#include "services/user/sqlite_user_store.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libs/errors/app_error.h"
+#include "libs/storage/migrations.h"
+#include "libs/storage/record_ids.h"
+#include "libs/storage/statement.h"
+#include "libs/storage/transaction.h"
+#include "libs/telemetry/log.h"
+
+namespace hermes::user {
+namespace {
+
+using storage::CachedStatement;
+using storage::SqliteDatabase;
+using storage::Statement;
+using storage::Transaction;
+
+// Shipped migrations are never edited: a change of schema is a new entry.
+//
+// Times are Unix microseconds. users_by_created serves the unfiltered List (its order, and its
+// count from a small index); users_by_status_created the filtered one. Events carry the user's
+// state as plain columns, readable with the sqlite3 shell and free of any encoding to version.
+// AUTOINCREMENT keeps the highest sequence ever issued in sqlite_sequence, so a sequence is
+// never reissued, even after every event was pruned.
+constexpr storage::Migration kMigrations[] = {
+    {.version = 1, .sql = R"sql(
+CREATE TABLE users (
+  id           TEXT    NOT NULL PRIMARY KEY,
+  email        TEXT    NOT NULL UNIQUE,
+  display_name TEXT    NOT NULL,
+  status       INTEGER NOT NULL CHECK (status IN (1, 2, 3)),
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  etag         TEXT    NOT NULL
+) STRICT;
+CREATE INDEX users_by_created ON users (created_at, id);
+CREATE INDEX users_by_status_created ON users (status, created_at, id);
+CREATE TABLE user_events (
+  sequence     INTEGER PRIMARY KEY AUTOINCREMENT,
+  type         INTEGER NOT NULL CHECK (type IN (1, 2, 3)),
+  event_time   INTEGER NOT NULL,
+  user_id      TEXT    NOT NULL,
+  email        TEXT    NOT NULL,
+  display_name TEXT    NOT NULL,
+  status       INTEGER NOT NULL,
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  etag         TEXT    NOT NULL
+) STRICT;
+)sql"},
+};
+
+constexpr size_t kEtagBytes = 8;  // 13 characters
+
+// The seven user columns, in this order, wherever a user is read or written.
+constexpr char kSelectUser[] =
+    "SELECT id, email, display_name, status, created_at, updated_at, etag FROM users "
+    "WHERE id = ?1";
+constexpr char kInsertUser[] =
+    "INSERT INTO users (id, email, display_name, status, created_at, updated_at, etag) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (email) DO NOTHING";
+constexpr char kUpdateUser[] =
+    "UPDATE users SET email = ?2, display_name = ?3, status = ?4, created_at = ?5, "
+    "updated_at = ?6, etag = ?7 WHERE id = ?1";
+constexpr char kDeleteUser[] = "DELETE FROM users WHERE id = ?1";
+constexpr char kCountUsers[] = "SELECT COUNT(*) FROM users";
+constexpr char kCountUsersWithStatus[] = "SELECT COUNT(*) FROM users WHERE status = ?1";
+constexpr char kListUsers[] =
+    "SELECT id, email, display_name, status, created_at, updated_at, etag FROM users "
+    "ORDER BY created_at, id LIMIT ?1 OFFSET ?2";
+constexpr char kListUsersWithStatus[] =
+    "SELECT id, email, display_name, status, created_at, updated_at, etag FROM users "
+    "WHERE status = ?3 ORDER BY created_at, id LIMIT ?1 OFFSET ?2";
+constexpr char kInsertEvent[] =
+    "INSERT INTO user_events (type, event_time, user_id, email, display_name, status, "
+    "created_at, updated_at, etag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr char kEventsAfter[] =
+    "SELECT type, event_time, user_id, email, display_name, status, created_at, updated_at, "
+    "etag, sequence FROM user_events WHERE sequence > ?1 ORDER BY sequence LIMIT ?2";
+constexpr char kRetainedEvents[] =
+    "SELECT (SELECT MIN(sequence) FROM user_events), "
+    "(SELECT seq FROM sqlite_sequence WHERE name = 'user_events')";
+constexpr char kPruneEvents[] =
+    "DELETE FROM user_events WHERE sequence IN "
+    "(SELECT sequence FROM user_events WHERE sequence <= ?1 ORDER BY sequence LIMIT ?2)";
+
+absl::Status Corrupt(absl::string_view what, int64_t value) {
+  HERMES_LOG(spdlog::level::err, "unexpected value in the user store")
+      .Str("what", what)
+      .Int("value", value);
+  return errors::Error(absl::StatusCode::kInternal, "storage is corrupted");
+}
+
+// Binds `user` to the seven parameters from `first` on, in kSelectUser's column order.
+void BindUser(Statement& stmt, int first, const User& user) {
+  stmt.BindText(first, user.id)
+      .BindText(first + 1, user.email)
+      .BindText(first + 2, user.display_name)
+      .BindInt64(first + 3, static_cast<int64_t>(user.status))
+      .BindInt64(first + 4, absl::ToUnixMicros(user.created_at))
+      .BindInt64(first + 5, absl::ToUnixMicros(user.updated_at))
+      .BindText(first + 6, user.etag);
+}
+
+// Reads the seven columns from `first` on, in kSelectUser's column order.
+absl::StatusOr<User> ReadUser(const Statement& stmt, int first) {
+  const int64_t status = stmt.ColumnInt64(first + 3);
+  if (status < static_cast<int64_t>(UserStatus::kActive) ||
+      status > static_cast<int64_t>(UserStatus::kBanned)) {
+    return Corrupt("user status", status);
+  }
+  return User{.id = stmt.ColumnText(first),
+              .email = stmt.ColumnText(first + 1),
+              .display_name = stmt.ColumnText(first + 2),
+              .status = static_cast<UserStatus>(status),
+              .created_at = absl::FromUnixMicros(stmt.ColumnInt64(first + 4)),
+              .updated_at = absl::FromUnixMicros(stmt.ColumnInt64(first + 5)),
+              .etag = stmt.ColumnText(first + 6)};
+}
+
+absl::StatusOr<User> FindUser(SqliteDatabase& db, absl::string_view id) {
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(kSelectUser);
+  if (!stmt.ok()) return stmt.status();
+  (*stmt)->BindText(1, id);
+  absl::StatusOr<bool> row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return errors::NotFound("id", "user not found");
+  return ReadUser(**stmt, 0);
+}
+
+// Runs a statement whose parameters `bind` sets.
+template <typename Bind>
+absl::Status RunStatement(SqliteDatabase& db, absl::string_view sql, Bind bind) {
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  bind(**stmt);
+  return (*stmt)->Run();
+}
+
+absl::StatusOr<int64_t> QueryInt(SqliteDatabase& db, absl::string_view sql,
+                                 std::optional<UserStatus> status) {
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  if (status.has_value()) (*stmt)->BindInt64(1, static_cast<int64_t>(*status));
+  absl::StatusOr<bool> row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*stmt)->ColumnInt64(0) : 0;
+}
+
+// A fresh etag, never equal to `previous`.
+absl::StatusOr<std::string> NewEtag(absl::string_view previous) {
+  for (;;) {
+    absl::StatusOr<std::string> etag = storage::NewRandomToken(kEtagBytes);
+    if (!etag.ok() || *etag != previous) return etag;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteUserStore>> SqliteUserStore::Open(
+    const std::string& path, SqliteUserStoreOptions options) {
+  if (absl::Status status = storage::CreateParentDirectories(path); !status.ok()) return status;
+  absl::StatusOr<std::unique_ptr<SqliteDatabase>> writer =
+      SqliteDatabase::Open(path, {.busy_timeout = options.busy_timeout});
+  if (!writer.ok()) return writer.status();
+  if (absl::Status status = storage::Migrate(**writer, kMigrations); !status.ok()) return status;
+  return std::unique_ptr<SqliteUserStore>(
+      new SqliteUserStore(*std::move(writer), path, std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<SqliteUserStore>> SqliteUserStore::OpenUrl(
+    absl::string_view url, SqliteUserStoreOptions options) {
+  absl::StatusOr<std::string> path = storage::SqlitePathFromUrl(url);
+  if (!path.ok()) return path.status();
+  return Open(*path, std::move(options));
+}
+
+SqliteUserStore::SqliteUserStore(std::unique_ptr<SqliteDatabase> writer, std::string path,
+                                 SqliteUserStoreOptions options)
+    : options_(std::move(options)),
+      writer_(std::move(writer)),
+      readers_(
+          [path = std::move(path), timeout = options_.busy_timeout] {
+            return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
+          },
+          options_.max_readers) {}
+
+absl::Time SqliteUserStore::Now() const {
+  const absl::Time now = options_.clock ? options_.clock() : absl::Now();
+  return absl::FromUnixMicros(absl::ToUnixMicros(now));
+}
+
+void SqliteUserStore::SetEventListener(EventListener listener) {
+  std::shared_ptr<const EventListener> shared;
+  if (listener) shared = std::make_shared<const EventListener>(std::move(listener));
+  absl::MutexLock lock(&notify_mu_);
+  listener_ = std::move(shared);
+}
+
+template <typename Change>
+absl::StatusOr<UserEvent> SqliteUserStore::Write(Change change) {
+  absl::StatusOr<UserEvent> event;
+  int64_t ticket = 0;
+  {
+    absl::MutexLock lock(&write_mu_);
+    SqliteDatabase& db = *writer_;
+    absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Mode::kImmediate);
+    if (!txn.ok()) return txn.status();
+    event = change(db);
+    if (!event.ok()) return event.status();  // the transaction rolls back
+    absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
+      stmt.BindInt64(1, static_cast<int64_t>(event->type))
+          .BindInt64(2, absl::ToUnixMicros(event->time));
+      BindUser(stmt, 3, event->user);
+    });
+    if (!status.ok()) return status;
+    event->sequence = db.LastInsertRowId();
+    if (status = txn->Commit(); !status.ok()) return status;
+    // Tickets are taken in commit order, and only by commits, so none is ever skipped.
+    ticket = next_ticket_++;
+  }
+  Deliver(ticket, *event);
+  return event;
+}
+
+void SqliteUserStore::Deliver(int64_t ticket, const UserEvent& event) {
+  std::shared_ptr<const EventListener> listener;
+  {
+    absl::MutexLock lock(&notify_mu_);
+    const auto my_turn = [this, ticket] { return delivered_ticket_ + 1 == ticket; };
+    notify_mu_.Await(absl::Condition(&my_turn));
+    listener = listener_;
+  }
+  // The ticket counts as delivered however the call ends, or every later writer would wait.
+  struct MarkDelivered {
+    SqliteUserStore* store;
+    int64_t ticket;
+    ~MarkDelivered() {
+      absl::MutexLock lock(&store->notify_mu_);
+      store->delivered_ticket_ = ticket;
+    }
+  } mark_delivered{this, ticket};
+  if (listener != nullptr) (*listener)(event);
+}
+
+absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
+  absl::StatusOr<UserEvent> event = Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+    const absl::Time now = Now();
+    absl::StatusOr<std::string> id = storage::NewRecordId(now);
+    if (!id.ok()) return id.status();
+    absl::StatusOr<std::string> etag = NewEtag("");
+    if (!etag.ok()) return etag.status();
+    User user{.id = *std::move(id),
+              .email = new_user.email,
+              .display_name = new_user.display_name,
+              .status = UserStatus::kActive,
+              .created_at = now,
+              .updated_at = now,
+              .etag = *std::move(etag)};
+    // The UNIQUE constraint decides; DO NOTHING makes a taken email a row count of 0 instead
+    // of an error to pick apart. A clash of ids (80 random bits within one millisecond) would
+    // still fail, as a constraint error.
+    absl::Status status =
+        RunStatement(db, kInsertUser, [&](Statement& stmt) { BindUser(stmt, 1, user); });
+    if (absl::IsAlreadyExists(status)) {
+      return errors::Error(absl::StatusCode::kInternal, "could not allocate a user id");
+    }
+    if (!status.ok()) return status;
+    if (db.Changes() == 0) return errors::AlreadyExists("email", "email already registered");
+    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = now};
+  });
+  if (!event.ok()) return event.status();
+  return std::move(event->user);
+}
+
+absl::StatusOr<User> SqliteUserStore::Get(absl::string_view id) {
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  return FindUser(**db, id);
+}
+
+absl::StatusOr<UserPage> SqliteUserStore::List(const ListUsersQuery& query) {
+  if (query.offset < 0) return errors::InvalidArgument("", "offset must not be negative");
+  if (query.limit < 1) return errors::InvalidArgument("", "limit must be at least 1");
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  // One snapshot for the count and the page, so that `total` agrees with what is listed.
+  absl::StatusOr<Transaction> txn = Transaction::Begin(**db, Transaction::Mode::kDeferred);
+  if (!txn.ok()) return txn.status();
+
+  UserPage page;
+  absl::StatusOr<int64_t> total =
+      QueryInt(**db, query.status ? kCountUsersWithStatus : kCountUsers, query.status);
+  if (!total.ok()) return total.status();
+  page.total = *total;
+  if (query.offset >= page.total) return page;
+
+  absl::StatusOr<CachedStatement> stmt =
+      (*db)->Prepare(query.status ? kListUsersWithStatus : kListUsers);
+  if (!stmt.ok()) return stmt.status();
+  (*stmt)->BindInt64(1, query.limit).BindInt64(2, query.offset);
+  if (query.status) (*stmt)->BindInt64(3, static_cast<int64_t>(*query.status));
+  page.users.reserve(static_cast<size_t>(std::min<int64_t>(query.limit, page.total)));
+  for (;;) {
+    absl::StatusOr<bool> row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::StatusOr<User> user = ReadUser(**stmt, 0);
+    if (!user.ok()) return user.status();
+    page.users.push_back(*std::move(user));
+  }
+  return page;
+}
+
+absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
+  absl::StatusOr<UserEvent> event = Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+    absl::StatusOr<User> user = FindUser(db, update.id);
+    if (!user.ok()) return user.status();
+    if (!update.expected_etag.empty() && update.expected_etag != user->etag) {
+      return errors::Aborted("etag", "the user was changed since this etag was read");
+    }
+    if (update.display_name.has_value()) user->display_name = *update.display_name;
+    if (update.status.has_value()) user->status = *update.status;
+    const absl::Time now = Now();
+    user->updated_at = std::max(now, user->updated_at);
+    absl::StatusOr<std::string> etag = NewEtag(user->etag);
+    if (!etag.ok()) return etag.status();
+    user->etag = *std::move(etag);
+    absl::Status status =
+        RunStatement(db, kUpdateUser, [&](Statement& stmt) { BindUser(stmt, 1, *user); });
+    if (!status.ok()) return status;
+    return UserEvent{.type = UserEventType::kUpdated, .user = *std::move(user), .time = now};
+  });
+  if (!event.ok()) return event.status();
+  return std::move(event->user);
+}
+
+absl::Status SqliteUserStore::Delete(absl::string_view id) {
+  return Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+           absl::StatusOr<User> user = FindUser(db, id);
+           if (!user.ok()) return user.status();
+           absl::Status status =
+               RunStatement(db, kDeleteUser, [&](Statement& stmt) { stmt.BindText(1, id); });
+           if (!status.ok()) return status;
+           return UserEvent{
+               .type = UserEventType::kDeleted, .user = *std::move(user), .time = Now()};
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<UserEvent>> SqliteUserStore::EventsAfter(int64_t after_sequence,
+                                                                    int limit) {
+  std::vector<UserEvent> events;
+  if (limit <= 0) return events;
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(kEventsAfter);
+  if (!stmt.ok()) return stmt.status();
+  (*stmt)->BindInt64(1, after_sequence).BindInt64(2, limit);
+  events.reserve(static_cast<size_t>(std::min(limit, 1024)));
+  for (;;) {
+    absl::StatusOr<bool> row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const int64_t type = (*stmt)->ColumnInt64(0);
+    if (type < static_cast<int64_t>(UserEventType::kCreated) ||
+        type > static_cast<int64_t>(UserEventType::kDeleted)) {
+      return Corrupt("event type", type);
+    }
+    absl::StatusOr<User> user = ReadUser(**stmt, 2);
+    if (!user.ok()) return user.status();
+    events.push_back(UserEvent{.sequence = (*stmt)->ColumnInt64(9),
+                               .type = static_cast<UserEventType>(type),
+                               .user = *std::move(user),
+                               .time = absl::FromUnixMicros((*stmt)->ColumnInt64(1))});
+  }
+  return events;
+}
+
+absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(kRetainedEvents);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = (*stmt)->Step();  // one statement: one consistent snapshot
+  if (!row.ok()) return row.status();
+  EventRange range;
+  range.newest = (*stmt)->ColumnInt64(1);  // NULL (no event ever) reads as 0
+  // Everything pruned: an empty range just above the newest, so that whoever compares a
+  // sequence with `oldest` sees that events up to `newest` are gone.
+  range.oldest = (*stmt)->ColumnIsNull(0) ? (range.newest == 0 ? 0 : range.newest + 1)
+                                          : (*stmt)->ColumnInt64(0);
+  return range;
+}
+
+absl::StatusOr<int64_t> SqliteUserStore::PruneEvents(int64_t keep) {
+  if (keep < 0) return errors::InvalidArgument("", "keep must not be negative");
+  absl::StatusOr<EventRange> range = RetainedEvents();
+  if (!range.ok()) return range.status();
+  // The newest `keep` at the time of the call; events written meanwhile are all kept.
+  const int64_t last_to_delete = range->newest - keep;
+  if (range->oldest == 0 || last_to_delete < range->oldest) return 0;
+
+  const int64_t batch = std::max<int64_t>(1, options_.prune_batch_size);
+  int64_t deleted = 0;
+  for (;;) {
+    absl::MutexLock lock(&write_mu_);  // per batch: writers wait for one batch at most
+    absl::StatusOr<Transaction> txn = Transaction::Begin(*writer_, Transaction::Mode::kImmediate);
+    if (!txn.ok()) return txn.status();
+    absl::Status status = RunStatement(*writer_, kPruneEvents, [&](Statement& stmt) {
+      stmt.BindInt64(1, last_to_delete).BindInt64(2, batch);
+    });
+    const int64_t batch_deleted = writer_->Changes();
+    if (status.ok()) status = txn->Commit();
+    if (!status.ok()) {
+      HERMES_LOG(spdlog::level::warn, "pruning user events stopped").Int("deleted", deleted);
+      return status;
+    }
+    deleted += batch_deleted;
+    if (batch_deleted < batch) break;
+  }
+  HERMES_LOG(spdlog::level::info, "pruned user events")
+      .Int("deleted", deleted)
+      .Int("through_sequence", last_to_delete);
+  return deleted;
+}
+
+}  // namespace hermes::user

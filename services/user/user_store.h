@@ -1,0 +1,51 @@
+// UserStore: where users and their event log live. Every write commits the change and its
+// one event in the same transaction, durably, before it returns: an acknowledged write
+// survives a crash, and the event log is the only source streams read from.
+//
+// Implementations: SqliteUserStore (embedded, one process, the default) and, later,
+// PostgresUserStore (several replicas). Errors are absl::Status built with libs/errors, so
+// the field they concern (API.md's AppError.field) reaches the client:
+//   NOT_FOUND "id", ALREADY_EXISTS "email", ABORTED "etag"; anything else the store cannot
+//   do is UNAVAILABLE (busy, I/O) or INTERNAL, with a message free of SQL and paths.
+// All methods are safe to call from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "services/user/user.h"
+
+namespace hermes::user {
+
+class UserStore {
+ public:
+  virtual ~UserStore() = default;
+
+  // Called after every commit with the event it wrote, in commit order, outside any
+  // transaction and never concurrently with itself. Set once, before the first write.
+  using EventListener = std::function<void(const UserEvent&)>;
+  virtual void SetEventListener(EventListener listener) = 0;
+
+  virtual absl::StatusOr<User> Create(const NewUser& user) = 0;
+  virtual absl::StatusOr<User> Get(absl::string_view id) = 0;
+  virtual absl::StatusOr<UserPage> List(const ListUsersQuery& query) = 0;
+  virtual absl::StatusOr<User> Update(const UserUpdate& update) = 0;
+  virtual absl::Status Delete(absl::string_view id) = 0;
+
+  // Up to `limit` retained events with sequence > `after_sequence`, oldest first.
+  virtual absl::StatusOr<std::vector<UserEvent>> EventsAfter(int64_t after_sequence, int limit) = 0;
+  // The retained range of the log: {oldest, newest}; {0, 0} when empty. `newest` is the
+  // sequence of the last committed event even when older ones were pruned.
+  struct EventRange {
+    int64_t oldest = 0;
+    int64_t newest = 0;
+  };
+  virtual absl::StatusOr<EventRange> RetainedEvents() = 0;
+  // Deletes all but the newest `keep` events; returns how many were deleted.
+  virtual absl::StatusOr<int64_t> PruneEvents(int64_t keep) = 0;
+};
+
+}  // namespace hermes::user

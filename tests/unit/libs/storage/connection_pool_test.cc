@@ -1,0 +1,96 @@
+#include "libs/storage/connection_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "libs/errors/app_error.h"
+#include "tests/unit/libs/storage/temp_database.h"
+
+namespace hermes::storage {
+namespace {
+
+class ConnectionPoolTest : public TempDatabaseTest {
+ protected:
+  ConnectionPool::Opener Opener() {
+    return [this]() -> absl::StatusOr<std::unique_ptr<SqliteDatabase>> {
+      ++opened_;
+      if (fail_) return errors::Error(absl::StatusCode::kUnavailable, "no");
+      return SqliteDatabase::Open(Path(), {});
+    };
+  }
+
+  std::atomic<int> opened_{0};
+  std::atomic<bool> fail_{false};
+};
+
+TEST_F(ConnectionPoolTest, Acquire_AfterGiveBack_ReusesTheConnection) {
+  ConnectionPool pool(Opener(), 4);
+  SqliteDatabase* first = nullptr;
+  {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok());
+    first = &**lease;
+  }
+  absl::StatusOr<ConnectionPool::Lease> again = pool.Acquire();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(&**again, first);
+  EXPECT_EQ(opened_, 1);
+  EXPECT_EQ(pool.size(), 1);
+}
+
+TEST_F(ConnectionPoolTest, Acquire_WhileAllAreLent_OpensUpToTheLimitThenWaits) {
+  ConnectionPool pool(Opener(), 2);
+  std::optional<absl::StatusOr<ConnectionPool::Lease>> a(pool.Acquire());
+  absl::StatusOr<ConnectionPool::Lease> b = pool.Acquire();
+  ASSERT_TRUE(a->ok() && b.ok());
+  EXPECT_NE(&***a, &**b);
+  EXPECT_EQ(pool.size(), 2);
+
+  absl::Notification got_third;
+  std::thread third([&] {
+    absl::StatusOr<ConnectionPool::Lease> c = pool.Acquire();
+    EXPECT_TRUE(c.ok());
+    got_third.Notify();
+  });
+  EXPECT_FALSE(got_third.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  a.reset();  // give one back
+  EXPECT_TRUE(got_third.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  third.join();
+  EXPECT_EQ(opened_, 2);
+}
+
+TEST_F(ConnectionPoolTest, Acquire_OpenFails_ReturnsErrorAndFreesTheSlot) {
+  ConnectionPool pool(Opener(), 1);
+  fail_ = true;
+  EXPECT_EQ(pool.Acquire().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pool.size(), 0);
+  fail_ = false;
+  EXPECT_TRUE(pool.Acquire().ok());  // does not wait for the failed slot
+  EXPECT_EQ(opened_, 2);
+}
+
+TEST_F(ConnectionPoolTest, Acquire_ManyThreads_NeverMoreThanTheLimit) {
+  ConnectionPool pool(Opener(), 3);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+        ASSERT_TRUE(lease.ok());
+        absl::StatusOr<CachedStatement> stmt = (*lease)->Prepare("SELECT 1");
+        ASSERT_TRUE(stmt.ok());  // never shared: the cached statement is never in use
+        ASSERT_TRUE(*(*stmt)->Step());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_LE(opened_, 3);
+  EXPECT_EQ(pool.size(), opened_);
+}
+
+}  // namespace
+}  // namespace hermes::storage

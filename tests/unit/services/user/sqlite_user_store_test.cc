@@ -1,0 +1,691 @@
+#include "services/user/sqlite_user_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "libs/errors/app_error.h"
+#include "libs/storage/migrations.h"
+#include "libs/storage/sqlite_database.h"
+#include "libs/storage/transaction.h"
+
+namespace hermes::user {
+namespace {
+
+using ::testing::SizeIs;
+
+const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+
+// Every member of a user, comparable and printable by GoogleTest.
+auto Fields(const User& user) {
+  return std::make_tuple(user.id, user.email, user.display_name, static_cast<int>(user.status),
+                         user.created_at, user.updated_at, user.etag);
+}
+
+// Records every event the listener is given, and whether two calls ever overlapped.
+class RecordingListener {
+ public:
+  UserStore::EventListener AsListener() {
+    return [this](const UserEvent& event) {
+      if (in_call_.exchange(true)) overlapped_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        events_.push_back(event);
+      }
+      // Staying in the call a while makes overlapping or reordered calls likely to show.
+      absl::SleepFor(absl::Microseconds(hold_micros_.load()));
+      in_call_ = false;
+    };
+  }
+  std::vector<UserEvent> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  bool overlapped() const { return overlapped_; }
+  void set_hold(absl::Duration hold) { hold_micros_ = absl::ToInt64Microseconds(hold); }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<UserEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> in_call_{false};
+  std::atomic<bool> overlapped_{false};
+  std::atomic<int64_t> hold_micros_{0};
+};
+
+class SqliteUserStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "user_store_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/data/user.db";
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    store_->SetEventListener(listener_.AsListener());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  SqliteUserStoreOptions Options() {
+    return {.busy_timeout = absl::Seconds(5),
+            .clock = [this] { return absl::FromUnixMicros(now_micros_.load()); }};
+  }
+
+  std::unique_ptr<SqliteUserStore> OpenStore() {
+    absl::StatusOr<std::unique_ptr<SqliteUserStore>> store =
+        SqliteUserStore::Open(path_, Options());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  // Closes the store and opens the same file again, as a restarted process would.
+  void Reopen() {
+    store_.reset();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    store_->SetEventListener(listener_.AsListener());
+  }
+
+  void Advance(absl::Duration d) { now_micros_ += absl::ToInt64Microseconds(d); }
+  absl::Time Now() const { return absl::FromUnixMicros(now_micros_.load()); }
+
+  User CreateOrDie(const std::string& email, const std::string& name = "Ada") {
+    absl::StatusOr<User> user = store_->Create({.email = email, .display_name = name});
+    EXPECT_TRUE(user.ok()) << user.status();
+    return user.value_or(User{});
+  }
+
+  std::vector<UserEvent> AllEvents() {
+    absl::StatusOr<std::vector<UserEvent>> events = store_->EventsAfter(0, 1'000'000);
+    EXPECT_TRUE(events.ok()) << events.status();
+    return events.value_or(std::vector<UserEvent>{});
+  }
+
+  std::unique_ptr<storage::SqliteDatabase> RawConnection(
+      absl::Duration busy_timeout = absl::Seconds(5)) {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(path_, {.busy_timeout = busy_timeout});
+    EXPECT_TRUE(db.ok()) << db.status();
+    return *std::move(db);
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::atomic<int64_t> now_micros_{absl::ToUnixMicros(kStart)};
+  RecordingListener listener_;
+  std::unique_ptr<SqliteUserStore> store_;
+};
+
+// ---- CRUD -------------------------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, Create_ReturnsActiveUserWithIdEtagAndTimes) {
+  const User user = CreateOrDie("ada@example.com", "Ada Lovelace");
+  EXPECT_EQ(user.email, "ada@example.com");
+  EXPECT_EQ(user.display_name, "Ada Lovelace");
+  EXPECT_EQ(user.status, UserStatus::kActive);
+  EXPECT_EQ(user.created_at, kStart);
+  EXPECT_EQ(user.updated_at, kStart);
+  EXPECT_EQ(user.id.size(), 26u);
+  EXPECT_EQ(user.id.find_first_not_of("0123456789abcdefghjkmnpqrstvwxyz"), std::string::npos);
+  EXPECT_FALSE(user.etag.empty());
+}
+
+TEST_F(SqliteUserStoreTest, Create_ThenGet_ReturnsTheSameUser) {
+  const User created = CreateOrDie("ada@example.com");
+  absl::StatusOr<User> got = store_->Get(created.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Fields(*got), Fields(created));
+}
+
+TEST_F(SqliteUserStoreTest, Create_TimeWithNanoseconds_StoredAndReturnedInMicroseconds) {
+  SqliteUserStoreOptions options = Options();
+  options.clock = [] { return kStart + absl::Nanoseconds(1999); };
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<User> user = (*store)->Create({.email = "a@x", .display_name = "A"});
+  ASSERT_TRUE(user.ok());
+  EXPECT_EQ(user->created_at, kStart + absl::Microseconds(1));
+  EXPECT_EQ(Fields(*(*store)->Get(user->id)), Fields(*user));
+}
+
+TEST_F(SqliteUserStoreTest, Create_ManyUsers_IdsAreUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 50; ++i) ids.insert(CreateOrDie(absl::StrCat("u", i, "@x")).id);
+  EXPECT_THAT(ids, SizeIs(50));
+}
+
+TEST_F(SqliteUserStoreTest, Create_DuplicateEmail_AlreadyExistsWithFieldEmail) {
+  CreateOrDie("ada@example.com");
+  absl::StatusOr<User> again = store_->Create({.email = "ada@example.com", .display_name = "B"});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(errors::FieldOf(again.status()), "email");
+  EXPECT_THAT(AllEvents(), SizeIs(1));  // the refused create wrote no event
+  EXPECT_THAT(listener_.events(), SizeIs(1));
+}
+
+TEST_F(SqliteUserStoreTest, Create_EmailsDifferingInCase_AreDistinct) {
+  // Lower-casing is the service's job; the store compares exactly.
+  CreateOrDie("ada@example.com");
+  EXPECT_TRUE(store_->Create({.email = "Ada@example.com", .display_name = "A"}).ok());
+}
+
+TEST_F(SqliteUserStoreTest, Get_UnknownId_NotFoundWithFieldId) {
+  for (absl::string_view id : {"01hf7yat000000000000000000", "", "'; DROP TABLE users; --"}) {
+    absl::StatusOr<User> user = store_->Get(id);
+    EXPECT_EQ(user.status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(errors::FieldOf(user.status()), "id");
+  }
+}
+
+TEST_F(SqliteUserStoreTest, Update_DisplayName_ChangesItAndTheEtagAndUpdatedAt) {
+  const User created = CreateOrDie("ada@example.com", "Ada");
+  Advance(absl::Seconds(3));
+  absl::StatusOr<User> updated = store_->Update({.id = created.id, .display_name = "Countess"});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->display_name, "Countess");
+  EXPECT_EQ(updated->status, UserStatus::kActive);
+  EXPECT_EQ(updated->email, created.email);
+  EXPECT_EQ(updated->created_at, created.created_at);
+  EXPECT_EQ(updated->updated_at, kStart + absl::Seconds(3));
+  EXPECT_NE(updated->etag, created.etag);
+  EXPECT_EQ(Fields(*store_->Get(created.id)), Fields(*updated));
+}
+
+TEST_F(SqliteUserStoreTest, Update_Status_ChangesOnlyTheStatus) {
+  const User created = CreateOrDie("ada@example.com", "Ada");
+  absl::StatusOr<User> updated = store_->Update({.id = created.id, .status = UserStatus::kBanned});
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->status, UserStatus::kBanned);
+  EXPECT_EQ(updated->display_name, "Ada");
+}
+
+TEST_F(SqliteUserStoreTest, Update_MatchingEtag_Succeeds) {
+  const User created = CreateOrDie("ada@example.com");
+  absl::StatusOr<User> updated =
+      store_->Update({.id = created.id, .display_name = "B", .expected_etag = created.etag});
+  EXPECT_TRUE(updated.ok()) << updated.status();
+}
+
+TEST_F(SqliteUserStoreTest, Update_StaleEtag_AbortedWithFieldEtagAndChangesNothing) {
+  const User created = CreateOrDie("ada@example.com", "Ada");
+  ASSERT_TRUE(store_->Update({.id = created.id, .display_name = "B"}).ok());
+  absl::StatusOr<User> stale =
+      store_->Update({.id = created.id, .display_name = "C", .expected_etag = created.etag});
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(errors::FieldOf(stale.status()), "etag");
+  EXPECT_EQ(store_->Get(created.id)->display_name, "B");
+  EXPECT_THAT(AllEvents(), SizeIs(2));
+}
+
+TEST_F(SqliteUserStoreTest, Update_UnknownId_NotFoundWithFieldId) {
+  absl::StatusOr<User> user = store_->Update({.id = "nope", .display_name = "B"});
+  EXPECT_EQ(user.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(user.status()), "id");
+  EXPECT_THAT(AllEvents(), SizeIs(0));
+}
+
+TEST_F(SqliteUserStoreTest, Update_NoChanges_StillNewEtagAndAnUpdatedEvent) {
+  const User created = CreateOrDie("ada@example.com");
+  Advance(absl::Seconds(1));
+  absl::StatusOr<User> updated = store_->Update({.id = created.id});
+  ASSERT_TRUE(updated.ok());
+  EXPECT_NE(updated->etag, created.etag);
+  EXPECT_EQ(updated->updated_at, kStart + absl::Seconds(1));
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[1].type, UserEventType::kUpdated);
+  EXPECT_EQ(Fields(events[1].user), Fields(*updated));
+}
+
+TEST_F(SqliteUserStoreTest, Update_EveryTime_TheEtagChanges) {
+  const User created = CreateOrDie("ada@example.com");
+  std::set<std::string> etags = {created.etag};
+  std::string etag = created.etag;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<User> updated = store_->Update({.id = created.id, .expected_etag = etag});
+    ASSERT_TRUE(updated.ok()) << updated.status();
+    etag = updated->etag;
+    etags.insert(etag);
+  }
+  EXPECT_THAT(etags, SizeIs(21));
+}
+
+TEST_F(SqliteUserStoreTest, Update_ClockWentBackwards_UpdatedAtDoesNotDecrease) {
+  const User created = CreateOrDie("ada@example.com");
+  Advance(-absl::Hours(1));
+  absl::StatusOr<User> updated = store_->Update({.id = created.id, .display_name = "B"});
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->updated_at, created.updated_at);
+}
+
+TEST_F(SqliteUserStoreTest, Delete_ThenGet_NotFound) {
+  const User created = CreateOrDie("ada@example.com");
+  ASSERT_TRUE(store_->Delete(created.id).ok());
+  EXPECT_EQ(store_->Get(created.id).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteUserStoreTest, Delete_UnknownId_NotFoundWithFieldId) {
+  const absl::Status status = store_->Delete("nope");
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(status), "id");
+  EXPECT_THAT(AllEvents(), SizeIs(0));
+}
+
+TEST_F(SqliteUserStoreTest, Delete_FreesTheEmail) {
+  const User created = CreateOrDie("ada@example.com");
+  ASSERT_TRUE(store_->Delete(created.id).ok());
+  const User again = CreateOrDie("ada@example.com");
+  EXPECT_NE(again.id, created.id);
+}
+
+// ---- List -------------------------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, List_OrdersByCreatedAtThenId) {
+  // Three users in the same microsecond (ordered by id) between an earlier and a later one.
+  Advance(absl::Seconds(10));
+  const User last = CreateOrDie("last@x");
+  now_micros_ = absl::ToUnixMicros(kStart);
+  const User a = CreateOrDie("a@x");
+  const User b = CreateOrDie("b@x");
+  const User c = CreateOrDie("c@x");
+  Advance(-absl::Seconds(1));
+  const User first = CreateOrDie("first@x");
+
+  std::vector<User> same = {a, b, c};
+  std::sort(same.begin(), same.end(), [](const User& x, const User& y) { return x.id < y.id; });
+  absl::StatusOr<UserPage> page = store_->List({.limit = 100});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total, 5);
+  ASSERT_THAT(page->users, SizeIs(5));
+  EXPECT_EQ(Fields(page->users[0]), Fields(first));
+  EXPECT_EQ(Fields(page->users[1]), Fields(same[0]));
+  EXPECT_EQ(Fields(page->users[2]), Fields(same[1]));
+  EXPECT_EQ(Fields(page->users[3]), Fields(same[2]));
+  EXPECT_EQ(Fields(page->users[4]), Fields(last));
+}
+
+TEST_F(SqliteUserStoreTest, List_Pages_CoverEveryUserOnceWithTheTotal) {
+  std::vector<std::string> created;
+  for (int i = 0; i < 7; ++i) {
+    created.push_back(CreateOrDie(absl::StrCat("u", i, "@x")).id);
+    Advance(absl::Milliseconds(1));
+  }
+  std::vector<std::string> listed;
+  for (int64_t offset = 0; offset < 9; offset += 3) {
+    absl::StatusOr<UserPage> page = store_->List({.offset = offset, .limit = 3});
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(page->total, 7);
+    EXPECT_THAT(page->users, SizeIs(offset == 6 ? 1 : 3));
+    for (const User& user : page->users) listed.push_back(user.id);
+  }
+  EXPECT_EQ(listed, created);
+}
+
+TEST_F(SqliteUserStoreTest, List_OffsetPastTheEnd_EmptyWithTotal) {
+  CreateOrDie("a@x");
+  absl::StatusOr<UserPage> page = store_->List({.offset = 5, .limit = 10});
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->users, SizeIs(0));
+  EXPECT_EQ(page->total, 1);
+}
+
+TEST_F(SqliteUserStoreTest, List_StatusFilter_ListsAndCountsOnlyMatches) {
+  std::vector<User> users;
+  for (int i = 0; i < 6; ++i) {
+    users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+    Advance(absl::Milliseconds(1));
+  }
+  ASSERT_TRUE(store_->Update({.id = users[1].id, .status = UserStatus::kBanned}).ok());
+  ASSERT_TRUE(store_->Update({.id = users[4].id, .status = UserStatus::kBanned}).ok());
+  ASSERT_TRUE(store_->Update({.id = users[2].id, .status = UserStatus::kInactive}).ok());
+
+  absl::StatusOr<UserPage> banned = store_->List({.status = UserStatus::kBanned, .limit = 1});
+  ASSERT_TRUE(banned.ok());
+  EXPECT_EQ(banned->total, 2);
+  ASSERT_THAT(banned->users, SizeIs(1));
+  EXPECT_EQ(banned->users[0].id, users[1].id);
+  absl::StatusOr<UserPage> second =
+      store_->List({.status = UserStatus::kBanned, .offset = 1, .limit = 1});
+  ASSERT_TRUE(second.ok());
+  ASSERT_THAT(second->users, SizeIs(1));
+  EXPECT_EQ(second->users[0].id, users[4].id);
+  EXPECT_EQ(store_->List({.status = UserStatus::kActive, .limit = 100})->total, 3);
+  EXPECT_EQ(store_->List({.status = UserStatus::kInactive, .limit = 100})->total, 1);
+  EXPECT_EQ(store_->List({.limit = 100})->total, 6);
+}
+
+TEST_F(SqliteUserStoreTest, List_Empty_NoUsersTotalZero) {
+  absl::StatusOr<UserPage> page = store_->List({});
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->users, SizeIs(0));
+  EXPECT_EQ(page->total, 0);
+}
+
+TEST_F(SqliteUserStoreTest, List_NegativeOffsetOrZeroLimit_InvalidArgument) {
+  EXPECT_EQ(store_->List({.offset = -1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->List({.limit = 0}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Events -----------------------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, EveryWrite_AppendsOneEventWithTheNextSequenceAndTheState) {
+  const User created = CreateOrDie("ada@example.com");
+  Advance(absl::Seconds(1));
+  const User updated = *store_->Update({.id = created.id, .display_name = "B"});
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(store_->Delete(created.id).ok());
+
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(3));
+  EXPECT_EQ(events[0].sequence, 1);
+  EXPECT_EQ(events[0].type, UserEventType::kCreated);
+  EXPECT_EQ(Fields(events[0].user), Fields(created));
+  EXPECT_EQ(events[0].time, kStart);
+  EXPECT_EQ(events[1].sequence, 2);
+  EXPECT_EQ(events[1].type, UserEventType::kUpdated);
+  EXPECT_EQ(Fields(events[1].user), Fields(updated));
+  EXPECT_EQ(events[1].time, kStart + absl::Seconds(1));
+  EXPECT_EQ(events[2].sequence, 3);
+  EXPECT_EQ(events[2].type, UserEventType::kDeleted);
+  EXPECT_EQ(Fields(events[2].user), Fields(updated));  // the last state
+  EXPECT_EQ(events[2].time, kStart + absl::Seconds(2));
+
+  // The listener got the same events, in the same order.
+  const std::vector<UserEvent> heard = listener_.events();
+  ASSERT_THAT(heard, SizeIs(3));
+  for (size_t i = 0; i < heard.size(); ++i) {
+    EXPECT_EQ(heard[i].sequence, events[i].sequence);
+    EXPECT_EQ(heard[i].type, events[i].type);
+    EXPECT_EQ(Fields(heard[i].user), Fields(events[i].user));
+    EXPECT_EQ(heard[i].time, events[i].time);
+  }
+}
+
+TEST_F(SqliteUserStoreTest, Listener_IsCalledAfterTheCommitWithNoLockHeld) {
+  absl::StatusOr<User> seen;
+  absl::StatusOr<UserPage> listed;
+  store_->SetEventListener([&](const UserEvent& event) {
+    seen = store_->Get(event.user.id);  // would deadlock on a store lock or miss an uncommitted row
+    listed = store_->List({});
+  });
+  const User created = CreateOrDie("ada@example.com");
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(Fields(*seen), Fields(created));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->total, 1);
+}
+
+TEST_F(SqliteUserStoreTest, EventsAfter_ReturnsLaterEventsUpToTheLimit) {
+  for (int i = 0; i < 5; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  absl::StatusOr<std::vector<UserEvent>> events = store_->EventsAfter(2, 2);
+  ASSERT_TRUE(events.ok());
+  ASSERT_THAT(*events, SizeIs(2));
+  EXPECT_EQ((*events)[0].sequence, 3);
+  EXPECT_EQ((*events)[1].sequence, 4);
+  EXPECT_THAT(*store_->EventsAfter(5, 10), SizeIs(0));
+  EXPECT_THAT(*store_->EventsAfter(0, 0), SizeIs(0));
+  EXPECT_THAT(*store_->EventsAfter(-7, 100), SizeIs(5));
+}
+
+TEST_F(SqliteUserStoreTest, RetainedEvents_NoEventYet_ZeroZero) {
+  absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->oldest, 0);
+  EXPECT_EQ(range->newest, 0);
+}
+
+TEST_F(SqliteUserStoreTest, PruneEvents_KeepsTheNewestAndSequencesContinue) {
+  for (int i = 0; i < 10; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  absl::StatusOr<int64_t> deleted = store_->PruneEvents(4);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 6);
+  absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
+  EXPECT_EQ(range->oldest, 7);
+  EXPECT_EQ(range->newest, 10);
+  EXPECT_EQ(store_->EventsAfter(0, 100)->front().sequence, 7);
+  EXPECT_EQ(*store_->PruneEvents(4), 0);  // nothing more to do
+  EXPECT_EQ(*store_->PruneEvents(100), 0);
+
+  CreateOrDie("after@x");
+  EXPECT_EQ(AllEvents().back().sequence, 11);
+}
+
+TEST_F(SqliteUserStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
+  SqliteUserStoreOptions options = Options();
+  options.prune_batch_size = 3;
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
+  ASSERT_TRUE(store.ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*store)->Create({.email = absl::StrCat("u", i, "@x"), .display_name = "U"}).ok());
+  }
+  EXPECT_EQ(*(*store)->PruneEvents(1), 9);
+  EXPECT_EQ((*store)->RetainedEvents()->oldest, 10);
+}
+
+TEST_F(SqliteUserStoreTest, PruneEvents_Everything_NewestStaysAndIsNeverReissued) {
+  for (int i = 0; i < 3; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  EXPECT_EQ(*store_->PruneEvents(0), 3);
+  absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
+  EXPECT_EQ(range->newest, 3);
+  EXPECT_EQ(range->oldest, 4);  // empty, just above the newest
+  EXPECT_THAT(AllEvents(), SizeIs(0));
+
+  Reopen();  // the highest sequence is kept in the file, not in memory
+  EXPECT_EQ(store_->RetainedEvents()->newest, 3);
+  CreateOrDie("next@x");
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].sequence, 4);
+  EXPECT_EQ(store_->RetainedEvents()->oldest, 4);
+}
+
+TEST_F(SqliteUserStoreTest, PruneEvents_NegativeKeep_InvalidArgument) {
+  EXPECT_EQ(store_->PruneEvents(-1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Persistence and schema -------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, Reopen_UsersAndEventsSurviveAndSequencesContinue) {
+  const User ada = CreateOrDie("ada@example.com");
+  const User bob = CreateOrDie("bob@example.com");
+  const User bob2 = *store_->Update({.id = bob.id, .status = UserStatus::kInactive});
+  ASSERT_TRUE(store_->Delete(ada.id).ok());
+  const std::vector<UserEvent> before = AllEvents();
+
+  Reopen();
+  EXPECT_EQ(store_->Get(ada.id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Fields(*store_->Get(bob.id)), Fields(bob2));
+  const std::vector<UserEvent> after = AllEvents();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].sequence, before[i].sequence);
+    EXPECT_EQ(Fields(after[i].user), Fields(before[i].user));
+  }
+  CreateOrDie("carol@example.com");
+  EXPECT_EQ(AllEvents().back().sequence, 5);
+  EXPECT_EQ(listener_.events().back().sequence, 5);
+}
+
+TEST_F(SqliteUserStoreTest, Open_CreatesParentDirectoriesAndAVersionedSchema) {
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir_ + "/data/user.db"));
+  std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
+  EXPECT_EQ(*storage::SchemaVersion(*db), 1);
+}
+
+TEST_F(SqliteUserStoreTest, Open_ExistingV1File_MigrationIsIdempotent) {
+  const User ada = CreateOrDie("ada@example.com");
+  for (int i = 0; i < 3; ++i) Reopen();
+  std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
+  EXPECT_EQ(*storage::SchemaVersion(*db), 1);
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  EXPECT_THAT(AllEvents(), SizeIs(1));
+}
+
+TEST_F(SqliteUserStoreTest, Open_NewerSchemaVersion_RefusedWithFailedPrecondition) {
+  store_.reset();
+  ASSERT_TRUE(RawConnection()->Execute("PRAGMA user_version = 99").ok());
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "newer")) << store.status();
+  EXPECT_FALSE(absl::StrContains(store.status().message(), dir_));
+}
+
+TEST_F(SqliteUserStoreTest, Open_NotADatabase_InternalWithoutPathInMessage) {
+  const std::string path = dir_ + "/garbage.db";
+  std::ofstream(path) << std::string(4096, 'g');
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path, Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+  EXPECT_FALSE(absl::StrContains(store.status().message(), dir_));
+}
+
+TEST_F(SqliteUserStoreTest, OpenUrl_AbsolutePath_OpensThatFile) {
+  const User ada = CreateOrDie("ada@example.com");
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store =
+      SqliteUserStore::OpenUrl("sqlite://" + path_, Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(Fields(*(*store)->Get(ada.id)), Fields(ada));
+}
+
+TEST_F(SqliteUserStoreTest, OpenUrl_NotAnAbsoluteSqliteUrl_InvalidArgument) {
+  for (absl::string_view url : {"sqlite://relative.db", "postgresql://db/users", "/abs/user.db"}) {
+    EXPECT_EQ(SqliteUserStore::OpenUrl(url).status().code(), absl::StatusCode::kInvalidArgument)
+        << url;
+  }
+}
+
+// ---- Contention -------------------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, Write_WhileAnotherProcessHoldsTheLock_UnavailableAndReadsGoOn) {
+  const User ada = CreateOrDie("ada@example.com");
+  SqliteUserStoreOptions options = Options();
+  options.busy_timeout = absl::Milliseconds(50);
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
+  ASSERT_TRUE(store.ok());
+
+  std::unique_ptr<storage::SqliteDatabase> other = RawConnection();
+  absl::StatusOr<storage::Transaction> held =
+      storage::Transaction::Begin(*other, storage::Transaction::Mode::kImmediate);
+  ASSERT_TRUE(held.ok());
+
+  absl::StatusOr<User> created = (*store)->Create({.email = "bob@x", .display_name = "B"});
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(absl::StrContains(created.status().message(), dir_));
+  EXPECT_FALSE(absl::StrContains(created.status().message(), "INSERT"));
+  EXPECT_EQ((*store)->Update({.id = ada.id}).status().code(), absl::StatusCode::kUnavailable);
+  // Readers are not blocked by a writer (WAL).
+  EXPECT_EQ(Fields(*(*store)->Get(ada.id)), Fields(ada));
+  EXPECT_EQ((*store)->List({})->total, 1);
+
+  ASSERT_TRUE(held->Commit().ok());
+  EXPECT_TRUE((*store)->Create({.email = "bob@x", .display_name = "B"}).ok());
+  EXPECT_EQ((*store)->RetainedEvents()->newest, 2);  // the failed writes left no sequence gap
+}
+
+TEST_F(SqliteUserStoreTest, ConcurrentCreates_GapFreeSequenceAndListenerInCommitOrder) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  listener_.set_hold(absl::Microseconds(300));
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<User> user =
+            store_->Create({.email = absl::StrCat("t", t, "-", i, "@x"), .display_name = "U"});
+        ASSERT_TRUE(user.ok()) << user.status();
+        EXPECT_TRUE(store_->Get(user->id).ok());  // reads alongside the writes
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  constexpr int kTotal = kThreads * kPerThread;
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(kTotal));
+  const std::vector<UserEvent> heard = listener_.events();
+  ASSERT_THAT(heard, SizeIs(kTotal));
+  for (int i = 0; i < kTotal; ++i) {
+    EXPECT_EQ(events[static_cast<size_t>(i)].sequence, i + 1);
+    EXPECT_EQ(heard[static_cast<size_t>(i)].sequence, i + 1);
+    EXPECT_EQ(Fields(heard[static_cast<size_t>(i)].user),
+              Fields(events[static_cast<size_t>(i)].user));
+  }
+  EXPECT_FALSE(listener_.overlapped());
+  EXPECT_EQ(store_->List({.limit = 1})->total, kTotal);
+}
+
+TEST_F(SqliteUserStoreTest, ConcurrentCreates_SameEmail_ExactlyOneSucceeds) {
+  constexpr int kThreads = 8;
+  std::latch start(kThreads);
+  std::atomic<int> succeeded{0};
+  std::atomic<int> already_exists{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      absl::StatusOr<User> user =
+          store_->Create({.email = "same@example.com", .display_name = "U"});
+      if (user.ok()) {
+        ++succeeded;
+      } else if (user.status().code() == absl::StatusCode::kAlreadyExists &&
+                 errors::FieldOf(user.status()) == "email") {
+        ++already_exists;
+      } else {
+        ADD_FAILURE() << user.status();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(already_exists, kThreads - 1);
+  EXPECT_THAT(AllEvents(), SizeIs(1));
+  EXPECT_THAT(listener_.events(), SizeIs(1));
+}
+
+TEST_F(SqliteUserStoreTest, ConcurrentUpdates_WithTheSameEtag_ExactlyOneSucceeds) {
+  const User ada = CreateOrDie("ada@example.com");
+  constexpr int kThreads = 8;
+  std::latch start(kThreads);
+  std::atomic<int> succeeded{0};
+  std::atomic<int> aborted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      absl::StatusOr<User> user = store_->Update(
+          {.id = ada.id, .display_name = absl::StrCat("U", t), .expected_etag = ada.etag});
+      if (user.ok()) ++succeeded;
+      if (absl::IsAborted(user.status())) ++aborted;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(aborted, kThreads - 1);
+  EXPECT_THAT(AllEvents(), SizeIs(2));
+}
+
+}  // namespace
+}  // namespace hermes::user
