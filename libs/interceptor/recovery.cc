@@ -25,6 +25,18 @@ RecoveryStage::RecoveryStage(const RecoveryOptions& options, const MethodTable& 
 }
 
 void RecoveryStage::OnFinish(ServerCall& call, grpc::Status& status) {
+  // A unary or server-streaming call that never received its request failed to parse it
+  // (gRPC answers INTERNAL with an empty message before any handler runs), e.g. a string
+  // field that is not valid UTF-8: the caller's mistake, as API.md says.
+  const bool single_request =
+      call.method->type == RpcType::kUnary || call.method->type == RpcType::kServerStream;
+  if (status.error_code() == grpc::StatusCode::INTERNAL && single_request &&
+      call.messages_received == 0 && status.error_details().empty()) {
+    status = errors::GrpcError(grpc::StatusCode::INVALID_ARGUMENT,
+                               "the request is not a valid message of this method (every string "
+                               "field must be valid UTF-8)");
+    return;
+  }
   if (status.error_code() != grpc::StatusCode::UNKNOWN ||
       status.error_message() != kGrpcCaughtException) {
     return;

@@ -6,6 +6,10 @@
 // answers UNKNOWN "Unexpected error in RPC handling"; the exception object is gone by the time
 // any interceptor runs. This stage recognises that exact status when the handler finishes and
 // rewrites it, before any later stage reports it. The client never sees the exception text.
+//
+// It also turns gRPC's answer to a request that does not parse (INTERNAL, empty message, no
+// request received — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with
+// an AppError, as API.md requires for invalid UTF-8.
 #pragma once
 
 #include <prometheus/counter.h>

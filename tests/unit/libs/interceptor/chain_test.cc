@@ -303,6 +303,31 @@ TEST_F(ServerChainTest, UnknownMethod_DoesNotAddMetricLabels) {
   EXPECT_EQ(Metrics().find("MadeUp"), std::string::npos);
 }
 
+TEST_F(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
+  grpc::GenericStub generic(TestChannel(LoopbackAddress(server_->port())));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // GetUserRequest{id = "\xff"}: field 1, length-delimited, one byte that is not UTF-8.
+  const char bytes[] = {0x0a, 0x01, static_cast<char>(0xff)};
+  grpc::Slice body(bytes, sizeof(bytes));
+  grpc::ByteBuffer request(&body, 1), response;
+  grpc::Status status;
+  absl::Notification done;
+  generic.UnaryCall(&context, "/user.v1.UserService/GetUser", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  const auto app_error = errors::AppErrorOf(status);
+  ASSERT_TRUE(app_error.has_value());
+  EXPECT_EQ(app_error->code(), ::common::v1::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(MetricValue(Metrics(), "grpc_server_handled_total",
+                        With(kGetUser, "grpc_code", "InvalidArgument")),
+            1);
+}
+
 TEST(LevelForCodeTest, ClientErrorsWarnServerErrorsError) {
   EXPECT_EQ(LevelForCode(grpc::StatusCode::OK), spdlog::level::info);
   for (auto code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND,
