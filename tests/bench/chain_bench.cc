@@ -4,7 +4,10 @@
 //   FullChainMtls     what a Hermes service runs: mTLS with the authorization policy checked
 //                     on every call, recovery, auth, JSON access log (async, to /dev/null),
 //                     go-grpc-prometheus metrics
-// After the runs it prints µs per call for each and the ratio.
+//   FullChainMtlsTraced/P  the same plus the tracing stage, sampling P % of calls (the bench
+//                     client sends no traceparent: every call is a root), exported in
+//                     batches over OTLP/gRPC to an in-process collector
+// After the runs it prints µs per call for each and the ratios.
 #include <benchmark/benchmark.h>
 #include <grpcpp/create_channel.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -17,8 +20,13 @@
 #include "libs/runtime/grpc_server.h"
 #include "libs/runtime/security.h"
 #include "libs/telemetry/log.h"
+#include "libs/tracing/batch_span_processor.h"
+#include "libs/tracing/otlp_exporter.h"
+#include "libs/tracing/sampler.h"
+#include "libs/tracing/tracer.h"
 #include "tests/support/certs.h"
 #include "tests/support/network.h"
+#include "tests/unit/libs/tracing/otlp_collector.h"
 #include "user/v1/user.grpc.pb.h"
 
 namespace hermes {
@@ -57,10 +65,13 @@ std::unique_ptr<Setup> StartPlain() {
   return setup;
 }
 
-std::unique_ptr<Setup> StartFull(const testing::CertificateAuthority& ca) {
+std::unique_ptr<Setup> StartFull(const testing::CertificateAuthority& ca,
+                                 tracing::TracerProvider* tracer = nullptr) {
   auto setup = std::make_unique<Setup>();
-  setup->chain = *interceptor::ServerChain::Create(
-      {.services = {"user.v1.UserService"}, .registry = setup->registry.get()});
+  setup->chain = *interceptor::ServerChain::Create({.services = {"user.v1.UserService"},
+                                                    .registry = setup->registry.get(),
+                                                    .tracer = tracer,
+                                                    .server_address = "127.0.0.1"});
   runtime::ServerConfig config;
   const testing::IdentityFiles files = ca.Identity("user");
   config.tls = {.ca = files.ca, .cert = files.cert, .key = files.key};
@@ -106,6 +117,31 @@ void BM_GetUser_FullChainMtls(benchmark::State& state) {
 }
 BENCHMARK(BM_GetUser_FullChainMtls)->UseRealTime()->MinTime(3.0);
 
+// A tracer exporting to an in-process OTLP collector, sampling `percent` % of root calls.
+struct Tracing {
+  explicit Tracing(int percent)
+      : collector(testing::OtlpCollector::Start()),
+        provider(tracing::Sampler::TraceIdRatio(percent / 100.0),
+                 std::make_shared<tracing::BatchSpanProcessor>(
+                     *tracing::OtlpExporter::Create({.endpoint = collector->endpoint()}),
+                     tracing::BatchSpanProcessorOptions{}, *registry)) {}
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<testing::OtlpCollector> collector;
+  tracing::TracerProvider provider;
+};
+
+void BM_GetUser_FullChainMtlsTraced(benchmark::State& state) {
+  static testing::CertificateAuthority ca;
+  static std::map<int64_t, std::pair<std::unique_ptr<Tracing>, std::unique_ptr<Setup>>> setups;
+  auto& [tracing, setup] = setups[state.range(0)];
+  if (setup == nullptr) {
+    tracing = std::make_unique<Tracing>(static_cast<int>(state.range(0)));
+    setup = StartFull(ca, &tracing->provider);
+  }
+  CallGetUser(state, *setup);
+}
+BENCHMARK(BM_GetUser_FullChainMtlsTraced)->Arg(100)->Arg(10)->UseRealTime()->MinTime(3.0);
+
 // Collects the real time per call of every run, to print the ratio at the end.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
@@ -120,13 +156,21 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void PrintRatio() const {
     auto plain = micros_.find("BM_GetUser_NoChainPlaintext/min_time:3.000/real_time");
-    auto full = micros_.find("BM_GetUser_FullChainMtls/min_time:3.000/real_time");
-    if (plain == micros_.end() || full == micros_.end()) return;
-    std::printf("\nGetUser, one call in flight, loopback:\n");
-    std::printf("  no chain, plaintext   %8.1f us/call\n", plain->second);
-    std::printf("  full chain over mTLS  %8.1f us/call\n", full->second);
-    std::printf("  ratio full/no-chain   %8.2fx  (+%.1f us per call)\n",
-                full->second / plain->second, full->second - plain->second);
+    if (plain == micros_.end()) return;
+    std::printf("\nGetUser, one call in flight, loopback (us per call, vs no chain):\n");
+    const std::pair<const char*, const char*> rows[] = {
+        {"no chain, plaintext", "BM_GetUser_NoChainPlaintext/min_time:3.000/real_time"},
+        {"full chain, mTLS, no tracing", "BM_GetUser_FullChainMtls/min_time:3.000/real_time"},
+        {"full chain, mTLS, tracing 1.0",
+         "BM_GetUser_FullChainMtlsTraced/100/min_time:3.000/real_time"},
+        {"full chain, mTLS, tracing 0.1",
+         "BM_GetUser_FullChainMtlsTraced/10/min_time:3.000/real_time"}};
+    for (const auto& [label, name] : rows) {
+      auto row = micros_.find(name);
+      if (row == micros_.end()) continue;
+      std::printf("  %-32s %8.1f   %5.2fx  (%+.1f us)\n", label, row->second,
+                  row->second / plain->second, row->second - plain->second);
+    }
   }
 
  private:
