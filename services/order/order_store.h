@@ -1,0 +1,41 @@
+// OrderStore: where orders and their status-change log live. Every write commits the change
+// and its event in the same transaction, durably, before it returns.
+//
+// Errors are absl::Status built with libs/errors (AppError.field reaches the client):
+//   NOT_FOUND "id" (or "order_id" for Transition, which UploadOrderEvents uses),
+//   FAILED_PRECONDITION for a transition the status machine forbids ("new_status"),
+//   UNAVAILABLE (busy, I/O) or INTERNAL otherwise, with messages free of SQL and paths.
+// All methods are safe to call from many threads at once.
+#pragma once
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "services/order/order.h"
+
+namespace hermes::order {
+
+class OrderStore {
+ public:
+  virtual ~OrderStore() = default;
+
+  // Called after every commit with its event, in commit order, never concurrently, with no
+  // store lock held. It must not write to the store. Set once, before the first write.
+  using EventListener = std::function<void(const OrderEvent&)>;
+  virtual void SetEventListener(EventListener listener) = 0;
+
+  // Creates a PENDING order. With a non-empty request_id, a repeat (same user) returns the order
+  // the first call created and creates nothing (no event either).
+  virtual absl::StatusOr<Order> Create(const NewOrder& order) = 0;
+  virtual absl::StatusOr<Order> Get(absl::string_view id) = 0;
+  virtual absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) = 0;
+  // Moves an order to `to` if the status machine allows it from its current status
+  // (FAILED_PRECONDITION otherwise, field `field_for_status`); `reason` is stored as the
+  // cancel_reason when `to` is CANCELLED. `id_field` names the id in NOT_FOUND errors.
+  virtual absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to,
+                                           absl::string_view reason, absl::string_view id_field,
+                                           absl::string_view field_for_status) = 0;
+};
+
+}  // namespace hermes::order

@@ -1,0 +1,112 @@
+// SqliteOrderStore: the embedded OrderStore, one SQLite file (WAL) per service instance.
+//
+//   absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store =
+//       SqliteOrderStore::Open(data_dir + "/order.db");      // or OpenUrl("sqlite:///var/...")
+//   (*store)->SetEventListener([&hub](const OrderEvent& e) { hub.Publish(e); });
+//
+// Built like SqliteUserStore (services/user/sqlite_user_store.h), on libs/storage:
+//
+// Durability: every write is one BEGIN IMMEDIATE transaction holding the change and its one
+// event, committed with synchronous=FULL before the call returns. A Create that finds its
+// request_id already used writes nothing and appends no event.
+//
+// Concurrency: one writer connection behind a mutex and a pool of reader connections, so Get and
+// List never wait for a write in progress. Only one process may write to a file: the listener
+// hears of this process's commits only.
+//
+// The event listener is called by the writing thread after its commit, in commit order, one
+// call at a time, with no store lock held (a ticket taken under the write lock orders the
+// calls). A writer returns only after its event was delivered; the listener must not write to
+// this store.
+//
+// Choices the interface leaves open:
+//   - Idempotency is per user: the key is (user_id, request_id). A repeat returns the first
+//     order as it is now (its current status), whatever items the repeat carries.
+//   - Ids are ULID-like (26 characters, lower-case base32, time-ordered then random).
+//   - Times are stored, and returned, with microsecond precision; updated_at never goes
+//     backwards, even if the clock does.
+//   - cancel_reason is only written by a transition to CANCELLED; other transitions keep it.
+//   - List needs a non-empty user_id (INVALID_ARGUMENT "user_id"), offset >= 0 and limit >= 1
+//     (INVALID_ARGUMENT, no field).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/storage/connection_pool.h"
+#include "libs/storage/sqlite_database.h"
+#include "services/order/order.h"
+#include "services/order/order_store.h"
+
+namespace hermes::order {
+
+struct SqliteOrderStoreOptions {
+  // How long a statement waits for another process's lock before failing with UNAVAILABLE.
+  absl::Duration busy_timeout = absl::Seconds(5);
+  // Reader connections opened on demand; more concurrent reads wait for one to be free.
+  int max_readers = 8;
+  // Where time comes from (tests pin it); empty means absl::Now.
+  std::function<absl::Time()> clock;
+};
+
+class SqliteOrderStore final : public OrderStore {
+ public:
+  // Opens or creates the database at `path`, creating missing parent directories, and brings
+  // its schema to the current version. A file from a newer build is refused
+  // (FAILED_PRECONDITION); a file that is not a database is INTERNAL.
+  static absl::StatusOr<std::unique_ptr<SqliteOrderStore>> Open(
+      const std::string& path, SqliteOrderStoreOptions options = {});
+  // Open() for a URL of the form sqlite:///absolute/path.db (--database_url); anything else is
+  // INVALID_ARGUMENT.
+  static absl::StatusOr<std::unique_ptr<SqliteOrderStore>> OpenUrl(
+      absl::string_view url, SqliteOrderStoreOptions options = {});
+
+  // No call may be in progress.
+  ~SqliteOrderStore() override = default;
+
+  void SetEventListener(EventListener listener) override;
+
+  absl::StatusOr<Order> Create(const NewOrder& order) override;
+  absl::StatusOr<Order> Get(absl::string_view id) override;
+  absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) override;
+  absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
+                                   absl::string_view id_field,
+                                   absl::string_view field_for_status) override;
+
+ private:
+  SqliteOrderStore(std::unique_ptr<storage::SqliteDatabase> writer, std::string path,
+                   SqliteOrderStoreOptions options);
+
+  // Now, truncated to what the database keeps (microseconds).
+  absl::Time Now() const;
+
+  // Runs `apply` in one write transaction. `apply` returns the order and whether it changed it;
+  // a change gets its event appended, is committed and delivered to the listener; no change
+  // commits nothing.
+  template <typename Apply>
+  absl::StatusOr<Order> Write(Apply apply);
+
+  // Calls the listener with `event` once every earlier ticket has been delivered.
+  void Deliver(int64_t ticket, const OrderEvent& event);
+
+  const SqliteOrderStoreOptions options_;
+
+  absl::Mutex write_mu_;
+  std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
+  int64_t next_ticket_ ABSL_GUARDED_BY(write_mu_) = 1;
+
+  storage::ConnectionPool readers_;
+
+  absl::Mutex notify_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
+  std::shared_ptr<const EventListener> listener_ ABSL_GUARDED_BY(notify_mu_);
+  int64_t delivered_ticket_ ABSL_GUARDED_BY(notify_mu_) = 0;
+};
+
+}  // namespace hermes::order

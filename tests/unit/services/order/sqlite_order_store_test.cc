@@ -1,0 +1,459 @@
+#include "services/order/sqlite_order_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <latch>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "libs/errors/app_error.h"
+#include "libs/storage/migrations.h"
+#include "libs/storage/sqlite_database.h"
+
+namespace hermes::order {
+namespace {
+
+using ::testing::SizeIs;
+
+const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
+
+auto Fields(const OrderItem& item) {
+  return std::make_tuple(item.product_id, item.quantity, item.price_cents);
+}
+auto Fields(const Order& order) {
+  std::vector<std::tuple<std::string, int32_t, int64_t>> items;
+  for (const OrderItem& item : order.items) items.push_back(Fields(item));
+  return std::make_tuple(order.id, order.user_id, items, static_cast<int>(order.status),
+                         order.total_cents, order.created_at, order.updated_at,
+                         order.cancel_reason);
+}
+auto Fields(const OrderEvent& e) {
+  return std::make_tuple(e.sequence, e.order_id, static_cast<int>(e.status), e.updated_at);
+}
+
+// Records every event the listener is given, and whether two calls ever overlapped.
+class RecordingListener {
+ public:
+  OrderStore::EventListener AsListener() {
+    return [this](const OrderEvent& event) {
+      if (in_call_.exchange(true)) overlapped_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        events_.push_back(event);
+      }
+      absl::SleepFor(absl::Microseconds(hold_micros_.load()));  // makes overlaps likely to show
+      in_call_ = false;
+    };
+  }
+  std::vector<OrderEvent> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  bool overlapped() const { return overlapped_; }
+  void set_hold(absl::Duration hold) { hold_micros_ = absl::ToInt64Microseconds(hold); }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<OrderEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> in_call_{false};
+  std::atomic<bool> overlapped_{false};
+  std::atomic<int64_t> hold_micros_{0};
+};
+
+class SqliteOrderStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "order_store_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/data/order.db";
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    store_->SetEventListener(listener_.AsListener());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::unique_ptr<SqliteOrderStore> OpenStore() {
+    absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store = SqliteOrderStore::Open(
+        path_, {.clock = [this] { return absl::FromUnixMicros(now_micros_.load()); }});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+  void Reopen() {
+    store_.reset();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    store_->SetEventListener(listener_.AsListener());
+  }
+  void Advance(absl::Duration d) { now_micros_ += absl::ToInt64Microseconds(d); }
+  absl::Time Now() const { return absl::FromUnixMicros(now_micros_.load()); }
+
+  static NewOrder Sample(const std::string& user = "u1", const std::string& request_id = "") {
+    return {.user_id = user,
+            .items = {{.product_id = "p-b", .quantity = 2, .price_cents = 150},
+                      {.product_id = "p-a", .quantity = 1, .price_cents = 0},
+                      {.product_id = "p-c", .quantity = 10'000, .price_cents = 7}},
+            .total_cents = 70'300,
+            .request_id = request_id};
+  }
+  Order CreateOrDie(const NewOrder& order = Sample()) {
+    absl::StatusOr<Order> created = store_->Create(order);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.value_or(Order{});
+  }
+  absl::StatusOr<Order> Move(const std::string& id, OrderStatus to, absl::string_view reason = "") {
+    return store_->Transition(id, to, reason, "order_id", "new_status");
+  }
+
+  // The event log, read straight from the file.
+  std::vector<OrderEvent> Events() {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(path_, {.query_only = true});
+    EXPECT_TRUE(db.ok()) << db.status();
+    std::vector<OrderEvent> events;
+    if (!db.ok()) return events;
+    absl::StatusOr<storage::CachedStatement> stmt = (*db)->Prepare(
+        "SELECT sequence, order_id, status, updated_at FROM order_events ORDER BY sequence");
+    EXPECT_TRUE(stmt.ok()) << stmt.status();
+    while (stmt.ok() && (*stmt)->Step().value_or(false)) {
+      events.push_back({.sequence = (*stmt)->ColumnInt64(0),
+                        .order_id = (*stmt)->ColumnText(1),
+                        .status = static_cast<OrderStatus>((*stmt)->ColumnInt64(2)),
+                        .updated_at = absl::FromUnixMicros((*stmt)->ColumnInt64(3))});
+    }
+    return events;
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::atomic<int64_t> now_micros_{absl::ToUnixMicros(kStart)};
+  RecordingListener listener_;
+  std::unique_ptr<SqliteOrderStore> store_;
+};
+
+// ---- Create and Get ---------------------------------------------------------------------------
+
+TEST_F(SqliteOrderStoreTest, Create_ReturnsPendingOrderWithIdTimesAndOneEvent) {
+  const Order order = CreateOrDie();
+  EXPECT_THAT(order.id, SizeIs(26));
+  EXPECT_EQ(order.user_id, "u1");
+  EXPECT_EQ(order.status, OrderStatus::kPending);
+  EXPECT_EQ(order.total_cents, 70'300);
+  EXPECT_EQ(order.created_at, kStart);
+  EXPECT_EQ(order.updated_at, kStart);
+  EXPECT_EQ(order.cancel_reason, "");
+  ASSERT_THAT(Events(), SizeIs(1));
+  EXPECT_EQ(Fields(Events()[0]), Fields(OrderEvent{.sequence = 1,
+                                                   .order_id = order.id,
+                                                   .status = OrderStatus::kPending,
+                                                   .updated_at = kStart}));
+}
+
+TEST_F(SqliteOrderStoreTest, Create_ThenGet_ItemsKeepTheirOrderAndTheTotalRoundTrips) {
+  const Order order = CreateOrDie();
+  absl::StatusOr<Order> got = store_->Get(order.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Fields(*got), Fields(order));
+  ASSERT_THAT(got->items, SizeIs(3));
+  EXPECT_EQ(got->items[0].product_id, "p-b");
+  EXPECT_EQ(got->items[1].product_id, "p-a");
+  EXPECT_EQ(got->items[2].quantity, 10'000);
+}
+
+TEST_F(SqliteOrderStoreTest, Get_UnknownId_NotFoundWithFieldId) {
+  absl::Status status = store_->Get("nope").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(status), "id");
+}
+
+TEST_F(SqliteOrderStoreTest, Create_RepeatedRequestId_ReturnsFirstOrderAndWritesNoEvent) {
+  const Order first = CreateOrDie(Sample("u1", "req-1"));
+  Advance(absl::Seconds(1));
+  const Order confirmed = *Move(first.id, OrderStatus::kConfirmed);
+  NewOrder repeat = Sample("u1", "req-1");
+  repeat.items.resize(1);  // whatever the repeat carries, the first order is the answer
+  const Order again = CreateOrDie(repeat);
+  EXPECT_EQ(Fields(again), Fields(confirmed));  // as stored now, CONFIRMED
+  EXPECT_THAT(Events(), SizeIs(2));
+  EXPECT_THAT(listener_.events(), SizeIs(2));
+  EXPECT_EQ(store_->List({.user_id = "u1"})->total, 1);
+}
+
+TEST_F(SqliteOrderStoreTest, Create_SameRequestIdForAnotherUser_CreatesAnotherOrder) {
+  const Order a = CreateOrDie(Sample("u1", "req-1"));
+  const Order b = CreateOrDie(Sample("u2", "req-1"));
+  EXPECT_NE(a.id, b.id);
+  EXPECT_THAT(Events(), SizeIs(2));
+}
+
+TEST_F(SqliteOrderStoreTest, Create_EmptyRequestId_EveryCallCreates) {
+  EXPECT_NE(CreateOrDie().id, CreateOrDie().id);
+  EXPECT_EQ(store_->List({.user_id = "u1"})->total, 2);
+}
+
+TEST_F(SqliteOrderStoreTest, Create_RepeatedRequestIdFromEightThreads_OneOrderOneEvent) {
+  constexpr int kThreads = 8;
+  std::latch start(kThreads);
+  std::vector<std::string> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      absl::StatusOr<Order> order = store_->Create(Sample("u1", "same"));
+      ASSERT_TRUE(order.ok()) << order.status();
+      ids[static_cast<size_t>(t)] = order->id;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_THAT(std::set<std::string>(ids.begin(), ids.end()), SizeIs(1));
+  EXPECT_EQ(store_->List({.user_id = "u1"})->total, 1);
+  EXPECT_THAT(Events(), SizeIs(1));
+  EXPECT_THAT(listener_.events(), SizeIs(1));
+}
+
+// ---- List -------------------------------------------------------------------------------------
+
+TEST_F(SqliteOrderStoreTest, List_NewestFirstByCreatedAtThenIdWithItems) {
+  std::vector<Order> created;
+  for (int i = 0; i < 3; ++i) created.push_back(CreateOrDie());  // same instant: id decides
+  Advance(absl::Seconds(1));
+  created.push_back(CreateOrDie());
+  CreateOrDie(Sample("someone-else"));
+  absl::StatusOr<OrderPage> page = store_->List({.user_id = "u1"});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total, 4);
+  ASSERT_THAT(page->orders, SizeIs(4));
+  EXPECT_EQ(page->orders[0].id, created[3].id);
+  for (size_t i = 1; i + 1 < page->orders.size(); ++i) {
+    EXPECT_GT(page->orders[i].id, page->orders[i + 1].id);
+  }
+  for (const Order& order : page->orders) EXPECT_EQ(Fields(order), Fields(*store_->Get(order.id)));
+}
+
+TEST_F(SqliteOrderStoreTest, List_Pages_CoverEveryOrderOnceWithTheTotal) {
+  for (int i = 0; i < 7; ++i) {
+    CreateOrDie();
+    Advance(absl::Milliseconds(1));
+  }
+  std::vector<std::string> seen;
+  for (int64_t offset = 0; offset < 7; offset += 3) {
+    absl::StatusOr<OrderPage> page = store_->List({.user_id = "u1", .offset = offset, .limit = 3});
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->total, 7);
+    for (const Order& order : page->orders) seen.push_back(order.id);
+  }
+  EXPECT_THAT(seen, SizeIs(7));
+  EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));  // newest (largest id) first
+  absl::StatusOr<OrderPage> past = store_->List({.user_id = "u1", .offset = 7, .limit = 3});
+  EXPECT_THAT(past->orders, SizeIs(0));
+  EXPECT_EQ(past->total, 7);
+}
+
+TEST_F(SqliteOrderStoreTest, List_StatusFilter_ListsAndCountsOnlyMatches) {
+  const Order a = CreateOrDie();
+  const Order b = CreateOrDie();
+  CreateOrDie();
+  ASSERT_TRUE(Move(a.id, OrderStatus::kConfirmed).ok());
+  ASSERT_TRUE(Move(b.id, OrderStatus::kConfirmed).ok());
+  absl::StatusOr<OrderPage> page =
+      store_->List({.user_id = "u1", .status = OrderStatus::kConfirmed, .limit = 1});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total, 2);
+  ASSERT_THAT(page->orders, SizeIs(1));
+  EXPECT_EQ(page->orders[0].status, OrderStatus::kConfirmed);
+  EXPECT_THAT(page->orders[0].items, SizeIs(3));
+  EXPECT_EQ(store_->List({.user_id = "u1", .status = OrderStatus::kShipped})->total, 0);
+}
+
+TEST_F(SqliteOrderStoreTest, List_BadQuery_InvalidArgument) {
+  EXPECT_EQ(errors::FieldOf(store_->List({}).status()), "user_id");
+  EXPECT_EQ(store_->List({.user_id = "u1", .offset = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->List({.user_id = "u1", .limit = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Transition -------------------------------------------------------------------------------
+
+constexpr OrderStatus kAll[] = {OrderStatus::kPending, OrderStatus::kConfirmed,
+                                OrderStatus::kShipped, OrderStatus::kDelivered,
+                                OrderStatus::kCancelled};
+
+TEST_F(SqliteOrderStoreTest, Transition_EveryPair_AllowedOnesApplyOthersFailAndChangeNothing) {
+  const std::set<std::pair<OrderStatus, OrderStatus>> allowed = {
+      {OrderStatus::kPending, OrderStatus::kConfirmed},
+      {OrderStatus::kConfirmed, OrderStatus::kShipped},
+      {OrderStatus::kShipped, OrderStatus::kDelivered},
+      {OrderStatus::kPending, OrderStatus::kCancelled},
+      {OrderStatus::kConfirmed, OrderStatus::kCancelled}};
+  // How to reach each status from PENDING.
+  const auto path_to = [](OrderStatus status) -> std::vector<OrderStatus> {
+    switch (status) {
+      case OrderStatus::kPending:
+        return {};
+      case OrderStatus::kConfirmed:
+        return {OrderStatus::kConfirmed};
+      case OrderStatus::kShipped:
+        return {OrderStatus::kConfirmed, OrderStatus::kShipped};
+      case OrderStatus::kDelivered:
+        return {OrderStatus::kConfirmed, OrderStatus::kShipped, OrderStatus::kDelivered};
+      case OrderStatus::kCancelled:
+        return {OrderStatus::kCancelled};
+    }
+    return {};
+  };
+  const std::vector<std::string> names = {"",        "PENDING",   "CONFIRMED",
+                                          "SHIPPED", "DELIVERED", "CANCELLED"};
+  for (OrderStatus from : kAll) {
+    for (OrderStatus to : kAll) {
+      SCOPED_TRACE(
+          absl::StrCat(names[static_cast<size_t>(from)], " -> ", names[static_cast<size_t>(to)]));
+      const Order order = CreateOrDie();
+      for (OrderStatus step : path_to(from)) ASSERT_TRUE(Move(order.id, step, "first").ok());
+      const Order before = *store_->Get(order.id);
+      const size_t events_before = Events().size();
+      Advance(absl::Seconds(1));
+      absl::StatusOr<Order> after = Move(order.id, to, "changed my mind");
+      if (allowed.contains({from, to})) {
+        ASSERT_TRUE(after.ok()) << after.status();
+        EXPECT_EQ(after->status, to);
+        EXPECT_EQ(after->updated_at, Now());
+        EXPECT_EQ(after->cancel_reason, to == OrderStatus::kCancelled ? "changed my mind" : "");
+        EXPECT_EQ(Fields(*store_->Get(order.id)), Fields(*after));
+        ASSERT_THAT(Events(), SizeIs(events_before + 1));
+        EXPECT_EQ(Fields(Events().back()),
+                  Fields(OrderEvent{.sequence = static_cast<int64_t>(events_before + 1),
+                                    .order_id = order.id,
+                                    .status = to,
+                                    .updated_at = Now()}));
+      } else {
+        EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_EQ(errors::FieldOf(after.status()), "new_status");
+        EXPECT_TRUE(absl::StrContains(after.status().message(), names[static_cast<size_t>(from)]));
+        EXPECT_TRUE(absl::StrContains(after.status().message(), names[static_cast<size_t>(to)]));
+        EXPECT_EQ(Fields(*store_->Get(order.id)), Fields(before));
+        EXPECT_THAT(Events(), SizeIs(events_before));
+      }
+    }
+  }
+}
+
+TEST_F(SqliteOrderStoreTest, Transition_UnknownId_NotFoundWithTheGivenField) {
+  absl::Status status =
+      store_->Transition("nope", OrderStatus::kConfirmed, "", "order_id", "new_status").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(status), "order_id");
+  EXPECT_EQ(errors::FieldOf(
+                store_->Transition("nope", OrderStatus::kCancelled, "r", "id", "status").status()),
+            "id");
+  EXPECT_THAT(Events(), SizeIs(0));
+}
+
+TEST_F(SqliteOrderStoreTest, Transition_ClockWentBackwards_UpdatedAtDoesNotDecrease) {
+  const Order order = CreateOrDie();
+  Advance(-absl::Hours(1));
+  absl::StatusOr<Order> confirmed = Move(order.id, OrderStatus::kConfirmed);
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(confirmed->updated_at, order.updated_at);
+  EXPECT_EQ(Events().back().updated_at, order.updated_at);
+}
+
+// ---- Events and the listener ------------------------------------------------------------------
+
+TEST_F(SqliteOrderStoreTest, EveryChange_OneEventWithIncreasingSequenceHeardInOrder) {
+  const Order a = CreateOrDie();
+  const Order b = CreateOrDie();
+  ASSERT_TRUE(Move(a.id, OrderStatus::kConfirmed).ok());
+  ASSERT_TRUE(Move(b.id, OrderStatus::kCancelled, "r").ok());
+  EXPECT_FALSE(Move(b.id, OrderStatus::kConfirmed).ok());  // no event for a refusal
+  const std::vector<OrderEvent> events = Events();
+  const std::vector<OrderEvent> heard = listener_.events();
+  ASSERT_THAT(events, SizeIs(4));
+  ASSERT_THAT(heard, SizeIs(4));
+  const std::vector<std::pair<std::string, OrderStatus>> expected = {
+      {a.id, OrderStatus::kPending},
+      {b.id, OrderStatus::kPending},
+      {a.id, OrderStatus::kConfirmed},
+      {b.id, OrderStatus::kCancelled}};
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(std::make_pair(events[i].order_id, events[i].status), expected[i]);
+    EXPECT_EQ(Fields(heard[i]), Fields(events[i]));
+  }
+}
+
+TEST_F(SqliteOrderStoreTest, ConcurrentWrites_ListenerInCommitOrderNeverOverlapping) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  listener_.set_hold(absl::Microseconds(300));
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<Order> order = store_->Create(Sample(absl::StrCat("u", t)));
+        ASSERT_TRUE(order.ok()) << order.status();
+        ASSERT_TRUE(Move(order->id, OrderStatus::kConfirmed).ok());
+        EXPECT_TRUE(store_->Get(order->id).ok());  // reads alongside the writes
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const std::vector<OrderEvent> events = Events();
+  const std::vector<OrderEvent> heard = listener_.events();
+  ASSERT_THAT(events, SizeIs(2 * kThreads * kPerThread));
+  ASSERT_THAT(heard, SizeIs(events.size()));
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(Fields(heard[i]), Fields(events[i]));
+  }
+  EXPECT_FALSE(listener_.overlapped());
+}
+
+// ---- Persistence ------------------------------------------------------------------------------
+
+TEST_F(SqliteOrderStoreTest, Reopen_OrdersAndEventsSurviveAndSequencesContinue) {
+  const Order a = CreateOrDie(Sample("u1", "req"));
+  const Order cancelled = *Move(a.id, OrderStatus::kCancelled, "too slow");
+  const std::vector<OrderEvent> before = Events();
+  Reopen();
+  EXPECT_EQ(Fields(*store_->Get(a.id)), Fields(cancelled));
+  EXPECT_EQ(Fields(CreateOrDie(Sample("u1", "req"))), Fields(cancelled));  // still idempotent
+  EXPECT_THAT(Events(), SizeIs(before.size()));
+  CreateOrDie();
+  EXPECT_EQ(Events().back().sequence, 3);
+  EXPECT_EQ(listener_.events().back().sequence, 3);
+  absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+      storage::SqliteDatabase::Open(path_, {});
+  EXPECT_EQ(*storage::SchemaVersion(**db), 1);
+}
+
+TEST_F(SqliteOrderStoreTest, OpenUrl_AbsolutePathOpensThatFileElseInvalidArgument) {
+  const Order order = CreateOrDie();
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store =
+      SqliteOrderStore::OpenUrl("sqlite://" + path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->Get(order.id).ok());
+  EXPECT_EQ(SqliteOrderStore::OpenUrl("postgres://x/y").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace hermes::order
