@@ -95,6 +95,12 @@ class EventFanout {
       return subscription_->Pop(timeout, event);
     }
 
+    // Queues an item for this subscriber only, in order with the published ones (a stream's
+    // own replies, such as a current status, travel the same FIFO as the live events).
+    void Inject(Event event) {
+      subscription_->Push(std::make_shared<const Event>(std::move(event)));
+    }
+
    private:
     EventFanout* fanout_;
     std::shared_ptr<Subscription> subscription_;

@@ -2,8 +2,13 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "libs/interceptor/client_chain.h"
 #include "libs/runtime/serve.h"
+#include "libs/runtime/tls.h"
+#include "libs/telemetry/log.h"
+#include "libs/telemetry/metrics.h"
 #include "services/order/order_service.h"
+#include "services/order/sqlite_order_store.h"
 
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50052", hermes::runtime::kGrpcAddrHelp);
 ABSL_FLAG(std::string, metrics_addr, "0.0.0.0:9092", hermes::runtime::kMetricsAddrHelp);
@@ -11,6 +16,9 @@ ABSL_FLAG(std::string, data_dir, "./var/order", hermes::runtime::kDataDirHelp);
 ABSL_FLAG(std::string, user_service_addr, "dns:///localhost:50051",
           "Target of the user service (gRPC name syntax; every resolved address is used, "
           "round_robin), e.g. dns:///user:50051");
+ABSL_FLAG(absl::Duration, user_call_timeout, absl::Seconds(2),
+          "Longest wait for the user service during CreateOrder (the caller's deadline, if "
+          "sooner, wins)");
 
 int main(int argc, char** argv) {
   const hermes::runtime::TerminationSignals signals;  // before any thread starts
@@ -22,7 +30,34 @@ int main(int argc, char** argv) {
   }
   const hermes::runtime::ProcessLogging logging(*config);
   const hermes::runtime::ProcessTracing tracing(*config);
-  hermes::order::OrderServiceImpl service;
-  return hermes::runtime::Serve(*config, {{&service, order::v1::OrderService::service_full_name()}},
-                                signals);
+
+  absl::StatusOr<std::unique_ptr<hermes::order::SqliteOrderStore>> store =
+      config->database_url.empty()
+          ? hermes::order::SqliteOrderStore::Open(config->data_dir + "/order.db")
+          : hermes::order::SqliteOrderStore::OpenUrl(config->database_url);
+  if (!store.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot open the order store")
+        .Str("error", store.status().message());
+    return 1;
+  }
+  hermes::order::OrderUpdateFanout fanout;
+  (*store)->SetEventListener([&fanout](const hermes::order::OrderEvent& event) {
+    fanout.Publish(hermes::order::ChangeFor(event));
+  });
+
+  auto registry = hermes::telemetry::MetricsRegistry();
+  auto client_chain =
+      std::make_shared<hermes::interceptor::ClientChain>(*registry, tracing.provider());
+  hermes::order::UserDirectory users(
+      {.target = absl::GetFlag(FLAGS_user_service_addr),
+       .credentials = config->insecure ? grpc::InsecureChannelCredentials()
+                                       : hermes::runtime::MutualTlsChannelCredentials(
+                                             config->tls, config->reload_interval),
+       .max_deadline = absl::GetFlag(FLAGS_user_call_timeout)},
+      client_chain, *registry);
+  hermes::order::OrderServiceImpl service(**store, users, fanout,
+                                          {.max_streams = config->max_streams});
+  return hermes::runtime::Serve(*config,
+                                {{&service, ::order::v1::OrderService::service_full_name()}},
+                                signals, [&fanout] { fanout.Close(); });
 }

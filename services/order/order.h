@@ -11,11 +11,17 @@
 
 namespace hermes::order {
 
-enum class OrderStatus { kPending = 1, kConfirmed = 2, kShipped = 3, kDelivered = 4, kCancelled = 5 };
+enum class OrderStatus {
+  kPending = 1,
+  kConfirmed = 2,
+  kShipped = 3,
+  kDelivered = 4,
+  kCancelled = 5
+};
 
 struct OrderItem {
-  std::string product_id;  // 1–64 characters
-  int32_t quantity = 0;    // 1–10,000
+  std::string product_id;   // 1–64 characters
+  int32_t quantity = 0;     // 1–10,000
   int64_t price_cents = 0;  // >= 0
 };
 

@@ -75,6 +75,20 @@ TEST(EventFanoutTest, Close_WakesAWaitingSubscriberAtOnce) {
   closer.join();
 }
 
+TEST(EventFanoutTest, Inject_ReachesOnlyThatSubscriberInOrderWithPublished) {
+  Fanout fanout;
+  auto mine = fanout.Subscribe(8);
+  auto other = fanout.Subscribe(8);
+  fanout.Publish(1);
+  mine.Inject(100);
+  fanout.Publish(2);
+  EXPECT_EQ(PopValue(mine), 1);
+  EXPECT_EQ(PopValue(mine), 100);
+  EXPECT_EQ(PopValue(mine), 2);
+  EXPECT_EQ(PopValue(other), 1);
+  EXPECT_EQ(PopValue(other), 2);
+}
+
 TEST(EventFanoutTest, DestroyedHandle_Unsubscribes) {
   Fanout fanout;
   {
