@@ -1,0 +1,61 @@
+// Traces from the real hermes-user binary, configured only through the standard OTEL_*
+// environment, received by an in-test OTLP collector as Jaeger would receive them.
+#include <gtest/gtest.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "tests/support/certs.h"
+#include "tests/support/service_process.h"
+#include "tests/unit/libs/tracing/otlp_collector.h"
+#include "user/v1/user.grpc.pb.h"
+
+namespace hermes::testing {
+namespace {
+
+constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kParentSpanId[] = "00f067aa0ba902b7";
+
+TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarriesTraceId) {
+  std::unique_ptr<OtlpCollector> collector = OtlpCollector::Start();
+  ServiceProcess user({.binary = HERMES_USER_BIN,
+                       .ca = &SharedTestCa(),
+                       .extra_args = {"--data_dir=" + SharedTestCa().dir() + "/tracing-data"},
+                       .extra_env = {"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector->endpoint(),
+                                     "OTEL_BSP_SCHEDULE_DELAY=100",
+                                     "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.AddMetadata("traceparent", absl::StrCat("00-", kTraceId, "-", kParentSpanId, "-01"));
+  ::user::v1::GetUserRequest request;
+  request.set_id("no-such-user");
+  ::user::v1::GetUserResponse response;
+  ASSERT_EQ(::user::v1::UserService::NewStub(user.Channel("admin"))
+                ->GetUser(&context, request, &response)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // Health checks are not traced, so the one span is this call's.
+  const std::vector<OtlpCollector::ReceivedSpan> spans =
+      collector->AwaitSpans(1, absl::Seconds(20));
+  ASSERT_EQ(spans.size(), 1u);
+  const auto& received = spans[0];
+  const auto& span = received.span;
+  EXPECT_EQ(received.service_name, "hermes-user");
+  EXPECT_EQ(absl::BytesToHexString(span.trace_id()), kTraceId);
+  EXPECT_EQ(absl::BytesToHexString(span.parent_span_id()), kParentSpanId);
+  EXPECT_EQ(span.name(), "user.v1.UserService/GetUser");
+  EXPECT_EQ(span.kind(), ::opentelemetry::proto::trace::v1::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(AttributeOf(span.attributes(), "rpc.system"), "grpc");
+  EXPECT_EQ(AttributeOf(span.attributes(), "rpc.service"), "user.v1.UserService");
+  EXPECT_EQ(AttributeOf(span.attributes(), "rpc.method"), "GetUser");
+  EXPECT_EQ(AttributeOf(span.attributes(), "rpc.grpc.status_code"), "5");
+  // NOT_FOUND is the caller's problem: the server span's status stays unset.
+  EXPECT_EQ(span.status().code(), ::opentelemetry::proto::trace::v1::Status::STATUS_CODE_UNSET);
+
+  EXPECT_TRUE(user.WaitForOutput(absl::StrCat("\"trace_id\":\"", kTraceId, "\""))) << user.Output();
+}
+
+}  // namespace
+}  // namespace hermes::testing
