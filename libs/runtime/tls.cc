@@ -1,6 +1,7 @@
 #include "libs/runtime/tls.h"
 
 #include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -78,12 +79,44 @@ std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
   return grpc::experimental::TlsServerCredentials(options);
 }
 
+namespace {
+
+// Accepts a server whose (already chain-verified) certificate carries the expected URI SAN.
+class SpiffeIdVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit SpiffeIdVerifier(std::string expected) : expected_(std::move(expected)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    for (const grpc::string_ref& uri : request->uri_names()) {
+      if (absl::string_view(uri.data(), uri.size()) == expected_) {
+        *sync_status = grpc::Status::OK;
+        return true;
+      }
+    }
+    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                absl::StrCat("the server is not ", expected_));
+    return true;  // decided synchronously
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string expected_;
+};
+
+}  // namespace
+
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
-    const TlsFiles& files, absl::Duration reload_interval) {
+    const TlsFiles& files, absl::Duration reload_interval, const std::string& server_identity) {
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(WatchFiles(files, reload_interval));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
+  if (!server_identity.empty()) {
+    options.set_check_call_host(false);
+    options.set_certificate_verifier(
+        grpc::experimental::ExternalCertificateVerifier::Create<SpiffeIdVerifier>(server_identity));
+  }
   return grpc::experimental::TlsCredentials(options);
 }
 

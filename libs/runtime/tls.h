@@ -31,10 +31,13 @@ absl::Status CheckTlsFiles(const TlsFiles& files);
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsFiles& files,
                                                                     absl::Duration reload_interval);
 
-// Client side: presents `files.cert` and verifies the server against `files.ca`, including its
-// host name (the server certificates of deploy/certs carry localhost, the service name and the
-// loopback addresses).
+// Client side: presents `files.cert` and verifies the server's chain against `files.ca`.
+// With `server_identity` set (e.g. "spiffe://hermes/user"), the server is identified by that
+// URI SAN — the identity API.md defines — instead of the host name it was reached by, which a
+// target listing several addresses (round_robin over replicas) does not have. Without it, the
+// host name is checked (deploy/certs' server certificates carry localhost, the service name
+// and the loopback addresses).
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
-    const TlsFiles& files, absl::Duration reload_interval);
+    const TlsFiles& files, absl::Duration reload_interval, const std::string& server_identity = "");
 
 }  // namespace hermes::runtime

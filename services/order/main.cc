@@ -50,9 +50,10 @@ int main(int argc, char** argv) {
       std::make_shared<hermes::interceptor::ClientChain>(*registry, tracing.provider());
   hermes::order::UserDirectory users(
       {.target = absl::GetFlag(FLAGS_user_service_addr),
-       .credentials = config->insecure ? grpc::InsecureChannelCredentials()
-                                       : hermes::runtime::MutualTlsChannelCredentials(
-                                             config->tls, config->reload_interval),
+       .credentials = config->insecure
+                          ? grpc::InsecureChannelCredentials()
+                          : hermes::runtime::MutualTlsChannelCredentials(
+                                config->tls, config->reload_interval, "spiffe://hermes/user"),
        .max_deadline = absl::GetFlag(FLAGS_user_call_timeout)},
       client_chain, *registry);
   hermes::order::OrderServiceImpl service(**store, users, fanout,
