@@ -288,6 +288,9 @@ class FixedPortUser {
 
   // SIGTERM and a clean exit within a bounded time.
   ::testing::AssertionResult Stop() { return StopProcess(*process_); }
+  // SIGSTOP / SIGCONT: a user service that accepts connections but never answers.
+  void Freeze() { process_->Signal(SIGSTOP); }
+  void Thaw() { process_->Signal(SIGCONT); }
 
   static ::testing::AssertionResult StopProcess(Subprocess& process) {
     process.Signal(SIGTERM);
@@ -906,6 +909,26 @@ TEST_F(UserServiceOutageTest, UserServiceDown_UnavailableFast_ThenSucceedsOnceBa
   ::order::v1::ListOrdersResponse list;
   ASSERT_TRUE(IsOk(orders_->List(buyer_.id(), &list)));
   EXPECT_EQ(list.page().total(), 2) << "a failed CreateOrder created an order";
+}
+
+TEST_F(UserServiceOutageTest, UserServiceTooSlow_DeadlineExceededNeverInternal) {
+  user_->Freeze();
+  // The caller's own deadline (1 s) is sooner than --user_call_timeout (2 s): it wins.
+  absl::Time start = absl::Now();
+  grpc::Status status =
+      orders_->Create(buyer_.id(), {Item("sku", 1, 1)}, nullptr, "", absl::Seconds(1));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  // A caller with time to spare: the cap (2 s) ends the user check, answered as
+  // DEADLINE_EXCEEDED with an AppError, not INTERNAL.
+  start = absl::Now();
+  status = orders_->Create(buyer_.id(), {Item("sku", 1, 1)}, nullptr, "", absl::Seconds(10));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_TRUE(errors::AppErrorOf(status).has_value());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1500));
+  user_->Thaw();
+  WaitForCreateOrderToSucceed();
 }
 
 TEST_F(UserServiceOutageTest, CircuitBreaker_OpensAfterFailures_FailsFast_ClosesAfterRecovery) {
