@@ -52,6 +52,11 @@ void CircuitBreaker::RecordFailure() {
   }
 }
 
+void CircuitBreaker::RecordNeutral() {
+  absl::MutexLock lock(&mutex_);
+  probe_in_flight_ = false;
+}
+
 CircuitBreaker::State CircuitBreaker::state() {
   absl::MutexLock lock(&mutex_);
   return state_;

@@ -34,6 +34,9 @@ class CircuitBreaker {
   bool Allow();
   void RecordSuccess();
   void RecordFailure();
+  // The call ended without saying anything about the dependency (the caller cancelled, or its
+  // own deadline passed): a half-open probe may be tried again.
+  void RecordNeutral();
   State state();
 
  private:

@@ -139,34 +139,49 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
   OrderUpdateFanout::Handle queue = fanout_.Subscribe(options_.buffer_updates);
   stream->SendInitialMetadata();
 
-  // Orders this stream tracks, and the newest status sent for each (for dedup).
+  // Orders this stream tracks, and the newest status sent for each (0: none yet). Statuses
+  // only move forward (every allowed transition increases the number), so anything not above
+  // what was sent is stale: a change committed before the current status was read, or a
+  // current status read before a change that was already sent.
   absl::Mutex mutex;
-  absl::flat_hash_map<std::string, OrderStatus> tracked;
+  absl::flat_hash_map<std::string, int> tracked;
 
   std::thread reader([&] {
     ::order::v1::StreamOrderUpdatesRequest request;
     while (stream->Read(&request)) {
-      if (request.unsubscribe()) {
+      OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
+      reply.response.set_order_id(request.order_id());
+      {
         absl::MutexLock lock(&mutex);
-        tracked.erase(request.order_id());
-        continue;
+        if (request.unsubscribe()) {
+          tracked.erase(request.order_id());
+          continue;
+        }
+        // Tracked before the read, so no change committed after the read is dropped.
+        if (tracked.size() >= options_.max_orders_per_stream &&
+            !tracked.contains(request.order_id())) {
+          *reply.response.mutable_error() =
+              AppErrorFor(errors::Error(absl::StatusCode::kResourceExhausted,
+                                        "this stream tracks too many orders", "order_id"));
+          queue.Inject(std::move(reply));
+          continue;
+        }
+        tracked.try_emplace(request.order_id(), 0);
       }
       absl::StatusOr<Order> order = store_.Get(request.order_id());
-      OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
-      if (!order.ok()) {
-        reply.response.set_order_id(request.order_id());
+      if (order.ok()) {
+        reply.response = CurrentStatus(*order);
+        reply.status = order->status;
+      } else {
+        {
+          absl::MutexLock lock(&mutex);
+          tracked.erase(request.order_id());
+        }
         absl::Status status = order.status();
         if (status.code() == absl::StatusCode::kNotFound) {
           status = errors::NotFound("order_id", "no order has this id");
         }
         *reply.response.mutable_error() = AppErrorFor(status);
-      } else {
-        {
-          absl::MutexLock lock(&mutex);
-          auto [it, inserted] = tracked.try_emplace(order->id, order->status);
-          if (!inserted && it->second < order->status) it->second = order->status;
-        }
-        reply.response = CurrentStatus(*order);
       }
       queue.Inject(std::move(reply));
     }
@@ -199,11 +214,12 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
       client_done = true;  // half-close: every reply queued before it was sent
       break;
     }
-    if (update->kind == OrderUpdate::Kind::kChange) {
+    if (!update->response.has_error()) {  // a change or a current status
       absl::MutexLock lock(&mutex);
       auto it = tracked.find(update->response.order_id());
-      if (it == tracked.end() || update->status <= it->second) continue;  // not ours, or seen
-      it->second = update->status;
+      const int status = static_cast<int>(update->status);
+      if (it == tracked.end() || status <= it->second) continue;  // not ours, or stale
+      it->second = status;
     }
     if (!stream->Write(update->response)) break;  // the client went away
   }
@@ -216,7 +232,8 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
   reader.join();
   streams_.fetch_sub(1);
   if (ended_early.has_value()) return errors::ToGrpcStatus(*ended_early);
-  return grpc::Status::OK;
+  // After TryCancel the call is over for the client: gRPC requires CANCELLED here.
+  return client_done ? grpc::Status::OK : grpc::Status::CANCELLED;
 }
 
 }  // namespace hermes::order

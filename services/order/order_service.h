@@ -7,8 +7,9 @@
 // status changes from the fan-out and the stream's own replies (current status, errors, the
 // end marker on half-close) are queued in order, so a current status always precedes the
 // changes that follow it and half-close ends the stream after every reply was sent. Changes
-// are deduplicated per order by status (every allowed transition increases the status
-// number). A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking writers.
+// and current statuses are deduplicated per order by status (every allowed transition
+// increases the status number), so neither a stale current status nor a stale change is sent. A
+// slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking writers.
 #pragma once
 
 #include <atomic>
@@ -38,7 +39,8 @@ struct StreamOptions {
   int max_streams = 256;
   size_t buffer_updates = 1024;
   absl::Duration poll_interval = absl::Milliseconds(200);
-  size_t max_rejections_listed = 1000;  // UploadOrderEvents: the counts stay exact
+  size_t max_rejections_listed = 1000;   // UploadOrderEvents: the counts stay exact
+  size_t max_orders_per_stream = 10000;  // StreamOrderUpdates: more get an `error` reply
 };
 
 class OrderServiceImpl final : public ::order::v1::OrderService::Service {

@@ -1,5 +1,7 @@
 #include "services/order/user_directory.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "libs/errors/app_error.h"
 
@@ -40,12 +42,16 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
       breaker_.RecordSuccess();
       return errors::NotFound("user_id", "no user has this id");
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      breaker_.RecordFailure();
-      if (incoming.IsCancelled() || absl::FromChrono(incoming.deadline()) <= absl::Now()) {
+      // Only our own cap running out says the user service is slow; the caller's tight
+      // deadline says nothing about it.
+      if (incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now()) {
+        breaker_.RecordNeutral();
         return absl::DeadlineExceededError("the deadline passed while checking the user");
       }
+      breaker_.RecordFailure();
       return absl::DeadlineExceededError("the user service did not answer in time");
     case grpc::StatusCode::CANCELLED:
+      breaker_.RecordNeutral();
       return absl::CancelledError("the call was cancelled");
     default:
       // UNAVAILABLE, and anything that means we cannot ask (refused, misconfigured): the

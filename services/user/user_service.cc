@@ -108,11 +108,11 @@ grpc::Status UserServiceImpl::Follow(grpc::ServerContext* context,
       StatusFilter(request.status_filter(), "status_filter");
   if (!filter.ok()) return errors::ToGrpcStatus(filter.status());
 
-  // 1. Where the log stands, then subscribe: from here on every commit reaches this
-  // subscription, and one committed in between is found in the log (gap check below).
+  // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
+  // the subscription; older ones are replayed from the log. The subscription starts here.
+  UserEventFanout::Handle subscription = fanout_.Subscribe(options_.buffer_events);
   absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
-  UserEventFanout::Handle subscription = fanout_.Subscribe(options_.buffer_events);
 
   int64_t last = request.after_sequence();  // the newest sequence this watcher has seen
   if (last > 0) {
@@ -138,12 +138,20 @@ grpc::Status UserServiceImpl::Follow(grpc::ServerContext* context,
   // 3. Replay what the log holds after `last`, then 4. follow the subscription. A live event
   // the replay already sent is skipped; one beyond `last + 1` means events were committed
   // but not yet seen here, so they are read from the log first.
+  // Sequences are contiguous, so an event missing from the log was pruned meanwhile: the
+  // client must re-list rather than silently skip it.
+  auto pruned = [&] {
+    return errors::GrpcError(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("events after ", last, " were pruned while replaying; re-list with ListUsers"),
+        "after_sequence");
+  };
   auto catch_up = [&](int64_t up_to) -> std::optional<grpc::Status> {
     while (last < up_to) {
       absl::StatusOr<std::vector<UserEvent>> events =
           store_.EventsAfter(last, options_.replay_batch);
       if (!events.ok()) return errors::ToGrpcStatus(events.status());
-      if (events->empty()) break;
+      if (events->empty() || events->front().sequence != last + 1) return pruned();
       for (const UserEvent& event : *events) {
         if (!Send(event, *filter, writer)) return grpc::Status::CANCELLED;
         last = event.sequence;
@@ -171,6 +179,7 @@ grpc::Status UserServiceImpl::Follow(grpc::ServerContext* context,
     if (event->sequence <= last) continue;  // already sent by the replay
     if (event->sequence > last + 1) {
       if (auto done = catch_up(event->sequence - 1)) return *done;
+      if (event->sequence <= last) continue;  // the catch-up read this one too
     }
     if (!Send(*event, *filter, writer)) return grpc::Status::CANCELLED;
     last = event->sequence;
