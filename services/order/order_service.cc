@@ -72,6 +72,17 @@ grpc::Status OrderServiceImpl::CreateOrder(grpc::ServerContext* context,
                                            ::order::v1::CreateOrderResponse* response) {
   absl::StatusOr<NewOrder> order = ValidateCreate(*request);
   if (!order.ok()) return errors::ToGrpcStatus(order.status());
+  // A retry of a create that already happened (its reply was lost) is answered first, even
+  // while the user service is down or after the user changed: it creates nothing.
+  if (!order->request_id.empty()) {
+    absl::StatusOr<std::optional<Order>> existing =
+        store_.FindByRequestId(order->user_id, order->request_id);
+    if (!existing.ok()) return errors::ToGrpcStatus(existing.status());
+    if (existing->has_value()) {
+      ToProto(**existing, response->mutable_order());
+      return grpc::Status::OK;
+    }
+  }
   if (absl::Status user = users_.CheckCanOrder(*context, order->user_id); !user.ok()) {
     return errors::ToGrpcStatus(user);
   }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -29,6 +30,10 @@ class OrderStore {
   // the first call created and creates nothing (no event either).
   virtual absl::StatusOr<Order> Create(const NewOrder& order) = 0;
   virtual absl::StatusOr<Order> Get(absl::string_view id) = 0;
+  // The order `user_id` created with `request_id` (as it is now), or nullopt: lets a retry be
+  // answered before anything else is checked.
+  virtual absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
+                                                               absl::string_view request_id) = 0;
   virtual absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) = 0;
   // Moves an order to `to` if the status machine allows it from its current status
   // (FAILED_PRECONDITION otherwise, field `field_for_status`); `reason` is stored as the

@@ -372,6 +372,18 @@ absl::StatusOr<Order> SqliteOrderStore::Get(absl::string_view id) {
   return FindOrder(**db, id, "id");
 }
 
+absl::StatusOr<std::optional<Order>> SqliteOrderStore::FindByRequestId(
+    absl::string_view user_id, absl::string_view request_id) {
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  absl::StatusOr<std::optional<std::string>> id = FindRequest(**db, user_id, request_id);
+  if (!id.ok()) return id.status();
+  if (!id->has_value()) return std::optional<Order>();
+  absl::StatusOr<Order> order = FindOrder(**db, **id, "id");
+  if (!order.ok()) return order.status();
+  return std::optional<Order>(*std::move(order));
+}
+
 absl::StatusOr<OrderPage> SqliteOrderStore::List(const ListOrdersQuery& query) {
   if (query.user_id.empty()) return errors::InvalidArgument("user_id", "user_id is required");
   if (query.offset < 0) return errors::InvalidArgument("", "offset must not be negative");

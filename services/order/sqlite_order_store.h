@@ -75,6 +75,8 @@ class SqliteOrderStore final : public OrderStore {
 
   absl::StatusOr<Order> Create(const NewOrder& order) override;
   absl::StatusOr<Order> Get(absl::string_view id) override;
+  absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
+                                                       absl::string_view request_id) override;
   absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) override;
   absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
                                    absl::string_view id_field,

@@ -893,6 +893,19 @@ class UserServiceOutageTest : public ::testing::Test {
   return ::testing::AssertionSuccess();
 }
 
+TEST_F(UserServiceOutageTest, RetryWithSameRequestId_AnsweredWhileUserServiceIsDown) {
+  Order first;
+  ASSERT_TRUE(IsOk(orders_->Create(buyer_.id(), {Item("sku", 2, 3)}, &first, "retry-me")));
+  ASSERT_TRUE(user_->Stop());
+  // The reply was "lost": the client retries while the user service happens to be down.
+  Order again;
+  ASSERT_TRUE(IsOk(orders_->Create(buyer_.id(), {Item("sku", 2, 3)}, &again, "retry-me")));
+  EXPECT_EQ(again.id(), first.id());
+  // A new request still needs the user service.
+  EXPECT_TRUE(IsUserServiceUnavailable(
+      orders_->Create(buyer_.id(), {Item("sku", 2, 3)}, nullptr, "brand-new")));
+}
+
 TEST_F(UserServiceOutageTest, UserServiceDown_UnavailableFast_ThenSucceedsOnceBack) {
   ASSERT_TRUE(user_->Stop());
 
