@@ -249,10 +249,7 @@ absl::Time SqliteOrderStore::Now() const {
 }
 
 void SqliteOrderStore::SetEventListener(EventListener listener) {
-  std::shared_ptr<const EventListener> shared;
-  if (listener) shared = std::make_shared<const EventListener>(std::move(listener));
-  absl::MutexLock lock(&notify_mu_);
-  listener_ = std::move(shared);
+  notifier_.SetListener(std::move(listener));
 }
 
 template <typename Apply>
@@ -282,30 +279,10 @@ absl::StatusOr<Order> SqliteOrderStore::Write(Apply apply) {
                        .updated_at = order.updated_at};
     if (status = txn->Commit(); !status.ok()) return status;
     // Tickets are taken in commit order, and only by commits, so none is ever skipped.
-    ticket = next_ticket_++;
+    ticket = notifier_.TakeTicket();
   }
-  Deliver(ticket, event);
+  notifier_.Deliver(ticket, event);
   return std::move(outcome->order);
-}
-
-void SqliteOrderStore::Deliver(int64_t ticket, const OrderEvent& event) {
-  std::shared_ptr<const EventListener> listener;
-  {
-    absl::MutexLock lock(&notify_mu_);
-    const auto my_turn = [this, ticket] { return delivered_ticket_ + 1 == ticket; };
-    notify_mu_.Await(absl::Condition(&my_turn));
-    listener = listener_;
-  }
-  // The ticket counts as delivered however the call ends, or every later writer would wait.
-  struct MarkDelivered {
-    SqliteOrderStore* store;
-    int64_t ticket;
-    ~MarkDelivered() {
-      absl::MutexLock lock(&store->notify_mu_);
-      store->delivered_ticket_ = ticket;
-    }
-  } mark_delivered{this, ticket};
-  if (listener != nullptr) (*listener)(event);
 }
 
 absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {

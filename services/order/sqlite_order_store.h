@@ -40,6 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/storage/commit_notifier.h"
 #include "libs/storage/connection_pool.h"
 #include "libs/storage/sqlite_database.h"
 #include "services/order/order.h"
@@ -95,20 +96,14 @@ class SqliteOrderStore final : public OrderStore {
   template <typename Apply>
   absl::StatusOr<Order> Write(Apply apply);
 
-  // Calls the listener with `event` once every earlier ticket has been delivered.
-  void Deliver(int64_t ticket, const OrderEvent& event);
-
   const SqliteOrderStoreOptions options_;
 
   absl::Mutex write_mu_;
   std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
-  int64_t next_ticket_ ABSL_GUARDED_BY(write_mu_) = 1;
 
   storage::ConnectionPool readers_;
 
-  absl::Mutex notify_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
-  std::shared_ptr<const EventListener> listener_ ABSL_GUARDED_BY(notify_mu_);
-  int64_t delivered_ticket_ ABSL_GUARDED_BY(notify_mu_) = 0;
+  storage::CommitNotifier<OrderEvent> notifier_;  // its tickets are taken under write_mu_
 };
 
 }  // namespace hermes::order
