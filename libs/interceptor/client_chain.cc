@@ -79,6 +79,7 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
   void Finish(const grpc::Status& status) {
     if (!started_ || finished_) return;
     finished_ = true;
+    const tracing::SpanContext trace = span_.context();  // ending the span hands it off
     EndClientSpan(span_, status);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -89,6 +90,8 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
           .Str("code", errors::GoCodeName(status.error_code()))
           .Double("duration_ms", seconds * 1e3)
           .Str("request_id", request_id_)
+          .Str("trace_id", trace.IsValid() ? trace.trace_id.ToHex() : "")
+          .Str("span_id", trace.IsValid() ? trace.span_id.ToHex() : "")
           .Str("error", status.error_message());
     }
   }

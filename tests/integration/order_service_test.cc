@@ -14,6 +14,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -419,6 +421,15 @@ TEST_F(OrderServiceTest, CreateOrder_IsPending_TotalExact_ItemsRoundTrip) {
 TEST_F(OrderServiceTest, CreateOrder_UnknownUserNotFound_InactiveUserFailedPrecondition) {
   EXPECT_TRUE(IsAppError(Orders().Create("no-such-user", {Item("sku", 1, 1)}),
                          grpc::StatusCode::NOT_FOUND, ERROR_CODE_NOT_FOUND, "user_id"));
+  // The order service's log line for its failed call to the user service carries the trace.
+  EXPECT_TRUE(order_server_->WaitForOutput(R"("msg":"outgoing call failed")"))
+      << order_server_->Output();
+  const std::regex traced(R"("msg":"outgoing call failed".*"trace_id":"[0-9a-f]{32}")");
+  std::istringstream lines(order_server_->Output());
+  bool found = false;
+  for (std::string line; std::getline(lines, line);)
+    found = found || std::regex_search(line, traced);
+  EXPECT_TRUE(found) << order_server_->Output();
 
   ::user::v1::UpdateUserRequest update;
   update.set_id(user_.id());
