@@ -3,6 +3,7 @@
 #   deploy/up.sh          run in the foreground, each line prefixed with its process's name;
 #                         Ctrl-C (or SIGTERM) stops every process cleanly
 #   DETACH=1 deploy/up.sh run in the background; logs in var/log/, pids in var/run/
+# The stack: hermes-user, hermes-order and a local Prometheus (Debian's package) scraping both.
 #   deploy/up.sh --down   stop a detached stack
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ tls_flags() {  # tls_flags IDENTITY
 SERVICES=(
   "user|$BIN_DIR/user/hermes-user|$(tls_flags user)"
   "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --user_service_addr=dns:///localhost:50051"
+  "prometheus|$(command -v prometheus || echo /usr/bin/prometheus)|--config.file=deploy/prometheus/prometheus-local.yml --web.listen-address=127.0.0.1:9090 --storage.tsdb.path=var/prometheus --log.level=warn"
 )
 
 stop_pids() {  # stop_pids PID...: SIGTERM, then wait (bounded) for each to exit
@@ -86,6 +88,7 @@ cat <<BANNER
  Hermes is starting (mTLS with the development certificates in $CERTS/)
    user   gRPC localhost:50051   metrics http://localhost:9091/metrics
    order  gRPC localhost:50052   metrics http://localhost:9092/metrics
+   Prometheus  http://localhost:9090 (scrapes both; alerts from deploy/prometheus/alerts.yml)
  Try (as the admin identity):
    grpcurl -cacert $CERTS/ca.pem -cert $CERTS/admin/cert.pem -key $CERTS/admin/key.pem \\
      localhost:50051 list
