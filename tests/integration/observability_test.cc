@@ -103,7 +103,7 @@ TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndP
 TEST_F(ObservabilityTest, MetricsPortTaken_StartupFailsWithClearMessage) {
   ServiceProcess first({.binary = HERMES_USER_BIN, .ca = ca_});
   ASSERT_TRUE(first.WaitUntilServing());
-  Subprocess second({HERMES_USER_BIN, "--insecure",
+  Subprocess second({HERMES_USER_BIN, "--insecure", "--data_dir=" + ca_->dir() + "/second",
                      absl::StrCat("--grpc_addr=", LoopbackAddress(PickFreePort())),
                      absl::StrCat("--metrics_addr=", LoopbackAddress(first.metrics_port()))});
   const std::optional<int> status = second.WaitForExit(absl::Seconds(20));

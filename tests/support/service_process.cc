@@ -1,6 +1,7 @@
 #include "tests/support/service_process.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -9,8 +10,12 @@
 namespace hermes::testing {
 
 ServiceProcess::ServiceProcess(ServiceOptions options) : options_(std::move(options)) {
+  char dir_template[] = "/tmp/hermes-data-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) std::abort();
+  data_dir_ = dir_template;
+  // A --data_dir in extra_args comes later on the command line and wins.
   std::vector<std::string> argv = {options_.binary, "--grpc_addr=127.0.0.1:0",
-                                   "--metrics_addr=127.0.0.1:0"};
+                                   "--metrics_addr=127.0.0.1:0", "--data_dir=" + data_dir_};
   if (options_.ca == nullptr) {
     argv.push_back("--insecure");
   } else {
@@ -21,6 +26,12 @@ ServiceProcess::ServiceProcess(ServiceOptions options) : options_(std::move(opti
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   process_ = std::make_unique<Subprocess>(std::move(argv), options_.extra_env);
+}
+
+ServiceProcess::~ServiceProcess() {
+  process_.reset();  // the process first, then its files
+  std::error_code ignored;
+  std::filesystem::remove_all(data_dir_, ignored);
 }
 
 std::string ServiceProcess::address() const { return LoopbackAddress(grpc_port_); }

@@ -3,7 +3,8 @@
 // --insecure), and ready-checked through gRPC health over the same transport.
 //
 // The binary binds 127.0.0.1:0 for gRPC and /metrics and the ports are read from its
-// "serving" log line, so tests running in parallel never race for a port.
+// "serving" log line, so tests running in parallel never race for a port; and it gets a
+// fresh --data_dir of its own (removed afterwards) unless the test passes one.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -32,6 +33,7 @@ struct ServiceOptions {
 class ServiceProcess {
  public:
   explicit ServiceProcess(ServiceOptions options);
+  ~ServiceProcess();
 
   // Polls health (as spiffe://hermes/admin over mTLS, or plaintext) until SERVING. On failure
   // the result carries the last health answer and the service's output:
@@ -55,6 +57,7 @@ class ServiceProcess {
 
  private:
   ServiceOptions options_;
+  std::string data_dir_;  // ours to remove
   int grpc_port_ = 0;
   int metrics_port_ = 0;
   std::unique_ptr<Subprocess> process_;
