@@ -144,22 +144,36 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return GrpcError(ToGrpcCode(static_cast<int>(status.code())), status.message(), FieldOf(status));
 }
 
+namespace {
+
+// The AppError the client sees for a (normalised, non-OK) code: the one place that decides
+// which message may leave the process.
+::common::v1::AppError PublicAppError(grpc::StatusCode code, absl::string_view message,
+                                      absl::string_view field) {
+  ::common::v1::AppError app_error;
+  app_error.set_code(ErrorCodeFor(code));
+  app_error.set_message(HidesMessage(code) ? std::string(kInternalMessage) : ToValidUtf8(message));
+  app_error.set_field(ToValidUtf8(field));
+  return app_error;
+}
+
+}  // namespace
+
+::common::v1::AppError ToAppError(const absl::Status& status) {
+  return PublicAppError(ToGrpcCode(static_cast<int>(status.code())), status.message(),
+                        FieldOf(status));
+}
+
 grpc::Status GrpcError(grpc::StatusCode code, absl::string_view message, absl::string_view field) {
   if (code == grpc::StatusCode::OK) return grpc::Status::OK;
   code = ToGrpcCode(code);  // DO_NOT_USE (-1) and friends
-  const std::string public_message =
-      HidesMessage(code) ? std::string(kInternalMessage) : ToValidUtf8(message);
-
-  ::common::v1::AppError app_error;
-  app_error.set_code(ErrorCodeFor(code));
-  app_error.set_message(public_message);
-  app_error.set_field(ToValidUtf8(field));
+  const ::common::v1::AppError app_error = PublicAppError(code, message, field);
 
   google::rpc::Status details;
   details.set_code(code);
-  details.set_message(public_message);
+  details.set_message(app_error.message());
   details.add_details()->PackFrom(app_error);  // type.googleapis.com/common.v1.AppError
-  return grpc::Status(code, public_message, details.SerializeAsString());
+  return grpc::Status(code, app_error.message(), details.SerializeAsString());
 }
 
 std::optional<::common::v1::AppError> AppErrorOf(const grpc::Status& status) {

@@ -82,6 +82,10 @@ grpc::Status GrpcError(grpc::StatusCode code, absl::string_view message,
 // details, no AppError among them).
 std::optional<::common::v1::AppError> AppErrorOf(const grpc::Status& status);
 
+// The AppError that ToGrpcStatus(status) would carry, for errors reported inside a message
+// rather than as the call's status (UploadOrderEvents rejections, StreamOrderUpdates replies).
+::common::v1::AppError ToAppError(const absl::Status& status);
+
 // `code` as grpc-go spells it ("OK", "Canceled", "InvalidArgument", ..., "Unauthenticated"),
 // or "Code(N)" for any other value: the grpc_code label of go-grpc-prometheus metrics and of
 // log lines, so dashboards built for the Go services keep working. Points into static storage;

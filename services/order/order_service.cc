@@ -15,11 +15,6 @@ namespace {
 
 using ::order::v1::StreamOrderUpdatesResponse;
 
-::common::v1::AppError AppErrorFor(const absl::Status& status) {
-  std::optional<::common::v1::AppError> error = errors::AppErrorOf(errors::ToGrpcStatus(status));
-  return error.value_or(::common::v1::AppError());
-}
-
 StreamOrderUpdatesResponse CurrentStatus(const Order& order) {
   StreamOrderUpdatesResponse response;
   response.set_order_id(order.id);
@@ -132,7 +127,7 @@ grpc::Status OrderServiceImpl::UploadOrderEvents(
     if (static_cast<size_t>(response->rejections_size()) < options_.max_rejections_listed) {
       ::order::v1::OrderEventRejection* rejection = response->add_rejections();
       rejection->set_index(index);
-      *rejection->mutable_error() = AppErrorFor(outcome);
+      *rejection->mutable_error() = errors::ToAppError(outcome);
     }
   }
   return grpc::Status::OK;
@@ -172,8 +167,8 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
         if (tracked.size() >= options_.max_orders_per_stream &&
             !tracked.contains(request.order_id())) {
           *reply.response.mutable_error() =
-              AppErrorFor(errors::Error(absl::StatusCode::kResourceExhausted,
-                                        "this stream tracks too many orders", "order_id"));
+              errors::ToAppError(errors::Error(absl::StatusCode::kResourceExhausted,
+                                               "this stream tracks too many orders", "order_id"));
           queue.Inject(std::move(reply));
           continue;
         }
@@ -192,7 +187,7 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
         if (status.code() == absl::StatusCode::kNotFound) {
           status = errors::NotFound("order_id", "no order has this id");
         }
-        *reply.response.mutable_error() = AppErrorFor(status);
+        *reply.response.mutable_error() = errors::ToAppError(status);
       }
       queue.Inject(std::move(reply));
     }
@@ -236,7 +231,7 @@ grpc::Status OrderServiceImpl::StreamOrderUpdates(
   }
   if (ended_early.has_value()) {
     StreamOrderUpdatesResponse last;
-    *last.mutable_error() = AppErrorFor(*ended_early);
+    *last.mutable_error() = errors::ToAppError(*ended_early);
     stream->Write(last);
   }
   if (!client_done) context->TryCancel();  // unblocks the reader's pending Read

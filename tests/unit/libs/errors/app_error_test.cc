@@ -376,3 +376,22 @@ TEST(WireTest, AppError_CrossesHttp2ToTheClient) {
 
 }  // namespace
 }  // namespace hermes::errors
+
+namespace hermes::errors {
+namespace {
+
+TEST(ToAppErrorTest, SameAppErrorAsTheWireForm) {
+  for (const absl::Status& status :
+       {NotFound("order_id", "no order has this id"),
+        Error(absl::StatusCode::kInternal, "SELECT failed at /var/x.db", "id"),
+        Error(absl::StatusCode::kResourceExhausted, "too many", "")}) {
+    const std::optional<::common::v1::AppError> wire = AppErrorOf(ToGrpcStatus(status));
+    ASSERT_TRUE(wire.has_value());
+    EXPECT_EQ(ToAppError(status).SerializeAsString(), wire->SerializeAsString()) << status;
+  }
+  EXPECT_EQ(ToAppError(Error(absl::StatusCode::kInternal, "SELECT", "")).message(),
+            "internal error");
+}
+
+}  // namespace
+}  // namespace hermes::errors
