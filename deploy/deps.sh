@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # Libraries and tools the build, the tests and `make up` use.
 APT_PACKAGES=(
-  cmake ninja-build g++ make git pkg-config ca-certificates openssl clang-format
+  cmake ninja-build g++ make git pkg-config ca-certificates openssl curl clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client

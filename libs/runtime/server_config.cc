@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/telemetry/log.h"
+#include "libs/tracing/tracing_config.h"
 
 ABSL_FLAG(std::string, database_url, "",
           "Store location: sqlite:///path/to/file.db or postgresql://user@host/db. Empty: "
@@ -144,7 +145,13 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
   // absl allows one usage message per process; later loads (tests) keep the first.
   static absl::once_flag usage_once;
   absl::call_once(usage_once, [usage] {
-    absl::SetProgramUsageMessage(usage);
+    absl::SetProgramUsageMessage(
+        absl::StrCat(usage,
+                     "\n\nEnvironment (a flag on the command line wins over its variable):\n"
+                     "  HERMES_<FLAG>                     any flag below, upper-cased, e.g.\n"
+                     "                                    HERMES_GRPC_ADDR=0.0.0.0:50051, "
+                     "HERMES_INSECURE=true\n",
+                     tracing::kTracingEnvironmentHelp));
     // --help lists the flags a Hermes service defines (its main.cc and this library), not
     // just those of a file named after the binary, absl's default.
     absl::FlagsUsageConfig usage_config;

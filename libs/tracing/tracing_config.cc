@@ -13,6 +13,22 @@
 #include "libs/telemetry/log.h"
 
 namespace hermes::tracing {
+
+const char kTracingEnvironmentHelp[] =
+    "  OTEL_EXPORTER_OTLP_ENDPOINT       OTLP/gRPC collector for traces, e.g. http://jaeger:4317\n"
+    "                                    (default http://localhost:4317; spans that cannot be\n"
+    "                                    sent are dropped and counted, never block a call)\n"
+    "  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT the same, for traces only (wins)\n"
+    "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _HEADERS, _TIMEOUT  TLS roots, k=v headers, ms\n"
+    "  OTEL_SERVICE_NAME                 service.name of the spans (default: the service)\n"
+    "  OTEL_RESOURCE_ATTRIBUTES          k=v,k2=v2 resource attributes\n"
+    "  OTEL_TRACES_SAMPLER               parentbased_always_on (default), always_on, always_off,\n"
+    "                                    traceidratio, parentbased_traceidratio,\n"
+    "                                    parentbased_always_off\n"
+    "  OTEL_TRACES_SAMPLER_ARG           the ratio for the ratio samplers, in [0, 1]\n"
+    "  OTEL_SDK_DISABLED                 true turns tracing off\n"
+    "  OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_EXPORT_TIMEOUT, OTEL_BSP_MAX_QUEUE_SIZE,\n"
+    "  OTEL_BSP_MAX_EXPORT_BATCH_SIZE    the batch span processor (ms, ms, spans, spans)\n";
 namespace {
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;

@@ -41,6 +41,9 @@
 
 namespace hermes::tracing {
 
+// The variables above, one per line, for a service's --help.
+extern const char kTracingEnvironmentHelp[];
+
 struct TracingConfig {
   bool enabled = true;
   std::string service_name;

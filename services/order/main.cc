@@ -23,7 +23,7 @@ ABSL_FLAG(absl::Duration, user_call_timeout, absl::Seconds(2),
 int main(int argc, char** argv) {
   const hermes::runtime::TerminationSignals signals;  // before any thread starts
   absl::StatusOr<hermes::runtime::ServerConfig> config = hermes::runtime::LoadServerConfig(
-      argc, argv, "order", "hermes-order: the Hermes order service (order.v1.OrderService)");
+      argc, argv, "order", "the Hermes order service (order.v1.OrderService)");
   if (!config.ok()) {
     std::cerr << "hermes-order: " << config.status().message() << "\n";
     return 2;

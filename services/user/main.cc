@@ -15,7 +15,7 @@ ABSL_FLAG(std::string, data_dir, "./var/user", hermes::runtime::kDataDirHelp);
 int main(int argc, char** argv) {
   const hermes::runtime::TerminationSignals signals;  // before any thread starts
   absl::StatusOr<hermes::runtime::ServerConfig> config = hermes::runtime::LoadServerConfig(
-      argc, argv, "user", "hermes-user: the Hermes user service (user.v1.UserService)");
+      argc, argv, "user", "the Hermes user service (user.v1.UserService)");
   if (!config.ok()) {
     std::cerr << "hermes-user: " << config.status().message() << "\n";
     return 2;
