@@ -5,13 +5,23 @@
 #   DETACH=1 deploy/up.sh run in the background; logs in var/log/, pids in var/run/
 # The stack: hermes-user, hermes-order and a local Prometheus (Debian's package) scraping both.
 #   deploy/up.sh --down   stop a detached stack
+# Every setting below can come from the environment; the defaults are the ports of
+# ARCHITECTURE.md. The end-to-end test (tests/e2e) runs this script on free loopback ports with
+# its own STATE_DIR, so what it checks is the stack `make up` starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN_DIR=${BIN_DIR:-build/release/services}
-RUN_DIR=var/run
-LOG_DIR=var/log
+STATE_DIR=${STATE_DIR:-var}  # stores, Prometheus data, logs and pids
+RUN_DIR=$STATE_DIR/run
+LOG_DIR=$STATE_DIR/log
 STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
+USER_GRPC_PORT=${USER_GRPC_PORT:-50051}
+USER_METRICS_PORT=${USER_METRICS_PORT:-9091}
+ORDER_GRPC_PORT=${ORDER_GRPC_PORT:-50052}
+ORDER_METRICS_PORT=${ORDER_METRICS_PORT:-9092}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-5s}
 
 CERTS=${CERTS:-certs}  # made by `make certs` (deploy/certs/gen-certs.sh): development only
 
@@ -22,13 +32,24 @@ tls_flags() {  # tls_flags IDENTITY
     "--authz_policy=$POLICY"
 }
 
-# name, binary, arguments: every service on its default ports (ARCHITECTURE.md), mTLS with
-# its own identity, the shipped policy file (edit it: the services reload it), SQLite under
-# var/<name>.
+# Prometheus reads deploy/prometheus/prometheus-local.yml, with the ports above written in
+# (unchanged on the default ports) and the rule file's path made absolute.
+PROMETHEUS_CONFIG=$STATE_DIR/prometheus.yml
+render_prometheus_config() {
+  sed -e "s/localhost:9091/localhost:$USER_METRICS_PORT/" \
+      -e "s/localhost:9092/localhost:$ORDER_METRICS_PORT/" \
+      -e "s/^\(  *scrape_interval:\).*/\1 $SCRAPE_INTERVAL/" \
+      -e "s/^\(  *evaluation_interval:\).*/\1 $SCRAPE_INTERVAL/" \
+      -e "s|^  - alerts.yml|  - $PWD/deploy/prometheus/alerts.yml|" \
+      deploy/prometheus/prometheus-local.yml >"$PROMETHEUS_CONFIG"
+}
+
+# name, binary, arguments: every service on its ports, mTLS with its own identity, the shipped
+# policy file (edit it: the services reload it), SQLite under $STATE_DIR/<name>.
 SERVICES=(
-  "user|$BIN_DIR/user/hermes-user|$(tls_flags user)"
-  "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --user_service_addr=dns:///localhost:50051"
-  "prometheus|$(command -v prometheus || echo /usr/bin/prometheus)|--config.file=deploy/prometheus/prometheus-local.yml --web.listen-address=127.0.0.1:9090 --storage.tsdb.path=var/prometheus --log.level=warn"
+  "user|$BIN_DIR/user/hermes-user|$(tls_flags user) --grpc_addr=0.0.0.0:$USER_GRPC_PORT --metrics_addr=0.0.0.0:$USER_METRICS_PORT --data_dir=$STATE_DIR/user"
+  "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --grpc_addr=0.0.0.0:$ORDER_GRPC_PORT --metrics_addr=0.0.0.0:$ORDER_METRICS_PORT --data_dir=$STATE_DIR/order --user_service_addr=dns:///localhost:$USER_GRPC_PORT"
+  "prometheus|$(command -v prometheus || echo /usr/bin/prometheus)|--config.file=$PROMETHEUS_CONFIG --web.listen-address=127.0.0.1:$PROMETHEUS_PORT --storage.tsdb.path=$STATE_DIR/prometheus --log.level=warn"
 )
 
 stop_pids() {  # stop_pids PID...: SIGTERM, then wait (bounded) for each to exit
@@ -61,6 +82,7 @@ if [[ ${1:-} == --down ]]; then
 fi
 
 mkdir -p "$RUN_DIR" "$LOG_DIR"
+render_prometheus_config
 for entry in "${SERVICES[@]}"; do
   IFS='|' read -r name binary _ <<<"$entry"
   [[ -x $binary ]] || { echo "up: $binary is missing: run 'make up' (it builds first)" >&2; exit 1; }
@@ -83,18 +105,52 @@ for entry in "${SERVICES[@]}"; do
   echo $! >"$RUN_DIR/$name.pid"
 done
 
+# The banner waits until every process answers: the services' health (SERVING, over mTLS, with
+# hermes-health-probe) and Prometheus's readiness endpoint. Bounded; a process that dies
+# during start-up ends the wait at once.
+PROBE=${PROBE:-build/release/deploy/health-probe/hermes-health-probe}
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-60}
+ready() {  # ready NAME
+  case $1 in
+    user | order)
+      local port=$USER_GRPC_PORT
+      [[ $1 == order ]] && port=$ORDER_GRPC_PORT
+      "$PROBE" --addr="localhost:$port" --tls_ca="$CERTS/ca.pem" \
+        --tls_cert="$CERTS/admin/cert.pem" --tls_key="$CERTS/admin/key.pem" >/dev/null 2>&1 ;;
+    prometheus) curl -fsS -o /dev/null "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 2>/dev/null ;;
+  esac
+}
+deadline=$((SECONDS + READY_TIMEOUT_S))
+for i in "${!SERVICES[@]}"; do
+  name=${SERVICES[$i]%%|*}
+  until ready "$name"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "up: $name did not become ready$( ((SECONDS >= deadline)) && echo " within ${READY_TIMEOUT_S}s");" \
+        "stopping the stack$( [[ ${DETACH:-0} == 1 ]] && echo " (its log: $LOG_DIR/$name.log)")" >&2
+      stop_pids "${pids[@]}"
+      rm -f "$RUN_DIR"/*.pid
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
+
+otlp=${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-${OTEL_EXPORTER_OTLP_ENDPOINT:-http://localhost:4317}}
 cat <<BANNER
 ────────────────────────────────────────────────────────────────────────────────
- Hermes is starting (mTLS with the development certificates in $CERTS/)
-   user   gRPC localhost:50051   metrics http://localhost:9091/metrics
-   order  gRPC localhost:50052   metrics http://localhost:9092/metrics
-   Prometheus  http://localhost:9090 (scrapes both; alerts from deploy/prometheus/alerts.yml)
- Try (as the admin identity):
+ Hermes is up (mTLS with the DEVELOPMENT certificates in $CERTS/)
+   user        gRPC localhost:$USER_GRPC_PORT   metrics http://localhost:$USER_METRICS_PORT/metrics
+   order       gRPC localhost:$ORDER_GRPC_PORT   metrics http://localhost:$ORDER_METRICS_PORT/metrics
+   Prometheus  http://localhost:$PROMETHEUS_PORT (alerts: deploy/prometheus/alerts.yml)
+   traces      OTLP to $otlp (dropped and counted if nothing listens)
+ Try it, as the admin identity (README.md "Walkthrough" has every rpc):
    grpcurl -cacert $CERTS/ca.pem -cert $CERTS/admin/cert.pem -key $CERTS/admin/key.pem \\
-     localhost:50051 list
+     -d '{"email": "ada@example.com", "display_name": "Ada"}' \\
+     localhost:$USER_GRPC_PORT user.v1.UserService/CreateUser
    node_modules/.bin/buf curl --protocol grpc --cacert $CERTS/ca.pem \\
-     --cert $CERTS/admin/cert.pem --key $CERTS/admin/key.pem --list-services https://localhost:50051
-$( [[ ${DETACH:-0} == 1 ]] && echo " Detached: logs in $LOG_DIR/, 'make down' stops it." || echo " Ctrl-C stops everything." )
+     --cert $CERTS/admin/cert.pem --key $CERTS/admin/key.pem \\
+     -d '{}' https://localhost:$USER_GRPC_PORT/user.v1.UserService/ListUsers
+$( [[ ${DETACH:-0} == 1 ]] && echo " Detached: logs in $LOG_DIR/; 'make down' stops it." || echo " Ctrl-C stops everything." )
 ────────────────────────────────────────────────────────────────────────────────
 BANNER
 
