@@ -44,12 +44,15 @@ test: ## Build the dev preset (ASan + UBSan) and run every test through CTest
 	$(MAKE) --no-print-directory build PRESET=dev
 	ctest --preset dev -j $(JOBS)
 
-bench: ## Build release and run the benchmarks (numbers, not pass/fail): the chain's cost per call
-	$(MAKE) --no-print-directory build PRESET=release TARGETS=chain_bench
+bench: ## Build release and run every benchmark (numbers, not pass/fail); writes tests/bench/RESULTS.md
+	$(MAKE) --no-print-directory build PRESET=release \
+	  TARGETS="hermes-user hermes-order hermes-load hermes-health-probe chain_bench hot_path_bench"
+	build/release/tests/bench/hot_path_bench
 	build/release/tests/bench/chain_bench
+	tests/bench/run.sh
 
 up: ## Build release and run both services on their defaults (Ctrl-C stops; DETACH=1 backgrounds)
-	$(MAKE) --no-print-directory build PRESET=release TARGETS="hermes-user hermes-order"
+	$(MAKE) --no-print-directory build PRESET=release TARGETS="hermes-user hermes-order hermes-health-probe"
 	@$(MAKE) --no-print-directory certs
 	deploy/up.sh
 

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   cmake ninja-build g++ make git pkg-config ca-certificates openssl curl clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client
+  libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client jq
 )
 # Installed without recommends: `prometheus` would otherwise drag in node-exporter and more.
 APT_PACKAGES_NO_RECOMMENDS=(prometheus)
