@@ -93,12 +93,21 @@ int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
     return 1;
   }
 
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start({.listen_address = config.grpc_addr,
-                         .credentials = (*security)->credentials(),
-                         .services = std::move(services),
-                         .interceptors = (*chain)->InterceptorFactories(),
-                         .max_streams = config.max_streams});
+  if (config.bench_no_chain) {
+    HERMES_LOG(spdlog::level::warn,
+               "--bench_no_chain: calls are not recovered, logged, counted or traced "
+               "(benchmarks only)");
+  }
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(
+      {.listen_address = config.grpc_addr,
+       .credentials = (*security)->credentials(),
+       .services = std::move(services),
+       .interceptors =
+           config.bench_no_chain
+               ? std::vector<
+                     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>()
+               : (*chain)->InterceptorFactories(),
+       .max_streams = config.max_streams});
   if (!server.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot serve gRPC").Str("error", server.status().message());
     return 1;
@@ -109,11 +118,13 @@ int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
       .Str("metrics_addr", config.metrics_addr)
       .Int("metrics_port", (*metrics)->port())
       .Str("transport", config.insecure ? "plaintext" : "mtls");
+  telemetry::FlushLogs();  // supervisors and tests wait for this line
 
   const int signal = signals.Wait();
   HERMES_LOG(spdlog::level::info, "draining")
       .Int("signal", signal)
       .Double("grace_seconds", absl::ToDoubleSeconds(config.shutdown_grace));
+  telemetry::FlushLogs();
   (*server)->MarkNotServing();
   if (on_drain) on_drain();
   (*server)->Shutdown(config.shutdown_grace);

@@ -50,6 +50,11 @@ ABSL_FLAG(int32_t, max_streams, 256,
           "open; more get RESOURCE_EXHAUSTED. Server threads are capped at this + 64, so "
           "streams never take the threads unary calls need");
 
+ABSL_FLAG(bool, bench_no_chain, false,
+          "BENCHMARKS ONLY: serve with no interceptor chain (no recovery, logging, metrics or "
+          "tracing of calls). Requires --insecure. `make bench` measures the chain's cost "
+          "against this ceiling of the same binary");
+
 namespace hermes::runtime {
 namespace {
 
@@ -116,6 +121,9 @@ absl::Status Validate(const ServerConfig& config) {
   }
   if (config.max_streams < 1 || config.max_streams > 100000) {
     return absl::InvalidArgumentError("--max_streams must be between 1 and 100000");
+  }
+  if (config.bench_no_chain && !config.insecure) {
+    return absl::InvalidArgumentError("--bench_no_chain requires --insecure");
   }
   if (config.reload_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--reload_interval must be at least 1s");
@@ -185,6 +193,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.reload_interval = absl::GetFlag(FLAGS_reload_interval);
   config.max_streams = absl::GetFlag(FLAGS_max_streams);
+  config.bench_no_chain = absl::GetFlag(FLAGS_bench_no_chain);
   if (absl::Status status = Validate(config); !status.ok()) return status;
   return config;
 }

@@ -52,6 +52,7 @@ struct ServerConfig {
   absl::Duration shutdown_grace;
   absl::Duration reload_interval;  // how often TLS files and the policy are checked for changes
   int max_streams = 256;           // concurrent long-lived streams (watchers) the service keeps
+  bool bench_no_chain = false;     // benchmarks only: no interceptor chain (requires insecure)
 };
 
 // Applies HERMES_* environment fallbacks, then parses argv (absl handles --help and unknown

@@ -9,7 +9,13 @@
 //
 //   auto subscription = fanout.Subscribe(/*capacity=*/1024);
 //   std::shared_ptr<const Event> event;
-//   switch (subscription->Next(absl::Seconds(1), &event)) { ... }
+//   switch (subscription.Pop(absl::Seconds(1), &event)) { ... }      // a thread per subscriber
+//
+// or, with no thread waiting (gRPC's callback API), a waker that runs after each event
+// queued for this subscriber and when the fan-out closes, and TryPop from wherever it leads:
+//
+//   auto subscription = fanout.Subscribe(1024, [reactor] { reactor->Pump(); });
+//   switch (subscription.TryPop(&event)) { ... }                     // kTimeout: nothing yet
 //
 // The fanout is memory only: what was committed before a subscription existed is read from
 // the store's event log (see services/*/..._service.cc for the replay-then-follow logic).
@@ -17,6 +23,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <utility>
@@ -33,7 +40,8 @@ class EventFanout {
 
   class Subscription {
    public:
-    explicit Subscription(size_t capacity) : capacity_(capacity) {}
+    explicit Subscription(size_t capacity, std::function<void()> waker = nullptr)
+        : capacity_(capacity), waker_(std::move(waker)) {}
 
     // Waits up to `timeout` for the next event. kOverflow and kClosed are final.
     Next Pop(absl::Duration timeout, std::shared_ptr<const Event>* event) {
@@ -51,25 +59,38 @@ class EventFanout {
       return closed_ ? Next::kClosed : Next::kTimeout;
     }
 
+    // Pop without waiting: kTimeout when nothing is queued yet.
+    Next TryPop(std::shared_ptr<const Event>* event) { return Pop(absl::ZeroDuration(), event); }
+
    private:
     friend class EventFanout;
     // A full queue overflows: the subscription is over, its memory freed at once.
     void Push(const std::shared_ptr<const Event>& event) {
-      absl::MutexLock lock(&mutex_);
-      if (overflowed_ || closed_) return;
-      if (queue_.size() >= capacity_) {
-        overflowed_ = true;
-        queue_.clear();
-        return;
+      {
+        absl::MutexLock lock(&mutex_);
+        if (overflowed_ || closed_) return;
+        if (queue_.size() >= capacity_) {
+          overflowed_ = true;
+          queue_.clear();
+        } else {
+          queue_.push_back(event);
+        }
       }
-      queue_.push_back(event);
+      if (waker_) waker_();
     }
     void Close() {
-      absl::MutexLock lock(&mutex_);
-      closed_ = true;
+      {
+        absl::MutexLock lock(&mutex_);
+        closed_ = true;
+      }
+      if (waker_) waker_();
     }
 
     const size_t capacity_;
+    // Runs outside mutex_, so it may TryPop at once. Under the fan-out's lock when publishing,
+    // which keeps the subscriber (and whatever the waker points to) from being unsubscribed
+    // and destroyed while it runs.
+    const std::function<void()> waker_;
     absl::Mutex mutex_;
     std::deque<std::shared_ptr<const Event>> queue_ ABSL_GUARDED_BY(mutex_);
     bool overflowed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -94,6 +115,7 @@ class EventFanout {
     Next Pop(absl::Duration timeout, std::shared_ptr<const Event>* event) {
       return subscription_->Pop(timeout, event);
     }
+    Next TryPop(std::shared_ptr<const Event>* event) { return subscription_->TryPop(event); }
 
     // Queues an item for this subscriber only, in order with the published ones (a stream's
     // own replies, such as a current status, travel the same FIFO as the live events).
@@ -107,9 +129,9 @@ class EventFanout {
   };
 
   // Every event published after this returns is delivered (or the subscription overflows).
-  // After Close(), a new subscription is closed at once.
-  Handle Subscribe(size_t capacity) {
-    auto subscription = std::make_shared<Subscription>(capacity);
+  // After Close(), a new subscription is closed at once. `waker` (optional): see the top.
+  Handle Subscribe(size_t capacity, std::function<void()> waker = nullptr) {
+    auto subscription = std::make_shared<Subscription>(capacity, std::move(waker));
     absl::MutexLock lock(&mutex_);
     if (closed_) {
       subscription->Close();

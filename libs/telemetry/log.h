@@ -67,6 +67,11 @@ void RouteGrpcLogs();
 // Safe to call twice, and before InitLogging (then it only flushes).
 void ShutdownLogging();
 
+// Writes out the lines logged so far (in order, after the async queue). Lines are otherwise
+// buffered up to a second (warnings and errors are flushed at once): call it after a line
+// that someone watching the output waits for, such as "serving".
+void FlushLogs();
+
 // "trace", "debug", "info", "warn", "error" -> level (exact, lower case, as --log_level takes
 // them); anything else -> InvalidArgument naming the valid values.
 absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(absl::string_view name);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 namespace hermes::streams {
@@ -119,6 +120,42 @@ TEST(EventFanoutTest, ConcurrentReaders_EachSeeTheFullSequence) {
   for (int i = 1; i <= kEvents; ++i) fanout.Publish(i);
   for (auto& reader : readers) reader.join();
   for (int r = 0; r < 4; ++r) EXPECT_EQ(last[r], kEvents);
+}
+
+// The callback API's way: no thread waits; the waker runs after each queued event and on
+// Close, and TryPop takes what is there.
+TEST(EventFanoutTest, Waker_RunsPerQueuedEventAndOnClose_TryPopNeverWaits) {
+  Fanout fanout;
+  int wakes = 0;
+  std::vector<int> seen;
+  std::optional<Fanout::Handle> handle;
+  handle.emplace(fanout.Subscribe(8, [&] {
+    ++wakes;
+    std::shared_ptr<const int> event;
+    while (handle->TryPop(&event) == Fanout::Next::kEvent) seen.push_back(*event);
+  }));
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle->TryPop(&event), Fanout::Next::kTimeout);
+  fanout.Publish(1);
+  fanout.Publish(2);
+  handle->Inject(3);
+  EXPECT_EQ(wakes, 3);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3}));
+  fanout.Close();
+  EXPECT_EQ(wakes, 4);
+  EXPECT_EQ(handle->TryPop(&event), Fanout::Next::kClosed);
+}
+
+TEST(EventFanoutTest, Waker_OverflowIsReportedOnce_QueueDropped) {
+  Fanout fanout;
+  int wakes = 0;
+  Fanout::Handle handle = fanout.Subscribe(2, [&] { ++wakes; });
+  for (int i = 1; i <= 3; ++i) fanout.Publish(i);  // the third overflows the queue of 2
+  EXPECT_EQ(wakes, 3);
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kOverflow);
+  fanout.Publish(4);  // an overflowed subscriber is not woken again
+  EXPECT_EQ(wakes, 3);
 }
 
 }  // namespace

@@ -1,0 +1,224 @@
+#include "services/user/watch_users.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/errors/app_error.h"
+#include "services/user/user_proto.h"
+#include "services/user/user_validation.h"
+
+namespace hermes::user {
+namespace {
+
+grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t last_sequence) {
+  return errors::GrpcError(code, absl::StrCat(why, "; resume with after_sequence=", last_sequence));
+}
+
+}  // namespace
+
+WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& fanout,
+                                            const WatchOptions& options, std::atomic<int>& watchers,
+                                            const ::user::v1::WatchUsersRequest& request) {
+  auto* reactor = new WatchUsersReactor(store, options, watchers);
+  if (grpc::Status status = reactor->Begin(fanout, request); !status.ok()) {
+    reactor->FinishOnce(status);
+    return reactor;
+  }
+  // 2. The subscription is live: tell the client.
+  reactor->StartSendInitialMetadata();
+  {
+    absl::MutexLock lock(&reactor->mutex_);
+    reactor->started_ = true;
+  }
+  reactor->Pump();
+  return reactor;
+}
+
+WatchUsersReactor::WatchUsersReactor(UserStore& store, const WatchOptions& options,
+                                     std::atomic<int>& watchers)
+    : store_(store), options_(options), watchers_(watchers) {}
+
+WatchUsersReactor::~WatchUsersReactor() {
+  subscription_.reset();
+  if (counted_) watchers_.fetch_sub(1);
+}
+
+grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
+                                      const ::user::v1::WatchUsersRequest& request) {
+  if (request.after_sequence() < 0) {
+    return errors::GrpcError(grpc::StatusCode::INVALID_ARGUMENT,
+                             "after_sequence must not be negative", "after_sequence");
+  }
+  absl::StatusOr<std::optional<UserStatus>> filter =
+      StatusFilter(request.status_filter(), "status_filter");
+  if (!filter.ok()) return errors::ToGrpcStatus(filter.status());
+  filter_ = *filter;
+  if (watchers_.fetch_add(1) >= options_.max_watchers) {
+    watchers_.fetch_sub(1);
+    return errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             "too many concurrent watchers on this instance; retry later");
+  }
+  counted_ = true;
+
+  // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
+  // the subscription; older ones are replayed from the log.
+  subscription_.emplace(fanout.Subscribe(options_.buffer_events, [this] { Pump(); }));
+  absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
+  if (!range.ok()) return errors::ToGrpcStatus(range.status());
+
+  absl::MutexLock lock(&mutex_);
+  const int64_t after = request.after_sequence();
+  if (after > 0) {
+    if (after > range->newest) {
+      return errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
+                               absl::StrCat("after_sequence is ahead of the newest event (",
+                                            range->newest, "); re-list with ListUsers"),
+                               "after_sequence");
+    }
+    if (range->oldest > 0 && after < range->oldest - 1) {
+      return errors::GrpcError(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("events after ", after, " were pruned (the oldest retained is ",
+                       range->oldest, "); re-list with ListUsers"),
+          "after_sequence");
+    }
+    last_ = after;
+    replay_to_ = range->newest;  // 3. replayed from the log first
+  } else {
+    last_ = range->newest;  // only what is committed from now on
+    replay_to_ = last_;
+  }
+  return grpc::Status::OK;
+}
+
+void WatchUsersReactor::Pump() {
+  Step step;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!started_ || writing_ || finished_) return;
+    if (cancelled_) {
+      step = Step::kFinish;
+      finish_status_ = grpc::Status::CANCELLED;
+    } else {
+      step = Next();
+    }
+    switch (step) {
+      case Step::kIdle:
+        return;
+      case Step::kWrite:
+        writing_ = true;
+        break;
+      case Step::kFinish:
+        finished_ = true;
+        status = finish_status_;
+        break;
+    }
+  }
+  // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
+  if (step == Step::kWrite) {
+    StartWrite(&response_);
+  } else {
+    Finish(status);
+  }
+}
+
+WatchUsersReactor::Step WatchUsersReactor::Next() {
+  while (true) {
+    // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
+    // shows that events were committed but not seen here.
+    if (replay_.empty() && last_ < replay_to_) {
+      absl::StatusOr<std::vector<UserEvent>> events =
+          store_.EventsAfter(last_, options_.replay_batch);
+      if (!events.ok()) {
+        finish_status_ = errors::ToGrpcStatus(events.status());
+        return Step::kFinish;
+      }
+      // Sequences are contiguous, so an event missing from the log was pruned meanwhile: the
+      // client must re-list rather than silently skip it.
+      if (events->empty() || events->front().sequence != last_ + 1) {
+        finish_status_ =
+            errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
+                              absl::StrCat("events after ", last_,
+                                           " were pruned while replaying; re-list with ListUsers"),
+                              "after_sequence");
+        return Step::kFinish;
+      }
+      replay_.assign(std::make_move_iterator(events->begin()),
+                     std::make_move_iterator(events->end()));
+    }
+    std::shared_ptr<const UserEvent> live;
+    UserEvent replayed;
+    const UserEvent* event = nullptr;
+    if (!replay_.empty()) {
+      replayed = std::move(replay_.front());
+      replay_.pop_front();
+      event = &replayed;
+    } else {
+      // 4. Live events.
+      live = std::move(held_);
+      if (live == nullptr) {
+        switch (subscription_->TryPop(&live)) {
+          case UserEventFanout::Next::kTimeout:
+            return Step::kIdle;
+          case UserEventFanout::Next::kOverflow:
+            finish_status_ = ResumeHint(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                        "this watcher fell too far behind", last_);
+            return Step::kFinish;
+          case UserEventFanout::Next::kClosed:
+            finish_status_ =
+                ResumeHint(grpc::StatusCode::UNAVAILABLE, "the server is shutting down", last_);
+            return Step::kFinish;
+          case UserEventFanout::Next::kEvent:
+            break;
+        }
+      }
+      if (live->sequence > last_ + 1) {  // read the ones in between from the log first
+        replay_to_ = live->sequence - 1;
+        held_ = std::move(live);
+        continue;
+      }
+      event = live.get();
+    }
+    if (event->sequence <= last_) continue;  // already sent by the replay
+    last_ = event->sequence;
+    if (filter_.has_value() && event->user.status != *filter_) continue;
+    ToProto(*event, &response_);
+    return Step::kWrite;
+  }
+}
+
+void WatchUsersReactor::FinishOnce(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (finished_) return;
+    finished_ = true;
+  }
+  Finish(status);
+}
+
+void WatchUsersReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mutex_);
+    writing_ = false;
+  }
+  if (ok) {
+    Pump();
+  } else {
+    FinishOnce(grpc::Status::CANCELLED);  // the client is gone
+  }
+}
+
+void WatchUsersReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&mutex_);
+    cancelled_ = true;
+    // A write in flight completes (not ok) and finishes the stream; before Start is done,
+    // its Pump sees cancelled_.
+    if (!started_ || writing_ || finished_) return;
+    finished_ = true;
+  }
+  Finish(grpc::Status::CANCELLED);
+}
+
+void WatchUsersReactor::OnDone() { delete this; }
+
+}  // namespace hermes::user

@@ -1,0 +1,95 @@
+// WatchUsersReactor: one WatchUsers stream, on gRPC's callback API.
+//
+// The sync API holds a server thread for as long as a stream is open; ten thousand watchers
+// meant ten thousand threads, their stacks, and a wake-up per watcher every poll interval to
+// notice a client that went away. A reactor holds no thread while it waits: the fan-out's
+// waker runs it when an event is queued for it, gRPC runs it when a write completes or the
+// client cancels. Everything else is what the sync handler did:
+//
+//   1. subscribe to the live fan-out, then read where the durable log stands;
+//   2. send the response headers: the subscription is live, nothing committed from now on is
+//      missed;
+//   3. replay retained events after `after_sequence` from the log (in batches), then
+//   4. follow live events, skipping those the replay already sent; a live event beyond
+//      `last + 1` means events were committed but not seen here: they are read from the log
+//      first. No gap, no duplicate.
+//
+// One write is in flight at a time; events wait in the subscription's bounded queue, and a
+// watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
+// The interceptor chain sees these calls like any other (gRPC runs interceptors for callback
+// methods too): they are logged, counted and traced.
+#pragma once
+
+#include <grpcpp/support/server_callback.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/streams/event_fanout.h"
+#include "services/user/user_store.h"
+#include "user/v1/user.pb.h"
+
+namespace hermes::user {
+
+using UserEventFanout = streams::EventFanout<UserEvent>;
+
+struct WatchOptions {
+  int max_watchers = 256;
+  size_t buffer_events = 1024;  // per watcher
+  int replay_batch = 500;       // events read from the log at a time
+};
+
+class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::WatchUsersResponse> {
+ public:
+  // Starts the stream (or finishes it at once with the error). gRPC owns the reactor: it is
+  // deleted in OnDone. `watchers` counts open streams against options.max_watchers.
+  static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
+                                  const WatchOptions& options, std::atomic<int>& watchers,
+                                  const ::user::v1::WatchUsersRequest& request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  enum class Step { kWrite, kIdle, kFinish };
+
+  WatchUsersReactor(UserStore& store, const WatchOptions& options, std::atomic<int>& watchers);
+  ~WatchUsersReactor() override;
+
+  grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
+  // Writes the next response if none is in flight, or finishes the stream. Any thread.
+  void Pump();
+  // The next response into response_ (kWrite), nothing yet (kIdle) or the end (kFinish, with
+  // finish_status_).
+  Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void FinishOnce(const grpc::Status& status);
+
+  UserStore& store_;
+  const WatchOptions& options_;
+  std::atomic<int>& watchers_;
+  bool counted_ = false;  // holds one of watchers_
+
+  absl::Mutex mutex_;
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  std::optional<UserStatus> filter_;
+  int64_t last_ ABSL_GUARDED_BY(mutex_) = 0;       // newest sequence sent (or filtered out)
+  int64_t replay_to_ ABSL_GUARDED_BY(mutex_) = 0;  // read the log up to here before going live
+  std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
+  // Filled under mutex_ when no write is in flight; the write in flight owns it.
+  ::user::v1::WatchUsersResponse response_;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
+  // Last member: destroyed first, so the fan-out stops waking this reactor before the rest
+  // of it goes away.
+  std::optional<UserEventFanout::Handle> subscription_;
+};
+
+}  // namespace hermes::user
