@@ -1,0 +1,36 @@
+// What StreamOrderUpdates streams carry: the status changes the store's listener publishes,
+// and each stream's own replies, through one fan-out (libs/streams).
+#pragma once
+
+#include <cstddef>
+
+#include "libs/streams/event_fanout.h"
+#include "order/v1/order.pb.h"
+#include "services/order/order.h"
+
+namespace hermes::order {
+
+// One item of a StreamOrderUpdates stream's queue.
+struct OrderUpdate {
+  enum class Kind { kChange, kReply, kEnd };
+  Kind kind = Kind::kChange;
+  ::order::v1::StreamOrderUpdatesResponse response;  // kChange and kReply
+  OrderStatus status = OrderStatus::kPending;        // kChange: for per-order dedup
+};
+
+using OrderUpdateFanout = streams::EventFanout<OrderUpdate>;
+
+// The update that the store's listener publishes for a committed event.
+OrderUpdate ChangeFor(const OrderEvent& event);
+
+// The reply to a subscription: the order's current status.
+::order::v1::StreamOrderUpdatesResponse CurrentStatus(const Order& order);
+
+struct StreamOptions {
+  int max_streams = 256;
+  size_t buffer_updates = 1024;
+  size_t max_rejections_listed = 1000;   // UploadOrderEvents: the counts stay exact
+  size_t max_orders_per_stream = 10000;  // StreamOrderUpdates: more get an `error` reply
+};
+
+}  // namespace hermes::order

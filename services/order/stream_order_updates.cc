@@ -1,0 +1,196 @@
+#include "services/order/stream_order_updates.h"
+
+#include "libs/errors/app_error.h"
+
+namespace hermes::order {
+
+StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
+                                                            OrderUpdateFanout& fanout,
+                                                            const StreamOptions& options,
+                                                            std::atomic<int>& streams) {
+  auto* reactor = new StreamOrderUpdatesReactor(store, options, streams);
+  if (streams.fetch_add(1) >= options.max_streams) {
+    streams.fetch_sub(1);
+    reactor->FinishOnce(
+        errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many concurrent update streams on this instance; retry later"));
+    return reactor;
+  }
+  reactor->counted_ = true;
+  reactor->queue_.emplace(fanout.Subscribe(options.buffer_updates, [reactor] { reactor->Pump(); }));
+  reactor->StartSendInitialMetadata();
+  {
+    absl::MutexLock lock(&reactor->mutex_);
+    reactor->started_ = true;
+    reactor->StartRead(&reactor->request_);
+  }
+  reactor->Pump();
+  return reactor;
+}
+
+StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
+                                                     const StreamOptions& options,
+                                                     std::atomic<int>& streams)
+    : store_(store), options_(options), streams_(streams) {}
+
+StreamOrderUpdatesReactor::~StreamOrderUpdatesReactor() {
+  queue_.reset();
+  if (counted_) streams_.fetch_sub(1);
+}
+
+void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
+  if (!ok) {  // half-close (or the call is over): end after every reply queued so far
+    queue_->Inject({.kind = OrderUpdate::Kind::kEnd});
+    return;
+  }
+  Answer(request_);
+  absl::MutexLock lock(&mutex_);
+  // Never after Finish: the reactor may be gone once the finished call has no read pending.
+  if (!finished_) StartRead(&request_);
+}
+
+void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
+  OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
+  reply.response.set_order_id(request.order_id());
+  {
+    absl::MutexLock lock(&mutex_);
+    if (request.unsubscribe()) {
+      tracked_.erase(request.order_id());
+      return;
+    }
+    if (tracked_.size() >= options_.max_orders_per_stream &&
+        !tracked_.contains(request.order_id())) {
+      *reply.response.mutable_error() = errors::ToAppError(errors::Error(
+          absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
+      queue_->Inject(std::move(reply));
+      return;
+    }
+    // Tracked before the read, so no change committed after the read is dropped.
+    tracked_.try_emplace(request.order_id(), 0);
+  }
+  absl::StatusOr<Order> order = store_.Get(request.order_id());
+  if (order.ok()) {
+    reply.response = CurrentStatus(*order);
+    reply.status = order->status;
+  } else {
+    {
+      absl::MutexLock lock(&mutex_);
+      tracked_.erase(request.order_id());
+    }
+    absl::Status status = order.status();
+    if (status.code() == absl::StatusCode::kNotFound) {
+      status = errors::NotFound("order_id", "no order has this id");
+    }
+    *reply.response.mutable_error() = errors::ToAppError(status);
+  }
+  queue_->Inject(std::move(reply));
+}
+
+void StreamOrderUpdatesReactor::Pump() {
+  Step step;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!started_ || writing_ || finished_) return;
+    if (cancelled_) {
+      step = Step::kFinish;
+      finish_status_ = grpc::Status::CANCELLED;
+    } else {
+      step = Next();
+    }
+    switch (step) {
+      case Step::kIdle:
+        return;
+      case Step::kWrite:
+        writing_ = true;
+        break;
+      case Step::kFinish:
+        finished_ = true;
+        status = finish_status_;
+        break;
+    }
+  }
+  // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
+  if (step == Step::kWrite) {
+    StartWrite(&response_);
+  } else {
+    Finish(status);
+  }
+}
+
+StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next() {
+  while (true) {
+    if (ended_early_.has_value()) {
+      if (!last_message_sent_) {
+        last_message_sent_ = true;
+        response_.Clear();
+        *response_.mutable_error() = errors::ToAppError(*ended_early_);
+        return Step::kWrite;
+      }
+      finish_status_ = errors::ToGrpcStatus(*ended_early_);
+      return Step::kFinish;
+    }
+    std::shared_ptr<const OrderUpdate> update;
+    switch (queue_->TryPop(&update)) {
+      case OrderUpdateFanout::Next::kTimeout:
+        return Step::kIdle;
+      case OrderUpdateFanout::Next::kOverflow:
+        ended_early_ = absl::ResourceExhaustedError(
+            "this stream fell too far behind; subscribe again for the current statuses");
+        continue;
+      case OrderUpdateFanout::Next::kClosed:
+        ended_early_ =
+            absl::UnavailableError("the server is shutting down; subscribe again elsewhere");
+        continue;
+      case OrderUpdateFanout::Next::kEvent:
+        break;
+    }
+    if (update->kind == OrderUpdate::Kind::kEnd) {  // every reply queued before it was sent
+      finish_status_ = grpc::Status::OK;
+      return Step::kFinish;
+    }
+    if (!update->response.has_error()) {  // a change or a current status
+      auto it = tracked_.find(update->response.order_id());
+      const int status = static_cast<int>(update->status);
+      if (it == tracked_.end() || status <= it->second) continue;  // not ours, or stale
+      it->second = status;
+    }
+    response_ = update->response;
+    return Step::kWrite;
+  }
+}
+
+void StreamOrderUpdatesReactor::FinishOnce(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (finished_) return;
+    finished_ = true;
+  }
+  Finish(status);
+}
+
+void StreamOrderUpdatesReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mutex_);
+    writing_ = false;
+  }
+  if (ok) {
+    Pump();
+  } else {
+    FinishOnce(grpc::Status::CANCELLED);  // the client is gone
+  }
+}
+
+void StreamOrderUpdatesReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&mutex_);
+    cancelled_ = true;
+    if (!started_ || writing_ || finished_) return;
+    finished_ = true;
+  }
+  Finish(grpc::Status::CANCELLED);
+}
+
+void StreamOrderUpdatesReactor::OnDone() { delete this; }
+
+}  // namespace hermes::order

@@ -1,0 +1,85 @@
+// StreamOrderUpdatesReactor: one StreamOrderUpdates stream, on gRPC's callback API.
+//
+// The sync version held two threads per open stream (the handler writing, a reader thread
+// reading) and woke each every poll interval; a reactor holds none while it waits. gRPC runs
+// it when a request arrives (OnReadDone), a write completes or the client cancels; the
+// fan-out's waker runs it when a status change is queued for it.
+//
+// One FIFO per stream carries the live status changes from the fan-out and the stream's own
+// replies (current status, errors, the end marker on half-close), so a current status always
+// precedes the changes that follow it and half-close ends the stream (OK) after every reply
+// was sent. Changes and current statuses are deduplicated per order by status (every allowed
+// transition increases the status number), so neither a stale current status nor a stale
+// change is sent. A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking
+// writers; on shutdown the stream ends UNAVAILABLE. Either way a last message whose `error` is
+// set and `order_id` empty says why, then the status does.
+#pragma once
+
+#include <grpcpp/support/server_callback.h>
+
+#include <atomic>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "order/v1/order.pb.h"
+#include "services/order/order_store.h"
+#include "services/order/order_updates.h"
+
+namespace hermes::order {
+
+class StreamOrderUpdatesReactor final
+    : public grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
+                                     ::order::v1::StreamOrderUpdatesResponse> {
+ public:
+  // Starts the stream (or finishes it at once when there are too many). gRPC owns the reactor:
+  // it is deleted in OnDone. `streams` counts open streams against options.max_streams.
+  static StreamOrderUpdatesReactor* Start(OrderStore& store, OrderUpdateFanout& fanout,
+                                          const StreamOptions& options, std::atomic<int>& streams);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  enum class Step { kWrite, kIdle, kFinish };
+
+  StreamOrderUpdatesReactor(OrderStore& store, const StreamOptions& options,
+                            std::atomic<int>& streams);
+  ~StreamOrderUpdatesReactor() override;
+
+  // The reply to one request: its current status or an error (queued in order).
+  void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
+  void Pump();
+  Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void FinishOnce(const grpc::Status& status);
+
+  OrderStore& store_;
+  const StreamOptions& options_;
+  std::atomic<int>& streams_;
+  bool counted_ = false;
+
+  ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
+
+  absl::Mutex mutex_;
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  // Orders this stream tracks, and the newest status sent for each (0: none yet).
+  absl::flat_hash_map<std::string, int> tracked_ ABSL_GUARDED_BY(mutex_);
+  // Why the server ends the stream early: sent as a last message, then as the status.
+  std::optional<absl::Status> ended_early_ ABSL_GUARDED_BY(mutex_);
+  bool last_message_sent_ ABSL_GUARDED_BY(mutex_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
+  // Filled under mutex_ when no write is in flight; the write in flight owns it.
+  ::order::v1::StreamOrderUpdatesResponse response_;
+  // Last member: destroyed first, so the fan-out stops waking this reactor before the rest
+  // of it goes away.
+  std::optional<OrderUpdateFanout::Handle> queue_;
+};
+
+}  // namespace hermes::order
