@@ -1,0 +1,205 @@
+// The real hermes-load binary against a real hermes-user on loopback: the report a bench script
+// reads says what happened (counts, every status, stream messages and their delivery latency),
+// and the exit code says whether the run could happen at all.
+#include <gmock/gmock.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tests/support/certs.h"
+#include "tests/support/network.h"
+#include "tests/support/service_process.h"
+#include "tests/support/subprocess.h"
+#include "user/v1/user.grpc.pb.h"
+
+namespace hermes::testing {
+namespace {
+
+using ::google::protobuf::Struct;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kRunTimeout = absl::Seconds(60);
+
+// The JSON report: the one line of the output that is a JSON object (stderr is mixed in).
+::testing::AssertionResult ReportOf(const std::string& output, Struct* report) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StartsWith(line, "{\"call\"")) continue;
+    const auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), report);
+    if (!status.ok()) return ::testing::AssertionFailure() << status.ToString() << "\n" << line;
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "no JSON report in:\n" << output;
+}
+
+double Number(const Struct& object, const std::string& key) {
+  const auto it = object.fields().find(key);
+  return it == object.fields().end() ? -1 : it->second.number_value();
+}
+
+int ExitCode(const CommandResult& result) {
+  return result.status.has_value() && WIFEXITED(*result.status) ? WEXITSTATUS(*result.status) : -1;
+}
+
+class HermesLoadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    user_ = std::make_unique<ServiceProcess>(
+        ServiceOptions{.binary = HERMES_USER_BIN, .extra_env = {"OTEL_SDK_DISABLED=true"}});
+    ASSERT_TRUE(user_->WaitUntilServing());
+    stub_ = ::user::v1::UserService::NewStub(user_->Channel());
+  }
+
+  std::string CreateUser(const std::string& email) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    ::user::v1::CreateUserRequest request;
+    request.set_email(email);
+    request.set_display_name("Load Test");
+    ::user::v1::CreateUserResponse response;
+    const grpc::Status status = stub_->CreateUser(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.user().id();
+  }
+
+  std::vector<std::string> LoadArgs(std::vector<std::string> extra) const {
+    std::vector<std::string> args = {HERMES_LOAD_BIN, "--insecure", "--addr",    user_->address(),
+                                     "--format",      "json",       "--workers", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  std::unique_ptr<ServiceProcess> user_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+TEST_F(HermesLoadTest, GetUserClosedLoop_CountsEveryCallAsOk) {
+  const std::string id = CreateUser("load-get@bench.test");
+  const CommandResult result = RunCommand(
+      LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
+                absl::StrCat(R"({"id":")", id, "\"}"), "--concurrency", "8", "--total", "200"}),
+      kRunTimeout);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report, "count"), 200);
+  EXPECT_EQ(Number(report, "errors"), 0);
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 200);
+  EXPECT_GT(Number(report, "rps"), 0);
+  EXPECT_GT(Number(report, "p99_ms"), 0);
+}
+
+TEST_F(HermesLoadTest, GetUserUnknownId_CountsEveryNotFound) {
+  const CommandResult result =
+      RunCommand(LoadArgs({"--call", "user.v1.UserService.GetUser", "-d",
+                           R"({"id":"no-such-user"})", "--concurrency", "4", "--total", "50"}),
+                 kRunTimeout);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report, "count"), 50);
+  EXPECT_EQ(Number(report, "errors"), 50);
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "NotFound"), 50);
+  const auto& messages = report.fields().at("error_messages").list_value().values();
+  ASSERT_FALSE(messages.empty());
+  EXPECT_EQ(messages[0].struct_value().fields().at("code").string_value(), "NotFound");
+}
+
+TEST_F(HermesLoadTest, CreateUserWithCounter_MakesUniqueUsers) {
+  const CommandResult result =
+      RunCommand(LoadArgs({"--call", "user.v1.UserService/CreateUser", "-d",
+                           R"({"email":"u{{n}}@bench.test","display_name":"U {{n}}"})",
+                           "--concurrency", "4", "--total", "40"}),
+                 kRunTimeout);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 40) << result.output;
+}
+
+TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
+  const std::string ready_file =
+      absl::StrCat(::testing::TempDir(), "/hermes-load-ready-", getpid());
+  std::filesystem::remove(ready_file);
+  Subprocess load(
+      LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "5", "--duration", "6s",
+                "--latency_field", "event_time", "--streams_ready_file", ready_file}));
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!std::filesystem::exists(ready_file) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(std::filesystem::exists(ready_file)) << load.Output();
+  for (int i = 0; i < 3; ++i) CreateUser(absl::StrCat("watched", i, "@bench.test"));
+
+  const std::optional<int> status = load.WaitForExit(kRunTimeout);
+  ASSERT_TRUE(status.has_value()) << load.Output();
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
+  const std::string output = load.Output();
+  EXPECT_THAT(output, HasSubstr("streams ready: 5 in"));
+  Struct report;
+  ASSERT_TRUE(ReportOf(output, &report));
+  const Struct& streams = report.fields().at("streams").struct_value();
+  EXPECT_EQ(Number(streams, "opened"), 5);
+  EXPECT_EQ(Number(streams, "failed"), 0);
+  EXPECT_EQ(Number(streams, "messages"), 15) << output;  // 3 events x 5 watchers
+  const Struct& delivery = streams.fields().at("delivery").struct_value();
+  EXPECT_EQ(Number(delivery, "count"), 15);
+  EXPECT_EQ(Number(delivery, "missing_timestamp"), 0);
+  EXPECT_GE(Number(delivery, "p50_ms"), 0);
+  EXPECT_GT(Number(delivery, "max_ms"), 0);
+  EXPECT_GE(Number(streams, "delivery_p99_ms"), Number(delivery, "p50_ms"));
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 5);
+  std::filesystem::remove(ready_file);
+}
+
+TEST(HermesLoadFailures, NoServer_ExitsWithCode2) {
+  const CommandResult result =
+      RunCommand({HERMES_LOAD_BIN, "--insecure", "--addr", LoopbackAddress(PickFreePort()),
+                  "--call", "user.v1.UserService/GetUser", "--timeout", "1s", "--total", "5"},
+                 kRunTimeout);
+  EXPECT_EQ(ExitCode(result), 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("cannot connect"));
+}
+
+TEST(HermesLoadFailures, UnknownMethodOrBadBody_ExitsWithCode1NamingTheProblem) {
+  const CommandResult unknown = RunCommand(
+      {HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/Nope"}, kRunTimeout);
+  EXPECT_EQ(ExitCode(unknown), 1) << unknown.output;
+  EXPECT_THAT(unknown.output, HasSubstr("user.v1.UserService/Nope"));
+  const CommandResult bad_body = RunCommand(
+      {HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/GetUser", "-d", R"({"id":)"},
+      kRunTimeout);
+  EXPECT_EQ(ExitCode(bad_body), 1) << bad_body.output;
+  EXPECT_THAT(bad_body.output, HasSubstr("user.v1.GetUserRequest"));
+}
+
+TEST(HermesLoadMutualTls, GetUser_OverMutualTlsAsAdmin) {
+  const CertificateAuthority& ca = SharedTestCa();
+  ServiceProcess user(
+      {.binary = HERMES_USER_BIN, .ca = &ca, .extra_env = {"OTEL_SDK_DISABLED=true"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+  const IdentityFiles admin = ca.Identity("admin");
+  const CommandResult result =
+      RunCommand({HERMES_LOAD_BIN, "--cacert", admin.ca, "--cert", admin.cert, "--key", admin.key,
+                  "--addr", user.address(), "--call", "user.v1.UserService/GetUser", "-d",
+                  R"({"id":"x"})", "--total", "20", "--connections", "2", "--format", "json"},
+                 kRunTimeout);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "NotFound"), 20);
+}
+
+}  // namespace
+}  // namespace hermes::testing
