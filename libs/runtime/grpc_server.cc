@@ -34,6 +34,12 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams_per_connection);
+  // gRPC's sync server keeps between MIN_POLLERS and MAX_POLLERS threads waiting for calls:
+  // when more are idle than the maximum (default 2), the surplus threads exit, and new ones
+  // are created for the next burst. Under load that is a thread created and destroyed every
+  // few calls (mmap, page faults, malloc arenas); keeping the unary reserve alive avoids it.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              kUnaryThreadReserve);
   if (options.max_streams > 0) {
     grpc::ResourceQuota quota("hermes");
     quota.SetMaxThreads(options.max_streams + kUnaryThreadReserve);

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/telemetry/log.h"
 #include "libs/tracing/tracing_config.h"
 
@@ -169,6 +170,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
     usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
     absl::SetFlagsUsageConfig(usage_config);
   });
+  // Debian's abseil checks every absl::Mutex lock for deadlock cycles (a debug aid gRPC pays
+  // for on every call: it locks absl mutexes throughout). Our lock order is fixed by design.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (absl::Status status = ApplyEnvironment(); !status.ok()) return status;
   absl::ParseCommandLine(argc, argv);
 

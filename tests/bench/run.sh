@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# The Hermes benchmark suite: what `make bench` runs after building the release preset.
+#
+# The services run on a throw-away data dir, pinned to one core (SERVER_CPU); hermes-load
+# (tests/load) drives them from the other (LOAD_CPU); everything on 127.0.0.1. It prints one
+# table, with every target of issue #8 marked met / NOT MET, and writes the same table and a
+# description of the machine to tests/bench/RESULTS.md (committed, so the figures travel with
+# the code). Nothing here is pass/fail: a benchmark prints numbers, the tests assert behaviour.
+#
+#   tests/bench/run.sh                   the whole suite (about 5 minutes)
+#   DURATION=5s WATCHERS="1000" tests/bench/run.sh      shorter runs, fewer watchers
+#   RESULTS=/tmp/r.md tests/bench/run.sh                write the table elsewhere
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build/release}
+USER_BIN=$BUILD/services/user/hermes-user
+ORDER_BIN=$BUILD/services/order/hermes-order
+LOAD_BIN=$BUILD/tests/load/hermes-load
+PROBE_BIN=$BUILD/deploy/health-probe/hermes-health-probe
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+USERS=${USERS:-10000}
+WATCHERS=${WATCHERS:-"1000 10000"}
+WRITES_PER_S=${WRITES_PER_S:-200}
+ORDER_STREAMS=${ORDER_STREAMS:-1000}
+RESULTS=${RESULTS:-tests/bench/RESULTS.md}
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+
+for bin in "$USER_BIN" "$ORDER_BIN" "$LOAD_BIN" "$PROBE_BIN"; do
+  [[ -x $bin ]] || { echo "bench: $bin is missing: run 'make bench' (it builds first)" >&2; exit 1; }
+done
+if (($(nproc) < 2)); then
+  echo "bench: needs 2 cores (server and load generator pinned apart); this machine has $(nproc)" >&2
+  exit 1
+fi
+
+WORK=$(mktemp -d /tmp/hermes-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+deploy/certs/gen-certs.sh "$WORK/certs" 2>/dev/null
+CERTS=$WORK/certs
+MTLS=(--cacert "$CERTS/ca.pem" --cert "$CERTS/admin/cert.pem" --key "$CERTS/admin/key.pem")
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---- the table -------------------------------------------------------------------------------
+ROWS=()  # scenario, figure, value, target, verdict: tab-separated
+row() {
+  ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"${4:-}"$'\t'"${5:-}")
+  printf '  %-42s %-26s %22s  %s %s\n' "$1" "$2" "$3" "${4:-}" "${5:-}" >&2
+}
+verdict() { if awk "BEGIN {exit !($1)}"; then echo "met"; else echo "NOT MET"; fi; }
+
+# ---- processes ---------------------------------------------------------------------------------
+# start_service NAME BINARY ARGS...: pinned to SERVER_CPU, port 0; sets PORT_<NAME>, PID_<NAME>,
+# START_MS_<NAME> (exec to the "serving" log line).
+start_service() {
+  local name=$1 binary=$2
+  shift 2
+  local logfile=$WORK/$name.log t0
+  t0=$(date +%s%N)
+  taskset -c "$SERVER_CPU" "$binary" --grpc_addr=127.0.0.1:0 --metrics_addr=127.0.0.1:0 \
+    --log_level=info "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  local deadline=$((SECONDS + 30)) line=""
+  until line=$(grep -m1 '"msg":"serving"' "$logfile" 2>/dev/null); do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+      cat "$logfile" >&2
+      echo "bench: $name did not start" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+  local ts ready_ns
+  ts=$(jq -r .ts <<<"$line")
+  ready_ns=$(date -d "$ts" +%s%N)
+  printf -v "PORT_$name" '%s' "$(jq -r .grpc_port <<<"$line")"
+  printf -v "METRICS_$name" '%s' "$(jq -r .metrics_port <<<"$line")"
+  printf -v "PID_$name" '%s' "$pid"
+  printf -v "START_MS_$name" '%s' "$(((ready_ns - t0) / 1000000))"
+}
+
+stop_service() {  # stop_service PID
+  kill -TERM "$1" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# load OUT ARGS...: hermes-load pinned to LOAD_CPU, its JSON report in $WORK/OUT.json.
+load() {
+  local out=$1
+  shift
+  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json "$@" >"$WORK/$out.json" 2>"$WORK/$out.err" ||
+    { cat "$WORK/$out.err" >&2; echo "bench: hermes-load failed ($out)" >&2; exit 1; }
+}
+field() { jq -r "$2" "$WORK/$1.json"; }  # field OUT JQ_EXPR
+errors_of() { jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$WORK/$1.json"; }
+fmt() { printf "%.${2:-0}f" "$1"; }
+
+# ---- 0. start-up and idle memory ---------------------------------------------------------------
+log "user service: start-up, idle memory, preloading $USERS users"
+DATA=$WORK/data
+start_service user "$USER_BIN" --data_dir="$DATA/user" --max_streams=12000 \
+  --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/user/cert.pem" --tls_key="$CERTS/user/key.pem"
+USER_ADDR=127.0.0.1:$PORT_user
+row "start-up" "exec to SERVING" "${START_MS_user} ms" "≤ 200 ms" "$(verdict "$START_MS_user <= 200")"
+"$PROBE_BIN" --addr="$USER_ADDR" --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/admin/cert.pem" \
+  --tls_key="$CERTS/admin/key.pem" >/dev/null
+IDLE_KB=$(rss_kb "$PID_user")
+row "idle" "resident memory" "$(fmt "$(awk "BEGIN {print $IDLE_KB / 1024}")" 1) MB" "≤ 30 MB" "$(verdict "$IDLE_KB <= 30*1024")"
+
+load preload --call user.v1.UserService/CreateUser --addr "$USER_ADDR" "${MTLS[@]}" \
+  --concurrency 64 --total "$USERS" \
+  -d '{"email": "preload{{n}}@bench.test", "display_name": "Preloaded {{n}}"}'
+[[ $(field preload '.status.OK // 0') == "$USERS" ]] ||
+  { echo "bench: preloading failed: $(errors_of preload)" >&2; exit 1; }
+USER_ID=$(taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
+  -d '{"page": {"page_size": 1}}' "https://localhost:$PORT_user/user.v1.UserService/ListUsers" |
+  jq -r '.users[0].id')
+
+# ---- 1. GetUser, full chain over mTLS ----------------------------------------------------------
+declare -A GET_RPS GET_P99
+for c in 1 16 64; do
+  log "GetUser, full chain, mTLS, $c in flight"
+  load "get_chain_$c" --call user.v1.UserService/GetUser --addr "$USER_ADDR" "${MTLS[@]}" \
+    --concurrency "$c" --connections "$(((c + 15) / 16))" --duration "$DURATION" --warmup "$WARMUP" \
+    -d "{\"id\": \"$USER_ID\"}"
+  GET_RPS[chain_$c]=$(field "get_chain_$c" .rps)
+  GET_P99[chain_$c]=$(field "get_chain_$c" .p99_ms)
+  row "GetUser full chain mTLS, $c in flight" "req/s | p50 | p99 (ms)" \
+    "$(fmt "${GET_RPS[chain_$c]}") | $(fmt "$(field "get_chain_$c" .p50_ms)" 3) | $(fmt "${GET_P99[chain_$c]}" 3)" \
+    "$([[ $c == 16 ]] && echo "p99 ≤ 1 ms")" \
+    "$([[ $c == 16 ]] && verdict "${GET_P99[chain_16]} <= 1")$([[ -n $(errors_of "get_chain_$c") ]] && echo " errors: $(errors_of "get_chain_$c")")"
+done
+
+# ---- 3. CreateUser, durable --------------------------------------------------------------------
+for c in 1 16 64; do
+  log "CreateUser (durable), $c in flight"
+  load "create_$c" --call user.v1.UserService/CreateUser --addr "$USER_ADDR" "${MTLS[@]}" \
+    --concurrency "$c" --connections "$(((c + 15) / 16))" --duration "$DURATION" --warmup "$WARMUP" \
+    -d "{\"email\": \"c$c-{{n}}@bench.test\", \"display_name\": \"Created {{n}}\"}"
+  rps=$(field "create_$c" .rps)
+  row "CreateUser durable, $c in flight" "req/s | p50 | p99 (ms)" \
+    "$(fmt "$rps") | $(fmt "$(field "create_$c" .p50_ms)" 3) | $(fmt "$(field "create_$c" .p99_ms)" 3)" \
+    "$([[ $c == 64 ]] && echo "≥ 5,000/s")" \
+    "$([[ $c == 64 ]] && verdict "$rps >= 5000")$([[ -n $(errors_of "create_$c") ]] && echo " errors: $(errors_of "create_$c")")"
+done
+
+# ---- 4. ListUsers, a page of 20 ----------------------------------------------------------------
+log "ListUsers, page of 20, 16 in flight"
+load list_16 --call user.v1.UserService/ListUsers --addr "$USER_ADDR" "${MTLS[@]}" \
+  --concurrency 16 --duration "$DURATION" --warmup "$WARMUP" \
+  -d '{"page": {"page": 7, "page_size": 20}}'
+row "ListUsers page of 20, 16 in flight" "req/s | p50 | p99 (ms)" \
+  "$(fmt "$(field list_16 .rps)") | $(fmt "$(field list_16 .p50_ms)" 3) | $(fmt "$(field list_16 .p99_ms)" 3)"
+
+# ---- 5. CreateOrder, and 7. StreamOrderUpdates -------------------------------------------------
+log "order service: CreateOrder, then StreamOrderUpdates"
+start_service order "$ORDER_BIN" --data_dir="$DATA/order" --max_streams=12000 \
+  --user_service_addr="dns:///127.0.0.1:$PORT_user" \
+  --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/order/cert.pem" --tls_key="$CERTS/order/key.pem"
+ORDER_ADDR=127.0.0.1:$PORT_order
+load create_order_16 --call order.v1.OrderService/CreateOrder --addr "$ORDER_ADDR" "${MTLS[@]}" \
+  --concurrency 16 --duration "$DURATION" --warmup "$WARMUP" \
+  -d "{\"user_id\": \"$USER_ID\", \"items\": [{\"product_id\": \"p-{{n}}\", \"quantity\": 1, \"price_cents\": 100}]}"
+row "CreateOrder (+1 GetUser), 16 in flight" "req/s | p50 | p99 (ms)" \
+  "$(fmt "$(field create_order_16 .rps)") | $(fmt "$(field create_order_16 .p50_ms)" 3) | $(fmt "$(field create_order_16 .p99_ms)" 3)" \
+  "" "$([[ -n $(errors_of create_order_16) ]] && echo "errors: $(errors_of create_order_16)")"
+
+# Five orders every stream tracks; UploadOrderEvents moves them on while the streams are open.
+ORDERS=()
+for i in 1 2 3 4 5; do
+  ORDERS+=("$(node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
+    -d "{\"user_id\": \"$USER_ID\", \"items\": [{\"product_id\": \"tracked-$i\", \"quantity\": 1, \"price_cents\": 1}]}" \
+    "https://localhost:$PORT_order/order.v1.OrderService/CreateOrder" | jq -r .order.id)")
+done
+subscribe=$(printf '{"order_id": "%s"} ' "${ORDERS[@]}" | jq -s -c .)
+before_kb=$(rss_kb "$PID_order")
+ready=$WORK/order_streams.ready
+taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call order.v1.OrderService/StreamOrderUpdates \
+  --addr "$ORDER_ADDR" "${MTLS[@]}" --streams "$ORDER_STREAMS" --connections 4 --duration 60s \
+  --latency_field updated_at --streams_ready_file "$ready" -d "$subscribe" \
+  >"$WORK/order_streams.json" 2>"$WORK/order_streams.err" &
+streams_pid=$!
+deadline=$((SECONDS + 60))
+until [[ -f $ready ]] || ((SECONDS > deadline)) || ! kill -0 "$streams_pid" 2>/dev/null; do sleep 0.1; done
+[[ -f $ready ]] || { cat "$WORK/order_streams.err" >&2; echo "bench: order streams did not open" >&2; exit 1; }
+sleep 1  # let every stream receive its five current statuses before measuring memory
+open_kb=$(rss_kb "$PID_order")
+for status in CONFIRMED SHIPPED DELIVERED; do
+  events=$(printf '{"order_id": "%s", "new_status": "ORDER_STATUS_'$status'"} ' "${ORDERS[@]}")
+  node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$events" \
+    "https://localhost:$PORT_order/order.v1.OrderService/UploadOrderEvents" >/dev/null
+done
+sleep 2
+kill -INT "$streams_pid" 2>/dev/null || true
+wait "$streams_pid" || true
+row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "memory per stream" \
+  "$(fmt "$(awk "BEGIN {print ($open_kb - $before_kb) / $ORDER_STREAMS}")" 1) KB"
+row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "messages | delivery p99 (ms)" \
+  "$(field order_streams '.streams.messages // 0') | $(fmt "$(field order_streams '.streams.delivery_p99_ms // "nan"')" 1)" \
+  "expected $((ORDER_STREAMS * 5 * 4))"
+stop_service "$PID_order"
+
+# ---- 6. WatchUsers fan-out (last on this instance: a backlog of undelivered events keeps the
+# server busy after the writes stop) ------------------------------------------------------------
+for n in $WATCHERS; do
+  log "WatchUsers: $n watchers, $WRITES_PER_S writes/s"
+  before_kb=$(rss_kb "$PID_user")
+  ready=$WORK/watchers_$n.ready
+  watch_s=$(( ${DURATION%s} + 20 ))
+  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/WatchUsers \
+    --addr "$USER_ADDR" "${MTLS[@]}" --streams "$n" --connections 8 --duration "${watch_s}s" \
+    --latency_field event_time --streams_ready_file "$ready" -d '{"after_sequence": 0}' \
+    >"$WORK/watch_$n.json" 2>"$WORK/watch_$n.err" &
+  watch_pid=$!
+  deadline=$((SECONDS + 60))
+  until [[ -f $ready ]] || ((SECONDS > deadline)) || ! kill -0 "$watch_pid" 2>/dev/null; do sleep 0.1; done
+  [[ -f $ready ]] || { cat "$WORK/watch_$n.err" >&2; echo "bench: watchers did not open" >&2; exit 1; }
+  open_kb=$(rss_kb "$PID_user")
+  load "watch_writes_$n" --call user.v1.UserService/CreateUser --addr "$USER_ADDR" "${MTLS[@]}" \
+    --rps "$WRITES_PER_S" --duration "$DURATION" \
+    -d "{\"email\": \"w$n-{{n}}@bench.test\", \"display_name\": \"Watched {{n}}\"}" &
+  writes_pid=$!
+  load "watch_get_$n" --call user.v1.UserService/GetUser --addr "$USER_ADDR" "${MTLS[@]}" \
+    --concurrency 16 --duration "$DURATION" --warmup "$WARMUP" -d "{\"id\": \"$USER_ID\"}"
+  wait "$writes_pid"
+  kill -INT "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" || true
+  per_watcher_kb=$(awk "BEGIN {print ($open_kb - $before_kb) / $n}")
+  p99=$(field "watch_$n" '.streams.delivery_p99_ms // "nan"')
+  row "WatchUsers $n watchers" "memory per watcher" "$(fmt "$per_watcher_kb" 1) KB" \
+    "$([[ $n == 10000 ]] && echo "≤ 20 KB")" "$([[ $n == 10000 ]] && verdict "$per_watcher_kb <= 20")"
+  row "WatchUsers $n watchers" "delivery p50 | p99 (ms)" \
+    "$(fmt "$(field "watch_$n" '.streams.delivery_p50_ms // "nan"')" 1) | $(fmt "$p99" 1)" \
+    "$([[ $n == 10000 ]] && echo "p99 ≤ 50 ms")" "$([[ $n == 10000 ]] && verdict "$p99 <= 50")"
+  row "WatchUsers $n watchers" "events delivered/s" "$(fmt "$(field "watch_$n" '.streams.messages_per_s // 0')")" \
+    "$n × $WRITES_PER_S = $((n * WRITES_PER_S))"
+  get_p99=$(field "watch_get_$n" .p99_ms)
+  row "WatchUsers $n watchers" "GetUser p99 at 16 (ms)" "$(fmt "$get_p99" 3)" \
+    "≤ 2 × idle ($(fmt "${GET_P99[chain_16]}" 3))" "$(verdict "$get_p99 <= 2 * ${GET_P99[chain_16]}")"
+done
+
+# ---- 2. GetUser, no chain, plaintext: the ceiling ----------------------------------------------
+stop_service "$PID_user"
+start_service bare "$USER_BIN" --data_dir="$DATA/user" --insecure --bench_no_chain
+for c in 1 16 64; do
+  log "GetUser, no chain, plaintext, $c in flight"
+  load "get_bare_$c" --call user.v1.UserService/GetUser --addr "127.0.0.1:$PORT_bare" --insecure \
+    --concurrency "$c" --connections "$(((c + 15) / 16))" --duration "$DURATION" --warmup "$WARMUP" \
+    -d "{\"id\": \"$USER_ID\"}"
+  GET_RPS[bare_$c]=$(field "get_bare_$c" .rps)
+  row "GetUser no chain plaintext, $c in flight" "req/s | p50 | p99 (ms)" \
+    "$(fmt "${GET_RPS[bare_$c]}") | $(fmt "$(field "get_bare_$c" .p50_ms)" 3) | $(fmt "$(field "get_bare_$c" .p99_ms)" 3)"
+done
+ratio=$(awk "BEGIN {print 100 * ${GET_RPS[chain_64]} / ${GET_RPS[bare_64]}}")
+row "GetUser chain ÷ no chain, 64 in flight" "throughput ratio" "$(fmt "$ratio" 1) %" "≥ 85 %" \
+  "$(verdict "$ratio >= 85")"
+stop_service "$PID_bare"
+
+# ---- RESULTS.md --------------------------------------------------------------------------------
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (tests/bench/run.sh) on $(date -u +%Y-%m-%d) at commit"
+  echo "\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$(git diff --quiet 2>/dev/null || echo ' (with local changes)')."
+  echo
+  echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores," \
+    "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)," \
+    "$(. /etc/os-release && echo "$PRETTY_NAME")."
+  echo "Server pinned to CPU $SERVER_CPU, hermes-load to CPU $LOAD_CPU (taskset); 127.0.0.1 only;"
+  echo "release build (RelWithDebInfo); runs of $DURATION after $WARMUP of warm-up; $USERS users preloaded."
+  echo "Tracing on with the default sampler (parentbased_always_on) and no collector: spans are"
+  echo "exported to nothing, dropped and counted, as on a machine without Jaeger."
+  echo
+  echo "| scenario | figure | value | target | |"
+  echo "|---|---|---|---|---|"
+  for r in "${ROWS[@]}"; do
+    printf '| %s |\n' "$(sed -e 's/|/\\|/g' -e 's/\t/ | /g' <<<"$r")"
+  done
+} >"$RESULTS"
+log "table written to $RESULTS"
