@@ -185,6 +185,7 @@ SqliteUserStore::SqliteUserStore(std::unique_ptr<SqliteDatabase> writer, std::st
                                  SqliteUserStoreOptions options)
     : options_(std::move(options)),
       writer_(std::move(writer)),
+      commits_(*writer_, write_mu_),
       readers_(
           [path = std::move(path), timeout = options_.busy_timeout] {
             return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
@@ -202,26 +203,23 @@ void SqliteUserStore::SetEventListener(EventListener listener) {
 
 template <typename Change>
 absl::StatusOr<UserEvent> SqliteUserStore::Write(Change change) {
-  absl::StatusOr<UserEvent> event;
   int64_t ticket = 0;
-  {
-    absl::MutexLock lock(&write_mu_);
-    SqliteDatabase& db = *writer_;
-    absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Mode::kImmediate);
-    if (!txn.ok()) return txn.status();
-    event = change(db);
-    if (!event.ok()) return event.status();  // the transaction rolls back
-    absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
-      stmt.BindInt64(1, static_cast<int64_t>(event->type))
-          .BindInt64(2, absl::ToUnixMicros(event->time));
-      BindUser(stmt, 3, event->user);
-    });
-    if (!status.ok()) return status;
-    event->sequence = db.LastInsertRowId();
-    if (status = txn->Commit(); !status.ok()) return status;
-    // Tickets are taken in commit order, and only by commits, so none is ever skipped.
-    ticket = notifier_.TakeTicket();
-  }
+  absl::StatusOr<UserEvent> event = commits_.Run(
+      [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+        absl::StatusOr<UserEvent> written = change(db);
+        if (!written.ok()) return written.status();  // rolled back to its savepoint
+        absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
+          stmt.BindInt64(1, static_cast<int64_t>(written->type))
+              .BindInt64(2, absl::ToUnixMicros(written->time));
+          BindUser(stmt, 3, written->user);
+        });
+        if (!status.ok()) return status;
+        written->sequence = db.LastInsertRowId();
+        return written;
+      },
+      // Tickets are taken in commit order, and only by commits, so none is ever skipped.
+      [&](UserEvent&) { ticket = notifier_.TakeTicket(); });
+  if (!event.ok()) return event.status();
   notifier_.Deliver(ticket, *event);
   return event;
 }

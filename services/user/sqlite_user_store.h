@@ -47,6 +47,7 @@
 #include "absl/time/time.h"
 #include "libs/storage/commit_notifier.h"
 #include "libs/storage/connection_pool.h"
+#include "libs/storage/group_commit.h"
 #include "libs/storage/sqlite_database.h"
 #include "services/user/user.h"
 #include "services/user/user_store.h"
@@ -99,8 +100,9 @@ class SqliteUserStore final : public UserStore {
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
 
-  // Runs `change` (which applies one write and returns its event, without sequence) in one
-  // write transaction, appends the event, commits, and delivers it to the listener.
+  // Runs `change` (which applies one write and returns its event, without sequence) and
+  // appends the event, in a savepoint of a group commit (concurrent writes share one
+  // transaction and one fsync), and once committed delivers it to the listener.
   template <typename Change>
   absl::StatusOr<UserEvent> Write(Change change);
 
@@ -108,10 +110,11 @@ class SqliteUserStore final : public UserStore {
 
   absl::Mutex write_mu_;
   std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
+  storage::GroupCommit<UserEvent> commits_;  // over writer_, holding write_mu_ per batch
 
   storage::ConnectionPool readers_;
 
-  storage::CommitNotifier<UserEvent> notifier_;  // its tickets are taken under write_mu_
+  storage::CommitNotifier<UserEvent> notifier_;  // its tickets are taken by commits_, in order
 };
 
 }  // namespace hermes::user

@@ -420,6 +420,49 @@ TEST_F(SqliteUserStoreTest, EveryWrite_AppendsOneEventWithTheNextSequenceAndTheS
   }
 }
 
+// Concurrent writers share group commits: a write that fails (a taken email) is rolled back
+// alone, every other one commits, and the event log and the listener see one gapless
+// sequence in commit order.
+TEST_F(SqliteUserStoreTest, ConcurrentCreates_GroupCommitted_FailuresAloneRolledBack_NoGap) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> shared_email_wins{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!store_
+                 ->Create(
+                     {.email = absl::StrCat("u", t, "-", i, "@example.com"), .display_name = "U"})
+                 .ok()) {
+          ++failures;
+        }
+        absl::StatusOr<User> shared =
+            store_->Create({.email = "shared@example.com", .display_name = "S"});
+        if (shared.ok()) {
+          ++shared_email_wins;
+        } else if (!absl::IsAlreadyExists(shared.status())) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(shared_email_wins.load(), 1);
+
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_EQ(events.size(), static_cast<size_t>(kThreads * kPerThread + 1));
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence, int64_t(i) + 1);
+  const std::vector<UserEvent> heard = listener_.events();
+  ASSERT_EQ(heard.size(), events.size());
+  for (size_t i = 0; i < heard.size(); ++i) EXPECT_EQ(heard[i].sequence, int64_t(i) + 1);
+  absl::StatusOr<UserPage> all = store_->List({.offset = 0, .limit = 1000});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->total, kThreads * kPerThread + 1);
+}
+
 TEST_F(SqliteUserStoreTest, Listener_IsCalledAfterTheCommitWithNoLockHeld) {
   absl::StatusOr<User> seen;
   absl::StatusOr<UserPage> listed;

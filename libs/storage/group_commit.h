@@ -1,0 +1,110 @@
+// GroupCommit: concurrent writers share one write transaction, and so one fsync.
+//
+// With `PRAGMA synchronous = FULL` every commit waits for the disk; one transaction per write
+// caps a store at one write per fsync, however many callers wait. Here a writer queues its
+// work; the first writer to find no batch running becomes the leader, takes everything queued
+// (its own work included) and runs each item in its own SAVEPOINT inside one IMMEDIATE
+// transaction, then commits once. An item that fails is rolled back to its savepoint alone;
+// the others commit. Nobody returns before the commit that holds their write is durable, so
+// durability is unchanged; while one batch commits, the next one queues.
+//
+//   GroupCommit<UserEvent> commits(writer_db, writer_mu);
+//   absl::StatusOr<UserEvent> event = commits.Run(
+//       [&](SqliteDatabase& db) { return InsertUserAndEvent(db); },   // inside a savepoint
+//       [&](UserEvent& event) { ticket = notifier.TakeTicket(); });   // after the commit
+//
+// `committed` runs for every successful item, in the order the items ran (the order their
+// rows were written, so sequence order), while no other batch can start: the place to take
+// commit-order tickets. Both callbacks run on the leader's thread, the caller waiting.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/storage/sqlite_database.h"
+#include "libs/storage/transaction.h"
+
+namespace hermes::storage {
+
+template <typename Result>
+class GroupCommit {
+ public:
+  using Work = absl::FunctionRef<absl::StatusOr<Result>(SqliteDatabase&)>;
+  using Committed = absl::FunctionRef<void(Result&)>;
+
+  // `db` is the store's write connection; a leader holds `db_mu` while its batch runs, so
+  // other users of the connection (pruning) just lock it too.
+  GroupCommit(SqliteDatabase& db, absl::Mutex& db_mu) : db_(db), db_mu_(db_mu) {}
+
+  absl::StatusOr<Result> Run(Work work, Committed committed) {
+    Pending mine{work, committed};
+    std::vector<Pending*> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(&mine);
+      auto my_turn = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return mine.done || !leading_; };
+      mu_.Await(absl::Condition(&my_turn));
+      if (mine.done) return std::move(mine.result);  // a leader ran it
+      leading_ = true;
+      batch.swap(queue_);
+    }
+    {
+      absl::MutexLock lock(&db_mu_);
+      RunBatch(batch);
+    }
+    absl::MutexLock lock(&mu_);
+    for (Pending* pending : batch) pending->done = true;
+    leading_ = false;
+    return std::move(mine.result);
+  }
+
+ private:
+  struct Pending {
+    Work work;
+    Committed committed;
+    absl::StatusOr<Result> result = absl::UnknownError("not run");
+    bool done = false;
+  };
+
+  void RunBatch(const std::vector<Pending*>& batch) {
+    auto fail_all = [&](const absl::Status& status) {
+      for (Pending* pending : batch) pending->result = status;
+    };
+    absl::StatusOr<Transaction> txn = Transaction::Begin(db_, Transaction::Mode::kImmediate);
+    if (!txn.ok()) return fail_all(txn.status());
+    for (Pending* pending : batch) {
+      if (absl::Status status = db_.Execute("SAVEPOINT hermes_write"); !status.ok()) {
+        return fail_all(status);  // the transaction rolls back: nothing of the batch stays
+      }
+      pending->result = pending->work(db_);
+      if (!pending->result.ok()) {
+        if (absl::Status status = db_.Execute("ROLLBACK TO hermes_write"); !status.ok()) {
+          return fail_all(status);
+        }
+      }
+      if (absl::Status status = db_.Execute("RELEASE hermes_write"); !status.ok()) {
+        return fail_all(status);
+      }
+    }
+    if (absl::Status status = txn->Commit(); !status.ok()) {
+      for (Pending* pending : batch) {
+        if (pending->result.ok()) pending->result = status;
+      }
+      return;
+    }
+    for (Pending* pending : batch) {
+      if (pending->result.ok()) pending->committed(*pending->result);
+    }
+  }
+
+  SqliteDatabase& db_;
+  absl::Mutex& db_mu_;
+  absl::Mutex mu_;
+  std::vector<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hermes::storage
