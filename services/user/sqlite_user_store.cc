@@ -23,11 +23,11 @@ using storage::Transaction;
 
 // Shipped migrations are never edited: a change of schema is a new entry.
 //
-// Times are Unix microseconds. users_by_created serves the unfiltered List (its order, and its
-// count from a small index); users_by_status_created the filtered one. Events carry the user's
-// state as plain columns, readable with the sqlite3 shell and free of any encoding to version.
-// AUTOINCREMENT keeps the highest sequence ever issued in sqlite_sequence, so a sequence is
-// never reissued, even after every event was pruned.
+// Times are Unix microseconds. users_by_created serves the unfiltered List's order,
+// users_by_status_created the filtered one's; user_counts (v2) their totals. Events carry the
+// user's state as plain columns, readable with the sqlite3 shell and free of any encoding to
+// version. AUTOINCREMENT keeps the highest sequence ever issued in sqlite_sequence, so a sequence
+// is never reissued, even after every event was pruned.
 constexpr storage::Migration kMigrations[] = {
     {.version = 1, .sql = R"sql(
 CREATE TABLE users (
@@ -54,6 +54,29 @@ CREATE TABLE user_events (
   etag         TEXT    NOT NULL
 ) STRICT;
 )sql"},
+    // ListUsers returns an exact total with every page. COUNT(*) walks a whole index (a
+    // millisecond per call at 70k users, most of ListUsers' cost); these counts are kept by
+    // triggers in the transaction of every write, so they are as durable and exact as the rows.
+    {.version = 2, .sql = R"sql(
+CREATE TABLE user_counts (
+  status INTEGER NOT NULL PRIMARY KEY,
+  n      INTEGER NOT NULL CHECK (n >= 0)
+) STRICT;
+INSERT INTO user_counts (status, n)
+  SELECT s.status, (SELECT COUNT(*) FROM users WHERE users.status = s.status)
+  FROM (SELECT 1 AS status UNION ALL SELECT 2 UNION ALL SELECT 3) AS s;
+CREATE TRIGGER users_counted_on_insert AFTER INSERT ON users BEGIN
+  UPDATE user_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+CREATE TRIGGER users_counted_on_delete AFTER DELETE ON users BEGIN
+  UPDATE user_counts SET n = n - 1 WHERE status = OLD.status;
+END;
+CREATE TRIGGER users_counted_on_status AFTER UPDATE OF status ON users
+  WHEN OLD.status <> NEW.status BEGIN
+  UPDATE user_counts SET n = n - 1 WHERE status = OLD.status;
+  UPDATE user_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+)sql"},
 };
 
 constexpr size_t kEtagBytes = 8;  // 13 characters
@@ -69,8 +92,8 @@ constexpr char kUpdateUser[] =
     "UPDATE users SET email = ?2, display_name = ?3, status = ?4, created_at = ?5, "
     "updated_at = ?6, etag = ?7 WHERE id = ?1";
 constexpr char kDeleteUser[] = "DELETE FROM users WHERE id = ?1";
-constexpr char kCountUsers[] = "SELECT COUNT(*) FROM users";
-constexpr char kCountUsersWithStatus[] = "SELECT COUNT(*) FROM users WHERE status = ?1";
+constexpr char kCountUsers[] = "SELECT SUM(n) FROM user_counts";
+constexpr char kCountUsersWithStatus[] = "SELECT n FROM user_counts WHERE status = ?1";
 constexpr char kListUsers[] =
     "SELECT id, email, display_name, status, created_at, updated_at, etag FROM users "
     "ORDER BY created_at, id LIMIT ?1 OFFSET ?2";

@@ -373,6 +373,47 @@ TEST_F(SqliteUserStoreTest, List_StatusFilter_ListsAndCountsOnlyMatches) {
   EXPECT_EQ(store_->List({.limit = 100})->total, 6);
 }
 
+// Totals come from counts kept by triggers: they follow deletes, status changes and failed
+// writes exactly, and a file written before the counts existed (schema v1) gets them computed
+// from its rows when it is opened.
+TEST_F(SqliteUserStoreTest, ListTotals_ExactAfterDeletesFailuresAndUpgradeFromV1) {
+  std::vector<User> users;
+  for (int i = 0; i < 6; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@example.com")));
+  EXPECT_EQ(store_->Create({.email = "u0@example.com", .display_name = "Dup"}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store_->Update({.id = users[0].id, .status = UserStatus::kBanned}).ok());
+  ASSERT_TRUE(store_->Update({.id = users[0].id, .status = UserStatus::kBanned}).ok());
+  ASSERT_TRUE(store_->Update({.id = users[1].id, .status = UserStatus::kInactive}).ok());
+  ASSERT_TRUE(store_->Delete(users[2].id).ok());
+  ASSERT_TRUE(store_->Delete(users[1].id).ok());
+  EXPECT_EQ(store_->Delete(users[1].id).code(), absl::StatusCode::kNotFound);
+  auto totals = [&] {
+    return std::vector<int64_t>{store_->List({})->total,
+                                store_->List({.status = UserStatus::kActive})->total,
+                                store_->List({.status = UserStatus::kInactive})->total,
+                                store_->List({.status = UserStatus::kBanned})->total};
+  };
+  const std::vector<int64_t> expected = {4, 3, 0, 1};
+  EXPECT_EQ(totals(), expected);
+
+  // Back to what a v1 binary left: no counts, no triggers.
+  store_.reset();
+  {
+    std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
+    ASSERT_TRUE(db->Execute("DROP TRIGGER users_counted_on_insert; "
+                            "DROP TRIGGER users_counted_on_delete; "
+                            "DROP TRIGGER users_counted_on_status; "
+                            "DROP TABLE user_counts; PRAGMA user_version = 1")
+                    .ok());
+  }
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(totals(), expected);
+  CreateOrDie("late@example.com");
+  EXPECT_EQ(store_->List({})->total, 5);
+  EXPECT_EQ(*storage::SchemaVersion(*RawConnection()), 2);
+}
+
 TEST_F(SqliteUserStoreTest, List_Empty_NoUsersTotalZero) {
   absl::StatusOr<UserPage> page = store_->List({});
   ASSERT_TRUE(page.ok());
@@ -572,14 +613,14 @@ TEST_F(SqliteUserStoreTest, Reopen_UsersAndEventsSurviveAndSequencesContinue) {
 TEST_F(SqliteUserStoreTest, Open_CreatesParentDirectoriesAndAVersionedSchema) {
   EXPECT_TRUE(std::filesystem::is_regular_file(dir_ + "/data/user.db"));
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 1);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 2);
 }
 
-TEST_F(SqliteUserStoreTest, Open_ExistingV1File_MigrationIsIdempotent) {
+TEST_F(SqliteUserStoreTest, Open_ExistingFile_MigrationIsIdempotent) {
   const User ada = CreateOrDie("ada@example.com");
   for (int i = 0; i < 3; ++i) Reopen();
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 1);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 2);
   EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
   EXPECT_THAT(AllEvents(), SizeIs(1));
 }
