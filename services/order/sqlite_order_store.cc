@@ -101,12 +101,6 @@ constexpr char kListItemsWithStatus[] =
     "(SELECT id FROM orders WHERE user_id = ?1 AND status = ?4 ORDER BY created_at DESC, "
     "id DESC LIMIT ?2 OFFSET ?3) ORDER BY order_id, position";
 
-// What a write did: the order as it now is, and whether it changed (an event is due).
-struct WriteOutcome {
-  Order order;
-  bool changed = false;
-};
-
 absl::string_view StatusName(OrderStatus status) {
   constexpr absl::string_view kNames[] = {"UNSPECIFIED", "PENDING",   "CONFIRMED",
                                           "SHIPPED",     "DELIVERED", "CANCELLED"};
@@ -237,6 +231,7 @@ SqliteOrderStore::SqliteOrderStore(std::unique_ptr<SqliteDatabase> writer, std::
                                    SqliteOrderStoreOptions options)
     : options_(std::move(options)),
       writer_(std::move(writer)),
+      commits_(*writer_, write_mu_),
       readers_(
           [path = std::move(path), timeout = options_.busy_timeout] {
             return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
@@ -254,41 +249,39 @@ void SqliteOrderStore::SetEventListener(EventListener listener) {
 
 template <typename Apply>
 absl::StatusOr<Order> SqliteOrderStore::Write(Apply apply) {
-  absl::StatusOr<WriteOutcome> outcome;
-  OrderEvent event;
   int64_t ticket = 0;
-  {
-    absl::MutexLock lock(&write_mu_);
-    SqliteDatabase& db = *writer_;
-    absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Mode::kImmediate);
-    if (!txn.ok()) return txn.status();
-    outcome = apply(db);
-    if (!outcome.ok()) return outcome.status();  // the transaction rolls back
-    // Nothing written: the transaction rolls back, which ends it the same way as a commit.
-    if (!outcome->changed) return std::move(outcome->order);
-    const Order& order = outcome->order;
-    absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
-      stmt.BindText(1, order.id)
-          .BindInt64(2, static_cast<int64_t>(order.status))
-          .BindInt64(3, absl::ToUnixMicros(order.updated_at));
-    });
-    if (!status.ok()) return status;
-    event = OrderEvent{.sequence = db.LastInsertRowId(),
-                       .order_id = order.id,
-                       .status = order.status,
-                       .updated_at = order.updated_at};
-    if (status = txn->Commit(); !status.ok()) return status;
-    // Tickets are taken in commit order, and only by commits, so none is ever skipped.
-    ticket = notifier_.TakeTicket();
-  }
-  notifier_.Deliver(ticket, event);
-  return std::move(outcome->order);
+  absl::StatusOr<Written> written = commits_.Run(
+      [&](SqliteDatabase& db) -> absl::StatusOr<Written> {
+        absl::StatusOr<WriteOutcome> outcome = apply(db);
+        if (!outcome.ok()) return outcome.status();  // rolled back to its savepoint
+        if (!outcome->changed) return Written{.outcome = *std::move(outcome)};
+        const Order& order = outcome->order;
+        absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
+          stmt.BindText(1, order.id)
+              .BindInt64(2, static_cast<int64_t>(order.status))
+              .BindInt64(3, absl::ToUnixMicros(order.updated_at));
+        });
+        if (!status.ok()) return status;
+        OrderEvent event{.sequence = db.LastInsertRowId(),
+                         .order_id = order.id,
+                         .status = order.status,
+                         .updated_at = order.updated_at};
+        return Written{.outcome = *std::move(outcome), .event = std::move(event)};
+      },
+      // Tickets are taken in commit order, and only by commits, so none is ever skipped.
+      [&](Written& done) {
+        if (done.outcome.changed) ticket = notifier_.TakeTicket();
+      });
+  if (!written.ok()) return written.status();
+  if (written->outcome.changed) notifier_.Deliver(ticket, written->event);
+  return std::move(written->outcome.order);
 }
 
 absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {
   return Write([&](SqliteDatabase& db) -> absl::StatusOr<WriteOutcome> {
-    // Under the write lock (and SQLite's, taken at BEGIN IMMEDIATE), so no other create can
-    // slip in between this check and the insert.
+    // Inside the write transaction (SQLite's lock, taken at BEGIN IMMEDIATE; writes of one
+    // group commit run one after another), so no other create can slip in between this check
+    // and the insert.
     if (!new_order.request_id.empty()) {
       absl::StatusOr<std::optional<std::string>> first =
           FindRequest(db, new_order.user_id, new_order.request_id);

@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "libs/storage/commit_notifier.h"
 #include "libs/storage/connection_pool.h"
+#include "libs/storage/group_commit.h"
 #include "libs/storage/sqlite_database.h"
 #include "services/order/order.h"
 #include "services/order/order_store.h"
@@ -90,9 +91,9 @@ class SqliteOrderStore final : public OrderStore {
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
 
-  // Runs `apply` in one write transaction. `apply` returns the order and whether it changed it;
-  // a change gets its event appended, is committed and delivered to the listener; no change
-  // commits nothing.
+  // Runs `apply` in a savepoint of a group commit (concurrent writes share one transaction and
+  // one fsync). `apply` returns the order and whether it changed it; a change gets its event
+  // appended and, once committed, delivered to the listener; no change writes nothing.
   template <typename Apply>
   absl::StatusOr<Order> Write(Apply apply);
 
@@ -100,10 +101,21 @@ class SqliteOrderStore final : public OrderStore {
 
   absl::Mutex write_mu_;
   std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
+  // What a write did: the order as it now is, and whether it changed (an event is due).
+  struct WriteOutcome {
+    Order order;
+    bool changed = false;
+  };
+  // What one write of a group commit leaves: the outcome and, for a change, its event.
+  struct Written {
+    WriteOutcome outcome;
+    OrderEvent event;
+  };
+  storage::GroupCommit<Written> commits_;  // over writer_, holding write_mu_ per batch
 
   storage::ConnectionPool readers_;
 
-  storage::CommitNotifier<OrderEvent> notifier_;  // its tickets are taken under write_mu_
+  storage::CommitNotifier<OrderEvent> notifier_;  // its tickets are taken by commits_, in order
 };
 
 }  // namespace hermes::order

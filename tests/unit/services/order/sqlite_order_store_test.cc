@@ -397,7 +397,8 @@ TEST_F(SqliteOrderStoreTest, EveryChange_OneEventWithIncreasingSequenceHeardInOr
   }
 }
 
-TEST_F(SqliteOrderStoreTest, ConcurrentWrites_ListenerInCommitOrderNeverOverlapping) {
+TEST_F(SqliteOrderStoreTest,
+       ConcurrentWrites_GroupCommitted_RefusalsAlone_ListenerInCommitOrderNeverOverlapping) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 10;
   listener_.set_hold(absl::Microseconds(300));
@@ -410,6 +411,8 @@ TEST_F(SqliteOrderStoreTest, ConcurrentWrites_ListenerInCommitOrderNeverOverlapp
         absl::StatusOr<Order> order = store_->Create(Sample(absl::StrCat("u", t)));
         ASSERT_TRUE(order.ok()) << order.status();
         ASSERT_TRUE(Move(order->id, OrderStatus::kConfirmed).ok());
+        // Refused inside a shared group commit: rolled back alone, no event, no gap.
+        EXPECT_FALSE(Move(order->id, OrderStatus::kDelivered).ok());
         EXPECT_TRUE(store_->Get(order->id).ok());  // reads alongside the writes
       }
     });
