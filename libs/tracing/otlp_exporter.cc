@@ -149,7 +149,7 @@ absl::StatusOr<std::unique_ptr<OtlpExporter>> OtlpExporter::Create(
 
 OtlpExporter::OtlpExporter(const OtlpExporterOptions& options,
                            const std::shared_ptr<grpc::ChannelInterface>& channel)
-    : options_(options), stub_(collector::TraceService::NewStub(channel)) {
+    : options_(options), channel_(channel), stub_(collector::TraceService::NewStub(channel)) {
   for (const auto& [key, value] : options_.resource) {
     common::KeyValue* kv = resource_.add_attributes();
     kv->set_key(key);
@@ -187,6 +187,14 @@ collector::ExportTraceServiceRequest OtlpExporter::BuildRequest(
 absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& batch,
                                   absl::Time deadline) {
   if (batch.empty()) return absl::OkStatus();
+  // A fail-fast call on a channel in TRANSIENT_FAILURE fails at once: say so without building
+  // and serializing a request nobody receives (without a collector, that was most of the
+  // exporter thread's CPU, taken from the core that serves calls). gRPC's reconnect backoff
+  // moves the channel on, so a collector that comes back gets the batches after that.
+  if (channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    return absl::UnavailableError(
+        absl::StrCat("OTLP export to ", options_.endpoint, ": the collector is unreachable"));
+  }
   const collector::ExportTraceServiceRequest request = BuildRequest(batch);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + options_.timeout)));

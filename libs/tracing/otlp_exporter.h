@@ -64,6 +64,7 @@ class OtlpExporter final : public SpanExporter {
  private:
   const OtlpExporterOptions options_;
   ::opentelemetry::proto::resource::v1::Resource resource_;  // built once
+  const std::shared_ptr<grpc::ChannelInterface> channel_;
   std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
 };
 

@@ -159,6 +159,30 @@ TEST_F(OtlpExporterTest, CollectorDown_ExportFailsQuicklyWithUnavailable) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+// While the collector is down the exporter fails fast without building requests; once it is
+// back on the same address, exports go through again (after gRPC's reconnect backoff).
+TEST_F(OtlpExporterTest, CollectorDownThenBack_ExportsSucceedAgain) {
+  const int port = collector_->port();
+  auto exporter = Exporter();
+  collector_.reset();
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(exporter->Export(batch, absl::Now() + absl::Seconds(5)).code(),
+              absl::StatusCode::kUnavailable);
+  }
+  collector_ = OtlpCollector::Start(port);
+  ASSERT_NE(collector_, nullptr);
+  absl::Status status = absl::UnknownError("not tried");
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!status.ok() && absl::Now() < give_up) {
+    status = exporter->Export(batch, absl::Now() + absl::Seconds(5));
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(collector_->Requests().size(), 1u);
+}
+
 TEST_F(OtlpExporterTest, PastDeadline_ExportFailsWithDeadlineExceeded) {
   auto exporter = Exporter();
   std::vector<std::unique_ptr<SpanData>> batch;
