@@ -4,9 +4,12 @@
 // caps a store at one write per fsync, however many callers wait. Here a writer queues its
 // work; the first writer to find no batch running becomes the leader, takes everything queued
 // (its own work included) and runs each item in its own SAVEPOINT inside one IMMEDIATE
-// transaction, then commits once. An item that fails is rolled back to its savepoint alone;
-// the others commit. Nobody returns before the commit that holds their write is durable, so
-// durability is unchanged; while one batch commits, the next one queues.
+// transaction, then commits once. An item that fails (or throws: it becomes INTERNAL) is
+// rolled back to its savepoint alone; the others commit. When the transaction itself fails
+// (BEGIN, a savepoint, COMMIT), every item of the batch gets that error, refusals included,
+// since a refusal may have been caused by a write that is now undone. Nobody returns before the
+// commit that holds their write is durable, so durability is unchanged; while one batch commits,
+// the next one queues.
 //
 //   GroupCommit<UserEvent> commits(writer_db, writer_mu);
 //   absl::StatusOr<UserEvent> event = commits.Run(
@@ -18,11 +21,13 @@
 // commit-order tickets. Both callbacks run on the leader's thread, the caller waiting.
 #pragma once
 
+#include <exception>
 #include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/transaction.h"
@@ -51,14 +56,30 @@ class GroupCommit {
       leading_ = true;
       batch.swap(queue_);
     }
-    {
+    try {
       absl::MutexLock lock(&db_mu_);
       RunBatch(batch);
+    } catch (...) {
+      // Only a `committed` callback can get here (RunBatch catches what `work` throws), after
+      // the commit: the writes are durable but not every item got its callback. Nobody may be
+      // left waiting on a leader that is gone, nor told "OK" without its ticket.
+      for (Pending* pending : batch) {
+        if (pending != &mine && !pending->reported) {
+          pending->result = absl::InternalError(
+              "write committed, but a callback after the commit failed; its outcome is unknown");
+        }
+      }
+      Finish(batch);
+      throw;
     }
-    absl::MutexLock lock(&mu_);
-    for (Pending* pending : batch) pending->done = true;
-    leading_ = false;
+    Finish(batch);
     return std::move(mine.result);
+  }
+
+  // Writers waiting for a batch to take them (not counting the batch running): for tests.
+  size_t QueuedForTesting() const {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
   }
 
  private:
@@ -66,43 +87,60 @@ class GroupCommit {
     Work work;
     Committed committed;
     absl::StatusOr<Result> result = absl::UnknownError("not run");
-    bool done = false;
+    bool reported = false;  // result final: failed, or committed and `committed` has run
+    bool done = false;      // guarded by mu_: its writer may return
   };
 
+  void Finish(const std::vector<Pending*>& batch) {
+    absl::MutexLock lock(&mu_);
+    for (Pending* pending : batch) pending->done = true;
+    leading_ = false;
+  }
+
+  // Runs `pending`'s work in a savepoint; a failure, or an exception, undoes that item alone.
+  // Not OK only when the savepoint itself fails, which dooms the whole transaction.
+  absl::Status RunOne(Pending& pending) {
+    if (absl::Status status = db_.Execute("SAVEPOINT hermes_write"); !status.ok()) return status;
+    try {
+      pending.result = pending.work(db_);
+    } catch (const std::exception& e) {
+      pending.result = absl::InternalError(absl::StrCat("write threw: ", e.what()));
+    } catch (...) {
+      pending.result = absl::InternalError("write threw a non-standard exception");
+    }
+    if (!pending.result.ok()) {
+      if (absl::Status status = db_.Execute("ROLLBACK TO hermes_write"); !status.ok()) {
+        return status;
+      }
+    }
+    return db_.Execute("RELEASE hermes_write");
+  }
+
   void RunBatch(const std::vector<Pending*>& batch) {
+    // Nothing of the batch stays when the transaction fails: a write refused in it may have
+    // been refused because of another one (the same email twice) that is now undone, so every
+    // item gets the transaction's error, refusals included.
     auto fail_all = [&](const absl::Status& status) {
-      for (Pending* pending : batch) pending->result = status;
+      for (Pending* pending : batch) {
+        pending->result = status;
+        pending->reported = true;
+      }
     };
     absl::StatusOr<Transaction> txn = Transaction::Begin(db_, Transaction::Mode::kImmediate);
     if (!txn.ok()) return fail_all(txn.status());
     for (Pending* pending : batch) {
-      if (absl::Status status = db_.Execute("SAVEPOINT hermes_write"); !status.ok()) {
-        return fail_all(status);  // the transaction rolls back: nothing of the batch stays
-      }
-      pending->result = pending->work(db_);
-      if (!pending->result.ok()) {
-        if (absl::Status status = db_.Execute("ROLLBACK TO hermes_write"); !status.ok()) {
-          return fail_all(status);
-        }
-      }
-      if (absl::Status status = db_.Execute("RELEASE hermes_write"); !status.ok()) {
-        return fail_all(status);
-      }
+      if (absl::Status status = RunOne(*pending); !status.ok()) return fail_all(status);
     }
-    if (absl::Status status = txn->Commit(); !status.ok()) {
-      for (Pending* pending : batch) {
-        if (pending->result.ok()) pending->result = status;
-      }
-      return;
-    }
+    if (absl::Status status = txn->Commit(); !status.ok()) return fail_all(status);
     for (Pending* pending : batch) {
       if (pending->result.ok()) pending->committed(*pending->result);
+      pending->reported = true;
     }
   }
 
   SqliteDatabase& db_;
   absl::Mutex& db_mu_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<Pending*> queue_ ABSL_GUARDED_BY(mu_);
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
 };
