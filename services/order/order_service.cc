@@ -109,7 +109,7 @@ grpc::Status OrderServiceImpl::UploadOrderEvents(
 grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
                         ::order::v1::StreamOrderUpdatesResponse>*
 OrderServiceImpl::StreamOrderUpdates(grpc::CallbackServerContext*) {
-  return StreamOrderUpdatesReactor::Start(store_, fanout_, options_, streams_);
+  return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, options_, streams_);
 }
 
 }  // namespace hermes::order

@@ -8,6 +8,7 @@
 
 #include <atomic>
 
+#include "libs/streams/delivery_thread.h"
 #include "order/v1/order.grpc.pb.h"
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
@@ -47,6 +48,9 @@ class OrderServiceImpl final
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
   std::atomic<int> streams_{0};
+  // Runs the update streams' deliveries. Last member: destroyed first, running what is still
+  // posted (each task may hold the last reference to a reactor, whose destructor uses streams_).
+  streams::DeliveryThread delivery_;
 };
 
 }  // namespace hermes::order

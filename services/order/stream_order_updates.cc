@@ -6,9 +6,10 @@ namespace hermes::order {
 
 StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
                                                             OrderUpdateFanout& fanout,
+                                                            streams::DeliveryThread& delivery,
                                                             const StreamOptions& options,
                                                             std::atomic<int>& streams) {
-  auto* reactor = new StreamOrderUpdatesReactor(store, options, streams);
+  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, options, streams);
   if (streams.fetch_add(1) >= options.max_streams) {
     streams.fetch_sub(1);
     reactor->FinishOnce(
@@ -17,7 +18,8 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
     return reactor;
   }
   reactor->counted_ = true;
-  reactor->queue_.emplace(fanout.Subscribe(options.buffer_updates, [reactor] { reactor->Pump(); }));
+  reactor->queue_.emplace(
+      fanout.Subscribe(options.buffer_updates, [reactor] { reactor->SchedulePump(); }));
   reactor->StartSendInitialMetadata();
   {
     absl::MutexLock lock(&reactor->mutex_);
@@ -29,9 +31,10 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
 }
 
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
+                                                     streams::DeliveryThread& delivery,
                                                      const StreamOptions& options,
                                                      std::atomic<int>& streams)
-    : store_(store), options_(options), streams_(streams) {}
+    : PumpedByDeliveryThread(delivery), store_(store), options_(options), streams_(streams) {}
 
 StreamOrderUpdatesReactor::~StreamOrderUpdatesReactor() {
   queue_.reset();
@@ -175,7 +178,7 @@ void StreamOrderUpdatesReactor::OnWriteDone(bool ok) {
     writing_ = false;
   }
   if (ok) {
-    Pump();
+    SchedulePump();
   } else {
     FinishOnce(grpc::Status::CANCELLED);  // the client is gone
   }
@@ -191,6 +194,11 @@ void StreamOrderUpdatesReactor::OnCancel() {
   Finish(grpc::Status::CANCELLED);
 }
 
-void StreamOrderUpdatesReactor::OnDone() { delete this; }
+void StreamOrderUpdatesReactor::OnDone() {
+  // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
+  // past `finished_`, so nothing touches the queue any more.
+  queue_.reset();
+  ReleaseGrpcReference();
+}
 
 }  // namespace hermes::order

@@ -3,7 +3,9 @@
 // The sync version held two threads per open stream (the handler writing, a reader thread
 // reading) and woke each every poll interval; a reactor holds none while it waits. gRPC runs
 // it when a request arrives (OnReadDone), a write completes or the client cancels; the
-// fan-out's waker runs it when a status change is queued for it.
+// fan-out's waker, when a status change is queued for it. Its writes are started on the
+// service's DeliveryThread (libs/streams/delivery_thread.h), never on the thread that
+// published the change (the committing writer) nor inline in gRPC's write completions.
 //
 // One FIFO per stream carries the live status changes from the fan-out and the stream's own
 // replies (current status, errors, the end marker on half-close), so a current status always
@@ -24,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/streams/delivery_thread.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
@@ -32,11 +35,14 @@ namespace hermes::order {
 
 class StreamOrderUpdatesReactor final
     : public grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
-                                     ::order::v1::StreamOrderUpdatesResponse> {
+                                     ::order::v1::StreamOrderUpdatesResponse>,
+      private streams::PumpedByDeliveryThread {
  public:
-  // Starts the stream (or finishes it at once when there are too many). gRPC owns the reactor:
-  // it is deleted in OnDone. `streams` counts open streams against options.max_streams.
+  // Starts the stream (or finishes it at once when there are too many). The reactor is
+  // deleted after OnDone, once no task posted to `delivery` holds it. `streams` counts open
+  // streams against options.max_streams.
   static StreamOrderUpdatesReactor* Start(OrderStore& store, OrderUpdateFanout& fanout,
+                                          streams::DeliveryThread& delivery,
                                           const StreamOptions& options, std::atomic<int>& streams);
 
   void OnReadDone(bool ok) override;
@@ -47,13 +53,13 @@ class StreamOrderUpdatesReactor final
  private:
   enum class Step { kWrite, kIdle, kFinish };
 
-  StreamOrderUpdatesReactor(OrderStore& store, const StreamOptions& options,
-                            std::atomic<int>& streams);
+  StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
+                            const StreamOptions& options, std::atomic<int>& streams);
   ~StreamOrderUpdatesReactor() override;
 
   // The reply to one request: its current status or an error (queued in order).
   void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
-  void Pump();
+  void Pump() override;  // on the delivery thread after the start (SchedulePump)
   Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void FinishOnce(const grpc::Status& status);
 
@@ -77,8 +83,8 @@ class StreamOrderUpdatesReactor final
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::order::v1::StreamOrderUpdatesResponse response_;
-  // Last member: destroyed first, so the fan-out stops waking this reactor before the rest
-  // of it goes away.
+  // Reset in OnDone (so no waker runs once gRPC is done with the call: it would post a task
+  // for a reactor about to go) and, on the way out, before the rest of the reactor.
   std::optional<OrderUpdateFanout::Handle> queue_;
 };
 

@@ -67,7 +67,7 @@ grpc::Status UserServiceImpl::DeleteUser(grpc::ServerContext*,
 
 grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(
     grpc::CallbackServerContext*, const ::user::v1::WatchUsersRequest* request) {
-  return WatchUsersReactor::Start(store_, fanout_, options_, watchers_, *request);
+  return WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request);
 }
 
 }  // namespace hermes::user

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "libs/streams/delivery_thread.h"
 #include "services/user/user_store.h"
 #include "services/user/watch_users.h"
 #include "user/v1/user.grpc.pb.h"
@@ -44,6 +45,9 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   UserEventFanout& fanout_;
   const WatchOptions options_;
   std::atomic<int> watchers_{0};
+  // Runs the watchers' deliveries. Last member: destroyed first, running what is still posted
+  // (each task may hold the last reference to a reactor, whose destructor uses watchers_).
+  streams::DeliveryThread delivery_;
 };
 
 }  // namespace hermes::user

@@ -15,9 +15,10 @@ grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t la
 }  // namespace
 
 WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& fanout,
+                                            streams::DeliveryThread& delivery,
                                             const WatchOptions& options, std::atomic<int>& watchers,
                                             const ::user::v1::WatchUsersRequest& request) {
-  auto* reactor = new WatchUsersReactor(store, options, watchers);
+  auto* reactor = new WatchUsersReactor(store, delivery, options, watchers);
   if (grpc::Status status = reactor->Begin(fanout, request); !status.ok()) {
     reactor->FinishOnce(status);
     return reactor;
@@ -32,9 +33,9 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
   return reactor;
 }
 
-WatchUsersReactor::WatchUsersReactor(UserStore& store, const WatchOptions& options,
-                                     std::atomic<int>& watchers)
-    : store_(store), options_(options), watchers_(watchers) {}
+WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
+                                     const WatchOptions& options, std::atomic<int>& watchers)
+    : PumpedByDeliveryThread(delivery), store_(store), options_(options), watchers_(watchers) {}
 
 WatchUsersReactor::~WatchUsersReactor() {
   subscription_.reset();
@@ -60,7 +61,7 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 
   // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
   // the subscription; older ones are replayed from the log.
-  subscription_.emplace(fanout.Subscribe(options_.buffer_events, [this] { Pump(); }));
+  subscription_.emplace(fanout.Subscribe(options_.buffer_events, [this] { SchedulePump(); }));
   absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
 
@@ -201,7 +202,7 @@ void WatchUsersReactor::OnWriteDone(bool ok) {
     writing_ = false;
   }
   if (ok) {
-    Pump();
+    SchedulePump();
   } else {
     FinishOnce(grpc::Status::CANCELLED);  // the client is gone
   }
@@ -219,6 +220,11 @@ void WatchUsersReactor::OnCancel() {
   Finish(grpc::Status::CANCELLED);
 }
 
-void WatchUsersReactor::OnDone() { delete this; }
+void WatchUsersReactor::OnDone() {
+  // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
+  // past `finished_`, so nothing touches the subscription any more.
+  subscription_.reset();
+  ReleaseGrpcReference();
+}
 
 }  // namespace hermes::user

@@ -16,6 +16,11 @@
 //
 // One write is in flight at a time; events wait in the subscription's bounded queue, and a
 // watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
+// The reactor's work after the start (serializing the next event, starting its write) runs on
+// the service's DeliveryThread, never on the thread that published the event (the committing
+// writer) nor inline in gRPC's write completions: see libs/streams/delivery_thread.h. A task
+// posted there holds a reference, so the reactor is deleted when gRPC is done with it (OnDone)
+// and no posted task is left.
 // The interceptor chain sees these calls like any other (gRPC runs interceptors for callback
 // methods too): they are logged, counted and traced.
 #pragma once
@@ -29,6 +34,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "services/user/user_store.h"
 #include "user/v1/user.pb.h"
@@ -43,12 +49,15 @@ struct WatchOptions {
   int replay_batch = 500;       // events read from the log at a time
 };
 
-class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::WatchUsersResponse> {
+class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
+                                private streams::PumpedByDeliveryThread {
  public:
-  // Starts the stream (or finishes it at once with the error). gRPC owns the reactor: it is
-  // deleted in OnDone. `watchers` counts open streams against options.max_watchers.
+  // Starts the stream (or finishes it at once with the error). The reactor is deleted after
+  // OnDone, once no task posted to `delivery` holds it. `watchers` counts open streams against
+  // options.max_watchers.
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
-                                  const WatchOptions& options, std::atomic<int>& watchers,
+                                  streams::DeliveryThread& delivery, const WatchOptions& options,
+                                  std::atomic<int>& watchers,
                                   const ::user::v1::WatchUsersRequest& request);
 
   void OnWriteDone(bool ok) override;
@@ -58,12 +67,14 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
  private:
   enum class Step { kWrite, kIdle, kFinish };
 
-  WatchUsersReactor(UserStore& store, const WatchOptions& options, std::atomic<int>& watchers);
+  WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
+                    const WatchOptions& options, std::atomic<int>& watchers);
   ~WatchUsersReactor() override;
 
   grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
-  // Writes the next response if none is in flight, or finishes the stream. Any thread.
-  void Pump();
+  // Writes the next response if none is in flight, or finishes the stream. Any thread; after
+  // the start, on the delivery thread (SchedulePump).
+  void Pump() override;
   // The next response into response_ (kWrite), nothing yet (kIdle) or the end (kFinish, with
   // finish_status_).
   Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -87,8 +98,8 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::user::v1::WatchUsersResponse response_;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
-  // Last member: destroyed first, so the fan-out stops waking this reactor before the rest
-  // of it goes away.
+  // Reset in OnDone (so no waker runs once gRPC is done with the call: it would post a task
+  // for a reactor about to go) and, on the way out, before the rest of the reactor.
   std::optional<UserEventFanout::Handle> subscription_;
 };
 

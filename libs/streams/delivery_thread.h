@@ -1,0 +1,86 @@
+// DeliveryThread: one background thread that runs the work of streaming reactors (serializing
+// the next event and starting its write), so that publishing an event costs its publisher a
+// queue push per subscriber, not a serialization and a gRPC write each.
+//
+// Why: EventFanout::Publish runs every subscriber's waker on the committing writer's thread,
+// under the fan-out's lock, in commit order. With the waker pumping its reactor there, one
+// CreateUser with 10,000 watchers ran 10,000 ToProto + StartWrite before returning: at 200
+// writes/s writes timed out (DEADLINE_EXCEEDED after 5 s), new watchers could not subscribe and
+// GetUser starved (tests/bench/RESULTS.md). Posted here instead, the waker is a flag and a push.
+//
+// The thread runs at a lower scheduling priority (nice +10, about a tenth of a normal thread's
+// share of a contended core): when the core is short, calls come first and watchers fall behind
+// — a watcher `buffer_events` behind ends with RESOURCE_EXHAUSTED and resumes by sequence —
+// rather than every call queueing behind the fan-out.
+//
+//   DeliveryThread delivery;                        // outlives every reactor that posts to it
+//   delivery.Post([reactor] { reactor->Pump(); });  // FIFO, one at a time, off the caller
+//
+// The destructor runs what is still queued, then joins: a posted task may hold a reference
+// that keeps its reactor alive, and must get to release it.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace hermes::streams {
+
+class DeliveryThread {
+ public:
+  struct Options {
+    int nice = 10;  // added to the thread's nice value (Linux: per thread); 0 keeps it
+  };
+
+  DeliveryThread() : DeliveryThread(Options{}) {}
+  explicit DeliveryThread(Options options);
+  ~DeliveryThread();
+  DeliveryThread(const DeliveryThread&) = delete;
+  DeliveryThread& operator=(const DeliveryThread&) = delete;
+
+  // Queues `task`; it runs on the delivery thread after the tasks posted before it.
+  void Post(std::function<void()> task);
+
+ private:
+  void Run(Options options);
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// PumpedByDeliveryThread: the part of a streaming reactor that runs its Pump() on a
+// DeliveryThread. SchedulePump() posts one Pump (however often it is called before that Pump
+// starts: a Pump drains what it finds); each post holds a reference, and the reactor deletes
+// itself when its last reference goes: gRPC's, released with ReleaseGrpcReference() in OnDone,
+// or a posted Pump's, released after it ran. So a reactor is never deleted under a posted
+// task, and the task needs no check: a Pump after Finish must just do nothing.
+class PumpedByDeliveryThread {
+ public:
+  PumpedByDeliveryThread(const PumpedByDeliveryThread&) = delete;
+  PumpedByDeliveryThread& operator=(const PumpedByDeliveryThread&) = delete;
+
+ protected:
+  explicit PumpedByDeliveryThread(DeliveryThread& delivery) : delivery_(delivery) {}
+  virtual ~PumpedByDeliveryThread() = default;
+
+  virtual void Pump() = 0;
+  void SchedulePump();
+  void ReleaseGrpcReference() { Unref(); }
+
+ private:
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  DeliveryThread& delivery_;
+  std::atomic<int> refs_{1};                 // gRPC's until OnDone, plus one per posted Pump
+  std::atomic<bool> pump_scheduled_{false};  // a Pump is posted and has not started
+};
+
+}  // namespace hermes::streams
