@@ -1,14 +1,10 @@
 #include "libs/streams/delivery_thread.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <utility>
 
 namespace hermes::streams {
 
-DeliveryThread::DeliveryThread(Options options) : thread_([this, options] { Run(options); }) {}
+DeliveryThread::DeliveryThread() : thread_([this] { Run(); }) {}
 
 DeliveryThread::~DeliveryThread() {
   {
@@ -23,14 +19,7 @@ void DeliveryThread::Post(std::function<void()> task) {
   tasks_.push_back(std::move(task));
 }
 
-void DeliveryThread::Run(Options options) {
-  if (options.nice != 0) {
-    // Linux keeps a nice value per thread: this lowers this thread only. Failing to (a
-    // sandbox that forbids it) leaves delivery at normal priority, which is still correct.
-    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-    const int current = getpriority(PRIO_PROCESS, tid);
-    (void)setpriority(PRIO_PROCESS, tid, current + options.nice);
-  }
+void DeliveryThread::Run() {
   std::deque<std::function<void()>> batch;
   while (true) {
     {

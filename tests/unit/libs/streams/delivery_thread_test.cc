@@ -1,9 +1,6 @@
 #include "libs/streams/delivery_thread.h"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <thread>
 #include <vector>
@@ -13,8 +10,6 @@
 
 namespace hermes::streams {
 namespace {
-
-int NiceOfThisThread() { return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))); }
 
 TEST(DeliveryThreadTest, Post_RunsTasksInOrder_OffTheCallersThread) {
   DeliveryThread delivery;
@@ -51,33 +46,6 @@ TEST(DeliveryThreadTest, ATaskMayPostAnother) {
   absl::Notification second_ran;
   delivery.Post([&] { delivery.Post([&second_ran] { second_ran.Notify(); }); });
   EXPECT_TRUE(second_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
-}
-
-TEST(DeliveryThreadTest, RunsAtALowerPriorityThanItsCreator) {
-  const int mine = NiceOfThisThread();
-  if (mine > 9) GTEST_SKIP() << "this test already runs at nice " << mine << ", no room below";
-  int theirs = mine;
-  {
-    DeliveryThread delivery;
-    absl::Notification done;
-    delivery.Post([&] {
-      theirs = NiceOfThisThread();
-      done.Notify();
-    });
-    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  }
-  EXPECT_EQ(theirs, mine + 10);
-  EXPECT_EQ(NiceOfThisThread(), mine);  // the creator's own priority is untouched
-}
-
-TEST(DeliveryThreadTest, NiceZero_KeepsTheCreatorsPriority) {
-  const int mine = NiceOfThisThread();
-  int theirs = -100;
-  {
-    DeliveryThread delivery({.nice = 0});
-    delivery.Post([&] { theirs = NiceOfThisThread(); });
-  }
-  EXPECT_EQ(theirs, mine);
 }
 
 }  // namespace
