@@ -4,7 +4,7 @@
 //
 // Why: EventFanout::Publish runs every subscriber's waker on the committing writer's thread,
 // under the fan-out's lock, in commit order. With the waker pumping its reactor there, one
-// CreateUser with 10,000 watchers ran 10,000 ToProto + StartWrite before returning: at 200
+// CreateUser with 8,000 watchers ran 8,000 ToProto + StartWrite before returning: at 200
 // writes/s writes timed out (DEADLINE_EXCEEDED after 5 s), new watchers could not subscribe and
 // GetUser starved (tests/bench/RESULTS.md). Posted here instead, the waker is a flag and a push.
 //
