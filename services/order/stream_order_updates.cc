@@ -38,7 +38,7 @@ StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
 
 StreamOrderUpdatesReactor::~StreamOrderUpdatesReactor() {
   queue_.reset();
-  if (counted_) streams_.fetch_sub(1);
+  if (counted_) streams_.fetch_sub(1);  // only if OnDone never ran
 }
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
@@ -173,14 +173,18 @@ void StreamOrderUpdatesReactor::FinishOnce(const grpc::Status& status) {
 }
 
 void StreamOrderUpdatesReactor::OnWriteDone(bool ok) {
+  bool finish = false;
   {
     absl::MutexLock lock(&mutex_);
     writing_ = false;
+    // The client is gone. Finished in the same critical section, so that a Pump posted
+    // earlier cannot start a write between this and Finish (no operation after Finish).
+    if (!ok && !finished_) finish = finished_ = true;
   }
   if (ok) {
     SchedulePump();
-  } else {
-    FinishOnce(grpc::Status::CANCELLED);  // the client is gone
+  } else if (finish) {
+    Finish(grpc::Status::CANCELLED);
   }
 }
 
@@ -198,6 +202,12 @@ void StreamOrderUpdatesReactor::OnDone() {
   // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
   // past `finished_`, so nothing touches the queue any more.
   queue_.reset();
+  // The stream no longer counts against the limit, even while a posted Pump still holds the
+  // reactor.
+  if (counted_) {
+    streams_.fetch_sub(1);
+    counted_ = false;
+  }
   ReleaseGrpcReference();
 }
 

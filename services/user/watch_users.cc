@@ -39,7 +39,7 @@ WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& 
 
 WatchUsersReactor::~WatchUsersReactor() {
   subscription_.reset();
-  if (counted_) watchers_.fetch_sub(1);
+  if (counted_) watchers_.fetch_sub(1);  // only if OnDone never ran
 }
 
 grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
@@ -197,14 +197,18 @@ void WatchUsersReactor::FinishOnce(const grpc::Status& status) {
 }
 
 void WatchUsersReactor::OnWriteDone(bool ok) {
+  bool finish = false;
   {
     absl::MutexLock lock(&mutex_);
     writing_ = false;
+    // The client is gone. Finished in the same critical section, so that a Pump posted
+    // earlier cannot start a write between this and Finish (no operation after Finish).
+    if (!ok && !finished_) finish = finished_ = true;
   }
   if (ok) {
     SchedulePump();
-  } else {
-    FinishOnce(grpc::Status::CANCELLED);  // the client is gone
+  } else if (finish) {
+    Finish(grpc::Status::CANCELLED);
   }
 }
 
@@ -224,6 +228,12 @@ void WatchUsersReactor::OnDone() {
   // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
   // past `finished_`, so nothing touches the subscription any more.
   subscription_.reset();
+  // The stream no longer counts against the limit, even while a posted Pump still holds the
+  // reactor.
+  if (counted_) {
+    watchers_.fetch_sub(1);
+    counted_ = false;
+  }
   ReleaseGrpcReference();
 }
 
