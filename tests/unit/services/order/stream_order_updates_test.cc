@@ -1,0 +1,116 @@
+// StreamOrderUpdates in-process, over a loopback plaintext server: the reactor's own paths that
+// the integration tests cannot reach through the binary (options it does not expose as flags).
+#include "services/order/stream_order_updates.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "libs/interceptor/client_chain.h"
+#include "order/v1/order.grpc.pb.h"
+#include "services/order/order_service.h"
+#include "services/order/sqlite_order_store.h"
+
+namespace hermes::order {
+namespace {
+
+class StreamOrderUpdatesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "stream_order_updates_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store =
+        SqliteOrderStore::Open(dir_ + "/order.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    // Never called here (CreateOrder is not used): the directory only has to exist.
+    users_ = std::make_unique<UserDirectory>(
+        UserDirectoryOptions{.target = "127.0.0.1:1",
+                             .credentials = grpc::InsecureChannelCredentials()},
+        std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr)
+      server_->Shutdown(
+          gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(5, GPR_TIMESPAN)));
+    server_.reset();
+    service_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  void Serve(StreamOptions options) {
+    service_ = std::make_unique<OrderServiceImpl>(*store_, *users_, fanout_, options);
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = ::order::v1::OrderService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  }
+
+  std::string NewOrder() {
+    absl::StatusOr<Order> order =
+        store_->Create({.user_id = "u1",
+                        .items = {{.product_id = "sku", .quantity = 1, .price_cents = 100}},
+                        .total_cents = 100});
+    EXPECT_TRUE(order.ok()) << order.status();
+    return order.ok() ? order->id : "";
+  }
+
+  std::string dir_;
+  prometheus::Registry registry_;
+  std::unique_ptr<SqliteOrderStore> store_;
+  std::unique_ptr<UserDirectory> users_;
+  OrderUpdateFanout fanout_;
+  std::unique_ptr<OrderServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<::order::v1::OrderService::Stub> stub_;
+};
+
+// The refusal is queued while the stream's lock is held. When the fan-out's waker pumped the
+// reactor inline, that pump took the same lock again and the stream hung for good.
+TEST_F(StreamOrderUpdatesTest, OneOrderTooMany_ErrorReply_StreamGoesOn) {
+  Serve({.max_orders_per_stream = 1});
+  const std::string first = NewOrder();
+  const std::string second = NewOrder();
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  ::order::v1::StreamOrderUpdatesResponse response;
+
+  request.set_order_id(first);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.order_id(), first);
+  EXPECT_FALSE(response.has_error());
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING);
+
+  request.set_order_id(second);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response)) << "no reply to the order too many";
+  EXPECT_EQ(response.order_id(), second);
+  ASSERT_TRUE(response.has_error());
+  EXPECT_EQ(response.error().field(), "order_id");
+  EXPECT_NE(response.error().message().find("too many orders"), std::string::npos);
+
+  // And the stream still works: half-close ends it OK once every reply was sent.
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
+
+}  // namespace
+}  // namespace hermes::order
