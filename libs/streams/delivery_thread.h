@@ -6,7 +6,8 @@
 // under the fan-out's lock, in commit order. With the waker pumping its reactor there, one
 // CreateUser with 8,000 watchers ran 8,000 ToProto + StartWrite before returning: at 200
 // writes/s writes timed out (DEADLINE_EXCEEDED after 5 s), new watchers could not subscribe and
-// GetUser starved (tests/bench/RESULTS.md). Posted here instead, the waker is a flag and a push.
+// GetUser starved (README, "Decisions and deviations"). Posted here instead, the waker is a flag
+// and a push.
 //
 // The thread runs at normal priority. A lower one (nice +5 or +10) was measured: it kept
 // GetUser's p99 about halved under a fan-out overload, but the delivery thread then got too

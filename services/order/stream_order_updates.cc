@@ -36,11 +36,6 @@ StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      std::atomic<int>& streams)
     : PumpedByDeliveryThread(delivery), store_(store), options_(options), streams_(streams) {}
 
-StreamOrderUpdatesReactor::~StreamOrderUpdatesReactor() {
-  queue_.reset();
-  if (counted_) streams_.fetch_sub(1);  // only if OnDone never ran
-}
-
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far
     queue_->Inject({.kind = OrderUpdate::Kind::kEnd});

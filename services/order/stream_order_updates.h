@@ -55,7 +55,8 @@ class StreamOrderUpdatesReactor final
 
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
                             const StreamOptions& options, std::atomic<int>& streams);
-  ~StreamOrderUpdatesReactor() override;
+  // Runs after OnDone, which released the subscription and the stream slot.
+  ~StreamOrderUpdatesReactor() override = default;
 
   // The reply to one request: its current status or an error (queued in order).
   void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
@@ -83,8 +84,8 @@ class StreamOrderUpdatesReactor final
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::order::v1::StreamOrderUpdatesResponse response_;
-  // Reset in OnDone (so no waker runs once gRPC is done with the call: it would post a task
-  // for a reactor about to go) and, on the way out, before the rest of the reactor.
+  // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
+  // task for a reactor about to go).
   std::optional<OrderUpdateFanout::Handle> queue_;
 };
 

@@ -37,11 +37,6 @@ WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& 
                                      const WatchOptions& options, std::atomic<int>& watchers)
     : PumpedByDeliveryThread(delivery), store_(store), options_(options), watchers_(watchers) {}
 
-WatchUsersReactor::~WatchUsersReactor() {
-  subscription_.reset();
-  if (counted_) watchers_.fetch_sub(1);  // only if OnDone never ran
-}
-
 grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
                                       const ::user::v1::WatchUsersRequest& request) {
   if (request.after_sequence() < 0) {

@@ -69,7 +69,8 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
 
   WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
                     const WatchOptions& options, std::atomic<int>& watchers);
-  ~WatchUsersReactor() override;
+  // Runs after OnDone, which released the subscription and the stream slot.
+  ~WatchUsersReactor() override = default;
 
   grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
   // Writes the next response if none is in flight, or finishes the stream. Any thread; after
@@ -98,8 +99,8 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::user::v1::WatchUsersResponse response_;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
-  // Reset in OnDone (so no waker runs once gRPC is done with the call: it would post a task
-  // for a reactor about to go) and, on the way out, before the rest of the reactor.
+  // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
+  // task for a reactor about to go).
   std::optional<UserEventFanout::Handle> subscription_;
 };
 

@@ -5,9 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -15,18 +13,16 @@
 #include "order/v1/order.grpc.pb.h"
 #include "services/order/order_service.h"
 #include "services/order/sqlite_order_store.h"
+#include "tests/unit/libs/storage/temp_database.h"
 
 namespace hermes::order {
 namespace {
 
-class StreamOrderUpdatesTest : public ::testing::Test {
+class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
  protected:
   void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "stream_order_updates_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store =
-        SqliteOrderStore::Open(dir_ + "/order.db");
+    TempDatabaseTest::SetUp();
+    absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store = SqliteOrderStore::Open(Path());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     // Never called here (CreateOrder is not used): the directory only has to exist.
@@ -42,8 +38,7 @@ class StreamOrderUpdatesTest : public ::testing::Test {
           gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(5, GPR_TIMESPAN)));
     server_.reset();
     service_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    TempDatabaseTest::TearDown();
   }
 
   void Serve(StreamOptions options) {
@@ -67,7 +62,6 @@ class StreamOrderUpdatesTest : public ::testing::Test {
     return order.ok() ? order->id : "";
   }
 
-  std::string dir_;
   prometheus::Registry registry_;
   std::unique_ptr<SqliteOrderStore> store_;
   std::unique_ptr<UserDirectory> users_;
