@@ -291,7 +291,7 @@ class FixedPortUser {
   // SIGTERM and a clean exit within a bounded time.
   ::testing::AssertionResult Stop() { return StopProcess(*process_); }
   // SIGSTOP / SIGCONT: a user service that accepts connections but never answers.
-  void Freeze() { process_->Signal(SIGSTOP); }
+  bool Freeze() { return process_->Pause(absl::Seconds(10)); }
   void Thaw() { process_->Signal(SIGCONT); }
 
   static ::testing::AssertionResult StopProcess(Subprocess& process) {
@@ -936,7 +936,7 @@ TEST_F(UserServiceOutageTest, UserServiceDown_UnavailableFast_ThenSucceedsOnceBa
 }
 
 TEST_F(UserServiceOutageTest, UserServiceTooSlow_DeadlineExceededNeverInternal) {
-  user_->Freeze();
+  ASSERT_TRUE(user_->Freeze());
   // The caller's own deadline (1 s) is sooner than --user_call_timeout (2 s): it wins.
   absl::Time start = absl::Now();
   grpc::Status status =

@@ -65,6 +65,22 @@ void Subprocess::Signal(int signal) const {
   if (!exit_status_) kill(pid_, signal);
 }
 
+bool Subprocess::Pause(absl::Duration timeout) {
+  if (exit_status_) return false;
+  kill(pid_, SIGSTOP);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) {
+      if (WIFSTOPPED(status)) return true;
+      exit_status_ = status;  // exited or killed instead
+      return false;
+    }
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));  // the stop is reported to the parent, not signalled
+  }
+}
+
 std::optional<int> Subprocess::WaitForExit(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (!exit_status_) {

@@ -26,6 +26,11 @@ class Subprocess {
   pid_t pid() const { return pid_; }
   void Signal(int signal) const;
 
+  // SIGSTOP, then waits up to `timeout` until the kernel reports the whole process stopped:
+  // kill() returns before every thread has stopped, and a busy one may still answer a request
+  // meanwhile. False on timeout or if the process is gone.
+  bool Pause(absl::Duration timeout);
+
   // Waits up to `timeout` for the process to exit; returns its exit status as waitpid reports
   // it (use WIFEXITED/WEXITSTATUS), or nullopt on timeout.
   std::optional<int> WaitForExit(absl::Duration timeout);
