@@ -19,10 +19,14 @@
 // valid JSON too: their formatted text becomes the escaped "msg" (plus "file"/"line" when the
 // SPDLOG_* macros supply a source location).
 //
-// The default logger is asynchronous: a caller formats its line and queues it; one background
-// thread writes. When the queue (8192 lines) is full the caller blocks until there is room:
-// lines are never dropped, and a log sink slower than the request rate slows requests rather
-// than losing the record of them. Lines are flushed at warn and above and at least every second.
+// The default logger is synchronous and buffered: the calling thread formats its line into
+// stdout's stdio buffer (one write(2) per few kilobytes), and a line waits there at most a
+// second (spdlog's flusher), lines at warn and above not at all. Lines are never dropped: a
+// stdout slower than the request rate slows requests rather than losing the record of them.
+// Why not spdlog's async logger (the default until measured): every line is handed to its
+// writer thread (a locked queue, a wake-up whenever the writer waits), and on a service with
+// one core that cost 6-18 % of GetUser's throughput at saturation in A/B runs
+// (tests/bench/ab.sh; README, "Performance"). `async` keeps it available.
 #pragma once
 
 #include <spdlog/common.h>
@@ -45,7 +49,9 @@ struct LogOptions {
   // write through it. Its formatter is replaced by the JSON one. Used until the next
   // InitLogging or ShutdownLogging.
   std::shared_ptr<spdlog::sinks::sink> sink;
-  bool async = true;  // async logger: the hot path never waits on I/O (unless the queue is full)
+  // spdlog's async logger: one writer thread behind an 8,192-line queue (a caller blocks when
+  // it is full). Absorbs bursts against a slow sink, at the price of a thread hand-off per line.
+  bool async = false;
 };
 
 // Installs the process-wide logger (spdlog's default logger). Calling it again replaces the

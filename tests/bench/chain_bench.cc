@@ -2,7 +2,7 @@
 // memory, with a synchronous client (one call in flight), on
 //   NoChainPlaintext  the bare gRPC server, no interceptors, plaintext (the ceiling)
 //   FullChainMtls     what a Hermes service runs: mTLS with the authorization policy checked
-//                     on every call, recovery, auth, JSON access log (async, to /dev/null),
+//                     on every call, recovery, auth, JSON access log (to /dev/null),
 //                     go-grpc-prometheus metrics
 //   FullChainMtlsTraced/P  the same plus the tracing stage, sampling P % of calls (the bench
 //                     client sends no traceparent: every call is a root), exported in
@@ -181,12 +181,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace hermes
 
 int main(int argc, char** argv) {
-  // The access log goes where a service's would, through the async logger, minus the terminal.
+  // The access log goes through the logger a service installs, minus the terminal.
   hermes::telemetry::InitLogging(
       {.service = "bench",
        .level = spdlog::level::info,
-       .sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>("/dev/null"),
-       .async = true});
+       .sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>("/dev/null")});
   benchmark::Initialize(&argc, argv);
   hermes::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

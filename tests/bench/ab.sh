@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A/B comparison of two user-service configurations on GetUser throughput, for changes whose
+# effect is smaller than this machine's run-to-run noise (±20 %): both servers run at once
+# (each on a throw-away data dir, plaintext, pinned to SERVER_CPU), and hermes-load (pinned
+# to LOAD_CPU) loads them in turn, ROUNDS short runs each, A then B. It prints every round and
+# the medians, including the median of the per-round ratios B/A, which is what to judge by: a
+# round's two runs see nearly the same machine. Beside req/s it prints the server's CPU time per
+# call (from /proc/<pid>/stat, which leaves out what the hypervisor steals): at saturation the
+# steadier of the two. Nothing here is pass/fail.
+#
+#   tests/bench/ab.sh                                     A/A: how noisy the method is (~1.0)
+#   B_ARGS=--bench_no_chain tests/bench/ab.sh              the chain's cost
+#   B_ENV="OTEL_TRACES_SAMPLER=always_off" tests/bench/ab.sh   what tracing costs
+#   A_BIN=/tmp/before/hermes-user tests/bench/ab.sh       a binary built from another commit
+#
+# Settings (environment): A_BIN, B_BIN (default: the release build's hermes-user), A_ARGS,
+# B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
+# (3s a run), CONCURRENCY (64).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build/release}
+LOAD_BIN=$BUILD/tests/load/hermes-load
+PROBE_BIN=$BUILD/deploy/health-probe/hermes-health-probe
+A_BIN=${A_BIN:-$BUILD/services/user/hermes-user}
+B_BIN=${B_BIN:-$BUILD/services/user/hermes-user}
+ROUNDS=${ROUNDS:-8}
+DURATION=${DURATION:-3s}
+CONCURRENCY=${CONCURRENCY:-64}
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+
+for bin in "$A_BIN" "$B_BIN" "$LOAD_BIN" "$PROBE_BIN"; do
+  [[ -x $bin ]] || { echo "ab: $bin is missing: build the release preset first (make bench builds it)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/hermes-ab.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Ports from the kernel: bind port 0, read the "serving" line (at info, which the chain's
+# access log needs anyway).
+declare -A ADDR ID PID
+start() {  # start NAME BINARY "ENV..." "ARGS..."
+  local name=$1 binary=$2 envs=$3 args=$4 line=""
+  # shellcheck disable=SC2086 # ENV and ARGS are space-separated lists
+  env $envs taskset -c "$SERVER_CPU" "$binary" --grpc_addr=127.0.0.1:0 --metrics_addr=127.0.0.1:0 \
+    --log_level=info --data_dir="$WORK/data_$name" --insecure $args >"$WORK/$name.log" 2>&1 &
+  PIDS+=("$!")
+  PID[$name]=$!
+  local deadline=$((SECONDS + 30))
+  until line=$(grep -m1 '"msg":"serving"' "$WORK/$name.log" 2>/dev/null); do
+    if ! kill -0 "${PIDS[-1]}" 2>/dev/null || ((SECONDS > deadline)); then
+      cat "$WORK/$name.log" >&2
+      echo "ab: server $name did not start" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+  ADDR[$name]=127.0.0.1:$(jq -r .grpc_port <<<"$line")
+  "$PROBE_BIN" --addr="${ADDR[$name]}" --insecure >/dev/null
+  # One user to get: its id comes back in CreateUser's response.
+  "$LOAD_BIN" --format json --call user.v1.UserService/CreateUser --addr "${ADDR[$name]}" --insecure \
+    --total 1 -d '{"email": "ab@bench.test", "display_name": "AB"}' >"$WORK/create_$name.json"
+  ID[$name]=$(node_modules/.bin/buf curl --protocol grpc -d '{"page": {"page_size": 1}}' \
+    "http://${ADDR[$name]}/user.v1.UserService/ListUsers" | jq -r '.users[0].id')
+}
+start A "$A_BIN" "${A_ENV:-}" "${A_ARGS:-}"
+start B "$B_BIN" "${B_ENV:-}" "${B_ARGS:-}"
+
+# The server's CPU time so far (all threads, user + system) in clock ticks. Time the hypervisor
+# steals is not in it, which makes CPU per call the steadier figure on a shared machine.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call"
+  local before after
+  before=$(cpu_ticks "${PID[$1]}")
+  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/GetUser \
+    --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
+    --duration "$DURATION" -d "{\"id\": \"${ID[$1]}\"}" >"$WORK/run.json" 2>"$WORK/run.err" ||
+    { cat "$WORK/run.err" >&2; exit 1; }
+  after=$(cpu_ticks "${PID[$1]}")
+  local errors
+  errors=$(jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$WORK/run.json")
+  [[ -z $errors ]] || { echo "ab: server $1 answered errors: $errors" >&2; exit 1; }
+  jq -r --argjson us "$(((after - before) * TICK_US))" '"\(.rps) \($us / .count)"' "$WORK/run.json"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=()
+echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
+echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
+echo "GetUser, plaintext, $CONCURRENCY in flight, $DURATION a run, $ROUNDS rounds;" \
+  "µs = server CPU per call"
+for round in $(seq "$ROUNDS"); do
+  read -r a a_cpu <<<"$(run A)"
+  read -r b b_cpu <<<"$(run B)"
+  A_RPS+=("$a") B_RPS+=("$b") RATIOS+=("$(awk "BEGIN {print $b / $a}")")
+  A_CPU+=("$a_cpu") B_CPU+=("$b_cpu") CPU_RATIOS+=("$(awk "BEGIN {print $b_cpu / $a_cpu}")")
+  printf '  round %2d   A %6.0f/s %5.1f µs   B %6.0f/s %5.1f µs   B/A %.3f req/s  %.3f µs\n' \
+    "$round" "$a" "$a_cpu" "$b" "$b_cpu" "${RATIOS[-1]}" "${CPU_RATIOS[-1]}"
+done
+printf 'median     A %6.0f/s %5.1f µs   B %6.0f/s %5.1f µs   B/A %.3f req/s  %.3f µs\n' \
+  "$(median "${A_RPS[@]}")" "$(median "${A_CPU[@]}")" "$(median "${B_RPS[@]}")" \
+  "$(median "${B_CPU[@]}")" "$(median "${RATIOS[@]}")" "$(median "${CPU_RATIOS[@]}")"
