@@ -8,6 +8,10 @@
 namespace hermes::user {
 namespace {
 
+// Events a watcher's writes may leave in gRPC's buffer before one flushes them (~150 bytes
+// each): enough for one transport write to carry a backlog, little memory per watcher.
+constexpr int kMaxBufferedWrites = 32;
+
 grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t last_sequence) {
   return errors::GrpcError(code, absl::StrCat(why, "; resume with after_sequence=", last_sequence));
 }
@@ -88,19 +92,38 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 void WatchUsersReactor::Pump() {
   Step step;
   grpc::Status status;
+  grpc::WriteOptions options;
   {
     absl::MutexLock lock(&mutex_);
     if (!started_ || writing_ || finished_) return;
     if (cancelled_) {
       step = Step::kFinish;
       finish_status_ = grpc::Status::CANCELLED;
+    } else if (ahead_ == Step::kWrite) {  // the event looked ahead at last time
+      response_.Swap(&next_response_);
+      step = Step::kWrite;
+    } else if (ahead_ == Step::kFinish) {
+      step = Step::kFinish;
     } else {
-      step = Next();
+      step = Next(&response_);
     }
+    ahead_ = Step::kIdle;
     switch (step) {
       case Step::kIdle:
         return;
       case Step::kWrite:
+        // One event ahead: when the next one is already here, this one may wait for it in
+        // gRPC's buffer (its write completes at once), so that a backlog leaves in one frame,
+        // TLS record and sendmsg instead of one each. Nothing is buffered without a write
+        // known to follow: the last one ready goes out unbuffered, which flushes the stream,
+        // and so does every kMaxBufferedWrites-th, which bounds what a watcher holds in gRPC.
+        ahead_ = Next(&next_response_);
+        if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
+          options.set_buffer_hint();
+          ++buffered_writes_;
+        } else {
+          buffered_writes_ = 0;
+        }
         writing_ = true;
         break;
       case Step::kFinish:
@@ -111,13 +134,13 @@ void WatchUsersReactor::Pump() {
   }
   // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
   if (step == Step::kWrite) {
-    StartWrite(&response_);
+    StartWrite(&response_, options);
   } else {
     Finish(status);
   }
 }
 
-WatchUsersReactor::Step WatchUsersReactor::Next() {
+WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out) {
   while (true) {
     // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
     // shows that events were committed but not seen here.
@@ -177,7 +200,7 @@ WatchUsersReactor::Step WatchUsersReactor::Next() {
     if (event->sequence <= last_) continue;  // already sent by the replay
     last_ = event->sequence;
     if (filter_.has_value() && event->user.status != *filter_) continue;
-    ToProto(*event, &response_);
+    ToProto(*event, out);
     return Step::kWrite;
   }
 }

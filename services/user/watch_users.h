@@ -16,6 +16,8 @@
 //
 // One write is in flight at a time; events wait in the subscription's bounded queue, and a
 // watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
+// The reactor looks one event ahead: while more are ready, writes carry gRPC's buffer hint, so
+// a watcher's backlog leaves in one transport write, not one per event (Pump).
 // The reactor's work after the start (serializing the next event, starting its write) runs on
 // the service's DeliveryThread, never on the thread that published the event (the committing
 // writer) nor inline in gRPC's write completions: see libs/streams/delivery_thread.h. A task
@@ -76,9 +78,9 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   // Writes the next response if none is in flight, or finishes the stream. Any thread; after
   // the start, on the delivery thread (SchedulePump).
   void Pump() override;
-  // The next response into response_ (kWrite), nothing yet (kIdle) or the end (kFinish, with
+  // The next response into `out` (kWrite), nothing yet (kIdle) or the end (kFinish, with
   // finish_status_).
-  Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  Step Next(::user::v1::WatchUsersResponse* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void FinishOnce(const grpc::Status& status);
 
   UserStore& store_;
@@ -98,6 +100,11 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::user::v1::WatchUsersResponse response_;
+  // What Next() said after the write in flight was chosen: kWrite with the next response in
+  // next_response_ (the write in flight was buffered), kFinish (finish after it), or kIdle.
+  Step ahead_ ABSL_GUARDED_BY(mutex_) = Step::kIdle;
+  int buffered_writes_ ABSL_GUARDED_BY(mutex_) = 0;  // in a row, since the last flush
+  ::user::v1::WatchUsersResponse next_response_ ABSL_GUARDED_BY(mutex_);
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
   // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
   // task for a reactor about to go).

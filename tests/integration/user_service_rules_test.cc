@@ -509,6 +509,37 @@ TEST_F(UserServiceRulesTest, WatchUsers_ResumeAfterDisconnect_MissesNothingDupli
   }
 }
 
+// A watcher that resumes far behind gets its backlog a batch per transport write (while more
+// events are ready, writes carry gRPC's buffer hint): every event arrives, in order, and neither
+// the backlog's last event nor the live one after it is held back waiting for another.
+TEST_F(UserServiceRulesTest, WatchUsers_LongBacklog_EveryEventInOrder_LastOneNotHeldBack) {
+  ASSERT_TRUE(Start());
+  const UserClient admin(Channel());
+  constexpr int64_t kUsers = 150;  // several of the reactor's buffered runs
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < kUsers; ++i) {
+    User user;
+    ASSERT_TRUE(IsOk(admin.Create(absl::StrCat("backlog", i, "@example.com"), "Backlog", &user)));
+    ids.push_back(user.id());
+  }
+
+  WatchStream watch(Channel(), WatchAfter(1));  // every event after the first create
+  watch.WaitForHeaders();
+  const std::vector<WatchUsersResponse> backlog = watch.Take(kUsers - 1);
+  ASSERT_EQ(backlog.size(), static_cast<size_t>(kUsers - 1)) << IsOk(watch.Finish()).message();
+  for (size_t i = 0; i < backlog.size(); ++i) {
+    EXPECT_EQ(backlog[i].sequence(), static_cast<int64_t>(i) + 2);
+    EXPECT_EQ(backlog[i].user().id(), ids[i + 1]);
+  }
+
+  User live;
+  ASSERT_TRUE(IsOk(admin.Create("live@example.com", "Live", &live)));
+  const std::vector<WatchUsersResponse> next = watch.Take(1);
+  ASSERT_EQ(next.size(), 1u) << IsOk(watch.Finish()).message();
+  EXPECT_EQ(next[0].sequence(), kUsers + 1);
+  EXPECT_EQ(next[0].user().id(), live.id());
+}
+
 TEST_F(UserServiceRulesTest, WatchUsers_NegativeAfterSequence_InvalidArgumentWithField) {
   ASSERT_TRUE(Start());
   WatchStream watch(Channel(), WatchAfter(-1));
