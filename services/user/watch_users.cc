@@ -113,10 +113,14 @@ void WatchUsersReactor::Pump() {
         return;
       case Step::kWrite:
         // One event ahead: when the next one is already here, this one may wait for it in
-        // gRPC's buffer (its write completes at once), so that a backlog leaves in one frame,
-        // TLS record and sendmsg instead of one each. Nothing is buffered without a write
-        // known to follow: the last one ready goes out unbuffered, which flushes the stream,
-        // and so does every kMaxBufferedWrites-th, which bounds what a watcher holds in gRPC.
+        // gRPC's buffer, so that a backlog leaves in one frame, TLS record and sendmsg instead
+        // of one each. (A write with the hint completes at once while the stream holds less
+        // than gRPC's write buffer, 64 KB; past that the transport flushes by itself, so
+        // waiting for OnWriteDone cannot stall.) Nothing is buffered without a write known to
+        // follow: the last one ready goes out unbuffered, which flushes the stream, and so
+        // does every (kMaxBufferedWrites + 1)-th, which bounds what a watcher holds in gRPC.
+        // The price: a buffered event waits for this watcher's next Pumps on the delivery
+        // thread, behind other watchers' — only ever on a backlog, which is late already.
         ahead_ = Next(&next_response_);
         if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
           options.set_buffer_hint();
@@ -234,8 +238,9 @@ void WatchUsersReactor::OnCancel() {
   {
     absl::MutexLock lock(&mutex_);
     cancelled_ = true;
-    // A write in flight completes (not ok) and finishes the stream; before Start is done,
-    // its Pump sees cancelled_.
+    // A write in flight completes, and its OnWriteDone (not ok) or the Pump after it (a
+    // buffered write completes ok at once) finishes the stream; before Start is done, its
+    // Pump sees cancelled_.
     if (!started_ || writing_ || finished_) return;
     finished_ = true;
   }

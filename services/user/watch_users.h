@@ -94,14 +94,16 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   std::optional<UserStatus> filter_;
-  int64_t last_ ABSL_GUARDED_BY(mutex_) = 0;       // newest sequence sent (or filtered out)
+  // Newest sequence sent, filtered out, or looked ahead at (in next_response_, sent next).
+  int64_t last_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t replay_to_ ABSL_GUARDED_BY(mutex_) = 0;  // read the log up to here before going live
   std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   ::user::v1::WatchUsersResponse response_;
   // What Next() said after the write in flight was chosen: kWrite with the next response in
-  // next_response_ (the write in flight was buffered), kFinish (finish after it), or kIdle.
+  // next_response_ (the write in flight may have been buffered), kFinish (finish after it), or
+  // kIdle.
   Step ahead_ ABSL_GUARDED_BY(mutex_) = Step::kIdle;
   int buffered_writes_ ABSL_GUARDED_BY(mutex_) = 0;  // in a row, since the last flush
   ::user::v1::WatchUsersResponse next_response_ ABSL_GUARDED_BY(mutex_);
