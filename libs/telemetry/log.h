@@ -25,8 +25,9 @@
 // stdout slower than the request rate slows requests rather than losing the record of them.
 // Why not spdlog's async logger (the default until measured): every line is handed to its
 // writer thread (a locked queue, a wake-up whenever the writer waits), and on a service with
-// one core that cost 6-18 % of GetUser's throughput at saturation in A/B runs
-// (tests/bench/ab.sh; README, "Performance"). `async` keeps it available.
+// one core that cost about 15 % of GetUser's throughput at saturation (the median of five A/B
+// runs, which ranged from -6 to +19 %: tests/bench/ab.sh; README, "Performance"). `async`
+// keeps it available.
 #pragma once
 
 #include <spdlog/common.h>
