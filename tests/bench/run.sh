@@ -197,14 +197,31 @@ streams_pid=$!
 deadline=$((SECONDS + 60))
 until [[ -f $ready ]] || ((SECONDS > deadline)) || ! kill -0 "$streams_pid" 2>/dev/null; do sleep 0.1; done
 [[ -f $ready ]] || { cat "$WORK/order_streams.err" >&2; echo "bench: order streams did not open" >&2; exit 1; }
-sleep 1  # let every stream receive its five current statuses before measuring memory
+# Waits rather than sleeps: the order service's own count of what it has sent.
+# order_stream_sent: StreamOrderUpdates messages sent so far (grpc_server_msg_sent_total).
+order_stream_sent() {
+  curl -fsS "http://127.0.0.1:$METRICS_order/metrics" |
+    awk '/^grpc_server_msg_sent_total\{/ && /grpc_method="StreamOrderUpdates"/ {n += $NF} END {printf "%d", n}'
+}
+wait_order_stream_sent() {  # wait_order_stream_sent N TIMEOUT_S: until N are sent (or say so)
+  local deadline=$((SECONDS + $2))
+  until (($(order_stream_sent) >= $1)); do
+    if ((SECONDS > deadline)); then
+      log "StreamOrderUpdates: only $(order_stream_sent) of $1 messages sent within $2 s"
+      return
+    fi
+    sleep 0.05
+  done
+}
+# Every stream got its five orders' current statuses before memory is measured.
+wait_order_stream_sent $((ORDER_STREAMS * 5)) 30
 open_kb=$(rss_kb "$PID_order")
 for status in CONFIRMED SHIPPED DELIVERED; do
   events=$(printf '{"order_id": "%s", "new_status": "ORDER_STATUS_'$status'"} ' "${ORDERS[@]}")
   node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$events" \
     "https://localhost:$PORT_order/order.v1.OrderService/UploadOrderEvents" >/dev/null
 done
-sleep 2
+wait_order_stream_sent $((ORDER_STREAMS * 5 * 4)) 60  # and then the three changes of each
 kill -INT "$streams_pid" 2>/dev/null || true
 wait "$streams_pid" || true
 row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "memory per stream" \
