@@ -8,7 +8,11 @@ namespace hermes::order {
 
 OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
                                    OrderUpdateFanout& fanout, StreamOptions options)
-    : store_(store), users_(users), fanout_(fanout), options_(options) {}
+    : store_(store),
+      users_(users),
+      fanout_(fanout),
+      options_(options),
+      streams_(options.max_streams) {}
 
 grpc::Status OrderServiceImpl::GetOrder(grpc::ServerContext*,
                                         const ::order::v1::GetOrderRequest* request,

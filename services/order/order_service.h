@@ -6,9 +6,8 @@
 // callback API (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
-#include <atomic>
-
 #include "libs/streams/delivery_thread.h"
+#include "libs/streams/stream_slots.h"
 #include "order/v1/order.grpc.pb.h"
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
@@ -47,9 +46,9 @@ class OrderServiceImpl final
   UserDirectory& users_;
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
-  std::atomic<int> streams_{0};
+  streams::StreamSlots streams_;  // open StreamOrderUpdates streams, against max_streams
   // Runs the update streams' deliveries. Last member: destroyed first, running what is still
-  // posted (each task may hold the last reference to a reactor, whose destructor uses streams_).
+  // posted (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
 };
 

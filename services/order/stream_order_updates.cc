@@ -8,16 +8,15 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
                                                             OrderUpdateFanout& fanout,
                                                             streams::DeliveryThread& delivery,
                                                             const StreamOptions& options,
-                                                            std::atomic<int>& streams) {
+                                                            streams::StreamSlots& streams) {
   auto* reactor = new StreamOrderUpdatesReactor(store, delivery, options, streams);
-  if (streams.fetch_add(1) >= options.max_streams) {
-    streams.fetch_sub(1);
+  reactor->slot_ = streams.TryTake();
+  if (!reactor->slot_.has_value()) {
     reactor->FinishOnce(
         errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "too many concurrent update streams on this instance; retry later"));
     return reactor;
   }
-  reactor->counted_ = true;
   reactor->queue_.emplace(
       fanout.Subscribe(options.buffer_updates, [reactor] { reactor->SchedulePump(); }));
   reactor->StartSendInitialMetadata();
@@ -33,7 +32,7 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      streams::DeliveryThread& delivery,
                                                      const StreamOptions& options,
-                                                     std::atomic<int>& streams)
+                                                     streams::StreamSlots& streams)
     : PumpedByDeliveryThread(delivery), store_(store), options_(options), streams_(streams) {}
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
@@ -199,10 +198,7 @@ void StreamOrderUpdatesReactor::OnDone() {
   queue_.reset();
   // The stream no longer counts against the limit, even while a posted Pump still holds the
   // reactor.
-  if (counted_) {
-    streams_.fetch_sub(1);
-    counted_ = false;
-  }
+  slot_.reset();
   ReleaseGrpcReference();
 }
 

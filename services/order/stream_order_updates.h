@@ -19,7 +19,6 @@
 
 #include <grpcpp/support/server_callback.h>
 
-#include <atomic>
 #include <optional>
 #include <string>
 
@@ -27,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
+#include "libs/streams/stream_slots.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
@@ -39,11 +39,12 @@ class StreamOrderUpdatesReactor final
       private streams::PumpedByDeliveryThread {
  public:
   // Starts the stream (or finishes it at once when there are too many). The reactor is
-  // deleted after OnDone, once no task posted to `delivery` holds it. `streams` counts open
-  // streams against options.max_streams.
+  // deleted after OnDone, once no task posted to `delivery` holds it. The stream holds one of
+  // `streams` (the service's, limited to options.max_streams) from its start until OnDone.
   static StreamOrderUpdatesReactor* Start(OrderStore& store, OrderUpdateFanout& fanout,
                                           streams::DeliveryThread& delivery,
-                                          const StreamOptions& options, std::atomic<int>& streams);
+                                          const StreamOptions& options,
+                                          streams::StreamSlots& streams);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -54,7 +55,7 @@ class StreamOrderUpdatesReactor final
   enum class Step { kWrite, kIdle, kFinish };
 
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
-                            const StreamOptions& options, std::atomic<int>& streams);
+                            const StreamOptions& options, streams::StreamSlots& streams);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamOrderUpdatesReactor() override = default;
 
@@ -66,8 +67,8 @@ class StreamOrderUpdatesReactor final
 
   OrderStore& store_;
   const StreamOptions& options_;
-  std::atomic<int>& streams_;
-  bool counted_ = false;
+  streams::StreamSlots& streams_;
+  std::optional<streams::StreamSlots::Slot> slot_;  // from Start until OnDone
 
   ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
 

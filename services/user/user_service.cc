@@ -7,7 +7,7 @@
 namespace hermes::user {
 
 UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options)
-    : store_(store), fanout_(fanout), options_(options) {}
+    : store_(store), fanout_(fanout), options_(options), watchers_(options.max_watchers) {}
 
 grpc::Status UserServiceImpl::GetUser(grpc::ServerContext*,
                                       const ::user::v1::GetUserRequest* request,

@@ -8,10 +8,10 @@
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "libs/streams/delivery_thread.h"
+#include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
 #include "services/user/watch_users.h"
 #include "user/v1/user.grpc.pb.h"
@@ -44,9 +44,9 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   UserStore& store_;
   UserEventFanout& fanout_;
   const WatchOptions options_;
-  std::atomic<int> watchers_{0};
+  streams::StreamSlots watchers_;  // open WatchUsers streams, against options_.max_watchers
   // Runs the watchers' deliveries. Last member: destroyed first, running what is still posted
-  // (each task may hold the last reference to a reactor, whose destructor uses watchers_).
+  // (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
 };
 

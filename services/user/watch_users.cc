@@ -20,7 +20,8 @@ grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t la
 
 WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& fanout,
                                             streams::DeliveryThread& delivery,
-                                            const WatchOptions& options, std::atomic<int>& watchers,
+                                            const WatchOptions& options,
+                                            streams::StreamSlots& watchers,
                                             const ::user::v1::WatchUsersRequest& request) {
   auto* reactor = new WatchUsersReactor(store, delivery, options, watchers);
   if (grpc::Status status = reactor->Begin(fanout, request); !status.ok()) {
@@ -38,7 +39,7 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
 }
 
 WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
-                                     const WatchOptions& options, std::atomic<int>& watchers)
+                                     const WatchOptions& options, streams::StreamSlots& watchers)
     : PumpedByDeliveryThread(delivery), store_(store), options_(options), watchers_(watchers) {}
 
 grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
@@ -51,12 +52,11 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
       StatusFilter(request.status_filter(), "status_filter");
   if (!filter.ok()) return errors::ToGrpcStatus(filter.status());
   filter_ = *filter;
-  if (watchers_.fetch_add(1) >= options_.max_watchers) {
-    watchers_.fetch_sub(1);
+  slot_ = watchers_.TryTake();
+  if (!slot_.has_value()) {
     return errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED,
                              "too many concurrent watchers on this instance; retry later");
   }
-  counted_ = true;
 
   // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
   // the subscription; older ones are replayed from the log.
@@ -253,10 +253,7 @@ void WatchUsersReactor::OnDone() {
   subscription_.reset();
   // The stream no longer counts against the limit, even while a posted Pump still holds the
   // reactor.
-  if (counted_) {
-    watchers_.fetch_sub(1);
-    counted_ = false;
-  }
+  slot_.reset();
   ReleaseGrpcReference();
 }
 

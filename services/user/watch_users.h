@@ -29,7 +29,6 @@
 
 #include <grpcpp/support/server_callback.h>
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -38,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
+#include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
 #include "user/v1/user.pb.h"
 
@@ -55,11 +55,11 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
                                 private streams::PumpedByDeliveryThread {
  public:
   // Starts the stream (or finishes it at once with the error). The reactor is deleted after
-  // OnDone, once no task posted to `delivery` holds it. `watchers` counts open streams against
-  // options.max_watchers.
+  // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
+  // service's, limited to options.max_watchers) from its start until OnDone.
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
-                                  std::atomic<int>& watchers,
+                                  streams::StreamSlots& watchers,
                                   const ::user::v1::WatchUsersRequest& request);
 
   void OnWriteDone(bool ok) override;
@@ -70,7 +70,7 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   enum class Step { kWrite, kIdle, kFinish };
 
   WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
-                    const WatchOptions& options, std::atomic<int>& watchers);
+                    const WatchOptions& options, streams::StreamSlots& watchers);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~WatchUsersReactor() override = default;
 
@@ -85,8 +85,8 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
 
   UserStore& store_;
   const WatchOptions& options_;
-  std::atomic<int>& watchers_;
-  bool counted_ = false;  // holds one of watchers_
+  streams::StreamSlots& watchers_;
+  std::optional<streams::StreamSlots::Slot> slot_;  // from Begin until OnDone
 
   absl::Mutex mutex_;
   bool started_ ABSL_GUARDED_BY(mutex_) = false;

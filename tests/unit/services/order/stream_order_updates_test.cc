@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "libs/interceptor/client_chain.h"
 #include "order/v1/order.grpc.pb.h"
@@ -104,6 +106,61 @@ TEST_F(StreamOrderUpdatesTest, OneOrderTooMany_ErrorReply_StreamGoesOn) {
   EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
   const grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
+
+// An instance holds at most max_streams update streams: one more is refused, and the place
+// comes back once a stream has ended (the server gives it back in OnDone, just after the
+// client has its status, so the next stream may need a few tries).
+TEST_F(StreamOrderUpdatesTest, BeyondMaxStreams_ResourceExhausted_PlaceComesBackWhenOneEnds) {
+  Serve({.max_streams = 1});
+  const std::string order = NewOrder();
+  using Stream = grpc::ClientReaderWriter<::order::v1::StreamOrderUpdatesRequest,
+                                          ::order::v1::StreamOrderUpdatesResponse>;
+  // Opens a stream and asks for the order: true if it answered, false if it ended (status).
+  auto ask = [&](grpc::ClientContext& context, std::unique_ptr<Stream>& stream,
+                 grpc::Status* status) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    stream = stub_->StreamOrderUpdates(&context);
+    ::order::v1::StreamOrderUpdatesRequest request;
+    request.set_order_id(order);
+    ::order::v1::StreamOrderUpdatesResponse response;
+    if (stream->Write(request) && stream->Read(&response)) return response.order_id() == order;
+    *status = stream->Finish();
+    return false;
+  };
+
+  grpc::ClientContext first_context;
+  std::unique_ptr<Stream> first;
+  grpc::Status status;
+  ASSERT_TRUE(ask(first_context, first, &status)) << status.error_message();
+
+  grpc::ClientContext refused_context;
+  std::unique_ptr<Stream> refused;
+  ASSERT_FALSE(ask(refused_context, refused, &status));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+
+  ASSERT_TRUE(first->WritesDone());
+  ::order::v1::StreamOrderUpdatesResponse response;
+  EXPECT_FALSE(first->Read(&response));
+  ASSERT_TRUE(first->Finish().ok());
+
+  bool answered = false;
+  for (int attempt = 0; attempt < 100 && !answered; ++attempt) {
+    grpc::ClientContext context;
+    std::unique_ptr<Stream> next;
+    answered = ask(context, next, &status);
+    if (!answered) {
+      ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } else {
+      next->WritesDone();
+      while (next->Read(&response)) {
+      }
+      EXPECT_TRUE(next->Finish().ok());
+    }
+  }
+  EXPECT_TRUE(answered) << "the ended stream's place never came back";
 }
 
 }  // namespace
