@@ -9,7 +9,7 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
                                                             streams::DeliveryThread& delivery,
                                                             const StreamOptions& options,
                                                             streams::StreamSlots& streams) {
-  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, options, streams);
+  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, options);
   reactor->slot_ = streams.TryTake();
   if (!reactor->slot_.has_value()) {
     reactor->FinishOnce(
@@ -31,9 +31,8 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
 
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      streams::DeliveryThread& delivery,
-                                                     const StreamOptions& options,
-                                                     streams::StreamSlots& streams)
-    : PumpedByDeliveryThread(delivery), store_(store), options_(options), streams_(streams) {}
+                                                     const StreamOptions& options)
+    : PumpedByDeliveryThread(delivery), store_(store), options_(options) {}
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far

@@ -55,7 +55,7 @@ class StreamOrderUpdatesReactor final
   enum class Step { kWrite, kIdle, kFinish };
 
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
-                            const StreamOptions& options, streams::StreamSlots& streams);
+                            const StreamOptions& options);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamOrderUpdatesReactor() override = default;
 
@@ -67,7 +67,6 @@ class StreamOrderUpdatesReactor final
 
   OrderStore& store_;
   const StreamOptions& options_;
-  streams::StreamSlots& streams_;
   std::optional<streams::StreamSlots::Slot> slot_;  // from Start until OnDone
 
   ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
