@@ -65,32 +65,32 @@ void Subprocess::Signal(int signal) const {
   if (!exit_status_) kill(pid_, signal);
 }
 
-bool Subprocess::Pause(absl::Duration timeout) {
-  if (exit_status_) return false;
-  kill(pid_, SIGSTOP);
+// A child's change of state is reported to its parent, not signalled to a thread: polled.
+std::optional<int> Subprocess::PollWaitpid(int options, absl::Duration timeout,
+                                           absl::Duration interval) const {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     int status = 0;
-    if (waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) {
-      if (WIFSTOPPED(status)) return true;
-      exit_status_ = status;  // exited or killed instead
-      return false;
-    }
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));  // the stop is reported to the parent, not signalled
+    if (waitpid(pid_, &status, WNOHANG | options) == pid_) return status;
+    if (absl::Now() >= deadline) return std::nullopt;
+    absl::SleepFor(interval);
   }
 }
 
+bool Subprocess::Pause(absl::Duration timeout) {
+  if (exit_status_) return false;
+  kill(pid_, SIGSTOP);
+  const std::optional<int> status = PollWaitpid(WUNTRACED, timeout, absl::Milliseconds(1));
+  if (!status) return false;
+  if (WIFSTOPPED(*status)) return true;
+  exit_status_ = status;  // exited or killed instead
+  return false;
+}
+
 std::optional<int> Subprocess::WaitForExit(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!exit_status_) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      break;
-    }
-    if (absl::Now() >= deadline) return std::nullopt;
-    absl::SleepFor(absl::Milliseconds(10));  // polling a child's exit: no event to wait on
+  if (!exit_status_) {
+    exit_status_ = PollWaitpid(0, timeout, absl::Milliseconds(10));
+    if (!exit_status_) return std::nullopt;
   }
   return exit_status_;
 }

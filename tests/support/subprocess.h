@@ -39,6 +39,11 @@ class Subprocess {
   std::string Output() const;
 
  private:
+  // waitpid(WNOHANG | options) every `interval` until it reports a change of state (returned as
+  // waitpid's status) or `timeout` passes (nullopt).
+  std::optional<int> PollWaitpid(int options, absl::Duration timeout,
+                                 absl::Duration interval) const;
+
   pid_t pid_ = -1;
   std::optional<int> exit_status_;  // set once reaped
   std::string log_path_;
