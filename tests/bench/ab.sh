@@ -34,37 +34,25 @@ for bin in "$A_BIN" "$B_BIN" "$LOAD_BIN" "$PROBE_BIN"; do
   [[ -x $bin ]] || { echo "ab: $bin is missing: build the release preset first (make bench builds it)" >&2; exit 1; }
 done
 
-WORK=$(mktemp -d /tmp/hermes-ab.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+bench_workdir ab
 
 # Ports from the kernel: bind port 0, read the "serving" line (at info, which the chain's
 # access log needs anyway).
 declare -A ADDR ID PID
 start() {  # start NAME BINARY "ENV..." "ARGS..."
-  local name=$1 binary=$2 envs=$3 args=$4 line=""
+  local name=$1 binary=$2 envs=$3 args=$4 line
   # shellcheck disable=SC2086 # ENV and ARGS are space-separated lists
   env $envs taskset -c "$SERVER_CPU" "$binary" --grpc_addr=127.0.0.1:0 --metrics_addr=127.0.0.1:0 \
     --log_level=info --data_dir="$WORK/data_$name" --insecure $args >"$WORK/$name.log" 2>&1 &
   PIDS+=("$!")
   PID[$name]=$!
-  local deadline=$((SECONDS + 30))
-  until line=$(grep -m1 '"msg":"serving"' "$WORK/$name.log" 2>/dev/null); do
-    if ! kill -0 "${PIDS[-1]}" 2>/dev/null || ((SECONDS > deadline)); then
-      cat "$WORK/$name.log" >&2
-      echo "ab: server $name did not start" >&2
-      exit 1
-    fi
-    sleep 0.01
-  done
+  line=$(serving_line "${PID[$name]}" "$WORK/$name.log") ||
+    { echo "ab: server $name did not start" >&2; exit 1; }
   ADDR[$name]=127.0.0.1:$(jq -r .grpc_port <<<"$line")
   "$PROBE_BIN" --addr="${ADDR[$name]}" --insecure >/dev/null
-  # One user to get: its id comes back in CreateUser's response.
+  # One user to get (hermes-load prints no responses, so its id comes from ListUsers).
   "$LOAD_BIN" --format json --call user.v1.UserService/CreateUser --addr "${ADDR[$name]}" --insecure \
     --total 1 -d '{"email": "ab@bench.test", "display_name": "AB"}' >"$WORK/create_$name.json"
   ID[$name]=$(node_modules/.bin/buf curl --protocol grpc -d '{"page": {"page_size": 1}}' \
@@ -87,12 +75,11 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call"
     { cat "$WORK/run.err" >&2; exit 1; }
   after=$(cpu_ticks "${PID[$1]}")
   local errors
-  errors=$(jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$WORK/run.json")
+  errors=$(non_ok_statuses "$WORK/run.json")
   [[ -z $errors ]] || { echo "ab: server $1 answered errors: $errors" >&2; exit 1; }
   jq -r --argjson us "$(((after - before) * TICK_US))" '"\(.rps) \($us / .count)"' "$WORK/run.json"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"

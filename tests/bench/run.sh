@@ -37,14 +37,9 @@ if (($(nproc) < 2)); then
   exit 1
 fi
 
-WORK=$(mktemp -d /tmp/hermes-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+bench_workdir bench
 deploy/certs/gen-certs.sh "$WORK/certs" 2>/dev/null
 CERTS=$WORK/certs
 MTLS=(--cacert "$CERTS/ca.pem" --cert "$CERTS/admin/cert.pem" --key "$CERTS/admin/key.pem")
@@ -71,16 +66,8 @@ start_service() {
     --log_level=info "$@" >"$logfile" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
-  local deadline=$((SECONDS + 30)) line=""
-  until line=$(grep -m1 '"msg":"serving"' "$logfile" 2>/dev/null); do
-    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
-      cat "$logfile" >&2
-      echo "bench: $name did not start" >&2
-      exit 1
-    fi
-    sleep 0.01
-  done
-  local ts ready_ns
+  local line ts ready_ns
+  line=$(serving_line "$pid" "$logfile") || { echo "bench: $name did not start" >&2; exit 1; }
   ts=$(jq -r .ts <<<"$line")
   ready_ns=$(date -d "$ts" +%s%N)
   printf -v "PORT_$name" '%s' "$(jq -r .grpc_port <<<"$line")"
@@ -106,7 +93,7 @@ load() {
     { cat "$WORK/$out.err" >&2; echo "bench: hermes-load failed ($out)" >&2; exit 1; }
 }
 field() { jq -r "$2" "$WORK/$1.json"; }  # field OUT JQ_EXPR
-errors_of() { jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$WORK/$1.json"; }
+errors_of() { non_ok_statuses "$WORK/$1.json"; }
 fmt() { printf "%.${2:-0}f" "$1"; }
 
 # ---- 0. start-up and idle memory ---------------------------------------------------------------
@@ -301,7 +288,6 @@ done
 start_service chain "$USER_BIN" --data_dir="$DATA/user" \
   --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/user/cert.pem" --tls_key="$CERTS/user/key.pem"
 start_service plain "$USER_BIN" --data_dir="$DATA/user" --insecure
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 declare -A RUNS
 for round in $(seq "$ROUNDS"); do
   for server in chain plain bare; do
