@@ -2,12 +2,13 @@
 // the next event and starting its write), so that publishing an event costs its publisher a
 // queue push per subscriber, not a serialization and a gRPC write each.
 //
-// Why: EventFanout::Publish runs every subscriber's waker on the committing writer's thread,
-// under the fan-out's lock, in commit order. With the waker pumping its reactor there, one
-// CreateUser with 8,000 watchers ran 8,000 ToProto + StartWrite before returning: at 200
-// writes/s writes timed out (DEADLINE_EXCEEDED after 5 s), new watchers could not subscribe and
-// GetUser starved (README, "Decisions and deviations"). Posted here instead, the waker is a flag
-// and a push.
+// Why: EventFanout runs a subscriber's waker under the fan-out's lock, and (it once did, and
+// still does without WakesOnDeliveryThread below) on the publishing writer's thread. With the
+// waker pumping its reactor there, one CreateUser with 8,000 watchers ran 8,000 ToProto +
+// StartWrite before returning: at 200 writes/s writes timed out (DEADLINE_EXCEEDED after 5 s),
+// new watchers could not subscribe and GetUser starved (README, "Decisions and deviations").
+// Posted here instead, the waker is a flag and a push, and the fan-out's own waking of its idle
+// subscribers runs here too (WakesOnDeliveryThread).
 //
 // The thread runs at normal priority. A lower one (nice +5 or +10) was measured: it kept
 // GetUser's p99 about halved under a fan-out overload, but the delivery thread then got too
@@ -26,6 +27,7 @@
 #include <deque>
 #include <functional>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -78,6 +80,25 @@ class PumpedByDeliveryThread {
   DeliveryThread& delivery_;
   std::atomic<int> refs_{1};                 // gRPC's until OnDone, plus one per posted Pump
   std::atomic<bool> pump_scheduled_{false};  // a Pump is posted and has not started
+};
+
+// WakesOnDeliveryThread: while it lives, `fanout` (an EventFanout) hands the waking of its
+// parked subscribers to `delivery` (EventFanout::SetWakeExecutor), so that whoever publishes
+// pays nothing per subscriber. Declare it after the DeliveryThread: it is destroyed first, and
+// the delivery thread then runs a wake still posted while the fan-out is there.
+template <typename Fanout>
+class WakesOnDeliveryThread {
+ public:
+  WakesOnDeliveryThread(Fanout& fanout, DeliveryThread& delivery) : fanout_(fanout) {
+    fanout_.SetWakeExecutor(
+        [&delivery](std::function<void()> task) { delivery.Post(std::move(task)); });
+  }
+  ~WakesOnDeliveryThread() { fanout_.SetWakeExecutor(nullptr); }
+  WakesOnDeliveryThread(const WakesOnDeliveryThread&) = delete;
+  WakesOnDeliveryThread& operator=(const WakesOnDeliveryThread&) = delete;
+
+ private:
+  Fanout& fanout_;
 };
 
 }  // namespace hermes::streams

@@ -1,33 +1,52 @@
-// EventFanout: committed events, pushed to every live subscriber through a bounded queue.
+// EventFanout: committed events, shared by every live subscriber through one bounded log.
 //
 // The store calls Publish() after each commit, in commit order. Each subscriber (a
-// WatchUsers or StreamOrderUpdates stream) drains its own queue at its own pace. Publish
-// never waits on a subscriber: when a queue is full, that subscriber is marked overflowed and
-// its stream ends (RESOURCE_EXHAUSTED; the client resumes by sequence from the durable log), so
-// one slow reader never slows writers or other readers. Events are shared, not copied, between
-// subscribers.
+// WatchUsers or StreamOrderUpdates stream) reads the fan-out's log at its own pace, from its
+// own position. Publish never waits on a subscriber and costs the same with ten subscribers or
+// ten thousand: it stores the event once, in a ring that keeps the newest `capacity` events
+// (the largest capacity any subscriber asked for), and moves nothing per subscriber. A
+// subscriber that falls more than its capacity behind is overflowed and its stream ends
+// (RESOURCE_EXHAUSTED; the client resumes by sequence from the durable log), so one slow
+// reader never slows writers or other readers. A subscriber costs a position, not a queue.
 //
 //   auto subscription = fanout.Subscribe(/*capacity=*/1024);
 //   std::shared_ptr<const Event> event;
 //   switch (subscription.Pop(absl::Seconds(1), &event)) { ... }      // a thread per subscriber
 //
-// or, with no thread waiting (gRPC's callback API), a waker that runs after each event
-// queued for this subscriber and when the fan-out closes, and TryPop from wherever it leads:
+// or, with no thread waiting (gRPC's callback API), a waker, and TryPop from wherever the
+// waker leads:
 //
-//   auto subscription = fanout.Subscribe(1024, [reactor] { reactor->Pump(); });
+//   auto subscription = fanout.Subscribe(1024, [reactor] { reactor->SchedulePump(); });
 //   switch (subscription.TryPop(&event)) { ... }                     // kTimeout: nothing yet
+//
+// The waker runs once something arrives for a subscriber whose last TryPop found nothing (it
+// is "parked"), and when the fan-out closes; a subscriber that is busy writing finds the next
+// events itself on its next TryPop. It runs under the fan-out's lock, which keeps the
+// subscriber (and whatever the waker points to) from being unsubscribed and destroyed while it
+// runs: so it must not call back into the fan-out, only schedule the work (post it).
+//
+// Waking the parked subscribers is the one part of publishing that grows with their number.
+// With an executor set (SetWakeExecutor: the service's delivery thread), Publish hands it one
+// task that wakes them all, and the publisher — a writer whose client waits — returns at once;
+// without one, Publish wakes them itself.
+//
+// Why a shared log: with a queue per subscriber, Publish locked and pushed into every one, on
+// the committing writer's thread. At 10,000 watchers that was about half of a core at 200
+// writes/s, and most writes hit their deadline (README, "Performance").
 //
 // The fanout is memory only: what was committed before a subscription existed is read from
 // the store's event log (see services/*/..._service.cc for the replay-then-follow logic).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
-#include <deque>
+#include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -35,123 +54,106 @@ namespace hermes::streams {
 
 template <typename Event>
 class EventFanout {
+ private:
+  struct Subscriber;
+
  public:
   enum class Next { kEvent, kTimeout, kOverflow, kClosed };
+  // Runs a task on another thread, later; tasks run in the order given.
+  using Executor = std::function<void(std::function<void()>)>;
 
-  class Subscription {
-   public:
-    explicit Subscription(size_t capacity, std::function<void()> waker = nullptr)
-        : capacity_(capacity), waker_(std::move(waker)) {}
-
-    // Waits up to `timeout` for the next event. kOverflow and kClosed are final.
-    Next Pop(absl::Duration timeout, std::shared_ptr<const Event>* event) {
-      absl::MutexLock lock(&mutex_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
-        return !queue_.empty() || overflowed_ || closed_;
-      };
-      mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-      if (overflowed_) return Next::kOverflow;
-      if (!queue_.empty()) {
-        *event = std::move(queue_.front());
-        queue_.pop_front();
-        return Next::kEvent;
-      }
-      return closed_ ? Next::kClosed : Next::kTimeout;
-    }
-
-    // Pop without waiting: kTimeout when nothing is queued yet.
-    Next TryPop(std::shared_ptr<const Event>* event) { return Pop(absl::ZeroDuration(), event); }
-
-   private:
-    friend class EventFanout;
-    // A full queue overflows: the subscription is over, its memory freed at once.
-    void Push(const std::shared_ptr<const Event>& event) {
-      {
-        absl::MutexLock lock(&mutex_);
-        if (overflowed_ || closed_) return;
-        if (queue_.size() >= capacity_) {
-          overflowed_ = true;
-          queue_.clear();
-        } else {
-          queue_.push_back(event);
-        }
-      }
-      if (waker_) waker_();
-    }
-    void Close() {
-      {
-        absl::MutexLock lock(&mutex_);
-        closed_ = true;
-      }
-      if (waker_) waker_();
-    }
-
-    const size_t capacity_;
-    // Runs outside mutex_, so it may TryPop at once. Under the fan-out's lock when publishing,
-    // which keeps the subscriber (and whatever the waker points to) from being unsubscribed
-    // and destroyed while it runs.
-    const std::function<void()> waker_;
-    absl::Mutex mutex_;
-    std::deque<std::shared_ptr<const Event>> queue_ ABSL_GUARDED_BY(mutex_);
-    bool overflowed_ ABSL_GUARDED_BY(mutex_) = false;
-    bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-  };
-
-  // A handle that unsubscribes when destroyed.
+  // A subscription; unsubscribes when destroyed.
   class Handle {
    public:
-    Handle(EventFanout* fanout, std::shared_ptr<Subscription> subscription)
-        : fanout_(fanout), subscription_(std::move(subscription)) {}
-    ~Handle() {
-      if (fanout_ != nullptr) fanout_->Unsubscribe(subscription_.get());
-    }
     Handle(Handle&& other) noexcept
         : fanout_(std::exchange(other.fanout_, nullptr)),
-          subscription_(std::move(other.subscription_)) {}
+          subscriber_(std::move(other.subscriber_)) {}
+    ~Handle() {
+      if (fanout_ != nullptr) fanout_->Unsubscribe(subscriber_.get());
+    }
     Handle(const Handle&) = delete;
     Handle& operator=(const Handle&) = delete;
     Handle& operator=(Handle&&) = delete;
 
+    // Waits up to `timeout` for the next event. kOverflow and kClosed are final.
     Next Pop(absl::Duration timeout, std::shared_ptr<const Event>* event) {
-      return subscription_->Pop(timeout, event);
+      return fanout_->Pop(*subscriber_, timeout, event);
     }
-    Next TryPop(std::shared_ptr<const Event>* event) { return subscription_->TryPop(event); }
-
+    // Pop without waiting: kTimeout when nothing is there yet (the subscriber is then parked:
+    // its waker runs when something arrives).
+    Next TryPop(std::shared_ptr<const Event>* event) {
+      return fanout_->TryPop(*subscriber_, event);
+    }
     // Queues an item for this subscriber only, in order with the published ones (a stream's
-    // own replies, such as a current status, travel the same FIFO as the live events).
-    void Inject(Event event) {
-      subscription_->Push(std::make_shared<const Event>(std::move(event)));
-    }
+    // own replies, such as a current status, travel the same FIFO as the live events): it
+    // comes after every event published before this call. It counts against the capacity.
+    void Inject(Event event) { fanout_->Inject(*subscriber_, std::move(event)); }
 
    private:
+    friend class EventFanout;
+    Handle(EventFanout* fanout, std::unique_ptr<Subscriber> subscriber)
+        : fanout_(fanout), subscriber_(std::move(subscriber)) {}
+
     EventFanout* fanout_;
-    std::shared_ptr<Subscription> subscription_;
+    std::unique_ptr<Subscriber> subscriber_;
   };
 
-  // Every event published after this returns is delivered (or the subscription overflows).
-  // After Close(), a new subscription is closed at once. `waker` (optional): see the top.
+  EventFanout() = default;
+  EventFanout(const EventFanout&) = delete;
+  EventFanout& operator=(const EventFanout&) = delete;
+
+  // Every event published after this returns is delivered (or the subscription overflows,
+  // once more than `capacity` events and injected items wait for it). After Close(), a new
+  // subscription is closed at once. `waker` (optional): see the top.
   Handle Subscribe(size_t capacity, std::function<void()> waker = nullptr) {
-    auto subscription = std::make_shared<Subscription>(capacity, std::move(waker));
+    auto subscriber = std::make_unique<Subscriber>(capacity, std::move(waker));
     absl::MutexLock lock(&mutex_);
-    if (closed_) {
-      subscription->Close();
-    } else {
-      subscribers_.push_back(subscription);
-    }
-    return Handle(this, std::move(subscription));
+    if (std::max<size_t>(capacity, 1) > ring_.size()) GrowRing(std::max<size_t>(capacity, 1));
+    subscriber->next = published_;
+    subscriber->index = subscribers_.size();
+    subscribers_.push_back(subscriber.get());
+    return Handle(this, std::move(subscriber));
+  }
+
+  // Where Publish hands the waking of parked subscribers (see the top); nullptr: Publish wakes
+  // them itself. Whoever sets an executor sets nullptr before the executor goes, and lets the
+  // tasks already given to it run.
+  void SetWakeExecutor(Executor executor) {
+    absl::MutexLock lock(&mutex_);
+    executor_ = std::move(executor);
   }
 
   void Publish(Event event) {
     auto shared = std::make_shared<const Event>(std::move(event));
+    std::shared_ptr<const Event> evicted;  // freed after the lock is released
     absl::MutexLock lock(&mutex_);
-    for (const auto& subscriber : subscribers_) subscriber->Push(shared);
+    if (closed_) return;
+    if (ring_.empty()) return;  // nobody ever subscribed; nobody can see this event
+    evicted = std::exchange(ring_[published_ % ring_.size()], std::move(shared));
+    ++published_;
+    if (parked_.empty()) return;
+    if (!executor_) {
+      WakeParked();
+    } else if (!wake_posted_) {
+      wake_posted_ = true;
+      executor_([this] {
+        absl::MutexLock wake_lock(&mutex_);
+        wake_posted_ = false;
+        WakeParked();
+      });
+    }
   }
 
-  // Ends every subscription (kClosed once its queue is drained) and refuses new ones.
+  // Ends every subscription (kClosed once what it has not read yet is read) and refuses new
+  // ones. Events published from now on are dropped.
   void Close() {
     absl::MutexLock lock(&mutex_);
     closed_ = true;
-    for (const auto& subscriber : subscribers_) subscriber->Close();
+    for (Subscriber* subscriber : parked_) subscriber->parked_at = kNotParked;
+    parked_.clear();
+    for (Subscriber* subscriber : subscribers_) {
+      if (subscriber->waker) subscriber->waker();
+    }
   }
 
   size_t subscribers() const {
@@ -160,13 +162,118 @@ class EventFanout {
   }
 
  private:
-  void Unsubscribe(Subscription* subscription) {
+  static constexpr size_t kNotParked = SIZE_MAX;
+
+  struct Subscriber {
+    Subscriber(size_t max_waiting, std::function<void()> wake)
+        : capacity(max_waiting), waker(std::move(wake)) {}
+
+    const size_t capacity;
+    const std::function<void()> waker;
+    // The rest is guarded by the fan-out's mutex_.
+    uint64_t next = 0;  // position in the log of the next published event to hand out
+    // Items for this subscriber only, each with the log position it goes before.
+    std::vector<std::pair<uint64_t, std::shared_ptr<const Event>>> injected;
+    bool overflowed = false;
+    size_t index = 0;               // in subscribers_
+    size_t parked_at = kNotParked;  // in parked_, where subscribers whose TryPop found nothing wait
+  };
+
+  Next Pop(Subscriber& subscriber, absl::Duration timeout, std::shared_ptr<const Event>* event) {
     absl::MutexLock lock(&mutex_);
-    subscribers_.remove_if([subscription](const auto& s) { return s.get() == subscription; });
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return subscriber.next < published_ || !subscriber.injected.empty() || closed_ ||
+             subscriber.overflowed;
+    };
+    mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    return Take(subscriber, event);
+  }
+
+  Next TryPop(Subscriber& subscriber, std::shared_ptr<const Event>* event) {
+    absl::MutexLock lock(&mutex_);
+    Next next = Take(subscriber, event);
+    if (next == Next::kTimeout && subscriber.waker && subscriber.parked_at == kNotParked) {
+      subscriber.parked_at = parked_.size();
+      parked_.push_back(&subscriber);
+    }
+    return next;
+  }
+
+  Next Take(Subscriber& subscriber, std::shared_ptr<const Event>* event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    const uint64_t waiting = published_ - subscriber.next + subscriber.injected.size();
+    if (!subscriber.overflowed && waiting > subscriber.capacity) {
+      subscriber.overflowed = true;  // its events may be gone from the ring already
+      subscriber.injected = {};
+    }
+    if (subscriber.overflowed) return Next::kOverflow;
+    if (!subscriber.injected.empty() && subscriber.injected.front().first <= subscriber.next) {
+      *event = std::move(subscriber.injected.front().second);
+      subscriber.injected.erase(subscriber.injected.begin());
+      return Next::kEvent;
+    }
+    if (subscriber.next < published_) {
+      *event = ring_[subscriber.next++ % ring_.size()];
+      return Next::kEvent;
+    }
+    return closed_ ? Next::kClosed : Next::kTimeout;
+  }
+
+  void Inject(Subscriber& subscriber, Event item) {
+    auto shared = std::make_shared<const Event>(std::move(item));
+    absl::MutexLock lock(&mutex_);
+    if (closed_ || subscriber.overflowed) return;
+    subscriber.injected.emplace_back(published_, std::move(shared));
+    if (subscriber.parked_at != kNotParked) {
+      Unpark(subscriber);
+      subscriber.waker();
+    }
+  }
+
+  void WakeParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    waking_.swap(parked_);
+    for (Subscriber* subscriber : waking_) {
+      subscriber->parked_at = kNotParked;
+      subscriber->waker();
+    }
+    waking_.clear();  // keeps its capacity for the next time
+  }
+
+  void Unsubscribe(Subscriber* subscriber) {
+    absl::MutexLock lock(&mutex_);
+    Subscriber* last = subscribers_.back();
+    last->index = subscriber->index;
+    subscribers_[subscriber->index] = last;
+    subscribers_.pop_back();
+    if (subscriber->parked_at != kNotParked) Unpark(*subscriber);
+  }
+
+  void Unpark(Subscriber& subscriber) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    Subscriber* last = parked_.back();
+    last->parked_at = subscriber.parked_at;
+    parked_[subscriber.parked_at] = last;
+    parked_.pop_back();
+    subscriber.parked_at = kNotParked;
+  }
+
+  // Keeps the newest events at their positions in a ring of `size`.
+  void GrowRing(size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    std::vector<std::shared_ptr<const Event>> ring(size);
+    const uint64_t kept = std::min<uint64_t>(published_, ring_.size());
+    for (uint64_t position = published_ - kept; position < published_; ++position) {
+      ring[position % size] = std::move(ring_[position % ring_.size()]);
+    }
+    ring_.swap(ring);
   }
 
   mutable absl::Mutex mutex_;
-  std::list<std::shared_ptr<Subscription>> subscribers_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::shared_ptr<const Event>> ring_ ABSL_GUARDED_BY(mutex_);
+  uint64_t published_ ABSL_GUARDED_BY(mutex_) = 0;  // events ever published; the next position
+  std::vector<Subscriber*> subscribers_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Subscriber*> parked_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Subscriber*> waking_ ABSL_GUARDED_BY(mutex_);
+  Executor executor_ ABSL_GUARDED_BY(mutex_);
+  bool wake_posted_ ABSL_GUARDED_BY(mutex_) = false;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -12,7 +12,8 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       users_(users),
       fanout_(fanout),
       options_(options),
-      streams_(options.max_streams) {}
+      streams_(options.max_streams),
+      wakes_(fanout, delivery_) {}
 
 grpc::Status OrderServiceImpl::GetOrder(grpc::ServerContext*,
                                         const ::order::v1::GetOrderRequest* request,

@@ -47,9 +47,11 @@ class OrderServiceImpl final
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
   streams::StreamSlots streams_;  // open StreamOrderUpdates streams, against max_streams
-  // Runs the update streams' deliveries. Last member: destroyed first, running what is still
+  // Runs the update streams' deliveries. Destroyed right after wakes_, running what is still
   // posted (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
+  // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
+  streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 };
 
 }  // namespace hermes::order

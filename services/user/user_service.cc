@@ -7,7 +7,11 @@
 namespace hermes::user {
 
 UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options)
-    : store_(store), fanout_(fanout), options_(options), watchers_(options.max_watchers) {}
+    : store_(store),
+      fanout_(fanout),
+      options_(options),
+      watchers_(options.max_watchers),
+      wakes_(fanout, delivery_) {}
 
 grpc::Status UserServiceImpl::GetUser(grpc::ServerContext*,
                                       const ::user::v1::GetUserRequest* request,

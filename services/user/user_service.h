@@ -45,9 +45,11 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   UserEventFanout& fanout_;
   const WatchOptions options_;
   streams::StreamSlots watchers_;  // open WatchUsers streams, against options_.max_watchers
-  // Runs the watchers' deliveries. Last member: destroyed first, running what is still posted
+  // Runs the watchers' deliveries. Destroyed right after wakes_, running what is still posted
   // (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
+  // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
+  streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 };
 
 }  // namespace hermes::user

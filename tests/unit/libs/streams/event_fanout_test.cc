@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace hermes::streams {
 namespace {
@@ -122,40 +124,135 @@ TEST(EventFanoutTest, ConcurrentReaders_EachSeeTheFullSequence) {
   for (int r = 0; r < 4; ++r) EXPECT_EQ(last[r], kEvents);
 }
 
-// The callback API's way: no thread waits; the waker runs after each queued event and on
-// Close, and TryPop takes what is there.
-TEST(EventFanoutTest, Waker_RunsPerQueuedEventAndOnClose_TryPopNeverWaits) {
+TEST(EventFanoutTest, SubscriberFurtherBehindThanItsCapacity_OverflowsRatherThanSkipping) {
   Fanout fanout;
-  int wakes = 0;
-  std::vector<int> seen;
-  std::optional<Fanout::Handle> handle;
-  handle.emplace(fanout.Subscribe(8, [&] {
-    ++wakes;
-    std::shared_ptr<const int> event;
-    while (handle->TryPop(&event) == Fanout::Next::kEvent) seen.push_back(*event);
-  }));
+  auto handle = fanout.Subscribe(4);
+  for (int i = 1; i <= 10; ++i) fanout.Publish(i);  // 1..6 are gone from the log of 4
   std::shared_ptr<const int> event;
-  EXPECT_EQ(handle->TryPop(&event), Fanout::Next::kTimeout);
-  fanout.Publish(1);
-  fanout.Publish(2);
-  handle->Inject(3);
-  EXPECT_EQ(wakes, 3);
-  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3}));
-  fanout.Close();
-  EXPECT_EQ(wakes, 4);
-  EXPECT_EQ(handle->TryPop(&event), Fanout::Next::kClosed);
+  EXPECT_EQ(handle.Pop(absl::Seconds(1), &event), Fanout::Next::kOverflow);
 }
 
-TEST(EventFanoutTest, Waker_OverflowIsReportedOnce_QueueDropped) {
+TEST(EventFanoutTest, InjectedItems_CountAgainstTheCapacity) {
+  Fanout fanout;
+  auto handle = fanout.Subscribe(2);
+  for (int i = 1; i <= 3; ++i) handle.Inject(i);
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.Pop(absl::Seconds(1), &event), Fanout::Next::kOverflow);
+}
+
+// The log keeps as many events as the largest capacity asked for; a subscriber asking for more
+// than there was keeps what the others have not read yet.
+TEST(EventFanoutTest, LargerSubscriberLater_OthersLoseNothing) {
+  Fanout fanout;
+  auto small = fanout.Subscribe(2);
+  fanout.Publish(1);
+  fanout.Publish(2);
+  auto large = fanout.Subscribe(8);  // the log grows from 2 to 8, keeping 1 and 2
+  EXPECT_EQ(PopValue(small), 1);
+  EXPECT_EQ(PopValue(small), 2);
+  for (int i = 3; i <= 10; ++i) fanout.Publish(i);
+  for (int i = 3; i <= 10; ++i) EXPECT_EQ(PopValue(large), i);
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(small.Pop(absl::Seconds(1), &event), Fanout::Next::kOverflow);
+}
+
+TEST(EventFanoutTest, AfterClose_PublishedAndInjectedItemsAreDropped) {
+  Fanout fanout;
+  auto handle = fanout.Subscribe(8);
+  fanout.Close();
+  fanout.Publish(1);
+  handle.Inject(2);
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.Pop(absl::Seconds(1), &event), Fanout::Next::kClosed);
+}
+
+// The callback API's way: no thread waits. TryPop takes what is there; when it found nothing,
+// the waker runs once something arrives (once, however much arrives before the next TryPop),
+// and on Close.
+TEST(EventFanoutTest, Waker_RunsWhenSomethingArrivesForAnIdleSubscriber_AndOnClose) {
+  Fanout fanout;
+  int wakes = 0;
+  Fanout::Handle handle = fanout.Subscribe(8, [&] { ++wakes; });
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);
+  fanout.Publish(1);
+  fanout.Publish(2);
+  EXPECT_EQ(wakes, 1);
+  std::vector<int> seen;
+  while (handle.TryPop(&event) == Fanout::Next::kEvent) seen.push_back(*event);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  handle.Inject(3);
+  EXPECT_EQ(wakes, 2);
+  ASSERT_EQ(handle.TryPop(&event), Fanout::Next::kEvent);
+  EXPECT_EQ(*event, 3);
+  fanout.Close();
+  EXPECT_EQ(wakes, 3);
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kClosed);
+}
+
+TEST(EventFanoutTest, Waker_BusySubscriberIsNotWoken_FindsTheEventsItself) {
+  Fanout fanout;
+  int wakes = 0;
+  Fanout::Handle handle = fanout.Subscribe(8, [&] { ++wakes; });
+  fanout.Publish(1);  // never found nothing yet: busy, as while its write is in flight
+  fanout.Publish(2);
+  EXPECT_EQ(wakes, 0);
+  EXPECT_EQ(PopValue(handle), 1);
+  EXPECT_EQ(PopValue(handle), 2);
+}
+
+TEST(EventFanoutTest, Waker_OverflowIsReportedOnce_NotWokenAfter) {
   Fanout fanout;
   int wakes = 0;
   Fanout::Handle handle = fanout.Subscribe(2, [&] { ++wakes; });
-  for (int i = 1; i <= 3; ++i) fanout.Publish(i);  // the third overflows the queue of 2
-  EXPECT_EQ(wakes, 3);
   std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);
+  for (int i = 1; i <= 3; ++i) fanout.Publish(i);  // the third is one too many
+  EXPECT_EQ(wakes, 1);
   EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kOverflow);
-  fanout.Publish(4);  // an overflowed subscriber is not woken again
-  EXPECT_EQ(wakes, 3);
+  fanout.Publish(4);
+  EXPECT_EQ(wakes, 1);
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kOverflow) << "final";
+}
+
+// A writer's Publish wakes nobody itself when there is an executor: it hands over one task,
+// however many subscribers wait, and the task wakes each of them once.
+TEST(EventFanoutTest, WithWakeExecutor_PublishHandsTheWakingToIt) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  std::vector<int> wakes(3, 0);
+  std::vector<Fanout::Handle> handles;
+  for (int i = 0; i < 3; ++i) handles.push_back(fanout.Subscribe(8, [&wakes, i] { ++wakes[i]; }));
+  std::shared_ptr<const int> event;
+  for (auto& handle : handles) EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);
+  fanout.Publish(1);
+  fanout.Publish(2);
+  EXPECT_EQ(wakes, (std::vector<int>{0, 0, 0}));
+  ASSERT_EQ(tasks.size(), 1u) << "one wake for both events";
+  tasks.front()();
+  EXPECT_EQ(wakes, (std::vector<int>{1, 1, 1}));
+  for (auto& handle : handles) EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kEvent);
+  fanout.SetWakeExecutor(nullptr);
+}
+
+// Idle subscribers leaving in any order: the others are still woken, the gone ones not.
+TEST(EventFanoutTest, UnsubscribedWhileIdle_OthersStillWoken) {
+  Fanout fanout;
+  std::vector<int> wakes(4, 0);
+  std::vector<std::optional<Fanout::Handle>> handles(4);
+  std::shared_ptr<const int> event;
+  for (int i = 0; i < 4; ++i) {
+    handles[i].emplace(fanout.Subscribe(8, [&wakes, i] { ++wakes[i]; }));
+    EXPECT_EQ(handles[i]->TryPop(&event), Fanout::Next::kTimeout);
+  }
+  handles[1].reset();
+  handles[3].reset();
+  EXPECT_EQ(fanout.subscribers(), 2u);
+  fanout.Publish(1);
+  EXPECT_EQ(wakes, (std::vector<int>{1, 0, 1, 0}));
+  EXPECT_EQ(PopValue(*handles[0]), 1);
+  EXPECT_EQ(PopValue(*handles[2]), 1);
 }
 
 }  // namespace
