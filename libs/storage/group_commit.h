@@ -100,7 +100,7 @@ class GroupCommit {
   // Runs `pending`'s work in a savepoint; a failure, or an exception, undoes that item alone.
   // Not OK only when the savepoint itself fails, which dooms the whole transaction.
   absl::Status RunOne(Pending& pending) {
-    if (absl::Status status = db_.Execute("SAVEPOINT hermes_write"); !status.ok()) return status;
+    if (absl::Status status = db_.Run("SAVEPOINT hermes_write"); !status.ok()) return status;
     try {
       pending.result = pending.work(db_);
     } catch (const std::exception& e) {
@@ -109,11 +109,11 @@ class GroupCommit {
       pending.result = absl::InternalError("write threw a non-standard exception");
     }
     if (!pending.result.ok()) {
-      if (absl::Status status = db_.Execute("ROLLBACK TO hermes_write"); !status.ok()) {
+      if (absl::Status status = db_.Run("ROLLBACK TO hermes_write"); !status.ok()) {
         return status;
       }
     }
-    return db_.Execute("RELEASE hermes_write");
+    return db_.Run("RELEASE hermes_write");
   }
 
   void RunBatch(const std::vector<Pending*>& batch) {

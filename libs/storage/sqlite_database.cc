@@ -102,6 +102,12 @@ absl::Status SqliteDatabase::Execute(absl::string_view sql) {
   return SqliteError(rc, "execute", detail);
 }
 
+absl::Status SqliteDatabase::Run(absl::string_view sql) {
+  absl::StatusOr<CachedStatement> stmt = Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  return (*stmt)->Run();
+}
+
 absl::StatusOr<CachedStatement> SqliteDatabase::Prepare(absl::string_view sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {

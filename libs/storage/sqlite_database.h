@@ -61,6 +61,10 @@ class SqliteDatabase {
   // settings, BEGIN/COMMIT). Not cached: for set-up and rare calls.
   absl::Status Execute(absl::string_view sql);
 
+  // Runs one statement that takes no parameters and returns no rows (BEGIN, COMMIT, SAVEPOINT),
+  // prepared once and cached (Prepare): for the statements of every write.
+  absl::Status Run(absl::string_view sql);
+
   // The prepared statement for `sql` (exactly one statement), compiled on first use and kept
   // until the connection closes. The handle resets the statement when it goes out of scope.
   // Asking for a statement that is still in use (the same SQL, nested) fails with INTERNAL.

@@ -6,23 +6,12 @@
 #include "libs/telemetry/log.h"
 
 namespace hermes::storage {
-namespace {
-
-absl::Status RunCached(SqliteDatabase& db, absl::string_view sql) {
-  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
-  if (!stmt.ok()) return stmt.status();
-  return (*stmt)->Run();
-}
-
-}  // namespace
-
 absl::StatusOr<Transaction> Transaction::Begin(SqliteDatabase& db, Mode mode) {
   if (db.InTransaction()) {
     HERMES_LOG(spdlog::level::err, "nested transaction refused");
     return errors::Error(absl::StatusCode::kInternal, "storage error");
   }
-  absl::Status status =
-      RunCached(db, mode == Mode::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+  absl::Status status = db.Run(mode == Mode::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
   if (!status.ok()) return status;
   return Transaction(&db);
 }
@@ -31,7 +20,7 @@ Transaction::~Transaction() {
   // SQLite rolls back by itself after some errors (I/O, out of memory); then there is nothing
   // left to undo.
   if (db_ == nullptr || !db_->InTransaction()) return;
-  if (absl::Status status = RunCached(*db_, "ROLLBACK"); !status.ok()) {
+  if (absl::Status status = db_->Run("ROLLBACK"); !status.ok()) {
     HERMES_LOG(spdlog::level::err, "rollback failed").Str("status", status.ToString());
   }
 }
@@ -43,7 +32,7 @@ absl::Status Transaction::Commit() {
     HERMES_LOG(spdlog::level::err, "commit of a finished transaction");
     return errors::Error(absl::StatusCode::kInternal, "storage error");
   }
-  absl::Status status = RunCached(*db_, "COMMIT");
+  absl::Status status = db_->Run("COMMIT");
   if (status.ok()) db_ = nullptr;
   return status;
 }

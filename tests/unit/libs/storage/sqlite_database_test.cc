@@ -114,6 +114,23 @@ TEST_F(SqliteDatabaseTest, CachedStatement_OnRelease_ResetsBindingsAndCursor) {
   EXPECT_EQ((*stmt)->ColumnInt64(0), 1);
 }
 
+// Run: the statements of every write (SAVEPOINT, RELEASE, BEGIN, COMMIT), from the cache, and
+// the same statement again works (it was reset after its last run).
+TEST_F(SqliteDatabaseTest, Run_SameStatementTwice_EachTakesEffect_FailureReported) {
+  std::unique_ptr<SqliteDatabase> db = OpenOrDie();
+  ASSERT_TRUE(db->Execute("CREATE TABLE t (x INTEGER)").ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(db->Run("SAVEPOINT one").ok());
+    ASSERT_TRUE(db->Execute("INSERT INTO t VALUES (1)").ok());
+    ASSERT_TRUE(db->Run("RELEASE one").ok());
+  }
+  absl::StatusOr<CachedStatement> count = db->Prepare("SELECT count(*) FROM t");
+  ASSERT_TRUE(count.ok());
+  ASSERT_TRUE(*(*count)->Step());
+  EXPECT_EQ((*count)->ColumnInt64(0), 2);
+  EXPECT_FALSE(db->Run("RELEASE never_opened").ok());
+}
+
 TEST_F(SqliteDatabaseTest, Prepare_SyntaxError_InternalWithoutSqlInMessage) {
   std::unique_ptr<SqliteDatabase> db = OpenOrDie();
   absl::StatusOr<CachedStatement> stmt = db->Prepare("SELEKT nonsense FROM nowhere");
