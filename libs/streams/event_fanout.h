@@ -27,8 +27,10 @@
 //
 // Waking the parked subscribers is the one part of publishing that grows with their number.
 // With an executor set (SetWakeExecutor: the service's delivery thread), Publish hands it one
-// task that wakes them all, and the publisher — a writer whose client waits — returns at once;
-// without one, Publish wakes them itself.
+// task that wakes them all (256 at a time, so a Publish never waits behind all of them), and
+// the publisher — a writer whose client waits — returns at once; without one, Publish wakes
+// them itself. A reactor looking ahead while its write is in flight uses TryPopWhileBusy,
+// which does not park: the write's completion pumps it anyway.
 //
 // Why a shared log: with a queue per subscriber, Publish locked and pushed into every one, on
 // the committing writer's thread. At 10,000 watchers that was about half of a core at 200
@@ -82,7 +84,13 @@ class EventFanout {
     // Pop without waiting: kTimeout when nothing is there yet (the subscriber is then parked:
     // its waker runs when something arrives).
     Next TryPop(std::shared_ptr<const Event>* event) {
-      return fanout_->TryPop(*subscriber_, event);
+      return fanout_->TryPop(*subscriber_, event, /*park=*/true);
+    }
+    // TryPop for a subscriber that will TryPop again anyway (a reactor looking ahead while its
+    // write is in flight: the write's completion pumps it): kTimeout does not park it, so an
+    // event arriving meanwhile does not wake it for nothing.
+    Next TryPopWhileBusy(std::shared_ptr<const Event>* event) {
+      return fanout_->TryPop(*subscriber_, event, /*park=*/false);
     }
     // Queues an item for this subscriber only, in order with the published ones (a stream's
     // own replies, such as a current status, travel the same FIFO as the live events): it
@@ -117,10 +125,12 @@ class EventFanout {
 
   // Where Publish hands the waking of parked subscribers (see the top); nullptr: Publish wakes
   // them itself. Whoever sets an executor sets nullptr before the executor goes, and lets the
-  // tasks already given to it run.
+  // tasks already given to it run. The executor is called under the fan-out's lock: it must
+  // only queue the task (never run it, never wait).
   void SetWakeExecutor(Executor executor) {
     absl::MutexLock lock(&mutex_);
     executor_ = std::move(executor);
+    wake_posted_ = false;  // a task still with the old executor only wakes once more
   }
 
   void Publish(Event event) {
@@ -136,11 +146,7 @@ class EventFanout {
       WakeParked();
     } else if (!wake_posted_) {
       wake_posted_ = true;
-      executor_([this] {
-        absl::MutexLock wake_lock(&mutex_);
-        wake_posted_ = false;
-        WakeParked();
-      });
+      executor_([this] { WakeParkedInChunks(); });
     }
   }
 
@@ -163,6 +169,7 @@ class EventFanout {
 
  private:
   static constexpr size_t kNotParked = SIZE_MAX;
+  static constexpr size_t kWakeChunk = 256;
 
   struct Subscriber {
     Subscriber(size_t max_waiting, std::function<void()> wake)
@@ -189,12 +196,15 @@ class EventFanout {
     return Take(subscriber, event);
   }
 
-  Next TryPop(Subscriber& subscriber, std::shared_ptr<const Event>* event) {
+  Next TryPop(Subscriber& subscriber, std::shared_ptr<const Event>* event, bool park) {
     absl::MutexLock lock(&mutex_);
     Next next = Take(subscriber, event);
-    if (next == Next::kTimeout && subscriber.waker && subscriber.parked_at == kNotParked) {
+    const bool parked = subscriber.parked_at != kNotParked;
+    if (next == Next::kTimeout && park && subscriber.waker && !parked) {
       subscriber.parked_at = parked_.size();
       parked_.push_back(&subscriber);
+    } else if (next != Next::kTimeout && parked) {
+      Unpark(subscriber);  // it is reading: no wake needed
     }
     return next;
   }
@@ -227,6 +237,28 @@ class EventFanout {
     if (subscriber.parked_at != kNotParked) {
       Unpark(subscriber);
       subscriber.waker();
+    }
+  }
+
+  // The executor's task: wakes the subscribers parked when it starts, kWakeChunk at a time, so
+  // that a Publish (a writer whose client waits) never waits behind ten thousand wakers.
+  void WakeParkedInChunks() ABSL_LOCKS_EXCLUDED(mutex_) {
+    size_t left = 0;
+    bool first = true;
+    while (true) {
+      absl::MutexLock lock(&mutex_);
+      if (first) {
+        wake_posted_ = false;  // parked from now on: the next Publish posts again
+        left = parked_.size();
+        first = false;
+      }
+      for (size_t n = 0; n < kWakeChunk && left > 0 && !parked_.empty(); ++n, --left) {
+        Subscriber* subscriber = parked_.back();
+        parked_.pop_back();
+        subscriber->parked_at = kNotParked;
+        subscriber->waker();
+      }
+      if (left == 0 || parked_.empty()) return;
     }
   }
 

@@ -105,7 +105,7 @@ void WatchUsersReactor::Pump() {
     } else if (ahead_ == Step::kFinish) {
       step = Step::kFinish;
     } else {
-      step = Next(&response_);
+      step = Next(&response_, /*looking_ahead=*/false);
     }
     ahead_ = Step::kIdle;
     switch (step) {
@@ -121,7 +121,7 @@ void WatchUsersReactor::Pump() {
         // does every (kMaxBufferedWrites + 1)-th, which bounds what a watcher holds in gRPC.
         // The price: a buffered event waits for this watcher's next Pumps on the delivery
         // thread, behind other watchers' — only ever on a backlog, which is late already.
-        ahead_ = Next(&next_response_);
+        ahead_ = Next(&next_response_, /*looking_ahead=*/true);
         if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
           options.set_buffer_hint();
           ++buffered_writes_;
@@ -144,7 +144,8 @@ void WatchUsersReactor::Pump() {
   }
 }
 
-WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out) {
+WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out,
+                                                bool looking_ahead) {
   while (true) {
     // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
     // shows that events were committed but not seen here.
@@ -179,7 +180,10 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
       // 4. Live events.
       live = std::move(held_);
       if (live == nullptr) {
-        switch (subscription_->TryPop(&live)) {
+        // Looking ahead, the write about to start will pump again when it completes: nothing
+        // here yet must not park the watcher (a wake would find it writing).
+        switch (looking_ahead ? subscription_->TryPopWhileBusy(&live)
+                              : subscription_->TryPop(&live)) {
           case UserEventFanout::Next::kTimeout:
             return Step::kIdle;
           case UserEventFanout::Next::kOverflow:

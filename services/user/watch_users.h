@@ -79,8 +79,10 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
   // the start, on the delivery thread (SchedulePump).
   void Pump() override;
   // The next response into `out` (kWrite), nothing yet (kIdle) or the end (kFinish, with
-  // finish_status_).
-  Step Next(::user::v1::WatchUsersResponse* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // finish_status_). `looking_ahead`: a write is about to be in flight (its completion pumps
+  // again), so kIdle does not ask the fan-out for a wake.
+  Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void FinishOnce(const grpc::Status& status);
 
   UserStore& store_;

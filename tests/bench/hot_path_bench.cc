@@ -10,6 +10,9 @@
 //                     CreateOrder with 1 and 100 items
 //   BM_Error_*        the rejected-call path: an absl::Status with a field becoming a grpc::Status
 //                     with its AppError detail
+//   BM_Fanout_*       what a committed write pays to publish its event to 10, 1,000 and 10,000
+//                     idle stream subscribers: with the waking handed to the delivery thread
+//                     (what the services do), and woken by the publisher itself
 // The whole chain per call, over loopback, is chain_bench. Run with the release build:
 //   make bench
 //   build/release/tests/bench/hot_path_bench --benchmark_filter=Metrics --benchmark_min_time=0.2
@@ -22,14 +25,17 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/metrics.h"
 #include "libs/interceptor/server_call.h"
+#include "libs/streams/event_fanout.h"
 #include "libs/telemetry/log.h"
 #include "libs/tracing/span_context.h"
 #include "order/v1/order.pb.h"
@@ -317,6 +323,48 @@ void BM_Error_RejectedCreateUser(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Error_RejectedCreateUser);
+
+// Publish with N subscribers that have read everything (parked: each waits for a wake), as
+// WatchUsers watchers between events. Timed: Publish alone, what the committing writer pays.
+// Untimed: what the delivery thread then does (run the wake, every subscriber reads the event
+// and parks again). Wakers count, as SchedulePump would post.
+void RunPublish(benchmark::State& state, bool executor) {
+  using Fanout = streams::EventFanout<::user::v1::User>;
+  Fanout fanout;
+  std::vector<std::function<void()>> posted;
+  if (executor) {
+    fanout.SetWakeExecutor([&posted](std::function<void()> task) { posted.push_back(task); });
+  }
+  int64_t wakes = 0;
+  std::vector<Fanout::Handle> subscribers;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    subscribers.push_back(fanout.Subscribe(1024, [&wakes] { ++wakes; }));
+  }
+  std::shared_ptr<const ::user::v1::User> event;
+  for (auto& subscriber : subscribers) subscriber.TryPop(&event);  // parks
+  ::user::v1::User user;
+  user.set_id("01m7z77fczv7hcjgbx2t1z2qxa");
+  user.set_email("ada@example.com");
+  for (auto _ : state) {
+    fanout.Publish(user);
+    state.PauseTiming();
+    for (auto& task : posted) task();
+    posted.clear();
+    for (auto& subscriber : subscribers) {
+      while (subscriber.TryPop(&event) == Fanout::Next::kEvent) {
+      }
+    }
+    state.ResumeTiming();
+  }
+  fanout.SetWakeExecutor(nullptr);
+  state.counters["wakes_per_publish"] =
+      static_cast<double>(wakes) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_Fanout_Publish_WakesOnExecutor(benchmark::State& state) { RunPublish(state, true); }
+BENCHMARK(BM_Fanout_Publish_WakesOnExecutor)->Arg(10)->Arg(1000)->Arg(10000);
+void BM_Fanout_Publish_WakesInline(benchmark::State& state) { RunPublish(state, false); }
+BENCHMARK(BM_Fanout_Publish_WakesInline)->Arg(10)->Arg(1000)->Arg(10000);
 
 }  // namespace
 }  // namespace hermes
