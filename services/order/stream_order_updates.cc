@@ -20,11 +20,8 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
   reactor->queue_.emplace(
       fanout.Subscribe(options.buffer_updates, [reactor] { reactor->SchedulePump(); }));
   reactor->StartSendInitialMetadata();
-  {
-    absl::MutexLock lock(&reactor->mutex_);
-    reactor->started_ = true;
-    reactor->StartRead(&reactor->request_);
-  }
+  reactor->StartRead(&reactor->request_);
+  reactor->MarkStarted();
   reactor->Pump();
   return reactor;
 }
@@ -32,7 +29,7 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      streams::DeliveryThread& delivery,
                                                      const StreamOptions& options)
-    : PumpedByDeliveryThread(delivery), store_(store), options_(options) {}
+    : StreamPump(delivery), store_(store), options_(options) {}
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far
@@ -42,7 +39,7 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   Answer(request_);
   absl::MutexLock lock(&mutex_);
   // Never after Finish: the reactor may be gone once the finished call has no read pending.
-  if (!finished_) StartRead(&request_);
+  if (!finished()) StartRead(&request_);
 }
 
 void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
@@ -82,52 +79,21 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
   queue_->Inject(std::move(reply));
 }
 
-void StreamOrderUpdatesReactor::Pump() {
-  Step step;
-  grpc::Status status;
-  {
-    absl::MutexLock lock(&mutex_);
-    if (!started_ || writing_ || finished_) return;
-    if (cancelled_) {
-      step = Step::kFinish;
-      finish_status_ = grpc::Status::CANCELLED;
-    } else {
-      step = Next();
-    }
-    switch (step) {
-      case Step::kIdle:
-        return;
-      case Step::kWrite:
-        writing_ = true;
-        break;
-      case Step::kFinish:
-        finished_ = true;
-        status = finish_status_;
-        break;
-    }
-  }
-  // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
-  if (step == Step::kWrite) {
-    StartWrite(&response_);
-  } else {
-    Finish(status);
-  }
-}
-
-StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next() {
+StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
+    ::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) {
   while (true) {
     if (ended_early_.has_value()) {
       if (!last_message_sent_) {
         last_message_sent_ = true;
-        response_.Clear();
-        *response_.mutable_error() = errors::ToAppError(*ended_early_);
+        out->Clear();
+        *out->mutable_error() = errors::ToAppError(*ended_early_);
         return Step::kWrite;
       }
       finish_status_ = errors::ToGrpcStatus(*ended_early_);
       return Step::kFinish;
     }
     std::shared_ptr<const OrderUpdate> update;
-    switch (queue_->TryPop(&update)) {
+    switch (looking_ahead ? queue_->TryPopWhileBusy(&update) : queue_->TryPop(&update)) {
       case OrderUpdateFanout::Next::kTimeout:
         return Step::kIdle;
       case OrderUpdateFanout::Next::kOverflow:
@@ -151,44 +117,9 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next() {
       if (it == tracked_.end() || status <= it->second) continue;  // not ours, or stale
       it->second = status;
     }
-    response_ = update->response;
+    *out = update->response;
     return Step::kWrite;
   }
-}
-
-void StreamOrderUpdatesReactor::FinishOnce(const grpc::Status& status) {
-  {
-    absl::MutexLock lock(&mutex_);
-    if (finished_) return;
-    finished_ = true;
-  }
-  Finish(status);
-}
-
-void StreamOrderUpdatesReactor::OnWriteDone(bool ok) {
-  bool finish = false;
-  {
-    absl::MutexLock lock(&mutex_);
-    writing_ = false;
-    // The client is gone. Finished in the same critical section, so that a Pump posted
-    // earlier cannot start a write between this and Finish (no operation after Finish).
-    if (!ok && !finished_) finish = finished_ = true;
-  }
-  if (ok) {
-    SchedulePump();
-  } else if (finish) {
-    Finish(grpc::Status::CANCELLED);
-  }
-}
-
-void StreamOrderUpdatesReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mutex_);
-    cancelled_ = true;
-    if (!started_ || writing_ || finished_) return;
-    finished_ = true;
-  }
-  Finish(grpc::Status::CANCELLED);
 }
 
 void StreamOrderUpdatesReactor::OnDone() {

@@ -26,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
+#include "libs/streams/stream_pump.h"
 #include "libs/streams/stream_slots.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
@@ -34,9 +35,9 @@
 namespace hermes::order {
 
 class StreamOrderUpdatesReactor final
-    : public grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
-                                     ::order::v1::StreamOrderUpdatesResponse>,
-      private streams::PumpedByDeliveryThread {
+    : public streams::StreamPump<grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
+                                                         ::order::v1::StreamOrderUpdatesResponse>,
+                                 ::order::v1::StreamOrderUpdatesResponse> {
  public:
   // Starts the stream (or finishes it at once when there are too many). The reactor is
   // deleted after OnDone, once no task posted to `delivery` holds it. The stream holds one of
@@ -47,13 +48,9 @@ class StreamOrderUpdatesReactor final
                                           streams::StreamSlots& streams);
 
   void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
   void OnDone() override;
 
  private:
-  enum class Step { kWrite, kIdle, kFinish };
-
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
                             const StreamOptions& options);
   // Runs after OnDone, which released the subscription and the stream slot.
@@ -61,9 +58,9 @@ class StreamOrderUpdatesReactor final
 
   // The reply to one request: its current status or an error (queued in order).
   void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
-  void Pump() override;  // on the delivery thread after the start (SchedulePump)
-  Step Next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void FinishOnce(const grpc::Status& status);
+  // StreamPump: the next reply or tracked change to send, nothing yet, or the end.
+  Step Next(::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   OrderStore& store_;
   const StreamOptions& options_;
@@ -71,19 +68,11 @@ class StreamOrderUpdatesReactor final
 
   ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
 
-  absl::Mutex mutex_;
-  bool started_ ABSL_GUARDED_BY(mutex_) = false;
-  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
-  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   // Orders this stream tracks, and the newest status sent for each (0: none yet).
   absl::flat_hash_map<std::string, int> tracked_ ABSL_GUARDED_BY(mutex_);
   // Why the server ends the stream early: sent as a last message, then as the status.
   std::optional<absl::Status> ended_early_ ABSL_GUARDED_BY(mutex_);
   bool last_message_sent_ ABSL_GUARDED_BY(mutex_) = false;
-  grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
-  // Filled under mutex_ when no write is in flight; the write in flight owns it.
-  ::order::v1::StreamOrderUpdatesResponse response_;
   // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
   // task for a reactor about to go).
   std::optional<OrderUpdateFanout::Handle> queue_;

@@ -8,10 +8,6 @@
 namespace hermes::user {
 namespace {
 
-// Events a watcher's writes may leave in gRPC's buffer before one flushes them (~150 bytes
-// each): enough for one transport write to carry a backlog, little memory per watcher.
-constexpr int kMaxBufferedWrites = 32;
-
 grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t last_sequence) {
   return errors::GrpcError(code, absl::StrCat(why, "; resume with after_sequence=", last_sequence));
 }
@@ -30,17 +26,14 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
   }
   // 2. The subscription is live: tell the client.
   reactor->StartSendInitialMetadata();
-  {
-    absl::MutexLock lock(&reactor->mutex_);
-    reactor->started_ = true;
-  }
+  reactor->MarkStarted();
   reactor->Pump();
   return reactor;
 }
 
 WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
                                      const WatchOptions& options, streams::StreamSlots& watchers)
-    : PumpedByDeliveryThread(delivery), store_(store), options_(options), watchers_(watchers) {}
+    : StreamPump(delivery), store_(store), options_(options), watchers_(watchers) {}
 
 grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
                                       const ::user::v1::WatchUsersRequest& request) {
@@ -87,61 +80,6 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
     replay_to_ = last_;
   }
   return grpc::Status::OK;
-}
-
-void WatchUsersReactor::Pump() {
-  Step step;
-  grpc::Status status;
-  grpc::WriteOptions options;
-  {
-    absl::MutexLock lock(&mutex_);
-    if (!started_ || writing_ || finished_) return;
-    if (cancelled_) {
-      step = Step::kFinish;
-      finish_status_ = grpc::Status::CANCELLED;
-    } else if (ahead_ == Step::kWrite) {  // the event looked ahead at last time
-      response_.Swap(&next_response_);
-      step = Step::kWrite;
-    } else if (ahead_ == Step::kFinish) {
-      step = Step::kFinish;
-    } else {
-      step = Next(&response_, /*looking_ahead=*/false);
-    }
-    ahead_ = Step::kIdle;
-    switch (step) {
-      case Step::kIdle:
-        return;
-      case Step::kWrite:
-        // One event ahead: when the next one is already here, this one may wait for it in
-        // gRPC's buffer, so that a backlog leaves in one frame, TLS record and sendmsg instead
-        // of one each. (A write with the hint completes at once while the stream holds less
-        // than gRPC's write buffer, 64 KB; past that the transport flushes by itself, so
-        // waiting for OnWriteDone cannot stall.) Nothing is buffered without a write known to
-        // follow: the last one ready goes out unbuffered, which flushes the stream, and so
-        // does every (kMaxBufferedWrites + 1)-th, which bounds what a watcher holds in gRPC.
-        // The price: a buffered event waits for this watcher's next Pumps on the delivery
-        // thread, behind other watchers' — only ever on a backlog, which is late already.
-        ahead_ = Next(&next_response_, /*looking_ahead=*/true);
-        if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
-          options.set_buffer_hint();
-          ++buffered_writes_;
-        } else {
-          buffered_writes_ = 0;
-        }
-        writing_ = true;
-        break;
-      case Step::kFinish:
-        finished_ = true;
-        status = finish_status_;
-        break;
-    }
-  }
-  // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
-  if (step == Step::kWrite) {
-    StartWrite(&response_, options);
-  } else {
-    Finish(status);
-  }
 }
 
 WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out,
@@ -211,44 +149,6 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
     ToProto(*event, out);
     return Step::kWrite;
   }
-}
-
-void WatchUsersReactor::FinishOnce(const grpc::Status& status) {
-  {
-    absl::MutexLock lock(&mutex_);
-    if (finished_) return;
-    finished_ = true;
-  }
-  Finish(status);
-}
-
-void WatchUsersReactor::OnWriteDone(bool ok) {
-  bool finish = false;
-  {
-    absl::MutexLock lock(&mutex_);
-    writing_ = false;
-    // The client is gone. Finished in the same critical section, so that a Pump posted
-    // earlier cannot start a write between this and Finish (no operation after Finish).
-    if (!ok && !finished_) finish = finished_ = true;
-  }
-  if (ok) {
-    SchedulePump();
-  } else if (finish) {
-    Finish(grpc::Status::CANCELLED);
-  }
-}
-
-void WatchUsersReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mutex_);
-    cancelled_ = true;
-    // A write in flight completes, and its OnWriteDone (not ok) or the Pump after it (a
-    // buffered write completes ok at once) finishes the stream; before Start is done, its
-    // Pump sees cancelled_.
-    if (!started_ || writing_ || finished_) return;
-    finished_ = true;
-  }
-  Finish(grpc::Status::CANCELLED);
 }
 
 void WatchUsersReactor::OnDone() {

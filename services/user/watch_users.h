@@ -17,14 +17,14 @@
 // One write is in flight at a time; events wait in the subscription's bounded queue, and a
 // watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
 // The reactor looks one event ahead: while more are ready, writes carry gRPC's buffer hint, so
-// a watcher's backlog leaves in one transport write, not one per event (Pump).
-// The reactor's work after the start (serializing the next event, starting its write) runs on
-// the service's DeliveryThread, never on the thread that published the event (the committing
-// writer) nor inline in gRPC's write completions: see libs/streams/delivery_thread.h. A task
-// posted there holds a reference, so the reactor is deleted when gRPC is done with it (OnDone)
-// and no posted task is left.
-// The interceptor chain sees these calls like any other (gRPC runs interceptors for callback
-// methods too): they are logged, counted and traced.
+// a watcher's backlog leaves in one transport write, not one per event
+// (libs/streams/stream_pump.h). The reactor's work after the start (serializing the next event,
+// starting its write) runs on the service's DeliveryThread, never on the thread that published the
+// event (the committing writer) nor inline in gRPC's write completions: see
+// libs/streams/delivery_thread.h. A task posted there holds a reference, so the reactor is deleted
+// when gRPC is done with it (OnDone) and no posted task is left. The interceptor chain sees these
+// calls like any other (gRPC runs interceptors for callback methods too): they are logged, counted
+// and traced.
 #pragma once
 
 #include <grpcpp/support/server_callback.h>
@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
+#include "libs/streams/stream_pump.h"
 #include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
 #include "user/v1/user.pb.h"
@@ -51,8 +52,9 @@ struct WatchOptions {
   int replay_batch = 500;       // events read from the log at a time
 };
 
-class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
-                                private streams::PumpedByDeliveryThread {
+class WatchUsersReactor final
+    : public streams::StreamPump<grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
+                                 ::user::v1::WatchUsersResponse> {
  public:
   // Starts the stream (or finishes it at once with the error). The reactor is deleted after
   // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
@@ -62,54 +64,30 @@ class WatchUsersReactor final : public grpc::ServerWriteReactor<::user::v1::Watc
                                   streams::StreamSlots& watchers,
                                   const ::user::v1::WatchUsersRequest& request);
 
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
   void OnDone() override;
 
  private:
-  enum class Step { kWrite, kIdle, kFinish };
-
   WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
                     const WatchOptions& options, streams::StreamSlots& watchers);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~WatchUsersReactor() override = default;
 
   grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
-  // Writes the next response if none is in flight, or finishes the stream. Any thread; after
-  // the start, on the delivery thread (SchedulePump).
-  void Pump() override;
-  // The next response into `out` (kWrite), nothing yet (kIdle) or the end (kFinish, with
-  // finish_status_). `looking_ahead`: a write is about to be in flight (its completion pumps
-  // again), so kIdle does not ask the fan-out for a wake.
-  Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead)
+  // StreamPump: the next event to send (replayed or live), nothing yet, or the end.
+  Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void FinishOnce(const grpc::Status& status);
 
   UserStore& store_;
   const WatchOptions& options_;
   streams::StreamSlots& watchers_;
   std::optional<streams::StreamSlots::Slot> slot_;  // from Begin until OnDone
 
-  absl::Mutex mutex_;
-  bool started_ ABSL_GUARDED_BY(mutex_) = false;
-  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
-  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   std::optional<UserStatus> filter_;
-  // Newest sequence sent, filtered out, or looked ahead at (in next_response_, sent next).
+  // Newest sequence sent, filtered out, or looked ahead at (by the pump, sent next).
   int64_t last_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t replay_to_ ABSL_GUARDED_BY(mutex_) = 0;  // read the log up to here before going live
   std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
-  // Filled under mutex_ when no write is in flight; the write in flight owns it.
-  ::user::v1::WatchUsersResponse response_;
-  // What Next() said after the write in flight was chosen: kWrite with the next response in
-  // next_response_ (the write in flight may have been buffered), kFinish (finish after it), or
-  // kIdle.
-  Step ahead_ ABSL_GUARDED_BY(mutex_) = Step::kIdle;
-  int buffered_writes_ ABSL_GUARDED_BY(mutex_) = 0;  // in a row, since the last flush
-  ::user::v1::WatchUsersResponse next_response_ ABSL_GUARDED_BY(mutex_);
-  grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);
   // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
   // task for a reactor about to go).
   std::optional<UserEventFanout::Handle> subscription_;

@@ -1,0 +1,170 @@
+// StreamPump: the writing half of the services' streaming reactors (WatchUsers,
+// StreamOrderUpdates), written once. A reactor derives from StreamPump<its gRPC reactor base,
+// its response type> and says only what to send next (Next); the pump writes it, one write in
+// flight at a time, on the service's DeliveryThread, and finishes the stream.
+//
+//   class WatchUsersReactor final
+//       : public streams::StreamPump<grpc::ServerWriteReactor<Response>, Response> {
+//     Step Next(Response* out, bool looking_ahead) override;   // under mutex_
+//   };
+//   reactor->StartSendInitialMetadata();
+//   reactor->MarkStarted();   // from now on Pump writes
+//   reactor->Pump();
+//
+// Looking ahead: after choosing a write, the pump asks Next for the one after it. While more
+// is ready, a write carries gRPC's buffer hint, so a backlog leaves in one HTTP/2 write, TLS
+// record and sendmsg instead of one each. (A write with the hint completes at once while the
+// stream holds less than gRPC's write buffer, 64 KB; past that the transport flushes by itself,
+// so waiting for OnWriteDone cannot stall.) Nothing is buffered without a write known to
+// follow: the last one ready goes out unbuffered, which flushes the stream, and so does every
+// (kMaxBufferedWrites + 1)-th, which bounds what a stream holds in gRPC. The price: a buffered
+// message waits for this stream's next Pump on the delivery thread, behind other streams' —
+// only ever on a backlog, which is late already. Measured on WatchUsers (README,
+// "Performance"): about twice the messages delivered under overload.
+//
+// Pump runs on any thread at the start, then on the delivery thread (SchedulePump: the
+// fan-out's waker, and OnWriteDone, post it there). A posted Pump holds a reference, so the
+// reactor is deleted when gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no
+// posted task is left.
+#pragma once
+
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/streams/delivery_thread.h"
+
+namespace hermes::streams {
+
+template <typename ReactorBase, typename Response>
+class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
+ public:
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      writing_ = false;
+      // The client is gone. Finished in the same critical section, so that a Pump posted
+      // earlier cannot start a write between this and Finish (no operation after Finish).
+      if (!ok && !finished_) finish = finished_ = true;
+    }
+    if (ok) {
+      SchedulePump();
+    } else if (finish) {
+      this->Finish(grpc::Status::CANCELLED);
+    }
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mutex_);
+      cancelled_ = true;
+      // A write in flight completes, and its OnWriteDone (not ok) or the Pump after it (a
+      // buffered write completes ok at once) finishes the stream; before the start, the first
+      // Pump sees cancelled_.
+      if (!started_ || writing_ || finished_) return;
+      finished_ = true;
+    }
+    this->Finish(grpc::Status::CANCELLED);
+  }
+
+ protected:
+  enum class Step { kWrite, kIdle, kFinish };
+
+  explicit StreamPump(DeliveryThread& delivery) : PumpedByDeliveryThread(delivery) {}
+
+  // The next response into `out` (kWrite), nothing yet (kIdle), or the end (kFinish, with
+  // finish_status_ set). `looking_ahead`: a write is about to be in flight and its completion
+  // pumps again, so on kIdle the fan-out need not wake this stream (TryPopWhileBusy).
+  virtual Step Next(Response* out, bool looking_ahead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) = 0;
+
+  // Pump writes from now on (after the response headers were started).
+  void MarkStarted() {
+    absl::MutexLock lock(&mutex_);
+    started_ = true;
+  }
+
+  // Writes the next response if none is in flight, or finishes the stream.
+  void Pump() final {
+    Step step;
+    grpc::Status status;
+    grpc::WriteOptions options;
+    {
+      absl::MutexLock lock(&mutex_);
+      if (!started_ || writing_ || finished_) return;
+      if (cancelled_) {
+        step = Step::kFinish;
+        finish_status_ = grpc::Status::CANCELLED;
+      } else if (ahead_ == Step::kWrite) {  // the response looked ahead at last time
+        response_.Swap(&next_response_);
+        step = Step::kWrite;
+      } else if (ahead_ == Step::kFinish) {
+        step = Step::kFinish;
+      } else {
+        step = Next(&response_, /*looking_ahead=*/false);
+      }
+      ahead_ = Step::kIdle;
+      switch (step) {
+        case Step::kIdle:
+          return;
+        case Step::kWrite:
+          ahead_ = Next(&next_response_, /*looking_ahead=*/true);
+          if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
+            options.set_buffer_hint();
+            ++buffered_writes_;
+          } else {
+            buffered_writes_ = 0;
+          }
+          writing_ = true;
+          break;
+        case Step::kFinish:
+          finished_ = true;
+          status = finish_status_;
+          break;
+      }
+    }
+    // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
+    if (step == Step::kWrite) {
+      this->StartWrite(&response_, options);
+    } else {
+      this->Finish(status);
+    }
+  }
+
+  // Finishes the stream with `status` unless it is finished already.
+  void FinishOnce(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mutex_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    this->Finish(status);
+  }
+
+  bool finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return finished_; }
+
+  // Guards the pump's state and the deriving reactor's (Next runs under it).
+  absl::Mutex mutex_;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);  // set by Next when it says kFinish
+
+ private:
+  // Responses a stream's writes may leave in gRPC's buffer before one flushes them (~150
+  // bytes each): enough for one transport write to carry a backlog, little memory per stream.
+  static constexpr int kMaxBufferedWrites = 32;
+
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  // Filled under mutex_ when no write is in flight; the write in flight owns it.
+  Response response_;
+  // What Next said after the write in flight was chosen: kWrite with the next response in
+  // next_response_ (the write in flight may have been buffered), kFinish (finish after it), or
+  // kIdle.
+  Step ahead_ ABSL_GUARDED_BY(mutex_) = Step::kIdle;
+  Response next_response_ ABSL_GUARDED_BY(mutex_);
+  int buffered_writes_ ABSL_GUARDED_BY(mutex_) = 0;  // in a row, since the last flush
+};
+
+}  // namespace hermes::streams
