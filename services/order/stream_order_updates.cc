@@ -1,5 +1,7 @@
 #include "services/order/stream_order_updates.h"
 
+#include <utility>
+
 #include "libs/errors/app_error.h"
 
 namespace hermes::order {
@@ -81,6 +83,7 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
 
 StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
     ::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) {
+  if (looking_ahead) ahead_status_.reset();
   while (true) {
     if (ended_early_.has_value()) {
       if (!last_message_sent_) {
@@ -115,11 +118,25 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
       auto it = tracked_.find(update->response.order_id());
       const int status = static_cast<int>(update->status);
       if (it == tracked_.end() || status <= it->second) continue;  // not ours, or stale
-      it->second = status;
+      if (looking_ahead) {
+        ahead_status_ = status;  // recorded when it goes out (StillToSend)
+      } else {
+        it->second = status;
+      }
     }
     *out = update->response;
     return Step::kWrite;
   }
+}
+
+bool StreamOrderUpdatesReactor::StillToSend(
+    const ::order::v1::StreamOrderUpdatesResponse& looked_ahead) {
+  if (!ahead_status_.has_value()) return true;  // an error reply
+  const int status = *std::exchange(ahead_status_, std::nullopt);
+  auto it = tracked_.find(looked_ahead.order_id());
+  if (it == tracked_.end() || status <= it->second) return false;
+  it->second = status;
+  return true;
 }
 
 void StreamOrderUpdatesReactor::OnDone() {

@@ -61,6 +61,11 @@ class StreamOrderUpdatesReactor final
   // StreamPump: the next reply or tracked change to send, nothing yet, or the end.
   Step Next(::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // StreamPump: a status looked ahead at is sent only if its order is still tracked and the
+  // status still newer than the last one sent for it (an unsubscribe or a re-subscribe may have
+  // been read while the write before it was in flight).
+  bool StillToSend(const ::order::v1::StreamOrderUpdatesResponse& looked_ahead) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   OrderStore& store_;
   const StreamOptions& options_;
@@ -73,6 +78,9 @@ class StreamOrderUpdatesReactor final
   // Why the server ends the stream early: sent as a last message, then as the status.
   std::optional<absl::Status> ended_early_ ABSL_GUARDED_BY(mutex_);
   bool last_message_sent_ ABSL_GUARDED_BY(mutex_) = false;
+  // The status of the response looked ahead at (none for an error reply): tracked_ is updated
+  // when it goes out (StillToSend), not when it is looked at.
+  std::optional<int> ahead_status_ ABSL_GUARDED_BY(mutex_);
   // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
   // task for a reactor about to go).
   std::optional<OrderUpdateFanout::Handle> queue_;

@@ -1,0 +1,145 @@
+// StreamPump with a scripted reactor on a fake gRPC reactor base that records its writes: the
+// write options (buffer hint or not) each message goes out with, the cap on hinted writes in a
+// row, a looked-ahead message dropped by StillToSend, and the finish.
+#include "libs/streams/stream_pump.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "user/v1/user.pb.h"
+
+namespace hermes::streams {
+namespace {
+
+using Response = ::user::v1::WatchUsersResponse;
+
+struct Write {
+  int64_t sequence;
+  bool buffered;
+  bool operator==(const Write&) const = default;
+};
+
+// What the pump needs of grpc::ServerWriteReactor, recording instead of sending.
+class FakeReactorBase {
+ public:
+  virtual ~FakeReactorBase() = default;
+  virtual void OnWriteDone(bool /*ok*/) {}
+  virtual void OnCancel() {}
+  void StartWrite(const Response* response, grpc::WriteOptions options) {
+    writes.push_back({response->sequence(), options.get_buffer_hint()});
+  }
+  void Finish(const grpc::Status& status) { finishes.push_back(status.error_code()); }
+
+  std::vector<Write> writes;
+  std::vector<grpc::StatusCode> finishes;
+};
+
+// Sends the sequences in `ready`, then finishes OK once `end` is set.
+class Scripted final : public StreamPump<FakeReactorBase, Response> {
+ public:
+  explicit Scripted(DeliveryThread& delivery) : StreamPump(delivery) {}
+  using StreamPump::MarkStarted;
+  using StreamPump::Pump;
+  void Release() { ReleaseGrpcReference(); }
+
+  std::deque<int64_t> ready;
+  bool end = false;
+  std::function<bool(int64_t)> still_to_send;  // by sequence; unset: always
+
+ private:
+  Step Next(Response* out, bool /*looking_ahead*/) override {
+    if (ready.empty()) {
+      if (!end) return Step::kIdle;
+      finish_status_ = grpc::Status::OK;
+      return Step::kFinish;
+    }
+    out->set_sequence(ready.front());
+    ready.pop_front();
+    return Step::kWrite;
+  }
+  bool StillToSend(const Response& looked_ahead) override {
+    return !still_to_send || still_to_send(looked_ahead.sequence());
+  }
+};
+
+class StreamPumpTest : public ::testing::Test {
+ protected:
+  // Completes the write in flight and waits until the Pump it posts has run.
+  void CompleteWrite() {
+    reactor_->OnWriteDone(true);
+    Drain();
+  }
+  void Drain() {
+    absl::Notification done;
+    delivery_.Post([&done] { done.Notify(); });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  void TearDown() override {
+    Drain();
+    reactor_->Release();  // deletes it: no task holds it any more
+  }
+
+  DeliveryThread delivery_;
+  Scripted* reactor_ = new Scripted(delivery_);
+};
+
+TEST_F(StreamPumpTest, Backlog_BufferedWhileMoreIsReady_LastOneFlushes_ThenFinish) {
+  reactor_->ready = {1, 2, 3};
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  CompleteWrite();
+  CompleteWrite();
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}, {2, true}, {3, false}}));
+  CompleteWrite();  // nothing ready: idle
+  EXPECT_EQ(reactor_->writes.size(), 3u);
+  EXPECT_TRUE(reactor_->finishes.empty());
+  reactor_->end = true;
+  reactor_->Pump();
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::OK});
+}
+
+TEST_F(StreamPumpTest, LongBacklog_AtMost32BufferedInARow) {
+  for (int64_t i = 1; i <= 40; ++i) reactor_->ready.push_back(i);
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  for (int i = 1; i < 40; ++i) CompleteWrite();
+  ASSERT_EQ(reactor_->writes.size(), 40u);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(reactor_->writes[i].sequence, i + 1);
+    // 1-32 buffered, the 33rd flushes, 34-39 buffered, the last flushes.
+    EXPECT_EQ(reactor_->writes[i].buffered, i != 32 && i != 39) << "write " << i + 1;
+  }
+}
+
+TEST_F(StreamPumpTest, LookedAheadMessageNoLongerWanted_Dropped_NextOneSentAndFlushed) {
+  reactor_->ready = {1, 2, 3};
+  reactor_->still_to_send = [](int64_t sequence) { return sequence != 2; };
+  reactor_->MarkStarted();
+  reactor_->Pump();  // writes 1, looks ahead at 2
+  CompleteWrite();   // 2 is dropped; 3 goes out, nothing after it: unbuffered
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}, {3, false}}));
+}
+
+TEST_F(StreamPumpTest, CancelledWhileWriting_FinishesCancelledAfterTheWrite) {
+  reactor_->ready = {1, 2};
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  reactor_->OnCancel();  // a write is in flight: the finish waits for it
+  EXPECT_TRUE(reactor_->finishes.empty());
+  CompleteWrite();
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}}));
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::CANCELLED});
+}
+
+TEST_F(StreamPumpTest, NotStarted_PumpWritesNothing) {
+  reactor_->ready = {1};
+  reactor_->Pump();
+  EXPECT_TRUE(reactor_->writes.empty());
+}
+
+}  // namespace
+}  // namespace hermes::streams
