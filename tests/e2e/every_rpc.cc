@@ -1,5 +1,6 @@
 #include "tests/e2e/every_rpc.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -9,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/substitute.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "order/v1/order.pb.h"
 #include "tests/e2e/prometheus_api.h"
 #include "user/v1/user.pb.h"
@@ -128,13 +131,21 @@ void DriveUserService(int port, const BufCurl& admin, std::string& user_id,
   EXPECT_NE(updated->user().etag(), user.etag());
 
   // WatchUsers never ends by itself: the retained events come at once, then buf's deadline.
+  // Which side's deadline timer fires first is a race: when the server's does, it resets the
+  // stream (RST_STREAM, CANCEL: HTTP/2 cannot carry DEADLINE_EXCEEDED) and buf, unlike
+  // grpc-go, reports that as CANCELLED (gRPC calls the status best effort: grpc/grpc#2685). So
+  // either code, but only at the deadline, not before.
   const std::string watch = absl::StrCat(kUserService, "WatchUsers");
   const std::string watch_request = R"({"after_sequence": "1"})";
+  const absl::Time watch_start = absl::Now();
   const CommandResult watched = admin.Call(port, watch, watch_request, absl::Seconds(5));
-  EXPECT_EQ(BufStatusCode(watched), grpc::StatusCode::DEADLINE_EXCEEDED)
+  const absl::Duration watched_for = absl::Now() - watch_start;
+  EXPECT_THAT(BufStatusCode(watched),
+              ::testing::AnyOf(grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::CANCELLED))
       << Describe(admin, watch, watch_request, watched);
+  EXPECT_GE(watched_for, absl::Milliseconds(4500)) << "the stream ended before the deadline";
   const auto events = ParseStream<user::v1::WatchUsersResponse>(watch, watched);
-  EXPECT_EQ(events.error_code, "deadline_exceeded");
+  EXPECT_THAT(events.error_code, ::testing::AnyOf("deadline_exceeded", "canceled"));
   ASSERT_EQ(events.responses.size(), 2u) << Describe(admin, watch, watch_request, watched);
   EXPECT_EQ(events.responses[0].type(), user::v1::USER_EVENT_TYPE_CREATED);
   EXPECT_EQ(events.responses[0].user().id(), user_id);
