@@ -115,8 +115,9 @@ class EventFanout {
   // subscription is closed at once. `waker` (optional): see the top.
   Handle Subscribe(size_t capacity, std::function<void()> waker = nullptr) {
     auto subscriber = std::make_unique<Subscriber>(capacity, std::move(waker));
+    const size_t ring_size = std::max<size_t>(capacity, 1);  // a capacity of 0 still overflows
     absl::MutexLock lock(&mutex_);
-    if (std::max<size_t>(capacity, 1) > ring_.size()) GrowRing(std::max<size_t>(capacity, 1));
+    if (ring_size > ring_.size()) GrowRing(ring_size);
     subscriber->next = published_;
     subscriber->index = subscribers_.size();
     subscribers_.push_back(subscriber.get());
@@ -143,7 +144,7 @@ class EventFanout {
     ++published_;
     if (parked_.empty()) return;
     if (!executor_) {
-      WakeParked();
+      WakeParked(parked_.size());
     } else if (!wake_posted_) {
       wake_posted_ = true;
       executor_([this] { WakeParkedInChunks(); });
@@ -243,49 +244,50 @@ class EventFanout {
   // The executor's task: wakes the subscribers parked when it starts, kWakeChunk at a time, so
   // that a Publish (a writer whose client waits) never waits behind ten thousand wakers.
   void WakeParkedInChunks() ABSL_LOCKS_EXCLUDED(mutex_) {
-    size_t left = 0;
-    bool first = true;
-    while (true) {
+    size_t left;
+    {
       absl::MutexLock lock(&mutex_);
-      if (first) {
-        wake_posted_ = false;  // parked from now on: the next Publish posts again
-        left = parked_.size();
-        first = false;
-      }
-      for (size_t n = 0; n < kWakeChunk && left > 0 && !parked_.empty(); ++n, --left) {
-        Subscriber* subscriber = parked_.back();
-        parked_.pop_back();
-        subscriber->parked_at = kNotParked;
-        subscriber->waker();
-      }
-      if (left == 0 || parked_.empty()) return;
+      wake_posted_ = false;  // parked from now on: the next Publish posts again
+      left = parked_.size();
+    }
+    while (left > 0) {
+      absl::MutexLock lock(&mutex_);
+      const size_t chunk = std::min({left, kWakeChunk, parked_.size()});
+      if (chunk == 0) return;  // the rest left parked_ meanwhile (read, injected, unsubscribed)
+      WakeParked(chunk);
+      left -= chunk;
     }
   }
 
-  void WakeParked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    waking_.swap(parked_);
-    for (Subscriber* subscriber : waking_) {
+  // Wakes the `count` most recently parked subscribers (wakers do not park: see the top).
+  void WakeParked(size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    for (; count > 0; --count) {
+      Subscriber* subscriber = parked_.back();
+      parked_.pop_back();
       subscriber->parked_at = kNotParked;
       subscriber->waker();
     }
-    waking_.clear();  // keeps its capacity for the next time
   }
 
   void Unsubscribe(Subscriber* subscriber) {
     absl::MutexLock lock(&mutex_);
-    Subscriber* last = subscribers_.back();
-    last->index = subscriber->index;
-    subscribers_[subscriber->index] = last;
-    subscribers_.pop_back();
+    SwapRemove(subscribers_, &Subscriber::index, *subscriber);
     if (subscriber->parked_at != kNotParked) Unpark(*subscriber);
   }
 
   void Unpark(Subscriber& subscriber) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    Subscriber* last = parked_.back();
-    last->parked_at = subscriber.parked_at;
-    parked_[subscriber.parked_at] = last;
-    parked_.pop_back();
+    SwapRemove(parked_, &Subscriber::parked_at, subscriber);
     subscriber.parked_at = kNotParked;
+  }
+
+  // Removes `subscriber` from `list` in O(1): the last entry takes its place, and its own index
+  // into `list` (the member `at`) follows.
+  static void SwapRemove(std::vector<Subscriber*>& list, size_t Subscriber::*at,
+                         Subscriber& subscriber) {
+    Subscriber* last = list.back();
+    last->*at = subscriber.*at;
+    list[subscriber.*at] = last;
+    list.pop_back();
   }
 
   // Keeps the newest events at their positions in a ring of `size`.
@@ -303,7 +305,6 @@ class EventFanout {
   uint64_t published_ ABSL_GUARDED_BY(mutex_) = 0;  // events ever published; the next position
   std::vector<Subscriber*> subscribers_ ABSL_GUARDED_BY(mutex_);
   std::vector<Subscriber*> parked_ ABSL_GUARDED_BY(mutex_);
-  std::vector<Subscriber*> waking_ ABSL_GUARDED_BY(mutex_);
   Executor executor_ ABSL_GUARDED_BY(mutex_);
   bool wake_posted_ ABSL_GUARDED_BY(mutex_) = false;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
