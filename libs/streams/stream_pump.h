@@ -1,12 +1,15 @@
 // StreamPump: the writing half of the services' streaming reactors (WatchUsers,
 // StreamOrderUpdates), written once. A reactor derives from StreamPump<its gRPC reactor base,
-// its response type> and says only what to send next (Next); the pump writes it, one write in
-// flight at a time, on the service's DeliveryThread, and finishes the stream.
+// its response type, the fan-out's event type> and says only what to send next (Next); the
+// pump holds the stream's fan-out subscription and its stream slot, writes one response at a
+// time on the service's DeliveryThread, finishes the stream, and lets both go in OnDone.
 //
 //   class WatchUsersReactor final
-//       : public streams::StreamPump<grpc::ServerWriteReactor<Response>, Response> {
-//     Step Next(Response* out, bool looking_ahead) override;   // under mutex_
+//       : public streams::StreamPump<grpc::ServerWriteReactor<Response>, Response, UserEvent> {
+//     Step Next(Response* out, bool looking_ahead) override;   // under mutex_; TryPopNext
 //   };
+//   reactor->slot_ = watchers.TryTake();       // or finish RESOURCE_EXHAUSTED
+//   reactor->Subscribe(fanout, capacity);
 //   reactor->StartSendInitialMetadata();
 //   reactor->MarkStarted();   // from now on Pump writes
 //   reactor->Pump();
@@ -31,13 +34,19 @@
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
+#include <cstddef>
+#include <memory>
+#include <optional>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
+#include "libs/streams/event_fanout.h"
+#include "libs/streams/stream_slots.h"
 
 namespace hermes::streams {
 
-template <typename ReactorBase, typename Response>
+template <typename ReactorBase, typename Response, typename Event>
 class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
  public:
   void OnWriteDone(bool ok) override {
@@ -69,10 +78,34 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     this->Finish(grpc::Status::CANCELLED);
   }
 
+  void OnDone() override {
+    // After this no waker runs (Unsubscribe waits for a wake in progress), and no Pump gets
+    // past `finished_`, so nothing touches the subscription any more.
+    subscription_.reset();
+    // The stream no longer counts against the limit, even while a posted Pump still holds the
+    // reactor.
+    slot_.reset();
+    ReleaseGrpcReference();
+  }
+
  protected:
   enum class Step { kWrite, kIdle, kFinish };
+  using Fanout = EventFanout<Event>;
 
   explicit StreamPump(DeliveryThread& delivery) : PumpedByDeliveryThread(delivery) {}
+  // Runs after OnDone, which released the subscription and the stream slot.
+  ~StreamPump() override = default;
+
+  // Follows `fanout` from now on: its waker pumps this stream on the delivery thread.
+  void Subscribe(Fanout& fanout, size_t capacity) {
+    subscription_.emplace(fanout.Subscribe(capacity, [this] { SchedulePump(); }));
+  }
+
+  // For Next: the subscription's next item. Looking ahead, finding nothing does not ask for a
+  // wake (the write about to start pumps again when it completes).
+  typename Fanout::Next TryPopNext(bool looking_ahead, std::shared_ptr<const Event>* event) {
+    return looking_ahead ? subscription_->TryPopWhileBusy(event) : subscription_->TryPop(event);
+  }
 
   // The next response into `out` (kWrite), nothing yet (kIdle), or the end (kFinish, with
   // finish_status_ set). `looking_ahead`: a write is about to be in flight and its completion
@@ -154,6 +187,10 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // Guards the pump's state and the deriving reactor's (Next runs under it).
   absl::Mutex mutex_;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mutex_);  // set by Next when it says kFinish
+  std::optional<StreamSlots::Slot> slot_;  // the stream's place under the limit, until OnDone
+  // Set by Subscribe; reset in OnDone, so that no waker runs once gRPC is done with the call
+  // (it would post a task for a reactor about to go).
+  std::optional<typename Fanout::Handle> subscription_;
 
  private:
   // Responses a stream's writes may leave in gRPC's buffer before one flushes them (~150

@@ -19,8 +19,7 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
                           "too many concurrent update streams on this instance; retry later"));
     return reactor;
   }
-  reactor->queue_.emplace(
-      fanout.Subscribe(options.buffer_updates, [reactor] { reactor->SchedulePump(); }));
+  reactor->Subscribe(fanout, options.buffer_updates);
   reactor->StartSendInitialMetadata();
   reactor->StartRead(&reactor->request_);
   reactor->MarkStarted();
@@ -35,7 +34,7 @@ StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far
-    queue_->Inject({.kind = OrderUpdate::Kind::kEnd});
+    subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
   Answer(request_);
@@ -57,7 +56,7 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
         !tracked_.contains(request.order_id())) {
       *reply.response.mutable_error() = errors::ToAppError(errors::Error(
           absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
-      queue_->Inject(std::move(reply));
+      subscription_->Inject(std::move(reply));
       return;
     }
     // Tracked before the read, so no change committed after the read is dropped.
@@ -78,7 +77,7 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
     }
     *reply.response.mutable_error() = errors::ToAppError(status);
   }
-  queue_->Inject(std::move(reply));
+  subscription_->Inject(std::move(reply));
 }
 
 StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
@@ -96,7 +95,7 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
       return Step::kFinish;
     }
     std::shared_ptr<const OrderUpdate> update;
-    switch (looking_ahead ? queue_->TryPopWhileBusy(&update) : queue_->TryPop(&update)) {
+    switch (TryPopNext(looking_ahead, &update)) {
       case OrderUpdateFanout::Next::kTimeout:
         return Step::kIdle;
       case OrderUpdateFanout::Next::kOverflow:
@@ -137,16 +136,6 @@ bool StreamOrderUpdatesReactor::StillToSend(
   if (it == tracked_.end() || status <= it->second) return false;
   it->second = status;
   return true;
-}
-
-void StreamOrderUpdatesReactor::OnDone() {
-  // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
-  // past `finished_`, so nothing touches the queue any more.
-  queue_.reset();
-  // The stream no longer counts against the limit, even while a posted Pump still holds the
-  // reactor.
-  slot_.reset();
-  ReleaseGrpcReference();
 }
 
 }  // namespace hermes::order

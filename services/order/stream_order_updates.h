@@ -37,7 +37,7 @@ namespace hermes::order {
 class StreamOrderUpdatesReactor final
     : public streams::StreamPump<grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
                                                          ::order::v1::StreamOrderUpdatesResponse>,
-                                 ::order::v1::StreamOrderUpdatesResponse> {
+                                 ::order::v1::StreamOrderUpdatesResponse, OrderUpdate> {
  public:
   // Starts the stream (or finishes it at once when there are too many). The reactor is
   // deleted after OnDone, once no task posted to `delivery` holds it. The stream holds one of
@@ -48,7 +48,6 @@ class StreamOrderUpdatesReactor final
                                           streams::StreamSlots& streams);
 
   void OnReadDone(bool ok) override;
-  void OnDone() override;
 
  private:
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
@@ -69,7 +68,6 @@ class StreamOrderUpdatesReactor final
 
   OrderStore& store_;
   const StreamOptions& options_;
-  std::optional<streams::StreamSlots::Slot> slot_;  // from Start until OnDone
 
   ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
 
@@ -81,9 +79,6 @@ class StreamOrderUpdatesReactor final
   // The status of the response looked ahead at (none for an error reply): tracked_ is updated
   // when it goes out (StillToSend), not when it is looked at.
   std::optional<int> ahead_status_ ABSL_GUARDED_BY(mutex_);
-  // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
-  // task for a reactor about to go).
-  std::optional<OrderUpdateFanout::Handle> queue_;
 };
 
 }  // namespace hermes::order

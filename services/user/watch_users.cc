@@ -53,7 +53,7 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 
   // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
   // the subscription; older ones are replayed from the log.
-  subscription_.emplace(fanout.Subscribe(options_.buffer_events, [this] { SchedulePump(); }));
+  Subscribe(fanout, options_.buffer_events);
   absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
 
@@ -118,10 +118,7 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
       // 4. Live events.
       live = std::move(held_);
       if (live == nullptr) {
-        // Looking ahead, the write about to start will pump again when it completes: nothing
-        // here yet must not park the watcher (a wake would find it writing).
-        switch (looking_ahead ? subscription_->TryPopWhileBusy(&live)
-                              : subscription_->TryPop(&live)) {
+        switch (TryPopNext(looking_ahead, &live)) {
           case UserEventFanout::Next::kTimeout:
             return Step::kIdle;
           case UserEventFanout::Next::kOverflow:
@@ -149,16 +146,6 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
     ToProto(*event, out);
     return Step::kWrite;
   }
-}
-
-void WatchUsersReactor::OnDone() {
-  // After this no waker runs (Unsubscribe waits for a Publish in progress), and no Pump gets
-  // past `finished_`, so nothing touches the subscription any more.
-  subscription_.reset();
-  // The stream no longer counts against the limit, even while a posted Pump still holds the
-  // reactor.
-  slot_.reset();
-  ReleaseGrpcReference();
 }
 
 }  // namespace hermes::user

@@ -54,7 +54,7 @@ struct WatchOptions {
 
 class WatchUsersReactor final
     : public streams::StreamPump<grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
-                                 ::user::v1::WatchUsersResponse> {
+                                 ::user::v1::WatchUsersResponse, UserEvent> {
  public:
   // Starts the stream (or finishes it at once with the error). The reactor is deleted after
   // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
@@ -63,8 +63,6 @@ class WatchUsersReactor final
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
                                   streams::StreamSlots& watchers,
                                   const ::user::v1::WatchUsersRequest& request);
-
-  void OnDone() override;
 
  private:
   WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
@@ -80,7 +78,6 @@ class WatchUsersReactor final
   UserStore& store_;
   const WatchOptions& options_;
   streams::StreamSlots& watchers_;
-  std::optional<streams::StreamSlots::Slot> slot_;  // from Begin until OnDone
 
   std::optional<UserStatus> filter_;
   // Newest sequence sent, filtered out, or looked ahead at (by the pump, sent next).
@@ -88,9 +85,6 @@ class WatchUsersReactor final
   int64_t replay_to_ ABSL_GUARDED_BY(mutex_) = 0;  // read the log up to here before going live
   std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
-  // Reset in OnDone, so that no waker runs once gRPC is done with the call (it would post a
-  // task for a reactor about to go).
-  std::optional<UserEventFanout::Handle> subscription_;
 };
 
 }  // namespace hermes::user

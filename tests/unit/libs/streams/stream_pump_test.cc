@@ -29,6 +29,7 @@ class FakeReactorBase {
   virtual ~FakeReactorBase() = default;
   virtual void OnWriteDone(bool /*ok*/) {}
   virtual void OnCancel() {}
+  virtual void OnDone() {}
   void StartWrite(const Response* response, grpc::WriteOptions options) {
     writes.push_back({response->sequence(), options.get_buffer_hint()});
   }
@@ -39,12 +40,11 @@ class FakeReactorBase {
 };
 
 // Sends the sequences in `ready`, then finishes OK once `end` is set.
-class Scripted final : public StreamPump<FakeReactorBase, Response> {
+class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
  public:
   explicit Scripted(DeliveryThread& delivery) : StreamPump(delivery) {}
   using StreamPump::MarkStarted;
   using StreamPump::Pump;
-  void Release() { ReleaseGrpcReference(); }
 
   std::deque<int64_t> ready;
   bool end = false;
@@ -80,7 +80,7 @@ class StreamPumpTest : public ::testing::Test {
   }
   void TearDown() override {
     Drain();
-    reactor_->Release();  // deletes it: no task holds it any more
+    reactor_->OnDone();  // deletes it: no task holds it any more
   }
 
   DeliveryThread delivery_;
