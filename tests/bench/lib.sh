@@ -16,10 +16,10 @@ bench_cleanup() {
 }
 
 # serving_line PID LOGFILE: prints the server's "serving" log line (its JSON has grpc_port,
-# metrics_port and ts) once it is there; if the server exits or 30 s pass first, prints its log
-# to stderr and fails.
+# metrics_port and ts) once it is there; if the server exits or SERVING_TIMEOUT seconds (30) pass
+# first, prints its log to stderr and fails.
 serving_line() {
-  local deadline=$((SECONDS + 30)) line=""
+  local deadline=$((SECONDS + ${SERVING_TIMEOUT:-30})) line=""
   until line=$(grep -m1 '"msg":"serving"' "$2" 2>/dev/null); do
     if ! kill -0 "$1" 2>/dev/null || ((SECONDS > deadline)); then
       cat "$2" >&2
