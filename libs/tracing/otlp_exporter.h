@@ -13,6 +13,7 @@
 //   absl::Status sent = (*exporter)->Export(batch, absl::Now() + absl::Seconds(10));
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -66,6 +67,10 @@ class OtlpExporter final : public SpanExporter {
   ::opentelemetry::proto::resource::v1::Resource resource_;  // built once
   const std::shared_ptr<grpc::ChannelInterface> channel_;
   std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
+  // The last export found no collector (UNAVAILABLE): until the channel is READY again, batches
+  // fail fast instead of each paying for a request and a connection attempt. Export runs on
+  // one thread (the processor's), but tests call it from theirs: atomic.
+  std::atomic<bool> collector_unreachable_{false};
 };
 
 }  // namespace hermes::tracing
