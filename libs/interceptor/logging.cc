@@ -36,7 +36,7 @@ void LoggingStage::OnFinish(ServerCall& call, grpc::Status& status) {
       .Str("code", errors::GoCodeName(status.error_code()))
       .Double("duration_ms", call.ElapsedSeconds() * 1e3)
       .Str("peer", call.identity)
-      .Str("peer_address", call.context->peer())
+      .Str("peer_address", call.PeerAddress())
       .Str("request_id", call.request_id)
       .Str("trace_id", call.trace_id)
       .Str("span_id", call.span_id);

@@ -53,6 +53,15 @@ struct ServerCall {
   double ElapsedSeconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
+
+  // The peer's address as gRPC reports it ("ipv4:127.0.0.1:50312"); "" without a context.
+  // Fetched once for every stage that wants it: each ServerContext::peer() locks the call and
+  // copies the address into a new string.
+  const std::string& PeerAddress();
+
+ private:
+  std::string peer_address_;
+  bool peer_address_fetched_ = false;
 };
 
 class ServerStage {

@@ -153,7 +153,7 @@ void TracingStage::OnStart(ServerCall& call) {
     }
     if (options_.server_port > 0) span.SetAttribute("server.port", options_.server_port);
     if (call.context != nullptr) {
-      if (absl::optional<HostPort> peer = ParseGrpcPeer(call.context->peer())) {
+      if (absl::optional<HostPort> peer = ParseGrpcPeer(call.PeerAddress())) {
         span.SetAttribute("network.peer.address", peer->host);
         if (peer->port > 0) span.SetAttribute("network.peer.port", peer->port);
       }
