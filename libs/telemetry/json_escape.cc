@@ -1,5 +1,6 @@
 #include "libs/telemetry/json_escape.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -8,6 +9,16 @@ namespace {
 
 constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 constexpr char kHexDigits[] = "0123456789abcdef";
+
+// Bytes that end a run copied as is: control characters, '"', '\\' and every non-ASCII byte
+// (checked for well-formed UTF-8). One table lookup a byte instead of four comparisons.
+constexpr std::array<bool, 256> kStopsRun = [] {
+  std::array<bool, 256> table{};
+  for (int byte = 0; byte < 256; ++byte) {
+    table[byte] = byte < 0x20 || byte == '"' || byte == '\\' || byte >= 0x80;
+  }
+  return table;
+}();
 
 bool IsContinuation(uint8_t byte) { return (byte & 0xC0) == 0x80; }
 
@@ -57,11 +68,7 @@ void AppendJsonEscaped(absl::string_view text, std::string* out) {
   while (i < text.size()) {
     // Copy the longest run that needs no escaping in one append: the common case is plain ASCII.
     size_t run = i;
-    while (run < text.size()) {
-      const uint8_t byte = static_cast<uint8_t>(text[run]);
-      if (byte < 0x20 || byte == '"' || byte == '\\' || byte >= 0x80) break;
-      ++run;
-    }
+    while (run < text.size() && !kStopsRun[static_cast<uint8_t>(text[run])]) ++run;
     out->append(text.data() + i, run - i);
     i = run;
     if (i == text.size()) break;
