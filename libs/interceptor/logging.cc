@@ -38,8 +38,8 @@ void LoggingStage::OnFinish(ServerCall& call, grpc::Status& status) {
       .Str("peer", call.identity)
       .Str("peer_address", call.PeerAddress())
       .Str("request_id", call.request_id)
-      .Str("trace_id", call.trace_id)
-      .Str("span_id", call.span_id);
+      .Str("trace_id", call.TraceId())
+      .Str("span_id", call.SpanId());
   if (call.method->type != RpcType::kUnary) {
     line.Int("messages_received", call.messages_received).Int("messages_sent", call.messages_sent);
   }

@@ -19,8 +19,10 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/tracing/span.h"
+#include "libs/tracing/span_context.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -39,12 +41,10 @@ struct ServerCall {
   std::chrono::steady_clock::time_point start;
   std::string request_id;  // the caller's x-request-id, or one generated for this call
   std::string identity;    // the peer's spiffe://hermes/<name>; "" without mTLS
-  std::string trace_id;    // W3C trace id (hex) once tracing is installed; "" otherwise
-  std::string span_id;
   // Tracing's per-call state (tracing.h): the SERVER span, ended in OnFinish, and the
   // traceparent/tracestate values that recv_metadata's rewritten entries point to.
   tracing::Span span;
-  std::string traceparent;
+  std::string traceparent;  // the server span's, once tracing is installed; "" otherwise
   std::string tracestate;
   int64_t messages_received = 0;
   int64_t messages_sent = 0;
@@ -54,12 +54,22 @@ struct ServerCall {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
+  // The server span's W3C trace id and span id (hex), read out of traceparent rather than kept
+  // as two more strings; "" without tracing.
+  absl::string_view TraceId() const { return TraceparentPart(3, 32); }
+  absl::string_view SpanId() const { return TraceparentPart(36, 16); }
+
   // The peer's address as gRPC reports it ("ipv4:127.0.0.1:50312"); "" without a context.
   // Fetched once for every stage that wants it: each ServerContext::peer() locks the call and
   // copies the address into a new string.
   const std::string& PeerAddress();
 
  private:
+  absl::string_view TraceparentPart(size_t offset, size_t length) const {
+    if (traceparent.size() != tracing::kTraceparentLength) return {};
+    return absl::string_view(traceparent).substr(offset, length);
+  }
+
   std::string peer_address_;
   bool peer_address_fetched_ = false;
 };

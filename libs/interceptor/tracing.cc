@@ -161,8 +161,6 @@ void TracingStage::OnStart(ServerCall& call) {
   }
 
   const tracing::SpanContext& context = span.context();
-  call.trace_id = context.trace_id.ToHex();
-  call.span_id = context.span_id.ToHex();
   call.traceparent = context.Traceparent();
   call.tracestate = context.trace_state;
   if (call.recv_metadata != nullptr) {

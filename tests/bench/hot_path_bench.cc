@@ -80,8 +80,7 @@ interceptor::ServerCall FinishedGetUser(const interceptor::MethodInfo& method) {
   call.start = std::chrono::steady_clock::now();
   call.request_id = "3f2b8c1e-9a4d-4e7b-8c2f-5d6e7f8a9b0c";
   call.identity = "spiffe://hermes/client";
-  call.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-  call.span_id = "00f067aa0ba902b7";
+  call.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   return call;
 }
 
@@ -97,8 +96,8 @@ void LogRpcFinished(spdlog::level::level_enum level, const interceptor::ServerCa
       .Str("peer", call.identity)
       .Str("peer_address", std::string(peer_address))
       .Str("request_id", call.request_id)
-      .Str("trace_id", call.trace_id)
-      .Str("span_id", call.span_id);
+      .Str("trace_id", call.TraceId())
+      .Str("span_id", call.SpanId());
 }
 
 void RunLogLine(benchmark::State& state, spdlog::level::level_enum level) {

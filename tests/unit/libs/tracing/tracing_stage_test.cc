@@ -3,6 +3,7 @@
 #include <grpcpp/server_context.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/tracing.h"
@@ -84,12 +85,12 @@ TEST_F(TracingStageTest, CallerTraceparent_ServerSpanIsItsChild_MetadataRewritte
   auto call = NewCall("/user.v1.UserService/GetUser");
   stage_.OnStart(*call);
 
-  EXPECT_EQ(call->trace_id, kCallerTrace);
-  ASSERT_EQ(call->span_id.size(), 16u);
-  EXPECT_NE(call->span_id, kCallerSpan);
+  EXPECT_EQ(call->TraceId(), kCallerTrace);
+  ASSERT_EQ(call->SpanId().size(), 16u);
+  EXPECT_NE(call->SpanId(), kCallerSpan);
   // The handler (and OutgoingContext) now see the server span as the parent to use.
   EXPECT_EQ(ValueOf(metadata_, "traceparent"),
-            std::string("00-") + kCallerTrace + "-" + call->span_id + "-01");
+            absl::StrCat("00-", kCallerTrace, "-", call->SpanId(), "-01"));
   EXPECT_EQ(metadata_.count("traceparent"), 1u);
   EXPECT_EQ(ValueOf(metadata_, "tracestate"), "rojo=1");
 
@@ -101,7 +102,7 @@ TEST_F(TracingStageTest, CallerTraceparent_ServerSpanIsItsChild_MetadataRewritte
   EXPECT_EQ(span.name, "user.v1.UserService/GetUser");
   EXPECT_EQ(span.kind, SpanKind::kServer);
   EXPECT_EQ(span.context.trace_id.ToHex(), kCallerTrace);
-  EXPECT_EQ(span.context.span_id.ToHex(), call->span_id);
+  EXPECT_EQ(span.context.span_id.ToHex(), call->SpanId());
   EXPECT_EQ(span.parent_span_id.ToHex(), kCallerSpan);
   EXPECT_EQ(span.context.trace_state, "rojo=1");
   EXPECT_EQ(span.scope->name, kRpcTracingScope);
@@ -146,8 +147,8 @@ TEST_F(TracingStageTest, MalformedOrRepeatedTraceparent_StartsANewTrace) {
     for (const std::string& value : values) AddMetadata("traceparent", value);
     auto call = NewCall("/user.v1.UserService/GetUser");
     stage_.OnStart(*call);
-    EXPECT_NE(call->trace_id, kCallerTrace);
-    EXPECT_EQ(call->trace_id.size(), 32u);
+    EXPECT_NE(call->TraceId(), kCallerTrace);
+    EXPECT_EQ(call->TraceId().size(), 32u);
     EXPECT_EQ(metadata_.count("traceparent"), 1u);
     grpc::Status ok;
     stage_.OnFinish(*call, ok);
@@ -182,9 +183,9 @@ TEST_F(TracingStageTest, UnsampledCaller_IdsAndPropagationButNothingExported) {
   AddMetadata("traceparent", std::string("00-") + kCallerTrace + "-" + kCallerSpan + "-00");
   auto call = NewCall("/user.v1.UserService/GetUser");
   stage_.OnStart(*call);
-  EXPECT_EQ(call->trace_id, kCallerTrace);
+  EXPECT_EQ(call->TraceId(), kCallerTrace);
   EXPECT_EQ(ValueOf(metadata_, "traceparent"),
-            std::string("00-") + kCallerTrace + "-" + call->span_id + "-00");
+            absl::StrCat("00-", kCallerTrace, "-", call->SpanId(), "-00"));
   grpc::Status ok;
   stage_.OnFinish(*call, ok);
   EXPECT_TRUE(processor_->Spans().empty());
@@ -194,7 +195,7 @@ TEST_F(TracingStageTest, HealthChecks_NotTracedUnlessAskedFor) {
   AddMetadata("traceparent", kCallerTraceparent);
   auto call = NewCall("/grpc.health.v1.Health/Check");
   stage_.OnStart(*call);
-  EXPECT_EQ(call->trace_id, "");
+  EXPECT_EQ(call->TraceId(), "");
   EXPECT_EQ(ValueOf(metadata_, "traceparent"), kCallerTraceparent);
   grpc::Status ok;
   stage_.OnFinish(*call, ok);
@@ -214,7 +215,7 @@ TEST_F(TracingStageTest, NoProvider_LeavesCallAndMetadataAlone) {
   AddMetadata("traceparent", kCallerTraceparent);
   auto call = NewCall("/user.v1.UserService/GetUser");
   off.OnStart(*call);
-  EXPECT_EQ(call->trace_id, "");
+  EXPECT_EQ(call->TraceId(), "");
   EXPECT_EQ(ValueOf(metadata_, "traceparent"), kCallerTraceparent);
   grpc::Status ok;
   off.OnFinish(*call, ok);
