@@ -15,7 +15,9 @@
 #   TOP=25 tests/bench/instructions.sh           ... and where the chain's instructions go
 #   CONFIGS="chain:" tests/bench/instructions.sh one configuration ("name:flags", space-separated)
 #
-# Settings (environment): CONFIGS, CALLS (3000), WARMUP (1000: past the first full batch of spans, 512, whose export attempt is a one-off), TOP (0).
+# Settings (environment): CONFIGS, CALLS (3000), WARMUP (1000: past the first full batch of
+# spans, 512, whose export attempt is a one-off), TOP (0), KEEP (a directory: each
+# configuration's dump is copied there as NAME.callgrind, for callgrind_annotate or kcachegrind).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +27,7 @@ LOAD_BIN=$BUILD/tests/load/hermes-load
 CALLS=${CALLS:-3000}
 WARMUP=${WARMUP:-1000}
 TOP=${TOP:-0}
+KEEP=${KEEP:-}
 # name:flags; flags (comma-separated) are hermes-user flags, or NAME=value for its environment.
 CONFIGS=${CONFIGS:-"chain: tracing_off:OTEL_TRACES_SAMPLER=always_off no_chain:--bench_no_chain"}
 
@@ -73,6 +76,10 @@ measure() {  # measure NAME FLAGS...: sets PER_CALL (instructions per call)
   # The dump is "<name>.<pid>.1"; the file written at exit ("<name>.<pid>") holds only the
   # shutdown.
   local dump="$WORK/$name.$pid.1"
+  if [[ -n $KEEP ]]; then
+    mkdir -p "$KEEP"
+    cp "$dump" "$KEEP/$name.callgrind"
+  fi
   local total
   total=$(callgrind_annotate "$dump" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   PER_CALL=$(awk -v t="$total" -v n="$CALLS" 'BEGIN {printf "%.0f", t / n}')
