@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -130,6 +131,34 @@ TEST_F(LogTest, LogLine_Timestamp_IsUtcWithMicroseconds) {
   // The trailing Z is the truth only if the clock reading was formatted in UTC.
   EXPECT_GE(parsed, absl::FromUnixMicros(absl::ToUnixMicros(before)));
   EXPECT_LE(parsed, after);
+}
+
+// The formatter keeps the date and time to the second from the line before: a line in another
+// second (later, earlier: the clock may step back) must not reuse it.
+TEST_F(LogTest, Timestamps_AcrossSecondsBothWaysAndBefore1970_AreEachLinesOwn) {
+  const auto at = [](int64_t unix_micros) {
+    return spdlog::log_clock::time_point(std::chrono::microseconds(unix_micros));
+  };
+  constexpr int64_t kSecond = 1'000'000;
+  constexpr int64_t k20261204T050607 = 1'796'360'767;  // 2026-12-04T05:06:07Z
+  const int64_t times[] = {
+      k20261204T050607 * kSecond + 123'456,       // the first line fills the cache
+      k20261204T050607 * kSecond + 999'999,       // same second
+      (k20261204T050607 + 1) * kSecond,           // the next one
+      (k20261204T050607 - 86'400) * kSecond + 1,  // a day back
+      -kSecond / 2,                               // half a second before the epoch
+  };
+  for (const int64_t time : times) {
+    spdlog::default_logger_raw()->log(at(time), spdlog::source_loc{}, spdlog::level::info, "t");
+  }
+  std::vector<std::string> stamps;
+  for (const google::protobuf::Struct& line : ParsedLines()) {
+    stamps.push_back(Field(line, "ts").string_value());
+  }
+  EXPECT_THAT(stamps,
+              ::testing::ElementsAre("2026-12-04T05:06:07.123456Z", "2026-12-04T05:06:07.999999Z",
+                                     "2026-12-04T05:06:08.000000Z", "2026-12-03T05:06:07.000001Z",
+                                     "1969-12-31T23:59:59.500000Z"));
 }
 
 TEST_F(LogTest, LogLine_QuotesBackslashesNewlines_AreEscapedAndLineParses) {
