@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace hermes::telemetry {
 namespace {
@@ -19,6 +20,21 @@ constexpr std::array<bool, 256> kStopsRun = [] {
   }
   return table;
 }();
+
+// Whether any of the eight bytes of `block` stops a run (kStopsRun), a block at a time: a set
+// high bit, a byte below 0x20 ("has less than" bit trick) or a '"' or '\\' ("has zero byte" on
+// the block xor the character). Each trick is exact for whether some byte matches, which is all
+// the scan asks; the byte loop then finds which.
+bool BlockStopsRun(uint64_t block) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+  const uint64_t quote = block ^ (kOnes * '"');
+  const uint64_t backslash = block ^ (kOnes * '\\');
+  const uint64_t control = (block - kOnes * 0x20) & ~block;
+  const uint64_t has_quote = (quote - kOnes) & ~quote;
+  const uint64_t has_backslash = (backslash - kOnes) & ~backslash;
+  return ((block | control | has_quote | has_backslash) & kHighBits) != 0;
+}
 
 bool IsContinuation(uint8_t byte) { return (byte & 0xC0) == 0x80; }
 
@@ -68,6 +84,10 @@ void AppendJsonEscaped(absl::string_view text, std::string* out) {
   while (i < text.size()) {
     // Copy the longest run that needs no escaping in one append: the common case is plain ASCII.
     size_t run = i;
+    for (uint64_t block; run + sizeof(block) <= text.size(); run += sizeof(block)) {
+      std::memcpy(&block, text.data() + run, sizeof(block));
+      if (BlockStopsRun(block)) break;
+    }
     while (run < text.size() && !kStopsRun[static_cast<uint8_t>(text[run])]) ++run;
     out->append(text.data() + i, run - i);
     i = run;

@@ -55,6 +55,23 @@ TEST(JsonEscape, TruncatedSequence_IsOneReplacementForTheMaximalSubpart) {
             kReplacement + "\\\"");
 }
 
+// Runs are scanned eight bytes at a time: every byte value must be found wherever it sits in a
+// block, and in the tail after the last whole block.
+TEST(JsonEscape, EveryByteValue_AtEveryPositionOfABlock_IsEscapedAsAlone) {
+  const std::string padding(16, 'a');
+  for (int value = 0; value < 256; ++value) {
+    const std::string byte(1, static_cast<char>(value));
+    const std::string alone = JsonEscape(byte);
+    for (size_t before = 0; before <= 9; ++before) {
+      const std::string text = padding.substr(0, before) + byte + padding.substr(0, 9);
+      EXPECT_EQ(JsonEscape(text), padding.substr(0, before) + alone + padding.substr(0, 9))
+          << "byte " << value << " after " << before;
+    }
+  }
+  EXPECT_EQ(JsonEscape(std::string(40, 'x') + "\"" + std::string(7, 'y') + "\n"),
+            std::string(40, 'x') + R"(\")" + std::string(7, 'y') + R"(\u000a)");
+}
+
 TEST(AppendJsonEscaped, AppendsToExistingText) {
   std::string out = "\"k\":\"";
   AppendJsonEscaped("v\"", &out);
