@@ -2,11 +2,14 @@
 // destructor wakes it and joins promptly). For housekeeping such as pruning an event log.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/telemetry/log.h"
 
 namespace hermes::runtime {
 
@@ -42,5 +45,17 @@ class PeriodicTask {
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;  // last: starts once everything above is initialised
 };
+
+// Every 10 s, `prune` (a store's PruneEvents with --event_retention); a failure is logged as a
+// warning and tried again next time.
+//   const PeriodicTask pruner = EventLogPruner([&] { return store->PruneEvents(retention); });
+inline PeriodicTask EventLogPruner(std::function<absl::StatusOr<int64_t>()> prune) {
+  return PeriodicTask(absl::Seconds(10), [prune = std::move(prune)] {
+    if (absl::StatusOr<int64_t> pruned = prune(); !pruned.ok()) {
+      HERMES_LOG(spdlog::level::warn, "event log pruning failed")
+          .Str("error", pruned.status().message());
+    }
+  });
+}
 
 }  // namespace hermes::runtime

@@ -3,6 +3,7 @@
 
 #include "absl/flags/flag.h"
 #include "libs/interceptor/client_chain.h"
+#include "libs/runtime/periodic_task.h"
 #include "libs/runtime/serve.h"
 #include "libs/runtime/tls.h"
 #include "libs/telemetry/log.h"
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
         .Str("error", store.status().message());
     return 1;
   }
+  const hermes::runtime::PeriodicTask pruner = hermes::runtime::EventLogPruner(
+      [&] { return (*store)->PruneEvents(config->event_retention); });
   hermes::order::OrderUpdateFanout fanout;
   (*store)->SetEventListener([&fanout](const hermes::order::OrderEvent& event) {
     fanout.Publish(hermes::order::ChangeFor(event));

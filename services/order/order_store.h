@@ -41,6 +41,9 @@ class OrderStore {
   virtual absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to,
                                            absl::string_view reason, absl::string_view id_field,
                                            absl::string_view field_for_status) = 0;
+  // Deletes all but the newest `keep` events of the status-change log (--event_retention);
+  // returns how many were deleted. INVALID_ARGUMENT for a negative `keep`.
+  virtual absl::StatusOr<int64_t> PruneEvents(int64_t keep) = 0;
 };
 
 }  // namespace hermes::order

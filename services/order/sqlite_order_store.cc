@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "libs/errors/app_error.h"
+#include "libs/storage/event_log.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
 #include "libs/storage/statement.h"
@@ -79,6 +80,7 @@ constexpr char kInsertItem[] =
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr char kUpdateStatus[] =
     "UPDATE orders SET status = ?2, updated_at = ?3, cancel_reason = ?4 WHERE id = ?1";
+constexpr char kEventTable[] = "order_events";
 constexpr char kInsertEvent[] =
     "INSERT INTO order_events (order_id, status, updated_at) VALUES (?1, ?2, ?3)";
 // Count: ?1 user (, ?2 status). Page: ?1 user, ?2 limit, ?3 offset (, ?4 status); the items
@@ -430,6 +432,14 @@ absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderSt
     if (!status.ok()) return status;
     return WriteOutcome{.order = *std::move(order), .changed = true};
   });
+}
+
+absl::StatusOr<int64_t> SqliteOrderStore::PruneEvents(int64_t keep) {
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  return storage::PruneEventLog(
+      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, **db, *writer_,
+      write_mu_);
 }
 
 }  // namespace hermes::order

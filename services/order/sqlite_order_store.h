@@ -54,6 +54,9 @@ struct SqliteOrderStoreOptions {
   absl::Duration busy_timeout = absl::Seconds(5);
   // Reader connections opened on demand; more concurrent reads wait for one to be free.
   int max_readers = 8;
+  // Events deleted per write transaction by PruneEvents; the write lock is released between
+  // batches so that writers are held up for one batch at most.
+  int64_t prune_batch_size = 1000;
   // Where time comes from (tests pin it); empty means absl::Now.
   std::function<absl::Time()> clock;
 };
@@ -83,6 +86,7 @@ class SqliteOrderStore final : public OrderStore {
   absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
                                    absl::string_view id_field,
                                    absl::string_view field_for_status) override;
+  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
 
  private:
   SqliteOrderStore(std::unique_ptr<storage::SqliteDatabase> writer, std::string path,

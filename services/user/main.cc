@@ -35,12 +35,8 @@ int main(int argc, char** argv) {
   hermes::user::UserEventFanout fanout;
   (*store)->SetEventListener(
       [&fanout](const hermes::user::UserEvent& event) { fanout.Publish(event); });
-  const hermes::runtime::PeriodicTask pruner(absl::Seconds(10), [&] {
-    if (auto pruned = (*store)->PruneEvents(config->event_retention); !pruned.ok()) {
-      HERMES_LOG(spdlog::level::warn, "event log pruning failed")
-          .Str("error", pruned.status().message());
-    }
-  });
+  const hermes::runtime::PeriodicTask pruner = hermes::runtime::EventLogPruner(
+      [&] { return (*store)->PruneEvents(config->event_retention); });
   hermes::user::UserServiceImpl service(**store, fanout, {.max_watchers = config->max_streams});
   return hermes::runtime::Serve(*config, {{&service, ::user::v1::UserService::service_full_name()}},
                                 signals, [&fanout] { fanout.Close(); });

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "libs/errors/app_error.h"
+#include "libs/storage/event_log.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
 #include "libs/storage/statement.h"
@@ -106,12 +107,7 @@ constexpr char kInsertEvent[] =
 constexpr char kEventsAfter[] =
     "SELECT type, event_time, user_id, email, display_name, status, created_at, updated_at, "
     "etag, sequence FROM user_events WHERE sequence > ?1 ORDER BY sequence LIMIT ?2";
-constexpr char kRetainedEvents[] =
-    "SELECT (SELECT MIN(sequence) FROM user_events), "
-    "(SELECT seq FROM sqlite_sequence WHERE name = 'user_events')";
-constexpr char kPruneEvents[] =
-    "DELETE FROM user_events WHERE sequence IN "
-    "(SELECT sequence FROM user_events WHERE sequence <= ?1 ORDER BY sequence LIMIT ?2)";
+constexpr char kEventTable[] = "user_events";
 
 absl::Status Corrupt(absl::string_view what, int64_t value) {
   HERMES_LOG(spdlog::level::err, "unexpected value in the user store")
@@ -384,49 +380,17 @@ absl::StatusOr<std::vector<UserEvent>> SqliteUserStore::EventsAfter(int64_t afte
 absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {
   absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
   if (!db.ok()) return db.status();
-  absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(kRetainedEvents);
-  if (!stmt.ok()) return stmt.status();
-  absl::StatusOr<bool> row = (*stmt)->Step();  // one statement: one consistent snapshot
-  if (!row.ok()) return row.status();
-  EventRange range;
-  range.newest = (*stmt)->ColumnInt64(1);  // NULL (no event ever) reads as 0
-  // Everything pruned: an empty range just above the newest, so that whoever compares a
-  // sequence with `oldest` sees that events up to `newest` are gone.
-  range.oldest = (*stmt)->ColumnIsNull(0) ? (range.newest == 0 ? 0 : range.newest + 1)
-                                          : (*stmt)->ColumnInt64(0);
-  return range;
+  absl::StatusOr<storage::EventLogRange> range = storage::RetainedEvents(**db, kEventTable);
+  if (!range.ok()) return range.status();
+  return EventRange{.oldest = range->oldest, .newest = range->newest};
 }
 
 absl::StatusOr<int64_t> SqliteUserStore::PruneEvents(int64_t keep) {
-  if (keep < 0) return errors::InvalidArgument("", "keep must not be negative");
-  absl::StatusOr<EventRange> range = RetainedEvents();
-  if (!range.ok()) return range.status();
-  // The newest `keep` at the time of the call; events written meanwhile are all kept.
-  const int64_t last_to_delete = range->newest - keep;
-  if (range->oldest == 0 || last_to_delete < range->oldest) return 0;
-
-  const int64_t batch = std::max<int64_t>(1, options_.prune_batch_size);
-  int64_t deleted = 0;
-  for (;;) {
-    absl::MutexLock lock(&write_mu_);  // per batch: writers wait for one batch at most
-    absl::StatusOr<Transaction> txn = Transaction::Begin(*writer_, Transaction::Mode::kImmediate);
-    if (!txn.ok()) return txn.status();
-    absl::Status status = RunStatement(*writer_, kPruneEvents, [&](Statement& stmt) {
-      stmt.BindInt64(1, last_to_delete).BindInt64(2, batch);
-    });
-    const int64_t batch_deleted = writer_->Changes();
-    if (status.ok()) status = txn->Commit();
-    if (!status.ok()) {
-      HERMES_LOG(spdlog::level::warn, "pruning user events stopped").Int("deleted", deleted);
-      return status;
-    }
-    deleted += batch_deleted;
-    if (batch_deleted < batch) break;
-  }
-  HERMES_LOG(spdlog::level::info, "pruned user events")
-      .Int("deleted", deleted)
-      .Int("through_sequence", last_to_delete);
-  return deleted;
+  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  if (!db.ok()) return db.status();
+  return storage::PruneEventLog(
+      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, **db, *writer_,
+      write_mu_);
 }
 
 }  // namespace hermes::user

@@ -24,6 +24,8 @@
 namespace hermes::order {
 namespace {
 
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
@@ -88,9 +90,10 @@ class SqliteOrderStoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  std::unique_ptr<SqliteOrderStore> OpenStore() {
+  std::unique_ptr<SqliteOrderStore> OpenStore(int64_t prune_batch_size = 1000) {
     absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store = SqliteOrderStore::Open(
-        path_, {.clock = [this] { return absl::FromUnixMicros(now_micros_.load()); }});
+        path_, {.prune_batch_size = prune_batch_size,
+                .clock = [this] { return absl::FromUnixMicros(now_micros_.load()); }});
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
   }
@@ -427,6 +430,54 @@ TEST_F(SqliteOrderStoreTest,
     EXPECT_EQ(Fields(heard[i]), Fields(events[i]));
   }
   EXPECT_FALSE(listener_.overlapped());
+}
+
+// ---- Pruning the event log (--event_retention) ------------------------------------------------
+
+std::vector<int64_t> Sequences(const std::vector<OrderEvent>& events) {
+  std::vector<int64_t> sequences;
+  for (const OrderEvent& event : events) sequences.push_back(event.sequence);
+  return sequences;
+}
+
+TEST_F(SqliteOrderStoreTest, PruneEvents_KeepsTheNewestOrdersStayAndSequencesContinue) {
+  std::vector<Order> orders;
+  for (int i = 0; i < 10; ++i) orders.push_back(CreateOrDie());
+  absl::StatusOr<int64_t> deleted = store_->PruneEvents(4);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 6);
+  EXPECT_THAT(Sequences(Events()), ElementsAre(7, 8, 9, 10));
+  EXPECT_EQ(*store_->PruneEvents(4), 0);  // nothing more to do
+  EXPECT_EQ(*store_->PruneEvents(100), 0);
+  // Only the log is pruned: the orders whose events went are all there.
+  for (const Order& order : orders) EXPECT_TRUE(store_->Get(order.id).ok()) << order.id;
+
+  ASSERT_TRUE(Move(orders[0].id, OrderStatus::kConfirmed).ok());
+  EXPECT_EQ(Events().back().sequence, 11);
+}
+
+TEST_F(SqliteOrderStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
+  store_ = OpenStore(/*prune_batch_size=*/3);
+  ASSERT_NE(store_, nullptr);
+  for (int i = 0; i < 10; ++i) CreateOrDie();
+  EXPECT_EQ(*store_->PruneEvents(1), 9);
+  EXPECT_THAT(Sequences(Events()), ElementsAre(10));
+}
+
+TEST_F(SqliteOrderStoreTest, PruneEvents_Everything_ASequenceIsNeverIssuedAgain) {
+  for (int i = 0; i < 3; ++i) CreateOrDie();
+  EXPECT_EQ(*store_->PruneEvents(0), 3);
+  EXPECT_THAT(Events(), IsEmpty());
+
+  Reopen();  // the highest sequence is kept in the file, not in memory
+  CreateOrDie();
+  EXPECT_THAT(Sequences(Events()), ElementsAre(4));
+}
+
+TEST_F(SqliteOrderStoreTest, PruneEvents_NegativeKeep_InvalidArgumentAndNothingDeleted) {
+  CreateOrDie();
+  EXPECT_EQ(store_->PruneEvents(-1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Events(), SizeIs(1));
 }
 
 // ---- Persistence ------------------------------------------------------------------------------

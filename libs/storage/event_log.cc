@@ -1,0 +1,70 @@
+#include "libs/storage/event_log.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "libs/errors/app_error.h"
+#include "libs/storage/statement.h"
+#include "libs/storage/transaction.h"
+#include "libs/telemetry/log.h"
+
+namespace hermes::storage {
+
+absl::StatusOr<EventLogRange> RetainedEvents(SqliteDatabase& db, absl::string_view table) {
+  const std::string sql =
+      absl::StrCat("SELECT (SELECT MIN(sequence) FROM ", table,
+                   "), (SELECT seq FROM sqlite_sequence WHERE name = '", table, "')");
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  EventLogRange range;
+  range.newest = (*stmt)->ColumnInt64(1);  // NULL (no event ever) reads as 0
+  range.oldest = (*stmt)->ColumnIsNull(0) ? (range.newest == 0 ? 0 : range.newest + 1)
+                                          : (*stmt)->ColumnInt64(0);
+  return range;
+}
+
+absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, SqliteDatabase& reader,
+                                      SqliteDatabase& writer, absl::Mutex& write_mu) {
+  if (prune.keep < 0) return errors::InvalidArgument("", "keep must not be negative");
+  absl::StatusOr<EventLogRange> range = RetainedEvents(reader, prune.table);
+  if (!range.ok()) return range.status();
+  const int64_t last_to_delete = range->newest - prune.keep;
+  if (range->oldest == 0 || last_to_delete < range->oldest) return 0;
+
+  const std::string sql =
+      absl::StrCat("DELETE FROM ", prune.table, " WHERE sequence IN (SELECT ", "sequence FROM ",
+                   prune.table, " WHERE sequence <= ?1 ORDER BY sequence LIMIT ?2)");
+  const int64_t batch = std::max<int64_t>(1, prune.batch);
+  int64_t deleted = 0;
+  for (;;) {
+    absl::MutexLock lock(&write_mu);  // per batch: writers wait for one batch at most
+    absl::StatusOr<Transaction> txn = Transaction::Begin(writer, Transaction::Mode::kImmediate);
+    absl::Status status = txn.status();
+    if (status.ok()) {
+      absl::StatusOr<CachedStatement> stmt = writer.Prepare(sql);
+      status = stmt.status();
+      if (status.ok()) status = (*stmt)->BindInt64(1, last_to_delete).BindInt64(2, batch).Run();
+    }
+    const int64_t batch_deleted = status.ok() ? writer.Changes() : 0;
+    if (status.ok()) status = txn->Commit();
+    if (!status.ok()) {
+      HERMES_LOG(spdlog::level::warn, "pruning the event log stopped")
+          .Str("table", prune.table)
+          .Int("deleted", deleted)
+          .Str("error", status.message());
+      return status;
+    }
+    deleted += batch_deleted;
+    if (batch_deleted < batch) break;
+  }
+  HERMES_LOG(spdlog::level::info, "pruned the event log")
+      .Str("table", prune.table)
+      .Int("deleted", deleted)
+      .Int("through_sequence", last_to_delete);
+  return deleted;
+}
+
+}  // namespace hermes::storage
