@@ -193,11 +193,14 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   // connection attempts the channel is CONNECTING or IDLE, not TRANSIENT_FAILURE, and a batch
   // sent then paid for the request and waited for the attempt to fail (~4,000 instructions
   // per span served, tests/bench/instructions.sh): after an export that found no collector,
-  // only a READY channel gets a request. gRPC's reconnect backoff (and try_to_connect) keeps
-  // the channel trying, so a collector that comes back gets the batches once it is connected.
+  // only a READY channel gets a request, and one probe batch every probe_interval. gRPC's
+  // reconnect backoff (and try_to_connect) keeps the channel trying, so a collector that comes
+  // back gets the batches once it is connected, or at the latest with the next probe.
   const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  const int64_t now = absl::ToUnixNanos(absl::Now());
   if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
-      (state != GRPC_CHANNEL_READY && collector_unreachable_.load(std::memory_order_relaxed))) {
+      (state != GRPC_CHANNEL_READY &&
+       now < next_probe_unix_nanos_.load(std::memory_order_relaxed))) {
     return absl::UnavailableError(
         absl::StrCat("OTLP export to ", options_.endpoint, ": the collector is unreachable"));
   }
@@ -207,7 +210,9 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   for (const auto& [key, value] : options_.headers) context.AddMetadata(key, value);
   collector::ExportTraceServiceResponse response;
   const grpc::Status status = stub_->Export(&context, request, &response);
-  collector_unreachable_.store(status.error_code() == grpc::StatusCode::UNAVAILABLE,
+  next_probe_unix_nanos_.store(status.error_code() == grpc::StatusCode::UNAVAILABLE
+                                   ? absl::ToUnixNanos(absl::Now() + options_.probe_interval)
+                                   : 0,
                                std::memory_order_relaxed);
   if (status.ok()) return absl::OkStatus();
   return absl::Status(

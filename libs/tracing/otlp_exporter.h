@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +33,11 @@ struct OtlpExporterOptions {
   // gRPC metadata sent with every export (OTEL_EXPORTER_OTLP_HEADERS), keys lower case.
   std::vector<std::pair<std::string, std::string>> headers;
   absl::Duration timeout = absl::Seconds(10);  // per export, on top of the caller's deadline
+  // After an export found no collector (UNAVAILABLE), batches fail fast, with no request built,
+  // until the channel is READY again or this long has passed; then one batch is sent as a
+  // probe, so a collector that is reachable but whose channel never settles READY by itself
+  // (idle connections closed between sparse exports) still gets the batches.
+  absl::Duration probe_interval = absl::Seconds(5);
   // The resource every span belongs to, service.name first (string attributes).
   std::vector<std::pair<std::string, std::string>> resource;
 };
@@ -67,10 +73,11 @@ class OtlpExporter final : public SpanExporter {
   ::opentelemetry::proto::resource::v1::Resource resource_;  // built once
   const std::shared_ptr<grpc::ChannelInterface> channel_;
   std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
-  // The last export found no collector (UNAVAILABLE): until the channel is READY again, batches
-  // fail fast instead of each paying for a request and a connection attempt. Export runs on
-  // one thread (the processor's), but tests call it from theirs: atomic.
-  std::atomic<bool> collector_unreachable_{false};
+  // After an export found no collector (UNAVAILABLE): when the next probe may be sent (Unix
+  // nanoseconds); 0 when the last export reached the collector. Until then, batches on a
+  // channel that is not READY fail fast. Export runs on one thread (the processor's), but tests
+  // call it from theirs: atomic.
+  std::atomic<int64_t> next_probe_unix_nanos_{0};
 };
 
 }  // namespace hermes::tracing
