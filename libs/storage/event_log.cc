@@ -11,7 +11,21 @@
 
 namespace hermes::storage {
 
+namespace {
+
+// Table names are spliced into SQL: only the code's own, never anything else.
+absl::Status CheckTableName(absl::string_view table) {
+  const bool plain = !table.empty() && std::all_of(table.begin(), table.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || c == '_';
+  });
+  if (plain) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("not an event log table name: \"", table, "\""));
+}
+
+}  // namespace
+
 absl::StatusOr<EventLogRange> RetainedEvents(SqliteDatabase& db, absl::string_view table) {
+  if (absl::Status status = CheckTableName(table); !status.ok()) return status;
   const std::string sql =
       absl::StrCat("SELECT (SELECT MIN(sequence) FROM ", table,
                    "), (SELECT seq FROM sqlite_sequence WHERE name = '", table, "')");
@@ -26,10 +40,15 @@ absl::StatusOr<EventLogRange> RetainedEvents(SqliteDatabase& db, absl::string_vi
   return range;
 }
 
-absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, SqliteDatabase& reader,
+absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
                                       SqliteDatabase& writer, absl::Mutex& write_mu) {
   if (prune.keep < 0) return errors::InvalidArgument("", "keep must not be negative");
-  absl::StatusOr<EventLogRange> range = RetainedEvents(reader, prune.table);
+  absl::StatusOr<EventLogRange> range;
+  {
+    absl::StatusOr<ConnectionPool::Lease> reader = readers.Acquire();
+    if (!reader.ok()) return reader.status();
+    range = RetainedEvents(**reader, prune.table);  // the lease goes back before deleting
+  }
   if (!range.ok()) return range.status();
   const int64_t last_to_delete = range->newest - prune.keep;
   if (range->oldest == 0 || last_to_delete < range->oldest) return 0;

@@ -2,9 +2,10 @@
 // `sequence` column is an INTEGER PRIMARY KEY AUTOINCREMENT: SQLite then keeps the highest
 // sequence ever issued in sqlite_sequence, so a pruned sequence is never issued again.
 //
-//   absl::StatusOr<storage::EventLogRange> range = storage::RetainedEvents(**reader,
-//   "user_events"); absl::StatusOr<int64_t> deleted = storage::PruneEventLog(
-//       {.table = "user_events", .keep = 1000000, .batch = 1000}, **reader, *writer, write_mu);
+//   absl::StatusOr<storage::EventLogRange> range =
+//       storage::RetainedEvents(**reader, "user_events");
+//   absl::StatusOr<int64_t> deleted = storage::PruneEventLog(
+//       {.table = "user_events", .keep = 1000000, .batch = 1000}, readers, *writer, write_mu);
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/storage/connection_pool.h"
 #include "libs/storage/sqlite_database.h"
 
 namespace hermes::storage {
@@ -24,8 +26,8 @@ struct EventLogRange {
   int64_t newest = 0;
 };
 
-// Read in one statement, so from one snapshot. `table` is one of the code's own table names,
-// never input.
+// Read in one statement, so from one snapshot. `table` is one of the code's own table names
+// (lower-case letters and '_': anything else is INTERNAL), never input.
 absl::StatusOr<EventLogRange> RetainedEvents(SqliteDatabase& db, absl::string_view table);
 
 struct EventLogPrune {
@@ -37,9 +39,10 @@ struct EventLogPrune {
 // Deletes the events of `prune.table` older than its `keep` newest as of the call (events
 // written meanwhile are all kept), `batch` at a time, each batch its own IMMEDIATE transaction
 // on `writer` under `write_mu` (the lock the store's writes hold), so a writer waits for one
-// batch at most. `reader` reads the range first. Returns how many events were deleted; on an
-// error the batches committed before it stay deleted.
-absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, SqliteDatabase& reader,
+// batch at most. The range is read first on a connection of `readers`, given back before the
+// deleting starts. Returns how many events were deleted; on an error the batches committed
+// before it stay deleted.
+absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
                                       SqliteDatabase& writer, absl::Mutex& write_mu);
 
 }  // namespace hermes::storage

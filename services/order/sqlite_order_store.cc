@@ -435,10 +435,8 @@ absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderSt
 }
 
 absl::StatusOr<int64_t> SqliteOrderStore::PruneEvents(int64_t keep) {
-  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
-  if (!db.ok()) return db.status();
   return storage::PruneEventLog(
-      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, **db, *writer_,
+      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, readers_, *writer_,
       write_mu_);
 }
 

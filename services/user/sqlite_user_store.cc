@@ -386,10 +386,8 @@ absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {
 }
 
 absl::StatusOr<int64_t> SqliteUserStore::PruneEvents(int64_t keep) {
-  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
-  if (!db.ok()) return db.status();
   return storage::PruneEventLog(
-      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, **db, *writer_,
+      {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, readers_, *writer_,
       write_mu_);
 }
 
