@@ -85,7 +85,8 @@ interceptor::ServerCall FinishedGetUser(const interceptor::MethodInfo& method) {
 }
 
 // The line of LoggingStage::OnFinish (libs/interceptor/logging.cc), field for field.
-// `peer_address` stands in for ServerContext::peer(), which returns a fresh std::string.
+// `peer_address` stands in for ServerCall::PeerAddress(), fetched once per call for logging
+// and tracing (the fetch itself is not part of the line).
 void LogRpcFinished(spdlog::level::level_enum level, const interceptor::ServerCall& call,
                     const grpc::Status& status, const std::string& peer_address) {
   HERMES_LOG(level, "rpc finished")
@@ -94,7 +95,7 @@ void LogRpcFinished(spdlog::level::level_enum level, const interceptor::ServerCa
       .Str("code", errors::GoCodeName(status.error_code()))
       .Double("duration_ms", call.ElapsedSeconds() * 1e3)
       .Str("peer", call.identity)
-      .Str("peer_address", std::string(peer_address))
+      .Str("peer_address", peer_address)
       .Str("request_id", call.request_id)
       .Str("trace_id", call.TraceId())
       .Str("span_id", call.SpanId());
