@@ -16,9 +16,8 @@ class EventLogTest : public TempDatabaseTest {
  protected:
   void SetUp() override {
     TempDatabaseTest::SetUp();
-    absl::StatusOr<std::unique_ptr<SqliteDatabase>> writer = SqliteDatabase::Open(Path(), {});
-    ASSERT_TRUE(writer.ok()) << writer.status();
-    writer_ = *std::move(writer);
+    writer_ = OpenOrDie();
+    ASSERT_NE(writer_, nullptr);
     ASSERT_TRUE(writer_
                     ->Execute("CREATE TABLE demo_events (sequence INTEGER PRIMARY KEY "
                               "AUTOINCREMENT, payload TEXT NOT NULL) STRICT")

@@ -20,9 +20,8 @@ class GroupCommitTest : public TempDatabaseTest {
  protected:
   void SetUp() override {
     TempDatabaseTest::SetUp();
-    absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(Path(), {});
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
+    db_ = OpenOrDie();
+    ASSERT_NE(db_, nullptr);
     ASSERT_TRUE(db_->Execute("CREATE TABLE t (name TEXT PRIMARY KEY)").ok());
     // A deferred foreign key is checked at COMMIT: the one way to make a real COMMIT fail.
     ASSERT_TRUE(db_->Execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)").ok());

@@ -22,9 +22,8 @@ class MigrationsTest : public TempDatabaseTest {
  protected:
   void SetUp() override {
     TempDatabaseTest::SetUp();
-    absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(Path(), {});
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
+    db_ = OpenOrDie();
+    ASSERT_NE(db_, nullptr);
   }
 
   int Version() {

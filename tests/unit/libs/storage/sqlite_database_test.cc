@@ -15,12 +15,6 @@ namespace {
 
 class SqliteDatabaseTest : public TempDatabaseTest {
  protected:
-  std::unique_ptr<SqliteDatabase> OpenOrDie(const ConnectionOptions& options = {}) {
-    absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(Path(), options);
-    EXPECT_TRUE(db.ok()) << db.status();
-    return db.ok() ? *std::move(db) : nullptr;
-  }
-
   static std::string QueryText(SqliteDatabase& db, absl::string_view sql) {
     absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
     EXPECT_TRUE(stmt.ok()) << stmt.status();

@@ -1,11 +1,14 @@
-// A fresh directory per test for database files, removed afterwards.
+// A fresh directory per test for database files, removed afterwards, and connections to them.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "libs/storage/sqlite_database.h"
 
 namespace hermes::storage {
 
@@ -22,6 +25,13 @@ class TempDatabaseTest : public ::testing::Test {
   }
 
   std::string Path(const std::string& name = "test.db") const { return dir_ + "/" + name; }
+
+  // A connection to Path(), or a test failure and nullptr.
+  std::unique_ptr<SqliteDatabase> OpenOrDie(const ConnectionOptions& options = {}) const {
+    absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(Path(), options);
+    EXPECT_TRUE(db.ok()) << db.status();
+    return db.ok() ? *std::move(db) : nullptr;
+  }
 
   std::string dir_;
 };

@@ -14,14 +14,12 @@ class TransactionTest : public TempDatabaseTest {
   void SetUp() override {
     TempDatabaseTest::SetUp();
     db_ = Open();
+    ASSERT_NE(db_, nullptr);
     ASSERT_TRUE(db_->Execute("CREATE TABLE t (x INTEGER)").ok());
   }
 
   std::unique_ptr<SqliteDatabase> Open(absl::Duration busy_timeout = absl::Seconds(5)) {
-    absl::StatusOr<std::unique_ptr<SqliteDatabase>> db =
-        SqliteDatabase::Open(Path(), {.busy_timeout = busy_timeout});
-    EXPECT_TRUE(db.ok()) << db.status();
-    return *std::move(db);
+    return OpenOrDie({.busy_timeout = busy_timeout});
   }
 
   static int64_t Count(SqliteDatabase& db) {
