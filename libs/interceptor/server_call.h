@@ -56,8 +56,12 @@ struct ServerCall {
 
   // The server span's W3C trace id and span id (hex), read out of traceparent rather than kept
   // as two more strings; "" without tracing.
-  absl::string_view TraceId() const { return TraceparentPart(3, 32); }
-  absl::string_view SpanId() const { return TraceparentPart(36, 16); }
+  absl::string_view TraceId() const {
+    return TraceparentPart(tracing::kTraceparentTraceIdOffset, 32);
+  }
+  absl::string_view SpanId() const {
+    return TraceparentPart(tracing::kTraceparentSpanIdOffset, 16);
+  }
 
   // The peer's address as gRPC reports it ("ipv4:127.0.0.1:50312"); "" without a context.
   // Fetched once for every stage that wants it: each ServerContext::peer() locks the call and

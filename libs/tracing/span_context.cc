@@ -70,8 +70,8 @@ std::string SpanContext::Traceparent() const {
   std::string out(kTraceparentLength, '-');
   out[0] = '0';
   out[1] = '0';
-  trace_id.WriteHex(out.data() + 3);
-  span_id.WriteHex(out.data() + 36);
+  trace_id.WriteHex(out.data() + kTraceparentTraceIdOffset);
+  span_id.WriteHex(out.data() + kTraceparentSpanIdOffset);
   const uint8_t flags = trace_flags & kSampledFlag;
   out[53] = kHexDigits[flags >> 4];
   out[54] = kHexDigits[flags & 0x0f];
@@ -90,8 +90,8 @@ absl::optional<SpanContext> ParseTraceparent(absl::string_view value) {
     return absl::nullopt;
   }
   if (value[2] != '-' || value[35] != '-' || value[52] != '-') return absl::nullopt;
-  absl::optional<TraceId> trace_id = TraceId::FromHex(value.substr(3, 32));
-  absl::optional<SpanId> span_id = SpanId::FromHex(value.substr(36, 16));
+  absl::optional<TraceId> trace_id = TraceId::FromHex(value.substr(kTraceparentTraceIdOffset, 32));
+  absl::optional<SpanId> span_id = SpanId::FromHex(value.substr(kTraceparentSpanIdOffset, 16));
   const absl::string_view flags = value.substr(53, 2);
   if (!trace_id || !span_id || !IsLowerHex(flags)) return absl::nullopt;
   if (!trace_id->IsValid() || !span_id->IsValid()) return absl::nullopt;

@@ -93,8 +93,11 @@ struct SpanContext {
   std::string Traceparent() const;
 };
 
-// Length of a version-00 traceparent value.
+// Length of a version-00 traceparent value, and where its ids start: "00-", the trace id's 32
+// hex digits, '-', the span id's 16, '-', the flags' 2.
 inline constexpr size_t kTraceparentLength = 55;
+inline constexpr size_t kTraceparentTraceIdOffset = 3;
+inline constexpr size_t kTraceparentSpanIdOffset = 36;
 
 // Parses a traceparent value. nullopt when it is malformed: not lower-case hex, version ff,
 // an all-zero trace or span id, version 00 with anything after the flags. A future version
