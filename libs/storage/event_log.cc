@@ -54,7 +54,7 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
   if (range->oldest == 0 || last_to_delete < range->oldest) return 0;
 
   const std::string sql =
-      absl::StrCat("DELETE FROM ", prune.table, " WHERE sequence IN (SELECT ", "sequence FROM ",
+      absl::StrCat("DELETE FROM ", prune.table, " WHERE sequence IN (SELECT sequence FROM ",
                    prune.table, " WHERE sequence <= ?1 ORDER BY sequence LIMIT ?2)");
   const int64_t batch = std::max<int64_t>(1, prune.batch);
   int64_t deleted = 0;

@@ -51,20 +51,20 @@ constexpr size_t kLineReserve = 512;  // one allocation for a typical line (an a
 // plain spdlog::info call) is prose that must be escaped into "msg".
 constexpr char kLogLineMarker[] = "hermes::telemetry::LogLine";
 
+void Append(spdlog::memory_buf_t& dest, absl::string_view text) {
+  dest.append(text.data(), text.data() + text.size());
+}
+
 void AppendEscapedString(absl::string_view text, spdlog::memory_buf_t& dest) {
   std::string escaped;
   AppendJsonEscaped(text, &escaped);
-  dest.append(escaped.data(), escaped.data() + escaped.size());
-}
-
-void Append(spdlog::memory_buf_t& dest, absl::string_view text) {
-  dest.append(text.data(), text.data() + text.size());
+  Append(dest, escaped);
 }
 
 // The "msg" and fields part of a line.
 void AppendMessageAndFields(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
   if (msg.source.filename == kLogLineMarker) {
-    dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+    Append(dest, absl::string_view(msg.payload.data(), msg.payload.size()));
     return;
   }
   Append(dest, "\"msg\":\"");
@@ -112,7 +112,7 @@ class JsonLineFormatter final : public spdlog::formatter {
     Append(dest, absl::string_view(digits, sizeof(digits)));
     Append(dest, "\",\"level\":\"");
     const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
-    dest.append(level.data(), level.data() + level.size());
+    Append(dest, absl::string_view(level.data(), level.size()));
     Append(dest, "\",\"service\":\"");
     Append(dest, service_json_);
     Append(dest, "\",");

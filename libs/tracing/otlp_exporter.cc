@@ -197,10 +197,9 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   // reconnect backoff (and try_to_connect) keeps the channel trying, so a collector that comes
   // back gets the batches once it is connected, or at the latest with the next probe.
   const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
-  const int64_t now = absl::ToUnixNanos(absl::Now());
   if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
       (state != GRPC_CHANNEL_READY &&
-       now < next_probe_unix_nanos_.load(std::memory_order_relaxed))) {
+       absl::ToUnixNanos(absl::Now()) < next_probe_unix_nanos_.load(std::memory_order_relaxed))) {
     return absl::UnavailableError(
         absl::StrCat("OTLP export to ", options_.endpoint, ": the collector is unreachable"));
   }
