@@ -66,7 +66,7 @@ start B "$B_BIN" "${B_ENV:-}" "${B_ARGS:-}"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call"
+run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   local before after
   before=$(cpu_ticks "${PID[$1]}")
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/GetUser \
@@ -77,22 +77,24 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call"
   local errors
   errors=$(non_ok_statuses "$WORK/run.json")
   [[ -z $errors ]] || { echo "ab: server $1 answered errors: $errors" >&2; exit 1; }
-  jq -r --argjson us "$(((after - before) * TICK_US))" '"\(.rps) \($us / .count)"' "$WORK/run.json"
+  jq -r --argjson us "$(((after - before) * TICK_US))" '"\(.rps) \($us / .count) \(.p99_ms)"' "$WORK/run.json"
 }
 
-A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=()
+A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=() A_P99=() B_P99=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
 echo "GetUser, plaintext, $CONCURRENCY in flight, $DURATION a run, $ROUNDS rounds;" \
-  "µs = server CPU per call"
+  "µs = server CPU per call, ms = p99 latency"
 for round in $(seq "$ROUNDS"); do
-  read -r a a_cpu <<<"$(run A)"
-  read -r b b_cpu <<<"$(run B)"
+  read -r a a_cpu a_p99 <<<"$(run A)"
+  read -r b b_cpu b_p99 <<<"$(run B)"
+  A_P99+=("$a_p99") B_P99+=("$b_p99")
   A_RPS+=("$a") B_RPS+=("$b") RATIOS+=("$(awk "BEGIN {print $b / $a}")")
   A_CPU+=("$a_cpu") B_CPU+=("$b_cpu") CPU_RATIOS+=("$(awk "BEGIN {print $b_cpu / $a_cpu}")")
-  printf '  round %2d   A %6.0f/s %5.1f µs   B %6.0f/s %5.1f µs   B/A %.3f req/s  %.3f µs\n' \
-    "$round" "$a" "$a_cpu" "$b" "$b_cpu" "${RATIOS[-1]}" "${CPU_RATIOS[-1]}"
+  printf '  round %2d   A %6.0f/s %5.1f µs %5.2f ms   B %6.0f/s %5.1f µs %5.2f ms   B/A %.3f req/s  %.3f µs\n' \
+    "$round" "$a" "$a_cpu" "$a_p99" "$b" "$b_cpu" "$b_p99" "${RATIOS[-1]}" "${CPU_RATIOS[-1]}"
 done
-printf 'median     A %6.0f/s %5.1f µs   B %6.0f/s %5.1f µs   B/A %.3f req/s  %.3f µs\n' \
-  "$(median "${A_RPS[@]}")" "$(median "${A_CPU[@]}")" "$(median "${B_RPS[@]}")" \
-  "$(median "${B_CPU[@]}")" "$(median "${RATIOS[@]}")" "$(median "${CPU_RATIOS[@]}")"
+printf 'median     A %6.0f/s %5.1f µs %5.2f ms   B %6.0f/s %5.1f µs %5.2f ms   B/A %.3f req/s  %.3f µs\n' \
+  "$(median "${A_RPS[@]}")" "$(median "${A_CPU[@]}")" "$(median "${A_P99[@]}")" \
+  "$(median "${B_RPS[@]}")" "$(median "${B_CPU[@]}")" "$(median "${B_P99[@]}")" \
+  "$(median "${RATIOS[@]}")" "$(median "${CPU_RATIOS[@]}")"
