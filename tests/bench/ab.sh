@@ -12,10 +12,12 @@
 #   B_ARGS=--bench_no_chain tests/bench/ab.sh              the chain's cost
 #   B_ENV="OTEL_TRACES_SAMPLER=always_off" tests/bench/ab.sh   what tracing costs
 #   A_BIN=/tmp/before/hermes-user tests/bench/ab.sh       a binary built from another commit
+#   RPS=10000 tests/bench/ab.sh                           open loop: p99 at a fixed rate
 #
 # Settings (environment): A_BIN, B_BIN (default: the release build's hermes-user), A_ARGS,
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
-# (3s a run), CONCURRENCY (64).
+# (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
+# else the rate each run offers, its latency counted from each call's intended send time).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -71,7 +73,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   before=$(cpu_ticks "${PID[$1]}")
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/GetUser \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
-    --duration "$DURATION" -d "{\"id\": \"${ID[$1]}\"}" >"$WORK/run.json" 2>"$WORK/run.err" ||
+    --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "{\"id\": \"${ID[$1]}\"}" >"$WORK/run.json" 2>"$WORK/run.err" ||
     { cat "$WORK/run.err" >&2; exit 1; }
   after=$(cpu_ticks "${PID[$1]}")
   local errors
@@ -83,7 +85,8 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
 A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=() A_P99=() B_P99=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
-echo "GetUser, plaintext, $CONCURRENCY in flight, $DURATION a run, $ROUNDS rounds;" \
+echo "GetUser, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}," \
+  "$DURATION a run, $ROUNDS rounds;" \
   "µs = server CPU per call, ms = p99 latency"
 for round in $(seq "$ROUNDS"); do
   read -r a a_cpu a_p99 <<<"$(run A)"
