@@ -2,14 +2,16 @@
 // the method and counted in hermes_handler_panics_total{grpc_service,grpc_method}; the server
 // keeps serving.
 //
-// gRPC C++ catches the exception itself (the generated handlers run inside a try/catch) and
-// answers UNKNOWN "Unexpected error in RPC handling"; the exception object is gone by the time
-// any interceptor runs. This stage recognises that exact status when the handler finishes and
+// gRPC C++ catches the exception itself (the generated sync handlers run inside a try/catch;
+// for the callback-API point reads, AnswerInline does the same) and answers UNKNOWN
+// "Unexpected error in RPC handling"; the exception object is gone by the time any
+// interceptor runs. This stage recognises that exact status when the handler finishes and
 // rewrites it, before any later stage reports it. The client never sees the exception text.
 //
-// It also turns gRPC's answer to a request that does not parse (INTERNAL, empty message, no
-// request received — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with
-// an AppError, as API.md requires for invalid UTF-8.
+// It also turns gRPC's answer to a request that does not parse (no request received, and
+// INTERNAL with an empty message on the sync API, UNIMPLEMENTED with an empty message on the
+// callback API — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with an
+// AppError, as API.md requires for invalid UTF-8.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -18,6 +20,10 @@
 #include "libs/interceptor/server_call.h"
 
 namespace hermes::interceptor {
+
+// What gRPC's sync handler wrapper (CatchingFunctionHandler) answers, with UNKNOWN, when a
+// handler throws; AnswerInline (answer_inline.h) answers the same for callback handlers.
+inline constexpr char kHandlerThrew[] = "Unexpected error in RPC handling";
 
 struct RecoveryOptions {
   prometheus::Registry* registry = nullptr;  // where hermes_handler_panics_total lives
@@ -30,6 +36,7 @@ class RecoveryStage final : public ServerStage {
 
  private:
   prometheus::Family<prometheus::Counter>& panics_;
+  const MethodInfo* unknown_method_;
 };
 
 }  // namespace hermes::interceptor

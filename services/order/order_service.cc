@@ -1,6 +1,7 @@
 #include "services/order/order_service.h"
 
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/answer_inline.h"
 #include "services/order/order_proto.h"
 #include "services/order/order_validation.h"
 
@@ -15,13 +16,18 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       streams_(options.max_streams),
       wakes_(fanout, delivery_) {}
 
-grpc::Status OrderServiceImpl::GetOrder(grpc::ServerContext*,
-                                        const ::order::v1::GetOrderRequest* request,
-                                        ::order::v1::GetOrderResponse* response) {
-  if (absl::Status status = ValidateId(request->id(), "id"); !status.ok()) {
+grpc::ServerUnaryReactor* OrderServiceImpl::GetOrder(grpc::CallbackServerContext* context,
+                                                     const ::order::v1::GetOrderRequest* request,
+                                                     ::order::v1::GetOrderResponse* response) {
+  return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
+}
+
+grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
+                                   ::order::v1::GetOrderResponse* response) {
+  if (absl::Status status = ValidateId(request.id(), "id"); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  absl::StatusOr<Order> order = store_.Get(request->id());
+  absl::StatusOr<Order> order = store_.Get(request.id());
   if (!order.ok()) return errors::ToGrpcStatus(order.status());
   ToProto(*order, response->mutable_order());
   return grpc::Status::OK;

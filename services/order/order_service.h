@@ -2,7 +2,9 @@
 // validates requests (order_validation.h), checks users through the UserDirectory, calls the
 // store, maps results and errors (libs/errors). No SQL here.
 //
-// The unary and client-streaming methods run on the sync API; StreamOrderUpdates runs on the
+// GetOrder, a read by id that never waits, runs on the callback API and is answered inline
+// (libs/interceptor/answer_inline.h). The other unary methods and the client-streaming one wait
+// for a commit or for the user service, and run on the sync API. StreamOrderUpdates runs on the
 // callback API (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
@@ -16,15 +18,16 @@
 
 namespace hermes::order {
 
-class OrderServiceImpl final
-    : public ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
-          ::order::v1::OrderService::Service> {
+class OrderServiceImpl final : public ::order::v1::OrderService::WithCallbackMethod_GetOrder<
+                                   ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
+                                       ::order::v1::OrderService::Service>> {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
 
-  grpc::Status GetOrder(grpc::ServerContext* context, const ::order::v1::GetOrderRequest* request,
-                        ::order::v1::GetOrderResponse* response) override;
+  grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
+                                     const ::order::v1::GetOrderRequest* request,
+                                     ::order::v1::GetOrderResponse* response) override;
   grpc::Status ListOrders(grpc::ServerContext* context,
                           const ::order::v1::ListOrdersRequest* request,
                           ::order::v1::ListOrdersResponse* response) override;
@@ -52,6 +55,9 @@ class OrderServiceImpl final
   streams::DeliveryThread delivery_;
   // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
+
+  grpc::Status Get(const ::order::v1::GetOrderRequest& request,
+                   ::order::v1::GetOrderResponse* response);
 };
 
 }  // namespace hermes::order

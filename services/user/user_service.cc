@@ -1,6 +1,7 @@
 #include "services/user/user_service.h"
 
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/answer_inline.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
 
@@ -13,13 +14,18 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       watchers_(options.max_watchers),
       wakes_(fanout, delivery_) {}
 
-grpc::Status UserServiceImpl::GetUser(grpc::ServerContext*,
-                                      const ::user::v1::GetUserRequest* request,
-                                      ::user::v1::GetUserResponse* response) {
-  if (absl::Status status = ValidateId(request->id()); !status.ok()) {
+grpc::ServerUnaryReactor* UserServiceImpl::GetUser(grpc::CallbackServerContext* context,
+                                                   const ::user::v1::GetUserRequest* request,
+                                                   ::user::v1::GetUserResponse* response) {
+  return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
+}
+
+grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,
+                                  ::user::v1::GetUserResponse* response) {
+  if (absl::Status status = ValidateId(request.id()); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  absl::StatusOr<User> user = store_.Get(request->id());
+  absl::StatusOr<User> user = store_.Get(request.id());
   if (!user.ok()) return errors::ToGrpcStatus(user.status());
   ToProto(*user, response->mutable_user());
   return grpc::Status::OK;

@@ -2,7 +2,9 @@
 // validates requests (user_validation.h), calls the store, maps results and errors
 // (libs/errors: one mapping, AppError details). No SQL here.
 //
-// The unary methods run on the sync API. WatchUsers runs on the callback API (watch_users.h):
+// GetUser, a read by id that never waits, runs on the callback API and is answered inline
+// (libs/interceptor/answer_inline.h); the other unary methods wait for a commit, and run on the
+// sync API. WatchUsers runs on the callback API (watch_users.h):
 // an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
@@ -18,14 +20,16 @@
 
 namespace hermes::user {
 
-class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod_WatchUsers<
-                                  ::user::v1::UserService::Service> {
+class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod_GetUser<
+                                  ::user::v1::UserService::WithCallbackMethod_WatchUsers<
+                                      ::user::v1::UserService::Service>> {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
 
-  grpc::Status GetUser(grpc::ServerContext* context, const ::user::v1::GetUserRequest* request,
-                       ::user::v1::GetUserResponse* response) override;
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+                                    const ::user::v1::GetUserRequest* request,
+                                    ::user::v1::GetUserResponse* response) override;
   grpc::Status ListUsers(grpc::ServerContext* context, const ::user::v1::ListUsersRequest* request,
                          ::user::v1::ListUsersResponse* response) override;
   grpc::Status CreateUser(grpc::ServerContext* context,
@@ -50,6 +54,9 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   streams::DeliveryThread delivery_;
   // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
+
+  grpc::Status Get(const ::user::v1::GetUserRequest& request,
+                   ::user::v1::GetUserResponse* response);
 };
 
 }  // namespace hermes::user

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -163,6 +164,22 @@ TEST_F(UserServiceRulesTest, GetUser_UnknownId_NotFoundWithFieldId) {
                          ERROR_CODE_NOT_FOUND, "id"));
   EXPECT_TRUE(IsAppError(admin.Get(Repeat("x", 200)), grpc::StatusCode::NOT_FOUND,
                          ERROR_CODE_NOT_FOUND, "id"));
+}
+
+// GetUser runs on the callback API, where gRPC answers a request that does not parse
+// differently from the sync API (UNIMPLEMENTED, not INTERNAL): the caller still gets API.md's
+// INVALID_ARGUMENT, and the service goes on serving.
+TEST_F(UserServiceRulesTest, GetUser_IdNotValidUtf8_InvalidArgumentWithAppError) {
+  ASSERT_TRUE(Start());
+  const UserClient admin(Channel());
+  User known;
+  ASSERT_TRUE(IsOk(admin.Create("utf8@example.com", "Utf8", &known)));
+  const grpc::Status status = admin.Get("\xff\xfe");  // the client serializes it regardless
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  const std::optional<::common::v1::AppError> error = errors::AppErrorOf(status);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code(), ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_TRUE(IsOk(admin.Get(known.id())));
 }
 
 TEST_F(UserServiceRulesTest, DeleteUser_ThenGetAndDeleteAgain_NotFoundWithFieldId) {

@@ -1,5 +1,7 @@
 // The server chain on a real in-process server over loopback: order, recovery, request ids,
-// metrics and log lines as a client and an operator see them.
+// metrics and log lines as a client and an operator see them. Every test runs twice: with
+// GetUser on the sync API and on the callback API (answered inline, as GetUser and GetOrder
+// are in the services).
 #include "libs/interceptor/chain.h"
 
 #include <google/protobuf/struct.pb.h>
@@ -30,12 +32,14 @@ namespace {
 
 using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::MetricValue;
+using ::hermes::testing::ScriptedCallbackUserService;
 using ::hermes::testing::ScriptedUserService;
 using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
-class ServerChainTest : public ::testing::Test {
+// GetParam(): whether GetUser runs on the callback API.
+class ServerChainTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     telemetry::InitLogging({.service = "test",
@@ -48,7 +52,7 @@ class ServerChainTest : public ::testing::Test {
     chain_ = *chain;
     auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
                                               .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{&service_, "user.v1.UserService"}},
+                                              .services = {{service(), "user.v1.UserService"}},
                                               .interceptors = chain_->InterceptorFactories()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -91,17 +95,26 @@ class ServerChainTest : public ::testing::Test {
     return rpcs;
   }
 
+  grpc::Service* service() {
+    if (GetParam()) return &callback_service_;
+    return &sync_service_;
+  }
+  testing::GetUserFn& get_user() {
+    return GetParam() ? callback_service_.get_user : sync_service_.get_user;
+  }
+
   std::ostringstream log_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-  ScriptedUserService service_;
+  ScriptedUserService sync_service_;
+  ScriptedCallbackUserService callback_service_;
   std::shared_ptr<ServerChain> chain_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
 };
 
 // A GetUser handler that records the x-request-id it sees in its request metadata.
-ScriptedUserService::GetUserFn RecordRequestId(std::string* seen) {
-  return [seen](grpc::ServerContext* context, const GetUserRequest&, GetUserResponse*) {
+testing::GetUserFn RecordRequestId(std::string* seen) {
+  return [seen](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
     auto it = context->client_metadata().find("x-request-id");
     if (it != context->client_metadata().end()) seen->assign(it->second.data(), it->second.size());
     return grpc::Status::OK;
@@ -117,7 +130,7 @@ std::vector<std::pair<std::string, std::string>> With(
   return labels;
 }
 
-TEST_F(ServerChainTest, Stages_RunInDocumentedOrder_RecoveryAuthLoggingMetrics) {
+TEST_P(ServerChainTest, Stages_RunInDocumentedOrder_RecoveryAuthLoggingMetrics) {
   const auto& stages = chain_->stages();
   ASSERT_EQ(stages.size(), 4u);
   EXPECT_NE(dynamic_cast<RecoveryStage*>(stages[0].get()), nullptr);
@@ -126,9 +139,9 @@ TEST_F(ServerChainTest, Stages_RunInDocumentedOrder_RecoveryAuthLoggingMetrics) 
   EXPECT_NE(dynamic_cast<MetricsStage*>(stages[3].get()), nullptr);
 }
 
-TEST_F(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKeepsServing) {
-  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request,
-                         GetUserResponse*) -> grpc::Status {
+TEST_P(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKeepsServing) {
+  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request,
+                  GetUserResponse*) -> grpc::Status {
     if (request.id() == "boom") throw std::runtime_error("secret: SELECT * FROM users");
     return grpc::Status::OK;
   };
@@ -160,9 +173,9 @@ TEST_F(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKee
   EXPECT_TRUE(logged_panic) << log_.str();
 }
 
-TEST_F(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHandler) {
+TEST_P(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHandler) {
   std::string seen_by_handler;
-  service_.get_user = RecordRequestId(&seen_by_handler);
+  get_user() = RecordRequestId(&seen_by_handler);
   grpc::ClientContext context;
   context.AddMetadata("x-request-id", "req-42");
   ASSERT_TRUE(GetUser("u", &context).ok());
@@ -174,9 +187,9 @@ TEST_F(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHan
   EXPECT_EQ(RpcLines()[0].fields().at("request_id").string_value(), "req-42");
 }
 
-TEST_F(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerSeesIt) {
+TEST_P(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerSeesIt) {
   std::string seen_by_handler;
-  service_.get_user = RecordRequestId(&seen_by_handler);
+  get_user() = RecordRequestId(&seen_by_handler);
   for (const char* sent : {"", "has space"}) {
     grpc::ClientContext context;
     if (*sent != '\0') context.AddMetadata("x-request-id", sent);
@@ -190,8 +203,8 @@ TEST_F(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerS
   }
 }
 
-TEST_F(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBuckets) {
-  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request, GetUserResponse*) {
+TEST_P(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBuckets) {
+  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
     return request.id() == "missing"
                ? errors::ToGrpcStatus(errors::NotFound("id", "no user with this id"))
                : grpc::Status::OK;
@@ -220,7 +233,7 @@ TEST_F(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBu
   EXPECT_EQ(body.find("grpc_server_handling_seconds_count{grpc_code"), std::string::npos);
 }
 
-TEST_F(ServerChainTest, Metrics_ServerStream_CountsEachMessageSent) {
+TEST_P(ServerChainTest, Metrics_ServerStream_CountsEachMessageSent) {
   grpc::ClientContext context;
   auto reader = stub_->WatchUsers(&context, ::user::v1::WatchUsersRequest());
   ::user::v1::WatchUsersResponse event;
@@ -236,9 +249,9 @@ TEST_F(ServerChainTest, Metrics_ServerStream_CountsEachMessageSent) {
   EXPECT_EQ(RpcLines()[0].fields().at("messages_sent").number_value(), 3);
 }
 
-TEST_F(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
+TEST_P(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
   absl::Notification started;
-  service_.get_user = [&](grpc::ServerContext* context, const GetUserRequest&, GetUserResponse*) {
+  get_user() = [&](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
     started.Notify();
     // Wait (bounded) for the client to go away.
     for (int i = 0; i < 500 && !context->IsCancelled(); ++i) absl::SleepFor(absl::Milliseconds(10));
@@ -259,8 +272,8 @@ TEST_F(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
   EXPECT_EQ(MetricValue(Metrics(), "grpc_server_started_total", kGetUser), 1);
 }
 
-TEST_F(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
-  service_.get_user = [](grpc::ServerContext*, const GetUserRequest& request, GetUserResponse*) {
+TEST_P(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
+  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
     return request.id() == "bad" ? errors::ToGrpcStatus(errors::InvalidArgument("id", "bad id"))
                                  : grpc::Status::OK;
   };
@@ -285,7 +298,7 @@ TEST_F(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
   EXPECT_EQ(rpcs[2].fields().at("method").string_value(), "/grpc.health.v1.Health/Check");
 }
 
-TEST_F(ServerChainTest, UnknownMethod_DoesNotAddMetricLabels) {
+TEST_P(ServerChainTest, UnknownMethod_DoesNotAddMetricLabels) {
   grpc::GenericStub generic(TestChannel(LoopbackAddress(server_->port())));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -303,7 +316,7 @@ TEST_F(ServerChainTest, UnknownMethod_DoesNotAddMetricLabels) {
   EXPECT_EQ(Metrics().find("MadeUp"), std::string::npos);
 }
 
-TEST_F(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
+TEST_P(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
   grpc::GenericStub generic(TestChannel(LoopbackAddress(server_->port())));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -327,6 +340,11 @@ TEST_F(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
                         With(kGetUser, "grpc_code", "InvalidArgument")),
             1);
 }
+
+INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "OnCallbackApi" : "OnSyncApi";
+                         });
 
 TEST(LevelForCodeTest, ClientErrorsWarnServerErrorsError) {
   EXPECT_EQ(LevelForCode(grpc::StatusCode::OK), spdlog::level::info);
