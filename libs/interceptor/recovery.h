@@ -22,7 +22,7 @@
 namespace hermes::interceptor {
 
 // What gRPC's sync handler wrapper (CatchingFunctionHandler) answers, with UNKNOWN, when a
-// handler throws; AnswerInline (answer_inline.h) answers the same for callback handlers.
+// handler throws; AnswerInline (unary_answer.h) answers the same for callback handlers.
 inline constexpr char kHandlerThrew[] = "Unexpected error in RPC handling";
 
 struct RecoveryOptions {

@@ -38,16 +38,18 @@ struct ServerOptions {
   // The interceptor chain (libs/interceptor's ServerChain::InterceptorFactories()).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
 
-  // Capacity, set on purpose. The sync API holds one thread per running call, long-lived
-  // streams included: threads are capped at `max_streams + kUnaryThreadReserve`, and the
-  // services refuse streams beyond `max_streams` themselves (RESOURCE_EXHAUSTED), so a flood
-  // of watchers never takes the threads unary calls need. 0 = gRPC's defaults (tests).
+  // Capacity, set on purpose. The sync API holds one thread per running call: gRPC's sync
+  // threads are capped at `max_streams + kUnaryThreadReserve`. The services' own methods run
+  // on the callback API but for UploadOrderEvents (their handlers that wait run on a
+  // HandlerPool of interceptor::kDefaultHandlerThreads), so today the cap bounds
+  // UploadOrderEvents and gRPC's reflection; the services refuse streams beyond `max_streams`
+  // themselves (RESOURCE_EXHAUSTED). 0 = gRPC's defaults (tests).
   int max_streams = 0;
   int max_message_bytes = 4 * 1024 * 1024;           // both directions
   int max_concurrent_streams_per_connection = 1000;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 };
 
-// Threads kept for unary calls on top of the long-lived streams a service allows.
+// Sync-API threads kept on top of the long-lived streams a service allows.
 inline constexpr int kUnaryThreadReserve = 64;
 
 class GrpcServer {

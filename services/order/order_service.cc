@@ -1,7 +1,7 @@
 #include "services/order/order_service.h"
 
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/answer_inline.h"
+#include "libs/interceptor/unary_answer.h"
 #include "services/order/order_proto.h"
 #include "services/order/order_validation.h"
 
@@ -22,6 +22,28 @@ grpc::ServerUnaryReactor* OrderServiceImpl::GetOrder(grpc::CallbackServerContext
   return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
 }
 
+grpc::ServerUnaryReactor* OrderServiceImpl::ListOrders(
+    grpc::CallbackServerContext* context, const ::order::v1::ListOrdersRequest* request,
+    ::order::v1::ListOrdersResponse* response) {
+  return interceptor::AnswerOn(handlers_, context,
+                               [this, request, response] { return List(*request, response); });
+}
+
+grpc::ServerUnaryReactor* OrderServiceImpl::CreateOrder(
+    grpc::CallbackServerContext* context, const ::order::v1::CreateOrderRequest* request,
+    ::order::v1::CreateOrderResponse* response) {
+  return interceptor::AnswerOn(handlers_, context, [this, context, request, response] {
+    return Create(*context, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* OrderServiceImpl::CancelOrder(
+    grpc::CallbackServerContext* context, const ::order::v1::CancelOrderRequest* request,
+    ::order::v1::CancelOrderResponse* response) {
+  return interceptor::AnswerOn(handlers_, context,
+                               [this, request, response] { return Cancel(*request, response); });
+}
+
 grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
                                    ::order::v1::GetOrderResponse* response) {
   if (absl::Status status = ValidateId(request.id(), "id"); !status.ok()) {
@@ -33,11 +55,10 @@ grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
   return grpc::Status::OK;
 }
 
-grpc::Status OrderServiceImpl::ListOrders(grpc::ServerContext*,
-                                          const ::order::v1::ListOrdersRequest* request,
-                                          ::order::v1::ListOrdersResponse* response) {
+grpc::Status OrderServiceImpl::List(const ::order::v1::ListOrdersRequest& request,
+                                    ::order::v1::ListOrdersResponse* response) {
   api::Page page;
-  absl::StatusOr<ListOrdersQuery> query = ValidateList(*request, &page);
+  absl::StatusOr<ListOrdersQuery> query = ValidateList(request, &page);
   if (!query.ok()) return errors::ToGrpcStatus(query.status());
   absl::StatusOr<OrderPage> result = store_.List(*query);
   if (!result.ok()) return errors::ToGrpcStatus(result.status());
@@ -46,10 +67,10 @@ grpc::Status OrderServiceImpl::ListOrders(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status OrderServiceImpl::CreateOrder(grpc::ServerContext* context,
-                                           const ::order::v1::CreateOrderRequest* request,
-                                           ::order::v1::CreateOrderResponse* response) {
-  absl::StatusOr<NewOrder> order = ValidateCreate(*request);
+grpc::Status OrderServiceImpl::Create(const grpc::ServerContextBase& context,
+                                      const ::order::v1::CreateOrderRequest& request,
+                                      ::order::v1::CreateOrderResponse* response) {
+  absl::StatusOr<NewOrder> order = ValidateCreate(request);
   if (!order.ok()) return errors::ToGrpcStatus(order.status());
   // A retry of a create that already happened (its reply was lost) is answered first, even
   // while the user service is down or after the user changed: it creates nothing.
@@ -62,7 +83,7 @@ grpc::Status OrderServiceImpl::CreateOrder(grpc::ServerContext* context,
       return grpc::Status::OK;
     }
   }
-  if (absl::Status user = users_.CheckCanOrder(*context, order->user_id); !user.ok()) {
+  if (absl::Status user = users_.CheckCanOrder(context, order->user_id); !user.ok()) {
     return errors::ToGrpcStatus(user);
   }
   absl::StatusOr<Order> created = store_.Create(*order);
@@ -71,17 +92,16 @@ grpc::Status OrderServiceImpl::CreateOrder(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status OrderServiceImpl::CancelOrder(grpc::ServerContext*,
-                                           const ::order::v1::CancelOrderRequest* request,
-                                           ::order::v1::CancelOrderResponse* response) {
-  if (absl::Status status = ValidateId(request->id(), "id"); !status.ok()) {
+grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& request,
+                                      ::order::v1::CancelOrderResponse* response) {
+  if (absl::Status status = ValidateId(request.id(), "id"); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  if (absl::Status status = ValidateReason(request->reason(), "reason"); !status.ok()) {
+  if (absl::Status status = ValidateReason(request.reason(), "reason"); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
   absl::StatusOr<Order> cancelled =
-      store_.Transition(request->id(), OrderStatus::kCancelled, request->reason(), "id", "id");
+      store_.Transition(request.id(), OrderStatus::kCancelled, request.reason(), "id", "id");
   if (!cancelled.ok()) return errors::ToGrpcStatus(cancelled.status());
   ToProto(*cancelled, response->mutable_order());
   return grpc::Status::OK;

@@ -2,12 +2,14 @@
 // validates requests (order_validation.h), checks users through the UserDirectory, calls the
 // store, maps results and errors (libs/errors). No SQL here.
 //
-// GetOrder, a read by id that never waits, runs on the callback API and is answered inline
-// (libs/interceptor/answer_inline.h). The other unary methods and the client-streaming one wait
-// for a commit or for the user service, and run on the sync API. StreamOrderUpdates runs on the
-// callback API (stream_order_updates.h), so an open stream holds no thread.
+// The unary methods run on gRPC's callback API (libs/interceptor/unary_answer.h): GetOrder, a
+// read by id that never waits, is answered on the thread that received it; the others, which
+// wait for a commit or for the user service or read a page, on a HandlerPool.
+// UploadOrderEvents, a client stream that waits for a commit per message, runs on the sync API.
+// StreamOrderUpdates is a reactor (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
+#include "libs/interceptor/handler_pool.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "order/v1/order.grpc.pb.h"
@@ -18,9 +20,15 @@
 
 namespace hermes::order {
 
-class OrderServiceImpl final : public ::order::v1::OrderService::WithCallbackMethod_GetOrder<
-                                   ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
-                                       ::order::v1::OrderService::Service>> {
+// Every method on the callback API but UploadOrderEvents.
+using OrderServiceBase = ::order::v1::OrderService::WithCallbackMethod_GetOrder<
+    ::order::v1::OrderService::WithCallbackMethod_ListOrders<
+        ::order::v1::OrderService::WithCallbackMethod_CreateOrder<
+            ::order::v1::OrderService::WithCallbackMethod_CancelOrder<
+                ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
+                    ::order::v1::OrderService::Service>>>>>;
+
+class OrderServiceImpl final : public OrderServiceBase {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
@@ -28,15 +36,15 @@ class OrderServiceImpl final : public ::order::v1::OrderService::WithCallbackMet
   grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
                                      const ::order::v1::GetOrderRequest* request,
                                      ::order::v1::GetOrderResponse* response) override;
-  grpc::Status ListOrders(grpc::ServerContext* context,
-                          const ::order::v1::ListOrdersRequest* request,
-                          ::order::v1::ListOrdersResponse* response) override;
-  grpc::Status CreateOrder(grpc::ServerContext* context,
-                           const ::order::v1::CreateOrderRequest* request,
-                           ::order::v1::CreateOrderResponse* response) override;
-  grpc::Status CancelOrder(grpc::ServerContext* context,
-                           const ::order::v1::CancelOrderRequest* request,
-                           ::order::v1::CancelOrderResponse* response) override;
+  grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,
+                                       const ::order::v1::ListOrdersRequest* request,
+                                       ::order::v1::ListOrdersResponse* response) override;
+  grpc::ServerUnaryReactor* CreateOrder(grpc::CallbackServerContext* context,
+                                        const ::order::v1::CreateOrderRequest* request,
+                                        ::order::v1::CreateOrderResponse* response) override;
+  grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
+                                        const ::order::v1::CancelOrderRequest* request,
+                                        ::order::v1::CancelOrderResponse* response) override;
   grpc::Status UploadOrderEvents(grpc::ServerContext* context,
                                  grpc::ServerReader<::order::v1::UploadOrderEventsRequest>* reader,
                                  ::order::v1::UploadOrderEventsResponse* response) override;
@@ -56,8 +64,20 @@ class OrderServiceImpl final : public ::order::v1::OrderService::WithCallbackMet
   // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 
+  // Runs the handlers that wait. Declared last, so destroyed first: it runs what is still
+  // queued (each task owes its call an answer) while everything it uses is there.
+  interceptor::HandlerPool handlers_;
+
+  // The handlers, whichever thread runs them.
   grpc::Status Get(const ::order::v1::GetOrderRequest& request,
                    ::order::v1::GetOrderResponse* response);
+  grpc::Status List(const ::order::v1::ListOrdersRequest& request,
+                    ::order::v1::ListOrdersResponse* response);
+  grpc::Status Create(const grpc::ServerContextBase& context,
+                      const ::order::v1::CreateOrderRequest& request,
+                      ::order::v1::CreateOrderResponse* response);
+  grpc::Status Cancel(const ::order::v1::CancelOrderRequest& request,
+                      ::order::v1::CancelOrderResponse* response);
 };
 
 }  // namespace hermes::order

@@ -1,7 +1,7 @@
 #include "services/user/user_service.h"
 
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/answer_inline.h"
+#include "libs/interceptor/unary_answer.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
 
@@ -20,6 +20,33 @@ grpc::ServerUnaryReactor* UserServiceImpl::GetUser(grpc::CallbackServerContext* 
   return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
 }
 
+grpc::ServerUnaryReactor* UserServiceImpl::ListUsers(grpc::CallbackServerContext* context,
+                                                     const ::user::v1::ListUsersRequest* request,
+                                                     ::user::v1::ListUsersResponse* response) {
+  return interceptor::AnswerOn(handlers_, context,
+                               [this, request, response] { return List(*request, response); });
+}
+
+grpc::ServerUnaryReactor* UserServiceImpl::CreateUser(grpc::CallbackServerContext* context,
+                                                      const ::user::v1::CreateUserRequest* request,
+                                                      ::user::v1::CreateUserResponse* response) {
+  return interceptor::AnswerOn(handlers_, context,
+                               [this, request, response] { return Create(*request, response); });
+}
+
+grpc::ServerUnaryReactor* UserServiceImpl::UpdateUser(grpc::CallbackServerContext* context,
+                                                      const ::user::v1::UpdateUserRequest* request,
+                                                      ::user::v1::UpdateUserResponse* response) {
+  return interceptor::AnswerOn(handlers_, context,
+                               [this, request, response] { return Update(*request, response); });
+}
+
+grpc::ServerUnaryReactor* UserServiceImpl::DeleteUser(grpc::CallbackServerContext* context,
+                                                      const ::user::v1::DeleteUserRequest* request,
+                                                      ::user::v1::DeleteUserResponse*) {
+  return interceptor::AnswerOn(handlers_, context, [this, request] { return Delete(*request); });
+}
+
 grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,
                                   ::user::v1::GetUserResponse* response) {
   if (absl::Status status = ValidateId(request.id()); !status.ok()) {
@@ -31,11 +58,10 @@ grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,
   return grpc::Status::OK;
 }
 
-grpc::Status UserServiceImpl::ListUsers(grpc::ServerContext*,
-                                        const ::user::v1::ListUsersRequest* request,
-                                        ::user::v1::ListUsersResponse* response) {
+grpc::Status UserServiceImpl::List(const ::user::v1::ListUsersRequest& request,
+                                   ::user::v1::ListUsersResponse* response) {
   api::Page page;
-  absl::StatusOr<ListUsersQuery> query = ValidateList(*request, &page);
+  absl::StatusOr<ListUsersQuery> query = ValidateList(request, &page);
   if (!query.ok()) return errors::ToGrpcStatus(query.status());
   absl::StatusOr<UserPage> result = store_.List(*query);
   if (!result.ok()) return errors::ToGrpcStatus(result.status());
@@ -44,10 +70,9 @@ grpc::Status UserServiceImpl::ListUsers(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status UserServiceImpl::CreateUser(grpc::ServerContext*,
-                                         const ::user::v1::CreateUserRequest* request,
-                                         ::user::v1::CreateUserResponse* response) {
-  absl::StatusOr<NewUser> user = ValidateCreate(*request);
+grpc::Status UserServiceImpl::Create(const ::user::v1::CreateUserRequest& request,
+                                     ::user::v1::CreateUserResponse* response) {
+  absl::StatusOr<NewUser> user = ValidateCreate(request);
   if (!user.ok()) return errors::ToGrpcStatus(user.status());
   absl::StatusOr<User> created = store_.Create(*user);
   if (!created.ok()) return errors::ToGrpcStatus(created.status());
@@ -55,10 +80,9 @@ grpc::Status UserServiceImpl::CreateUser(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status UserServiceImpl::UpdateUser(grpc::ServerContext*,
-                                         const ::user::v1::UpdateUserRequest* request,
-                                         ::user::v1::UpdateUserResponse* response) {
-  absl::StatusOr<UserUpdate> update = ValidateUpdate(*request);
+grpc::Status UserServiceImpl::Update(const ::user::v1::UpdateUserRequest& request,
+                                     ::user::v1::UpdateUserResponse* response) {
+  absl::StatusOr<UserUpdate> update = ValidateUpdate(request);
   if (!update.ok()) return errors::ToGrpcStatus(update.status());
   absl::StatusOr<User> updated = store_.Update(*update);
   if (!updated.ok()) return errors::ToGrpcStatus(updated.status());
@@ -66,13 +90,11 @@ grpc::Status UserServiceImpl::UpdateUser(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status UserServiceImpl::DeleteUser(grpc::ServerContext*,
-                                         const ::user::v1::DeleteUserRequest* request,
-                                         ::user::v1::DeleteUserResponse*) {
-  if (absl::Status status = ValidateId(request->id()); !status.ok()) {
+grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& request) {
+  if (absl::Status status = ValidateId(request.id()); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  return errors::ToGrpcStatus(store_.Delete(request->id()));
+  return errors::ToGrpcStatus(store_.Delete(request.id()));
 }
 
 grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(

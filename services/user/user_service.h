@@ -2,9 +2,9 @@
 // validates requests (user_validation.h), calls the store, maps results and errors
 // (libs/errors: one mapping, AppError details). No SQL here.
 //
-// GetUser, a read by id that never waits, runs on the callback API and is answered inline
-// (libs/interceptor/answer_inline.h); the other unary methods wait for a commit, and run on the
-// sync API. WatchUsers runs on the callback API (watch_users.h):
+// Every method runs on gRPC's callback API (libs/interceptor/unary_answer.h): GetUser, a read
+// by id that never waits, is answered on the thread that received it; the others, which wait
+// for a commit or read a page, on a HandlerPool. WatchUsers is a reactor (watch_users.h):
 // an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "libs/interceptor/handler_pool.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
@@ -20,9 +21,7 @@
 
 namespace hermes::user {
 
-class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod_GetUser<
-                                  ::user::v1::UserService::WithCallbackMethod_WatchUsers<
-                                      ::user::v1::UserService::Service>> {
+class UserServiceImpl final : public ::user::v1::UserService::CallbackService {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
@@ -30,17 +29,18 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
                                     const ::user::v1::GetUserRequest* request,
                                     ::user::v1::GetUserResponse* response) override;
-  grpc::Status ListUsers(grpc::ServerContext* context, const ::user::v1::ListUsersRequest* request,
-                         ::user::v1::ListUsersResponse* response) override;
-  grpc::Status CreateUser(grpc::ServerContext* context,
-                          const ::user::v1::CreateUserRequest* request,
-                          ::user::v1::CreateUserResponse* response) override;
-  grpc::Status UpdateUser(grpc::ServerContext* context,
-                          const ::user::v1::UpdateUserRequest* request,
-                          ::user::v1::UpdateUserResponse* response) override;
-  grpc::Status DeleteUser(grpc::ServerContext* context,
-                          const ::user::v1::DeleteUserRequest* request,
-                          ::user::v1::DeleteUserResponse* response) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
+                                      const ::user::v1::ListUsersRequest* request,
+                                      ::user::v1::ListUsersResponse* response) override;
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
+                                       const ::user::v1::CreateUserRequest* request,
+                                       ::user::v1::CreateUserResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
+                                       const ::user::v1::UpdateUserRequest* request,
+                                       ::user::v1::UpdateUserResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
+                                       const ::user::v1::DeleteUserRequest* request,
+                                       ::user::v1::DeleteUserResponse* response) override;
   grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* WatchUsers(
       grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) override;
 
@@ -55,8 +55,20 @@ class UserServiceImpl final : public ::user::v1::UserService::WithCallbackMethod
   // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
+  // Runs the handlers that wait. Declared last, so destroyed first: it runs what is still
+  // queued (each task owes its call an answer) while everything it uses is there.
+  interceptor::HandlerPool handlers_;
+
+  // The handlers, whichever thread runs them.
   grpc::Status Get(const ::user::v1::GetUserRequest& request,
                    ::user::v1::GetUserResponse* response);
+  grpc::Status List(const ::user::v1::ListUsersRequest& request,
+                    ::user::v1::ListUsersResponse* response);
+  grpc::Status Create(const ::user::v1::CreateUserRequest& request,
+                      ::user::v1::CreateUserResponse* response);
+  grpc::Status Update(const ::user::v1::UpdateUserRequest& request,
+                      ::user::v1::UpdateUserResponse* response);
+  grpc::Status Delete(const ::user::v1::DeleteUserRequest& request);
 };
 
 }  // namespace hermes::user

@@ -1,7 +1,7 @@
 // The server chain on a real in-process server over loopback: order, recovery, request ids,
-// metrics and log lines as a client and an operator see them. Every test runs twice: with
-// GetUser on the sync API and on the callback API (answered inline, as GetUser and GetOrder
-// are in the services).
+// metrics and log lines as a client and an operator see them. Every test runs three times:
+// with GetUser on the sync API, and on the callback API answered inline and on a HandlerPool,
+// the two ways the services answer their unary methods.
 #include "libs/interceptor/chain.h"
 
 #include <google/protobuf/struct.pb.h>
@@ -38,8 +38,9 @@ using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
-// GetParam(): whether GetUser runs on the callback API.
-class ServerChainTest : public ::testing::TestWithParam<bool> {
+enum class GetUserOn { kSyncApi, kCallbackApiInline, kCallbackApiPool };
+
+class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
  protected:
   void SetUp() override {
     telemetry::InitLogging({.service = "test",
@@ -96,17 +97,19 @@ class ServerChainTest : public ::testing::TestWithParam<bool> {
   }
 
   grpc::Service* service() {
-    if (GetParam()) return &callback_service_;
-    return &sync_service_;
+    if (GetParam() == GetUserOn::kSyncApi) return &sync_service_;
+    if (GetParam() == GetUserOn::kCallbackApiPool) callback_service_.pool = &pool_;
+    return &callback_service_;
   }
   testing::GetUserFn& get_user() {
-    return GetParam() ? callback_service_.get_user : sync_service_.get_user;
+    return GetParam() == GetUserOn::kSyncApi ? sync_service_.get_user : callback_service_.get_user;
   }
 
   std::ostringstream log_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   ScriptedUserService sync_service_;
   ScriptedCallbackUserService callback_service_;
+  HandlerPool pool_{4};
   std::shared_ptr<ServerChain> chain_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
@@ -341,9 +344,19 @@ TEST_P(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
             1);
 }
 
-INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& param) {
-                           return param.param ? "OnCallbackApi" : "OnSyncApi";
+INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest,
+                         ::testing::Values(GetUserOn::kSyncApi, GetUserOn::kCallbackApiInline,
+                                           GetUserOn::kCallbackApiPool),
+                         [](const ::testing::TestParamInfo<GetUserOn>& param) {
+                           switch (param.param) {
+                             case GetUserOn::kSyncApi:
+                               return "OnSyncApi";
+                             case GetUserOn::kCallbackApiInline:
+                               return "OnCallbackApiInline";
+                             case GetUserOn::kCallbackApiPool:
+                               return "OnCallbackApiPool";
+                           }
+                           return "";
                          });
 
 TEST(LevelForCodeTest, ClientErrorsWarnServerErrorsError) {

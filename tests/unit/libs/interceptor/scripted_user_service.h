@@ -1,12 +1,13 @@
 // UserServices for chain tests: GetUser does what each test says (by default it echoes the
 // id); WatchUsers sends three events. ScriptedUserService runs GetUser on the sync API;
-// ScriptedCallbackUserService on the callback API, answered inline (AnswerInline), as the
-// services answer their reads by id. The chain must treat both alike.
+// ScriptedCallbackUserService on the callback API, answered inline (AnswerInline) or, given a
+// HandlerPool, on the pool (AnswerOn), as the services answer their methods. The chain must
+// treat them all alike.
 #pragma once
 
 #include <functional>
 
-#include "libs/interceptor/answer_inline.h"
+#include "libs/interceptor/unary_answer.h"
 #include "user/v1/user.grpc.pb.h"
 
 namespace hermes::testing {
@@ -48,12 +49,16 @@ class ScriptedCallbackUserService final
     : public ::user::v1::UserService::WithCallbackMethod_GetUser<::user::v1::UserService::Service> {
  public:
   GetUserFn get_user = EchoId;
+  interceptor::HandlerPool* pool = nullptr;  // null: answered inline
 
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
                                     const ::user::v1::GetUserRequest* request,
                                     ::user::v1::GetUserResponse* response) override {
-    return interceptor::AnswerInline(context,
-                                     [&] { return get_user(context, *request, response); });
+    auto handler = [this, context, request, response] {
+      return get_user(context, *request, response);
+    };
+    if (pool != nullptr) return interceptor::AnswerOn(*pool, context, handler);
+    return interceptor::AnswerInline(context, handler);
   }
   grpc::Status WatchUsers(grpc::ServerContext*, const ::user::v1::WatchUsersRequest*,
                           grpc::ServerWriter<::user::v1::WatchUsersResponse>* writer) override {

@@ -1,0 +1,57 @@
+#include "libs/interceptor/handler_pool.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace hermes::interceptor {
+
+HandlerPool::HandlerPool(int max_threads)
+    : max_threads_(static_cast<size_t>(std::max(1, max_threads))) {}
+
+HandlerPool::~HandlerPool() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    threads.swap(threads_);  // no Post may follow the destructor, so none is started now
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+void HandlerPool::Post(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  tasks_.push_back(std::move(task));
+  // Every idle thread will take one task: start another only for a task none will take.
+  if (tasks_.size() > idle_ && threads_.size() < max_threads_) {
+    threads_.emplace_back([this] { Run(); });
+  }
+}
+
+size_t HandlerPool::threads() const {
+  absl::MutexLock lock(&mu_);
+  return threads_.size();
+}
+
+size_t HandlerPool::idle_threads() const {
+  absl::MutexLock lock(&mu_);
+  return idle_;
+}
+
+void HandlerPool::Run() {
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; };
+  while (true) {
+    std::function<void()> task;
+    {
+      absl::MutexLock lock(&mu_);
+      ++idle_;
+      mu_.Await(absl::Condition(&ready));
+      --idle_;
+      if (tasks_.empty()) return;  // stopping, and everything posted has run
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+}  // namespace hermes::interceptor

@@ -1,0 +1,57 @@
+// HandlerPool: the threads that run the unary handlers which wait — for a commit's fsync, for
+// another service — when their methods are on gRPC's callback API (AnswerOn, unary_answer.h).
+//
+// gRPC 1.51 runs a server's callback completions on two shared threads, so a handler that
+// waits cannot run there; these threads are where it waits instead. Threads are started on
+// demand, when a task arrives and no thread is idle, up to `max_threads`, and then kept: the
+// same steady state as the sync API's thread pool (which kept up to 64 idle threads, see
+// runtime::kUnaryThreadReserve), without its completion queue. Tasks run in the order posted;
+// beyond `max_threads` busy, they queue.
+//
+//   HandlerPool pool(64);
+//   pool.Post([...] { ...; reactor->Finish(status); });
+//
+// The destructor runs what is still queued, then joins: a posted task owes its call a Finish.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace hermes::interceptor {
+
+// As many calls as the sync API let wait at once (runtime::kUnaryThreadReserve): enough for a
+// group commit to gather 64 writers into one fsync.
+inline constexpr int kDefaultHandlerThreads = 64;
+
+class HandlerPool {
+ public:
+  explicit HandlerPool(int max_threads = kDefaultHandlerThreads);
+  ~HandlerPool();
+  HandlerPool(const HandlerPool&) = delete;
+  HandlerPool& operator=(const HandlerPool&) = delete;
+
+  void Post(std::function<void()> task);
+
+  // Threads started so far (they are never stopped before the destructor), and how many of
+  // them are waiting for a task.
+  size_t threads() const;
+  size_t idle_threads() const;
+
+ private:
+  void Run();
+
+  const size_t max_threads_;
+  mutable absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // threads waiting for a task
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hermes::interceptor
