@@ -39,10 +39,10 @@ struct ServerOptions {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
 
   // Capacity, set on purpose. The sync API holds one thread per running call: gRPC's sync
-  // threads are capped at `max_streams + kUnaryThreadReserve`. The services' own methods run
-  // on the callback API but for UploadOrderEvents (their handlers that wait run on a
-  // HandlerPool of interceptor::kDefaultHandlerThreads), so today the cap bounds
-  // UploadOrderEvents and gRPC's reflection; the services refuse streams beyond `max_streams`
+  // threads are capped at `max_streams + kUnaryThreadReserve`. The services' own methods all
+  // run on the callback API (the handlers that wait, on a HandlerPool of at most
+  // interceptor::kDefaultHandlerThreads), so today the cap bounds gRPC's reflection service
+  // and any sync service a test registers; the services refuse streams beyond `max_streams`
   // themselves (RESOURCE_EXHAUSTED). 0 = gRPC's defaults (tests).
   int max_streams = 0;
   int max_message_bytes = 4 * 1024 * 1024;           // both directions

@@ -107,34 +107,10 @@ grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& req
   return grpc::Status::OK;
 }
 
-grpc::Status OrderServiceImpl::UploadOrderEvents(
-    grpc::ServerContext*, grpc::ServerReader<::order::v1::UploadOrderEventsRequest>* reader,
-    ::order::v1::UploadOrderEventsResponse* response) {
-  ::order::v1::UploadOrderEventsRequest event;
-  for (int32_t index = 0; reader->Read(&event); ++index) {
-    // Each message on its own, in stream order: a rejection does not stop the others.
-    absl::Status outcome = ValidateId(event.order_id(), "order_id");
-    absl::StatusOr<OrderStatus> target = TargetStatus(event.new_status(), "new_status");
-    if (outcome.ok()) outcome = target.status();
-    if (outcome.ok() && *target == OrderStatus::kCancelled) {
-      outcome = ValidateReason(event.note(), "note");
-    }
-    if (outcome.ok()) {
-      outcome = store_.Transition(event.order_id(), *target, event.note(), "order_id", "new_status")
-                    .status();
-    }
-    if (outcome.ok()) {
-      response->set_accepted(response->accepted() + 1);
-      continue;
-    }
-    response->set_rejected(response->rejected() + 1);
-    if (static_cast<size_t>(response->rejections_size()) < options_.max_rejections_listed) {
-      ::order::v1::OrderEventRejection* rejection = response->add_rejections();
-      rejection->set_index(index);
-      *rejection->mutable_error() = errors::ToAppError(outcome);
-    }
-  }
-  return grpc::Status::OK;
+grpc::ServerReadReactor<::order::v1::UploadOrderEventsRequest>* OrderServiceImpl::UploadOrderEvents(
+    grpc::CallbackServerContext*, ::order::v1::UploadOrderEventsResponse* response) {
+  return UploadOrderEventsReactor::Start(store_, handlers_, options_.max_rejections_listed,
+                                         response);
 }
 
 grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,

@@ -2,11 +2,11 @@
 // validates requests (order_validation.h), checks users through the UserDirectory, calls the
 // store, maps results and errors (libs/errors). No SQL here.
 //
-// The unary methods run on gRPC's callback API (libs/interceptor/unary_answer.h): GetOrder, a
-// read by id that never waits, is answered on the thread that received it; the others, which
-// wait for a commit or for the user service or read a page, on a HandlerPool.
-// UploadOrderEvents, a client stream that waits for a commit per message, runs on the sync API.
-// StreamOrderUpdates is a reactor (stream_order_updates.h), so an open stream holds no thread.
+// Every method runs on gRPC's callback API (libs/interceptor/unary_answer.h): GetOrder, a read
+// by id that never waits, is answered on the thread that received it; the other unary methods,
+// which wait for a commit or for the user service or read a page, on a HandlerPool, where
+// UploadOrderEvents (upload_order_events.h) also applies its messages. StreamOrderUpdates is a
+// reactor (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
 #include "libs/interceptor/handler_pool.h"
@@ -16,19 +16,12 @@
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
 #include "services/order/stream_order_updates.h"
+#include "services/order/upload_order_events.h"
 #include "services/order/user_directory.h"
 
 namespace hermes::order {
 
-// Every method on the callback API but UploadOrderEvents.
-using OrderServiceBase = ::order::v1::OrderService::WithCallbackMethod_GetOrder<
-    ::order::v1::OrderService::WithCallbackMethod_ListOrders<
-        ::order::v1::OrderService::WithCallbackMethod_CreateOrder<
-            ::order::v1::OrderService::WithCallbackMethod_CancelOrder<
-                ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
-                    ::order::v1::OrderService::Service>>>>>;
-
-class OrderServiceImpl final : public OrderServiceBase {
+class OrderServiceImpl final : public ::order::v1::OrderService::CallbackService {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
@@ -45,9 +38,9 @@ class OrderServiceImpl final : public OrderServiceBase {
   grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
                                         const ::order::v1::CancelOrderRequest* request,
                                         ::order::v1::CancelOrderResponse* response) override;
-  grpc::Status UploadOrderEvents(grpc::ServerContext* context,
-                                 grpc::ServerReader<::order::v1::UploadOrderEventsRequest>* reader,
-                                 ::order::v1::UploadOrderEventsResponse* response) override;
+  grpc::ServerReadReactor<::order::v1::UploadOrderEventsRequest>* UploadOrderEvents(
+      grpc::CallbackServerContext* context,
+      ::order::v1::UploadOrderEventsResponse* response) override;
   grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
                           ::order::v1::StreamOrderUpdatesResponse>*
   StreamOrderUpdates(grpc::CallbackServerContext* context) override;
