@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# A/B comparison of two user-service configurations on GetUser throughput, for changes whose
-# effect is smaller than this machine's run-to-run noise (±20 %): both servers run at once
-# (each on a throw-away data dir, plaintext, pinned to SERVER_CPU), and hermes-load (pinned
-# to LOAD_CPU) loads them in turn, ROUNDS short runs each, A then B. It prints every round and
-# the medians, including the median of the per-round ratios B/A, which is what to judge by: a
-# round's two runs see nearly the same machine. Beside req/s it prints the server's CPU time per
-# call (from /proc/<pid>/stat, which leaves out what the hypervisor steals): at saturation the
-# steadier of the two. Nothing here is pass/fail.
+# A/B comparison of two user-service configurations on GetUser (or ListUsers) throughput, for
+# changes whose effect is smaller than this machine's run-to-run noise (±20 %): both servers
+# run at once (each on a throw-away data dir with one user, plaintext, pinned to SERVER_CPU),
+# and hermes-load (pinned to LOAD_CPU) loads them in turn, ROUNDS short runs each, A then B.
+# It prints every round and the medians, including the median of the per-round ratios B/A,
+# which is what to judge by: a round's two runs see nearly the same machine. Beside req/s it
+# prints the server's CPU time per call (from /proc/<pid>/stat, which leaves out what the
+# hypervisor steals): at saturation the steadier of the two. Nothing here is pass/fail.
 #
 #   tests/bench/ab.sh                                     A/A: how noisy the method is (~1.0)
 #   B_ARGS=--bench_no_chain tests/bench/ab.sh              the chain's cost
 #   B_ENV="OTEL_TRACES_SAMPLER=always_off" tests/bench/ab.sh   what tracing costs
 #   A_BIN=/tmp/before/hermes-user tests/bench/ab.sh       a binary built from another commit
 #   RPS=10000 tests/bench/ab.sh                           open loop: p99 at a fixed rate
+#   METHOD=ListUsers tests/bench/ab.sh                    a page of 20 instead of GetUser
 #
 # Settings (environment): A_BIN, B_BIN (default: the release build's hermes-user), A_ARGS,
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
 # (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
-# else the rate each run offers, its latency counted from each call's intended send time).
+# else the rate each run offers, its latency counted from each call's intended send time),
+# METHOD (GetUser; ListUsers asks for a page of 20).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,6 +31,7 @@ B_BIN=${B_BIN:-$BUILD/services/user/hermes-user}
 ROUNDS=${ROUNDS:-8}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
+METHOD=${METHOD:-GetUser}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 
@@ -71,9 +74,11 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   local before after
   before=$(cpu_ticks "${PID[$1]}")
-  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/GetUser \
+  local body="{\"id\": \"${ID[$1]}\"}"
+  [[ $METHOD == GetUser ]] || body='{"page": {"page_size": 20}}'
+  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
-    --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "{\"id\": \"${ID[$1]}\"}" >"$WORK/run.json" 2>"$WORK/run.err" ||
+    --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "$body" >"$WORK/run.json" 2>"$WORK/run.err" ||
     { cat "$WORK/run.err" >&2; exit 1; }
   after=$(cpu_ticks "${PID[$1]}")
   local errors
@@ -85,7 +90,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
 A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=() A_P99=() B_P99=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
-echo "GetUser, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}," \
+echo "$METHOD, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}," \
   "$DURATION a run, $ROUNDS rounds;" \
   "µs = server CPU per call, ms = p99 latency"
 for round in $(seq "$ROUNDS"); do
