@@ -1,7 +1,10 @@
 #include "libs/interceptor/handler_pool.h"
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
+
+#include "libs/telemetry/log.h"
 
 namespace hermes::interceptor {
 
@@ -13,18 +16,34 @@ HandlerPool::~HandlerPool() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    threads.swap(threads_);  // no Post may follow the destructor, so none is started now
+    threads.swap(threads_);  // from now on Post runs its task itself
   }
   for (std::thread& thread : threads) thread.join();
 }
 
 void HandlerPool::Post(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
-  tasks_.push_back(std::move(task));
-  // Every idle thread will take one task: start another only for a task none will take.
-  if (tasks_.size() > idle_ && threads_.size() < max_threads_) {
-    threads_.emplace_back([this] { Run(); });
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      tasks_.push_back(std::move(task));
+      // Every idle thread will take one task: start another only for a task none will take.
+      if (tasks_.size() <= idle_ || threads_.size() >= max_threads_) return;
+      try {
+        threads_.emplace_back([this] { Run(); });
+        return;
+      } catch (const std::system_error& error) {
+        HERMES_LOG(spdlog::level::warn, "the handler pool could not start a thread")
+            .Str("error", error.what())
+            .Int("threads", static_cast<int64_t>(threads_.size()));
+        if (!threads_.empty()) return;  // a thread that is there will take the task
+        task = std::move(tasks_.back());
+        tasks_.pop_back();
+      }
+    }
   }
+  // No thread to run it (none could be started, or the pool is being destroyed, which must not
+  // happen while a server can still call): run it here rather than never answer the call.
+  task();
 }
 
 size_t HandlerPool::threads() const {

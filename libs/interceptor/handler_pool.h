@@ -1,17 +1,20 @@
 // HandlerPool: the threads that run the unary handlers which wait — for a commit's fsync, for
 // another service — when their methods are on gRPC's callback API (AnswerOn, unary_answer.h).
 //
-// gRPC 1.51 runs a server's callback completions on two shared threads, so a handler that
-// waits cannot run there; these threads are where it waits instead. Threads are started on
-// demand, when a task arrives and no thread is idle, up to `max_threads`, and then kept: the
-// same steady state as the sync API's thread pool (which kept up to 64 idle threads, see
-// runtime::kUnaryThreadReserve), without its completion queue. Tasks run in the order posted;
-// beyond `max_threads` busy, they queue.
+// gRPC 1.51 runs a server's callback completions on a few shared threads (two on machines of
+// up to 5 cores), so a handler that waits cannot run there; these threads are where it waits
+// instead. Threads are started on demand, when a task arrives and no thread is idle, up to
+// `max_threads`, and then kept: the same steady state as the sync API's thread pool (which
+// kept up to 64 idle threads, see runtime::kUnaryThreadReserve), without its completion queue.
+// Tasks run in the order posted; beyond `max_threads` busy, they queue.
 //
 //   HandlerPool pool(64);
 //   pool.Post([...] { ...; reactor->Finish(status); });
 //
-// The destructor runs what is still queued, then joins: a posted task owes its call a Finish.
+// Destroy it only after the server that posts to it has shut down (Shutdown returns once every
+// call has ended, so nothing is queued by then); the services declare it after everything its
+// tasks use. Post never fails to run a task: when no thread can be started at all, or the pool
+// is being destroyed, it runs the task on the caller's thread.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +35,7 @@ inline constexpr int kDefaultHandlerThreads = 64;
 class HandlerPool {
  public:
   explicit HandlerPool(int max_threads = kDefaultHandlerThreads);
+  // Runs what is still queued, then joins.
   ~HandlerPool();
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;

@@ -16,9 +16,11 @@
 //
 // AnswerInline is for handlers that never wait: no commit, no call to another service, no lock
 // held for long — a read by primary key (GetUser, GetOrder). gRPC 1.51 runs every callback
-// completion, the streams' included, on two shared threads (its "callback alternative CQ"), so
-// a handler that waits there stalls them all. Every other handler goes to a HandlerPool, where
-// it may wait: the request, the response and the context stay valid until it has answered.
+// completion, the streams' included, on a few shared threads (its "callback alternative CQ":
+// two on machines of up to 5 cores), so a handler that waits there stalls them all. Every
+// other handler goes to a HandlerPool, where it may wait: the request, the response and the
+// context stay valid until it has answered. A call whose client has gone (cancelled, or past
+// its deadline) while it waited in the pool's queue is answered CANCELLED without running.
 //
 // Why not the sync API: in a server that also has callback methods (the streams), gRPC 1.51
 // gives the sync methods non-polling completion queues, and a sync call then waited ~100 ms
@@ -29,8 +31,9 @@
 //
 // The interceptor chain runs around these calls exactly as around sync ones. An exception that
 // escapes a handler is answered as gRPC's sync handlers answer it (UNKNOWN, kHandlerThrew), so
-// the recovery stage turns it into INTERNAL with an AppError for both kinds alike: gRPC's
-// callback handlers catch nothing, and an escaping exception would end the process.
+// the recovery stage turns it into INTERNAL with an AppError for both kinds alike. Without
+// that, gRPC would answer one thrown by the method itself UNIMPLEMENTED (uncounted), and one
+// thrown on a pool thread would end the process.
 #pragma once
 
 #include <grpcpp/server_context.h>
@@ -67,8 +70,13 @@ template <typename Handler>
 grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContext* context,
                                    Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool.Post(
-      [reactor, handler = std::move(handler)]() mutable { reactor->Finish(RunCatching(handler)); });
+  pool.Post([context, reactor, handler = std::move(handler)]() mutable {
+    if (context->IsCancelled()) {  // nobody waits for the answer: do not commit for nobody
+      reactor->Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    reactor->Finish(RunCatching(handler));
+  });
   return reactor;
 }
 

@@ -55,8 +55,8 @@ class UserServiceImpl final : public ::user::v1::UserService::CallbackService {
   // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
-  // Runs the handlers that wait. Declared last, so destroyed first: it runs what is still
-  // queued (each task owes its call an answer) while everything it uses is there.
+  // Runs the handlers that wait. Declared last, so destroyed first, while everything its
+  // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;
 
   // The handlers, whichever thread runs them.

@@ -12,7 +12,9 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <functional>
+#include <ostream>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -39,6 +41,19 @@ using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
 enum class GetUserOn { kSyncApi, kCallbackApiInline, kCallbackApiPool };
+
+const char* NameOf(GetUserOn on) {
+  switch (on) {
+    case GetUserOn::kSyncApi:
+      return "OnSyncApi";
+    case GetUserOn::kCallbackApiInline:
+      return "OnCallbackApiInline";
+    case GetUserOn::kCallbackApiPool:
+      return "OnCallbackApiPool";
+  }
+  return "";
+}
+void PrintTo(GetUserOn on, std::ostream* out) { *out << NameOf(on); }
 
 class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
  protected:
@@ -348,15 +363,7 @@ INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest,
                          ::testing::Values(GetUserOn::kSyncApi, GetUserOn::kCallbackApiInline,
                                            GetUserOn::kCallbackApiPool),
                          [](const ::testing::TestParamInfo<GetUserOn>& param) {
-                           switch (param.param) {
-                             case GetUserOn::kSyncApi:
-                               return "OnSyncApi";
-                             case GetUserOn::kCallbackApiInline:
-                               return "OnCallbackApiInline";
-                             case GetUserOn::kCallbackApiPool:
-                               return "OnCallbackApiPool";
-                           }
-                           return "";
+                           return std::string(NameOf(param.param));
                          });
 
 TEST(LevelForCodeTest, ClientErrorsWarnServerErrorsError) {

@@ -19,21 +19,30 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 
 TEST(HandlerPoolTest, Destructor_RunsEveryQueuedTaskBeforeItReturns) {
   std::atomic<int> ran{0};
+  absl::Notification release;
   {
-    HandlerPool pool(2);
+    HandlerPool pool(1);
+    absl::Notification started;
+    pool.Post([&] {
+      started.Notify();
+      release.WaitForNotificationWithTimeout(kWait);
+    });
+    ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+    // The only thread is busy: every one of these is still queued when they are posted.
     for (int i = 0; i < 200; ++i) pool.Post([&ran] { ran.fetch_add(1); });
+    release.Notify();
   }
   EXPECT_EQ(ran.load(), 200);
 }
 
 TEST(HandlerPoolTest, WaitingTasks_RunSideBySideUpToMaxThreads_TheRestQueue) {
   constexpr int kMax = 4;
-  HandlerPool pool(kMax);
   absl::Mutex mu;
   int running = 0;
   int most_running = 0;
   int finished = 0;
   absl::Notification release;
+  HandlerPool pool(kMax);  // destroyed first: its threads use the above
   for (int i = 0; i < 2 * kMax; ++i) {
     pool.Post([&] {
       {
