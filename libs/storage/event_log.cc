@@ -63,9 +63,9 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
     absl::StatusOr<Transaction> txn = Transaction::Begin(writer, Transaction::Mode::kImmediate);
     absl::Status status = txn.status();
     if (status.ok()) {
-      absl::StatusOr<CachedStatement> stmt = writer.Prepare(sql);
-      status = stmt.status();
-      if (status.ok()) status = (*stmt)->BindInt64(1, last_to_delete).BindInt64(2, batch).Run();
+      status = RunStatement(writer, sql, [&](Statement& stmt) {
+        stmt.BindInt64(1, last_to_delete).BindInt64(2, batch);
+      });
     }
     const int64_t batch_deleted = status.ok() ? writer.Changes() : 0;
     if (status.ok()) status = txn->Commit();

@@ -113,6 +113,16 @@ class CachedStatement {
   SqliteDatabase::CacheEntry* entry_;
 };
 
+// Runs `sql` (no rows expected) on `db`'s cached statement, with the parameters `bind` sets:
+//   RunStatement(db, "DELETE FROM t WHERE id = ?1", [&](Statement& s) { s.BindText(1, id); });
+template <typename Bind>
+absl::Status RunStatement(SqliteDatabase& db, absl::string_view sql, Bind bind) {
+  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  bind(**stmt);
+  return (*stmt)->Run();
+}
+
 // Creates the directories above `path` (a database file) that are missing. UNAVAILABLE on
 // failure; the path and the reason are logged, not put in the message.
 absl::Status CreateParentDirectories(const std::string& path);

@@ -20,6 +20,7 @@ namespace hermes::order {
 namespace {
 
 using storage::CachedStatement;
+using storage::RunStatement;
 using storage::SqliteDatabase;
 using storage::Statement;
 using storage::Transaction;
@@ -174,15 +175,6 @@ absl::StatusOr<Order> FindOrder(SqliteDatabase& db, absl::string_view id,
   });
   if (!status.ok()) return status;
   return order;
-}
-
-// Runs a statement whose parameters `bind` sets.
-template <typename Bind>
-absl::Status RunStatement(SqliteDatabase& db, absl::string_view sql, Bind bind) {
-  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
-  if (!stmt.ok()) return stmt.status();
-  bind(**stmt);
-  return (*stmt)->Run();
 }
 
 // The id of `user_id`'s order created with `request_id`, or nullopt.

@@ -18,6 +18,7 @@ namespace hermes::user {
 namespace {
 
 using storage::CachedStatement;
+using storage::RunStatement;
 using storage::SqliteDatabase;
 using storage::Statement;
 using storage::Transaction;
@@ -151,15 +152,6 @@ absl::StatusOr<User> FindUser(SqliteDatabase& db, absl::string_view id) {
   if (!row.ok()) return row.status();
   if (!*row) return errors::NotFound("id", "user not found");
   return ReadUser(**stmt, 0);
-}
-
-// Runs a statement whose parameters `bind` sets.
-template <typename Bind>
-absl::Status RunStatement(SqliteDatabase& db, absl::string_view sql, Bind bind) {
-  absl::StatusOr<CachedStatement> stmt = db.Prepare(sql);
-  if (!stmt.ok()) return stmt.status();
-  bind(**stmt);
-  return (*stmt)->Run();
 }
 
 absl::StatusOr<int64_t> QueryInt(SqliteDatabase& db, absl::string_view sql,
