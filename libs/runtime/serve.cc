@@ -17,6 +17,7 @@ namespace hermes::runtime {
 ProcessLogging::ProcessLogging(const ServerConfig& config) {
   telemetry::InitLogging({.service = config.service, .level = config.log_level});
   telemetry::RouteGrpcLogs();
+  telemetry::RouteProtobufLogs();
 }
 
 ProcessLogging::~ProcessLogging() { telemetry::ShutdownLogging(); }

@@ -19,9 +19,9 @@
 
 namespace hermes::runtime {
 
-// The process's JSON logging (gRPC's own lines included), for the life of main(): construct it
-// right after the configuration is loaded, so that everything after it — opening stores,
-// Serve() — logs the same way.
+// The process's JSON logging (gRPC's and protobuf's own lines included), for the life of
+// main(): construct it right after the configuration is loaded, so that everything after it —
+// opening stores, Serve() — logs the same way.
 class ProcessLogging {
  public:
   explicit ProcessLogging(const ServerConfig& config);

@@ -1,5 +1,6 @@
 #include "libs/telemetry/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
@@ -21,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -187,6 +189,28 @@ void GrpcLogToJson(gpr_log_func_args* args) {
       .Int("line", args->line);
 }
 
+void ProtobufLogToJson(google::protobuf::LogLevel severity, const char* filename, int line,
+                       const std::string& message) {
+  spdlog::level::level_enum level = spdlog::level::warn;
+  switch (severity) {
+    case google::protobuf::LOGLEVEL_INFO:
+      level = spdlog::level::debug;
+      break;
+    case google::protobuf::LOGLEVEL_WARNING:
+    case google::protobuf::LOGLEVEL_ERROR:
+      level = spdlog::level::warn;
+      break;
+    case google::protobuf::LOGLEVEL_FATAL:
+      level = spdlog::level::critical;
+      break;
+  }
+  if (!LogEnabled(level)) return;
+  LogLine(level, absl::StripAsciiWhitespace(message))
+      .Str("component", "protobuf")
+      .Str("file", filename != nullptr ? filename : "")
+      .Int("line", line);
+}
+
 // Makes `logger` the default and retires the previous one, after writing out everything it
 // still holds: dropping the old pool makes its destructor write every queued line and join the
 // writer thread, and the sinks are flushed directly because an async logger cannot flush
@@ -240,6 +264,8 @@ void RouteGrpcLogs() {
   state.grpc_routed = true;
   SyncGrpcVerbosity();
 }
+
+void RouteProtobufLogs() { google::protobuf::SetLogHandler(&ProtobufLogToJson); }
 
 void FlushLogs() {
   if (std::shared_ptr<spdlog::logger> logger = spdlog::default_logger()) logger->flush();

@@ -5,6 +5,7 @@
 //
 //   hermes::telemetry::InitLogging({.service = "user", .level = *level});
 //   hermes::telemetry::RouteGrpcLogs();
+//   hermes::telemetry::RouteProtobufLogs();
 //   ...
 //   hermes::telemetry::ShutdownLogging();
 //
@@ -67,6 +68,14 @@ void InitLogging(const LogOptions& options);
 // DEBUG->debug, INFO->info, ERROR->error. Also sets gRPC's verbosity from the current level so
 // that gRPC does not format lines that would be dropped (this overrides GRPC_VERBOSITY).
 void RouteGrpcLogs();
+
+// Routes protobuf's own log lines the same way, as
+// {...,"msg":<message>,"component":"protobuf","file":"...","line":N}. Its ERROR becomes warn:
+// in a server, protobuf reports data, chiefly a string field that is not valid UTF-8 in bytes a
+// client sent, which the call's own line already reports as the caller's error
+// (INVALID_ARGUMENT); INFO becomes debug, FATAL critical. Call it before other threads run
+// (protobuf's SetLogHandler is not thread-safe).
+void RouteProtobufLogs();
 
 // Writes every queued line, stops the background writer, flushes the sink and lets go of it.
 // Logging stays possible afterwards (gRPC threads may still report while the process winds

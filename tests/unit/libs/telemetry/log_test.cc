@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <google/protobuf/struct.pb.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpc/support/log.h>
 #include <gtest/gtest.h>
@@ -422,6 +423,31 @@ TEST_F(LogTest, RouteGrpcLogs_SeveritiesMapOneLevelDown_ErrorsStayErrors) {
   EXPECT_EQ(Field(lines[0], "level").string_value(), "trace");
   EXPECT_EQ(Field(lines[1], "level").string_value(), "debug");
   EXPECT_EQ(Field(lines[2], "level").string_value(), "error");
+}
+
+// The line protobuf writes when a client sends a string field that is not valid UTF-8: a JSON
+// line at warning, not a bare "[libprotobuf ERROR ...]" line on stderr.
+TEST_F(LogTest, RouteProtobufLogs_InvalidUtf8OnParse_IsAJsonWarningLine) {
+  google::protobuf::LogHandler* const original = google::protobuf::SetLogHandler(nullptr);
+  RouteProtobufLogs();
+  google::protobuf::Struct parsed;
+  google::protobuf::Value text;
+  text.set_string_value("caf\xC3");
+  (*parsed.mutable_fields())["note"] = text;
+  google::protobuf::Struct reparsed;
+  EXPECT_FALSE(reparsed.ParseFromString(parsed.SerializeAsString()));
+  google::protobuf::SetLogHandler(original);
+
+  const std::vector<google::protobuf::Struct> lines = ParsedLines();
+  ASSERT_EQ(lines.size(), 2u) << sink_->Contents();  // once serializing, once parsing
+  const google::protobuf::Struct& line = lines[1];
+  EXPECT_EQ(Field(line, "level").string_value(), "warning");
+  EXPECT_EQ(Field(line, "component").string_value(), "protobuf");
+  EXPECT_THAT(Field(line, "msg").string_value(),
+              HasSubstr("contains invalid UTF-8 data when parsing"));
+  EXPECT_THAT(Field(line, "msg").string_value(), EndsWith("raw bytes."));
+  EXPECT_THAT(Field(line, "file").string_value(), HasSubstr("wire_format_lite"));
+  EXPECT_GT(Field(line, "line").number_value(), 0);
 }
 
 TEST_F(LogTest, RouteGrpcLogs_GrpcVerbosityFollowsTheLevel) {
