@@ -107,8 +107,8 @@ grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& req
   return grpc::Status::OK;
 }
 
-grpc::ServerReadReactor<::order::v1::UploadOrderEventsRequest>* OrderServiceImpl::UploadOrderEvents(
-    grpc::CallbackServerContext*, ::order::v1::UploadOrderEventsResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
+    grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
   return UploadOrderEventsReactor::Start(store_, handlers_, options_.max_rejections_listed,
                                          response);
 }

@@ -5,7 +5,8 @@
 // Every method runs on gRPC's callback API (libs/interceptor/unary_answer.h): GetOrder, a read
 // by id that never waits, is answered on the thread that received it; the other unary methods,
 // which wait for a commit or for the user service or read a page, on a HandlerPool, where
-// UploadOrderEvents (upload_order_events.h) also applies its messages. StreamOrderUpdates is a
+// UploadOrderEvents (upload_order_events.h; registered raw, so that it parses its messages
+// itself) also applies its messages. StreamOrderUpdates is a
 // reactor (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
@@ -21,7 +22,17 @@
 
 namespace hermes::order {
 
-class OrderServiceImpl final : public ::order::v1::OrderService::CallbackService {
+// Every method on the callback API; UploadOrderEvents raw, its messages parsed by its reactor
+// (upload_order_events.h says why).
+using OrderServiceBase = ::order::v1::OrderService::WithCallbackMethod_GetOrder<
+    ::order::v1::OrderService::WithCallbackMethod_ListOrders<
+        ::order::v1::OrderService::WithCallbackMethod_CreateOrder<
+            ::order::v1::OrderService::WithCallbackMethod_CancelOrder<
+                ::order::v1::OrderService::WithRawCallbackMethod_UploadOrderEvents<
+                    ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
+                        ::order::v1::OrderService::Service>>>>>>;
+
+class OrderServiceImpl final : public OrderServiceBase {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
@@ -38,9 +49,8 @@ class OrderServiceImpl final : public ::order::v1::OrderService::CallbackService
   grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
                                         const ::order::v1::CancelOrderRequest* request,
                                         ::order::v1::CancelOrderResponse* response) override;
-  grpc::ServerReadReactor<::order::v1::UploadOrderEventsRequest>* UploadOrderEvents(
-      grpc::CallbackServerContext* context,
-      ::order::v1::UploadOrderEventsResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* UploadOrderEvents(grpc::CallbackServerContext* context,
+                                                               grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
                           ::order::v1::StreamOrderUpdatesResponse>*
   StreamOrderUpdates(grpc::CallbackServerContext* context) override;

@@ -1,16 +1,20 @@
 #include "services/order/upload_order_events.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/recovery.h"
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
 
-UploadOrderEventsReactor* UploadOrderEventsReactor::Start(
-    OrderStore& store, interceptor::HandlerPool& pool, size_t max_rejections_listed,
-    ::order::v1::UploadOrderEventsResponse* response) {
+UploadOrderEventsReactor* UploadOrderEventsReactor::Start(OrderStore& store,
+                                                          interceptor::HandlerPool& pool,
+                                                          size_t max_rejections_listed,
+                                                          grpc::ByteBuffer* response) {
   auto* reactor = new UploadOrderEventsReactor(store, pool, max_rejections_listed, response);
-  reactor->StartRead(&reactor->event_);
+  reactor->StartRead(&reactor->received_);
   return reactor;
 }
 
@@ -18,7 +22,7 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
   // Not ok: the client half-closed (or the call is over: cancelled, deadline): nothing more
   // will be read, and the summary is the answer (a cancelled call's is not sent).
   if (!ok) {
-    Finish(grpc::Status::OK);
+    FinishWithSummary();
     return;
   }
   pool_.Post([this] {
@@ -30,32 +34,47 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
       return;
     }
     ++index_;
-    StartRead(&event_);
+    StartRead(&received_);
   });
 }
 
 void UploadOrderEventsReactor::Apply() {
   // Each message on its own, in stream order: a rejection does not stop the others.
-  absl::Status outcome = ValidateId(event_.order_id(), "order_id");
-  absl::StatusOr<OrderStatus> target = TargetStatus(event_.new_status(), "new_status");
-  if (outcome.ok()) outcome = target.status();
-  if (outcome.ok() && *target == OrderStatus::kCancelled) {
-    outcome = ValidateReason(event_.note(), "note");
-  }
+  const absl::Status outcome = Outcome();
   if (outcome.ok()) {
-    outcome = store_.Transition(event_.order_id(), *target, event_.note(), "order_id", "new_status")
-                  .status();
-  }
-  if (outcome.ok()) {
-    response_->set_accepted(response_->accepted() + 1);
+    summary_.set_accepted(summary_.accepted() + 1);
     return;
   }
-  response_->set_rejected(response_->rejected() + 1);
-  if (static_cast<size_t>(response_->rejections_size()) < max_rejections_listed_) {
-    ::order::v1::OrderEventRejection* rejection = response_->add_rejections();
+  summary_.set_rejected(summary_.rejected() + 1);
+  if (static_cast<size_t>(summary_.rejections_size()) < max_rejections_listed_) {
+    ::order::v1::OrderEventRejection* rejection = summary_.add_rejections();
     rejection->set_index(index_);
     *rejection->mutable_error() = errors::ToAppError(outcome);
   }
+}
+
+absl::Status UploadOrderEventsReactor::Outcome() {
+  if (absl::Status parsed = api::ParseRequest(api::BytesOf(received_), &event_); !parsed.ok()) {
+    return parsed;
+  }
+  if (absl::Status id = ValidateId(event_.order_id(), "order_id"); !id.ok()) return id;
+  absl::StatusOr<OrderStatus> target = TargetStatus(event_.new_status(), "new_status");
+  if (!target.ok()) return target.status();
+  if (*target == OrderStatus::kCancelled) {
+    if (absl::Status reason = ValidateReason(event_.note(), "note"); !reason.ok()) return reason;
+  }
+  return store_.Transition(event_.order_id(), *target, event_.note(), "order_id", "new_status")
+      .status();
+}
+
+void UploadOrderEventsReactor::FinishWithSummary() {
+  bool own_buffer = false;
+  grpc::Status serialized =
+      grpc::SerializationTraits<::order::v1::UploadOrderEventsResponse>::Serialize(
+          summary_, response_, &own_buffer);
+  Finish(serialized.ok()
+             ? grpc::Status::OK
+             : grpc::Status(grpc::StatusCode::INTERNAL, "the summary did not serialize"));
 }
 
 }  // namespace hermes::order

@@ -700,6 +700,36 @@ TEST_F(OrderServiceTest, UploadOrderEvents_MixedStream_CountsRejectionsAndStream
   EXPECT_EQ(empty.rejected(), 0);
 }
 
+// A message that does not parse (a string that is not valid UTF-8; the C++ client serializes it
+// regardless) is one more rejection, INVALID_ARGUMENT naming the field, and the messages after
+// it are still applied: it neither ends the stream nor goes uncounted.
+TEST_F(OrderServiceTest, UploadOrderEvents_MessageNotValidUtf8_RejectedAndTheRestApplied) {
+  const Order a = NewOrder("a");
+  const Order b = NewOrder("b");
+  UploadOrderEventsResponse response;
+  ASSERT_TRUE(IsOk(Orders().Upload({Event(a.id(), kConfirmed),                        // 0 ok
+                                    Event(b.id(), kCancelled, "out of st\xC3\x28k"),  // 1
+                                    Event("\xff" + a.id(), kShipped),                 // 2
+                                    Event(a.id(), kShipped),                          // 3 ok
+                                    Event(b.id(), kCancelled, "out of stock")},       // 4 ok
+                                   &response)));
+  EXPECT_EQ(response.accepted(), 3) << response.ShortDebugString();
+  EXPECT_EQ(response.rejected(), 2) << response.ShortDebugString();
+  ASSERT_EQ(response.rejections_size(), 2) << response.ShortDebugString();
+  EXPECT_EQ(response.rejections(0).index(), 1);
+  EXPECT_TRUE(AppErrorIs(response.rejections(0).error(), ERROR_CODE_INVALID_ARGUMENT, "note"));
+  EXPECT_EQ(response.rejections(1).index(), 2);
+  EXPECT_TRUE(AppErrorIs(response.rejections(1).error(), ERROR_CODE_INVALID_ARGUMENT, "order_id"));
+
+  const OrderClient orders = Orders();
+  Order fetched;
+  ASSERT_TRUE(IsOk(orders.Get(a.id(), &fetched)));
+  EXPECT_EQ(fetched.status(), kShipped);
+  ASSERT_TRUE(IsOk(orders.Get(b.id(), &fetched)));
+  EXPECT_EQ(fetched.status(), kCancelled);
+  EXPECT_EQ(fetched.cancel_reason(), "out of stock");
+}
+
 // --- StreamOrderUpdates -------------------------------------------------------------------
 
 TEST_F(OrderServiceTest, StreamOrderUpdates_CurrentStatusThenChangesFromAnotherClientInOrder) {

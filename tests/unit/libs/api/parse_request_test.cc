@@ -1,0 +1,96 @@
+#include "libs/api/parse_request.h"
+
+#include <google/protobuf/unknown_field_set.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "libs/errors/app_error.h"
+#include "order/v1/order.pb.h"
+
+namespace hermes::api {
+namespace {
+
+using google::protobuf::UnknownFieldSet;
+
+constexpr char kNotUtf8[] = "caf\xC3";  // a truncated two-byte sequence
+
+std::string Wire(const UnknownFieldSet& fields) {
+  std::string bytes;
+  EXPECT_TRUE(fields.SerializeToString(&bytes));
+  return bytes;
+}
+
+// An OrderItem's bytes, written field by field, so that a string can be anything.
+std::string Item(absl::string_view product_id, int quantity) {
+  UnknownFieldSet item;
+  item.AddLengthDelimited(1, std::string(product_id));
+  item.AddVarint(2, quantity);
+  return Wire(item);
+}
+
+TEST(ParseRequestTest, ValidBytes_ParseIntoTheMessage) {
+  ::order::v1::UploadOrderEventsRequest sent;
+  sent.set_order_id("o-1");
+  sent.set_new_status(::order::v1::ORDER_STATUS_SHIPPED);
+  sent.set_note("caf\xC3\xA9");
+  ::order::v1::UploadOrderEventsRequest parsed;
+  parsed.set_note("left over from the previous message");
+
+  ASSERT_TRUE(ParseRequest(sent.SerializeAsString(), &parsed).ok());
+  EXPECT_EQ(parsed.order_id(), "o-1");
+  EXPECT_EQ(parsed.new_status(), ::order::v1::ORDER_STATUS_SHIPPED);
+  EXPECT_EQ(parsed.note(), "caf\xC3\xA9");
+}
+
+TEST(ParseRequestTest, StringNotUtf8_InvalidArgumentNamingTheField) {
+  UnknownFieldSet fields;
+  fields.AddLengthDelimited(1, "o-1");
+  fields.AddVarint(2, ::order::v1::ORDER_STATUS_CANCELLED);
+  fields.AddLengthDelimited(3, kNotUtf8);
+  ::order::v1::UploadOrderEventsRequest parsed;
+
+  const absl::Status status = ParseRequest(Wire(fields), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(errors::FieldOf(status), "note");
+  EXPECT_EQ(status.message(), "note is not valid UTF-8");
+  EXPECT_EQ(parsed.order_id(), "") << "a message that did not parse is left empty";
+}
+
+TEST(ParseRequestTest, NestedRepeatedStringNotUtf8_PathHasTheIndex) {
+  UnknownFieldSet fields;
+  fields.AddLengthDelimited(1, "u-1");
+  fields.AddLengthDelimited(2, Item("p-1", 1));
+  fields.AddLengthDelimited(2, Item("p-2", 2));
+  fields.AddLengthDelimited(2, Item(kNotUtf8, 3));
+  ::order::v1::CreateOrderRequest parsed;
+
+  const absl::Status status = ParseRequest(Wire(fields), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(errors::FieldOf(status), "items[2].product_id");
+}
+
+TEST(ParseRequestTest, MalformedBytes_InvalidArgumentWithoutAField) {
+  ::order::v1::UploadOrderEventsRequest sent;
+  sent.set_order_id("an order id long enough to be cut short");
+  const std::string bytes = sent.SerializeAsString();
+  ::order::v1::UploadOrderEventsRequest parsed;
+
+  const absl::Status status = ParseRequest(bytes.substr(0, bytes.size() - 5), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(errors::FieldOf(status), "");
+  EXPECT_EQ(status.message(),
+            "the message is not a valid order.v1.UploadOrderEventsRequest (malformed bytes)");
+}
+
+TEST(ParseRequestTest, BytesOf_JoinsEverySlice) {
+  const std::string first = "first slice, ";
+  const std::string second = "second slice";
+  grpc::Slice slices[] = {grpc::Slice(first), grpc::Slice(second)};
+  const grpc::ByteBuffer buffer(slices, 2);
+  EXPECT_EQ(BytesOf(buffer), first + second);
+  EXPECT_EQ(BytesOf(grpc::ByteBuffer()), "");
+}
+
+}  // namespace
+}  // namespace hermes::api
