@@ -8,9 +8,12 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "libs/errors/app_error.h"
 #include "libs/interceptor/client_chain.h"
 #include "order/v1/order.grpc.pb.h"
 #include "services/order/order_service.h"
@@ -45,14 +48,13 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
 
   void Serve(StreamOptions options) {
     service_ = std::make_unique<OrderServiceImpl>(*store_, *users_, fanout_, options);
-    int port = 0;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     stub_ = ::order::v1::OrderService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
   }
 
   std::string NewOrder() {
@@ -70,6 +72,7 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
   OrderUpdateFanout fanout_;
   std::unique_ptr<OrderServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
   std::unique_ptr<::order::v1::OrderService::Stub> stub_;
 };
 
@@ -161,6 +164,58 @@ TEST_F(StreamOrderUpdatesTest, BeyondMaxStreams_ResourceExhausted_PlaceComesBack
     }
   }
   EXPECT_TRUE(answered) << "the ended stream's place never came back";
+}
+
+// A client that stops reading falls behind; once more than buffer_updates replies and changes
+// wait for it, the server sends what was already on its way, then one last message whose error
+// says why (no order_id), and ends the stream with the same code, RESOURCE_EXHAUSTED, rather
+// than buffering without bound.
+TEST_F(StreamOrderUpdatesTest, ReaderFallsBehind_LastMessageSaysWhy_ResourceExhausted) {
+  Serve({.buffer_updates = 8});
+  // A small stream window and no BDP probing, so that the server's writes stall soon.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+  arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stub = ::order::v1::OrderService::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials(), arguments));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub->StreamOrderUpdates(&context);
+
+  // Each unknown id is answered with an error reply (~80 bytes); none is read yet.
+  constexpr int kRequests = 2000;
+  int written = 0;
+  ::order::v1::StreamOrderUpdatesRequest request;
+  for (; written < kRequests; ++written) {
+    request.set_order_id("missing-" + std::to_string(written));
+    if (!stream->Write(request)) break;  // the server ended the stream already
+  }
+  std::vector<::order::v1::StreamOrderUpdatesResponse> received;
+  ::order::v1::StreamOrderUpdatesResponse response;
+  while (received.size() <= kRequests && stream->Read(&response)) received.push_back(response);
+  const grpc::Status status = stream->Finish();
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message() << " after " << received.size() << " messages, " << written
+      << " requests";
+  EXPECT_NE(status.error_message().find("fell too far behind"), std::string::npos)
+      << status.error_message();
+  const std::optional<::common::v1::AppError> error = errors::AppErrorOf(status);
+  ASSERT_TRUE(error.has_value()) << "no AppError detail";
+  EXPECT_EQ(error->message(), status.error_message());
+
+  ASSERT_GE(received.size(), 1u);
+  ASSERT_LT(received.size(), static_cast<size_t>(kRequests)) << "the stream never fell behind";
+  // The replies that were on their way (none, if it fell behind before its first write), in
+  // order, then the last message.
+  for (size_t i = 0; i + 1 < received.size(); ++i) {
+    EXPECT_EQ(received[i].order_id(), "missing-" + std::to_string(i))
+        << received[i].ShortDebugString();
+    EXPECT_EQ(received[i].error().field(), "order_id") << received[i].ShortDebugString();
+  }
+  const ::order::v1::StreamOrderUpdatesResponse& last = received.back();
+  EXPECT_EQ(last.order_id(), "") << last.ShortDebugString();
+  EXPECT_EQ(last.error().message(), status.error_message()) << last.ShortDebugString();
 }
 
 }  // namespace
