@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <map>
 #include <vector>
@@ -65,6 +66,15 @@ absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* me
   }
   return errors::InvalidArgument(
       "", absl::StrCat("the message is not a valid ", type.full_name(), " (malformed bytes)"));
+}
+
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
+  if (!bytes.Valid()) return errors::InvalidArgument("", "the call carried no message");
+  grpc::ByteBuffer reading(bytes);  // shares the slices; the parse consumes (clears) its buffer
+  if (grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&reading, message).ok()) {
+    return absl::OkStatus();
+  }
+  return ParseRequest(BytesOf(bytes), message);
 }
 
 std::string BytesOf(const grpc::ByteBuffer& buffer) {

@@ -2,11 +2,12 @@
 // parse.
 //
 // gRPC parses requests itself and answers a message that does not parse without naming why
-// (UNIMPLEMENTED or INTERNAL with an empty message, see libs/interceptor/recovery.h). A
-// method that takes its requests as raw bytes (a `WithRawCallbackMethod_` base, as
-// UploadOrderEvents does, so that one bad message is a rejection and not the end of the
-// stream) parses them here instead and learns which field was at fault: proto3 refuses a string
-// field that is not valid UTF-8, and API.md makes that INVALID_ARGUMENT naming the field.
+// (UNIMPLEMENTED or INTERNAL with an empty message, see libs/interceptor/recovery.h). The
+// methods that take their requests as raw bytes (a `WithRawCallbackMethod_` base: every unary
+// method, through libs/interceptor/unary_answer.h, and UploadOrderEvents, so that one bad
+// message is a rejection and not the end of the stream) parse them here instead and learn
+// which field was at fault: proto3 refuses a string field that is not valid UTF-8, and API.md
+// makes that INVALID_ARGUMENT naming the field.
 //
 //   ::order::v1::UploadOrderEventsRequest event;
 //   if (absl::Status parsed = api::ParseRequest(bytes, &event); !parsed.ok()) reject(parsed);
@@ -27,6 +28,10 @@ namespace hermes::api {
 // `items[2].sku`: proto field names, repeated fields indexed from 0), or with no field when the
 // bytes are not a message of this type at all (truncated, a wrong wire type).
 absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* message);
+
+// The same for a message as gRPC received it, read in place; the bytes are joined and read again
+// only to say why when it does not parse. `bytes` must hold a message (ByteBuffer::Valid()).
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* message);
 
 // The bytes of a message as gRPC received it (its slices joined).
 std::string BytesOf(const grpc::ByteBuffer& buffer);

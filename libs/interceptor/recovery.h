@@ -11,7 +11,11 @@
 // It also turns gRPC's answer to a request that does not parse (no request received, and
 // INTERNAL with an empty message on the sync API, UNIMPLEMENTED with an empty message on the
 // callback API — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with an
-// AppError, as API.md requires for invalid UTF-8.
+// AppError, as API.md requires for invalid UTF-8. The services' unary methods parse their own
+// requests and name the field (unary_answer.h); this is for the methods gRPC parses for us:
+// WatchUsers, and the health and reflection services. gRPC answers a call whose client
+// cancelled it before its request arrived the same way, and every hook sees it the same way,
+// so for those methods such a call is counted as INVALID_ARGUMENT too.
 #pragma once
 
 #include <prometheus/counter.h>

@@ -1,5 +1,7 @@
 // Unary methods on gRPC's callback API: AnswerInline runs the handler on the thread that
-// received the call, AnswerOn on a HandlerPool thread.
+// received the call, AnswerOn on a HandlerPool thread. The services register every unary
+// method raw and use the overloads at the bottom, which also parse the request and serialize
+// the response; the two below take any () -> grpc::Status.
 //
 //   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
 //                                     const GetUserRequest* request,
@@ -36,15 +38,24 @@
 // thrown on a pool thread would end the process.
 #pragma once
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <utility>
 
+#include "libs/api/parse_request.h"
+#include "libs/errors/app_error.h"
 #include "libs/interceptor/handler_pool.h"
 #include "libs/interceptor/recovery.h"
 
 namespace hermes::interceptor {
+
+// What a raw method answers when no request arrived at all: gRPC still runs the method when
+// the client cancelled the call before sending its request (it only sees the call then).
+inline constexpr char kNoRequest[] =
+    "no request arrived: the client cancelled the call (or ended it without one)";
 
 // `handler()`, with an escaping exception answered as gRPC's sync wrapper answers it.
 template <typename Handler>
@@ -78,6 +89,59 @@ grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContex
     reactor->Finish(RunCatching(handler));
   });
   return reactor;
+}
+
+// The same for a method registered raw (a `WithRawCallbackMethod_` base, as every unary method
+// of the services is): the request's bytes are parsed here (libs/api/parse_request.h), so one
+// that does not parse is answered INVALID_ARGUMENT naming its field (a string that is not valid
+// UTF-8) instead of gRPC's bare UNIMPLEMENTED, and a call whose request never arrived is
+// answered CANCELLED instead of looking like a bad request. `handler`: (const Request&,
+// Response*) -> grpc::Status; its response is serialized into `response_bytes` when it
+// answers OK.
+//
+//   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+//                                     const grpc::ByteBuffer* request,
+//                                     grpc::ByteBuffer* response) override {
+//     return interceptor::AnswerInline<GetUserRequest, GetUserResponse>(
+//         context, request, response, [this](const auto& request, auto* response) {
+//           return Get(request, response);
+//         });
+//   }
+template <typename Request, typename Response, typename Handler>
+grpc::Status Exchange(const grpc::ByteBuffer& request_bytes, grpc::ByteBuffer* response_bytes,
+                      Handler& handler) {
+  if (!request_bytes.Valid()) return grpc::Status(grpc::StatusCode::CANCELLED, kNoRequest);
+  Request request;
+  if (absl::Status parsed = api::ParseRequest(request_bytes, &request); !parsed.ok()) {
+    return errors::ToGrpcStatus(parsed);
+  }
+  Response response;
+  grpc::Status status = handler(request, &response);
+  if (!status.ok()) return status;
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<Response>::Serialize(response, response_bytes, &own_buffer).ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "the response could not be serialized");
+  }
+  return status;
+}
+
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* AnswerInline(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request_bytes,
+                                       grpc::ByteBuffer* response_bytes, Handler&& handler) {
+  return AnswerInline(context, [&] {
+    return Exchange<Request, Response>(*request_bytes, response_bytes, handler);
+  });
+}
+
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request_bytes,
+                                   grpc::ByteBuffer* response_bytes, Handler handler) {
+  return AnswerOn(pool, context,
+                  [request_bytes, response_bytes, handler = std::move(handler)]() mutable {
+                    return Exchange<Request, Response>(*request_bytes, response_bytes, handler);
+                  });
 }
 
 }  // namespace hermes::interceptor

@@ -7,6 +7,15 @@
 
 namespace hermes::order {
 
+using ::order::v1::CancelOrderRequest;
+using ::order::v1::CancelOrderResponse;
+using ::order::v1::CreateOrderRequest;
+using ::order::v1::CreateOrderResponse;
+using ::order::v1::GetOrderRequest;
+using ::order::v1::GetOrderResponse;
+using ::order::v1::ListOrdersRequest;
+using ::order::v1::ListOrdersResponse;
+
 OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
                                    OrderUpdateFanout& fanout, StreamOptions options)
     : store_(store),
@@ -17,31 +26,43 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       wakes_(fanout, delivery_) {}
 
 grpc::ServerUnaryReactor* OrderServiceImpl::GetOrder(grpc::CallbackServerContext* context,
-                                                     const ::order::v1::GetOrderRequest* request,
-                                                     ::order::v1::GetOrderResponse* response) {
-  return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
+                                                     const grpc::ByteBuffer* request_bytes,
+                                                     grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerInline<GetOrderRequest, GetOrderResponse>(
+      context, request_bytes, response_bytes,
+      [this](const GetOrderRequest& request, GetOrderResponse* response) {
+        return Get(request, response);
+      });
 }
 
-grpc::ServerUnaryReactor* OrderServiceImpl::ListOrders(
-    grpc::CallbackServerContext* context, const ::order::v1::ListOrdersRequest* request,
-    ::order::v1::ListOrdersResponse* response) {
-  return interceptor::AnswerOn(handlers_, context,
-                               [this, request, response] { return List(*request, response); });
+grpc::ServerUnaryReactor* OrderServiceImpl::ListOrders(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request_bytes,
+                                                       grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<ListOrdersRequest, ListOrdersResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const ListOrdersRequest& request, ListOrdersResponse* response) {
+        return List(request, response);
+      });
 }
 
-grpc::ServerUnaryReactor* OrderServiceImpl::CreateOrder(
-    grpc::CallbackServerContext* context, const ::order::v1::CreateOrderRequest* request,
-    ::order::v1::CreateOrderResponse* response) {
-  return interceptor::AnswerOn(handlers_, context, [this, context, request, response] {
-    return Create(*context, *request, response);
-  });
+grpc::ServerUnaryReactor* OrderServiceImpl::CreateOrder(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request_bytes,
+                                                        grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<CreateOrderRequest, CreateOrderResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this, context](const CreateOrderRequest& request, CreateOrderResponse* response) {
+        return Create(*context, request, response);
+      });
 }
 
-grpc::ServerUnaryReactor* OrderServiceImpl::CancelOrder(
-    grpc::CallbackServerContext* context, const ::order::v1::CancelOrderRequest* request,
-    ::order::v1::CancelOrderResponse* response) {
-  return interceptor::AnswerOn(handlers_, context,
-                               [this, request, response] { return Cancel(*request, response); });
+grpc::ServerUnaryReactor* OrderServiceImpl::CancelOrder(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request_bytes,
+                                                        grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<CancelOrderRequest, CancelOrderResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const CancelOrderRequest& request, CancelOrderResponse* response) {
+        return Cancel(request, response);
+      });
 }
 
 grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,

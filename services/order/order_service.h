@@ -22,12 +22,13 @@
 
 namespace hermes::order {
 
-// Every method on the callback API; UploadOrderEvents raw, its messages parsed by its reactor
-// (upload_order_events.h says why).
-using OrderServiceBase = ::order::v1::OrderService::WithCallbackMethod_GetOrder<
-    ::order::v1::OrderService::WithCallbackMethod_ListOrders<
-        ::order::v1::OrderService::WithCallbackMethod_CreateOrder<
-            ::order::v1::OrderService::WithCallbackMethod_CancelOrder<
+// Every method on the callback API; the unary ones raw, their requests parsed by
+// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why), and
+// UploadOrderEvents raw, its messages parsed by its reactor (upload_order_events.h).
+using OrderServiceBase = ::order::v1::OrderService::WithRawCallbackMethod_GetOrder<
+    ::order::v1::OrderService::WithRawCallbackMethod_ListOrders<
+        ::order::v1::OrderService::WithRawCallbackMethod_CreateOrder<
+            ::order::v1::OrderService::WithRawCallbackMethod_CancelOrder<
                 ::order::v1::OrderService::WithRawCallbackMethod_UploadOrderEvents<
                     ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
                         ::order::v1::OrderService::Service>>>>>>;
@@ -38,17 +39,17 @@ class OrderServiceImpl final : public OrderServiceBase {
                    StreamOptions options = {});
 
   grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
-                                     const ::order::v1::GetOrderRequest* request,
-                                     ::order::v1::GetOrderResponse* response) override;
+                                     const grpc::ByteBuffer* request_bytes,
+                                     grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,
-                                       const ::order::v1::ListOrdersRequest* request,
-                                       ::order::v1::ListOrdersResponse* response) override;
+                                       const grpc::ByteBuffer* request_bytes,
+                                       grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* CreateOrder(grpc::CallbackServerContext* context,
-                                        const ::order::v1::CreateOrderRequest* request,
-                                        ::order::v1::CreateOrderResponse* response) override;
+                                        const grpc::ByteBuffer* request_bytes,
+                                        grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
-                                        const ::order::v1::CancelOrderRequest* request,
-                                        ::order::v1::CancelOrderResponse* response) override;
+                                        const grpc::ByteBuffer* request_bytes,
+                                        grpc::ByteBuffer* response_bytes) override;
   grpc::ServerReadReactor<grpc::ByteBuffer>* UploadOrderEvents(grpc::CallbackServerContext* context,
                                                                grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,

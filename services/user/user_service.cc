@@ -7,6 +7,17 @@
 
 namespace hermes::user {
 
+using ::user::v1::CreateUserRequest;
+using ::user::v1::CreateUserResponse;
+using ::user::v1::DeleteUserRequest;
+using ::user::v1::DeleteUserResponse;
+using ::user::v1::GetUserRequest;
+using ::user::v1::GetUserResponse;
+using ::user::v1::ListUsersRequest;
+using ::user::v1::ListUsersResponse;
+using ::user::v1::UpdateUserRequest;
+using ::user::v1::UpdateUserResponse;
+
 UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options)
     : store_(store),
       fanout_(fanout),
@@ -15,36 +26,51 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       wakes_(fanout, delivery_) {}
 
 grpc::ServerUnaryReactor* UserServiceImpl::GetUser(grpc::CallbackServerContext* context,
-                                                   const ::user::v1::GetUserRequest* request,
-                                                   ::user::v1::GetUserResponse* response) {
-  return interceptor::AnswerInline(context, [&] { return Get(*request, response); });
+                                                   const grpc::ByteBuffer* request_bytes,
+                                                   grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerInline<GetUserRequest, GetUserResponse>(
+      context, request_bytes, response_bytes,
+      [this](const GetUserRequest& request, GetUserResponse* response) {
+        return Get(request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* UserServiceImpl::ListUsers(grpc::CallbackServerContext* context,
-                                                     const ::user::v1::ListUsersRequest* request,
-                                                     ::user::v1::ListUsersResponse* response) {
-  return interceptor::AnswerOn(handlers_, context,
-                               [this, request, response] { return List(*request, response); });
+                                                     const grpc::ByteBuffer* request_bytes,
+                                                     grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<ListUsersRequest, ListUsersResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const ListUsersRequest& request, ListUsersResponse* response) {
+        return List(request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* UserServiceImpl::CreateUser(grpc::CallbackServerContext* context,
-                                                      const ::user::v1::CreateUserRequest* request,
-                                                      ::user::v1::CreateUserResponse* response) {
-  return interceptor::AnswerOn(handlers_, context,
-                               [this, request, response] { return Create(*request, response); });
+                                                      const grpc::ByteBuffer* request_bytes,
+                                                      grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<CreateUserRequest, CreateUserResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const CreateUserRequest& request, CreateUserResponse* response) {
+        return Create(request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* UserServiceImpl::UpdateUser(grpc::CallbackServerContext* context,
-                                                      const ::user::v1::UpdateUserRequest* request,
-                                                      ::user::v1::UpdateUserResponse* response) {
-  return interceptor::AnswerOn(handlers_, context,
-                               [this, request, response] { return Update(*request, response); });
+                                                      const grpc::ByteBuffer* request_bytes,
+                                                      grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<UpdateUserRequest, UpdateUserResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const UpdateUserRequest& request, UpdateUserResponse* response) {
+        return Update(request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* UserServiceImpl::DeleteUser(grpc::CallbackServerContext* context,
-                                                      const ::user::v1::DeleteUserRequest* request,
-                                                      ::user::v1::DeleteUserResponse*) {
-  return interceptor::AnswerOn(handlers_, context, [this, request] { return Delete(*request); });
+                                                      const grpc::ByteBuffer* request_bytes,
+                                                      grpc::ByteBuffer* response_bytes) {
+  return interceptor::AnswerOn<DeleteUserRequest, DeleteUserResponse>(
+      handlers_, context, request_bytes, response_bytes,
+      [this](const DeleteUserRequest& request, DeleteUserResponse*) { return Delete(request); });
 }
 
 grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,

@@ -21,26 +21,36 @@
 
 namespace hermes::user {
 
-class UserServiceImpl final : public ::user::v1::UserService::CallbackService {
+// Every method on the callback API; the unary ones raw, their requests parsed by
+// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why).
+using UserServiceBase = ::user::v1::UserService::WithRawCallbackMethod_GetUser<
+    ::user::v1::UserService::WithRawCallbackMethod_ListUsers<
+        ::user::v1::UserService::WithRawCallbackMethod_CreateUser<
+            ::user::v1::UserService::WithRawCallbackMethod_UpdateUser<
+                ::user::v1::UserService::WithRawCallbackMethod_DeleteUser<
+                    ::user::v1::UserService::WithCallbackMethod_WatchUsers<
+                        ::user::v1::UserService::Service>>>>>>;
+
+class UserServiceImpl final : public UserServiceBase {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
 
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-                                    const ::user::v1::GetUserRequest* request,
-                                    ::user::v1::GetUserResponse* response) override;
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
-                                      const ::user::v1::ListUsersRequest* request,
-                                      ::user::v1::ListUsersResponse* response) override;
+                                      const grpc::ByteBuffer* request_bytes,
+                                      grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
-                                       const ::user::v1::CreateUserRequest* request,
-                                       ::user::v1::CreateUserResponse* response) override;
+                                       const grpc::ByteBuffer* request_bytes,
+                                       grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
-                                       const ::user::v1::UpdateUserRequest* request,
-                                       ::user::v1::UpdateUserResponse* response) override;
+                                       const grpc::ByteBuffer* request_bytes,
+                                       grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
-                                       const ::user::v1::DeleteUserRequest* request,
-                                       ::user::v1::DeleteUserResponse* response) override;
+                                       const grpc::ByteBuffer* request_bytes,
+                                       grpc::ByteBuffer* response_bytes) override;
   grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* WatchUsers(
       grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) override;
 

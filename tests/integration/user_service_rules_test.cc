@@ -166,10 +166,9 @@ TEST_F(UserServiceRulesTest, GetUser_UnknownId_NotFoundWithFieldId) {
                          ERROR_CODE_NOT_FOUND, "id"));
 }
 
-// GetUser runs on the callback API, where gRPC answers a request that does not parse
-// differently from the sync API (UNIMPLEMENTED, not INTERNAL): the caller still gets API.md's
-// INVALID_ARGUMENT, and the service goes on serving.
-TEST_F(UserServiceRulesTest, GetUser_IdNotValidUtf8_InvalidArgumentWithAppError) {
+// GetUser parses its own request (it is registered raw), so a request that does not parse is
+// API.md's INVALID_ARGUMENT naming the field, and the service goes on serving.
+TEST_F(UserServiceRulesTest, GetUser_IdNotValidUtf8_InvalidArgumentNamingTheField) {
   ASSERT_TRUE(Start());
   const UserClient admin(Channel());
   User known;
@@ -179,6 +178,8 @@ TEST_F(UserServiceRulesTest, GetUser_IdNotValidUtf8_InvalidArgumentWithAppError)
   const std::optional<::common::v1::AppError> error = errors::AppErrorOf(status);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code(), ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(error->field(), "id");
+  EXPECT_EQ(status.error_message(), "id is not valid UTF-8");
   EXPECT_TRUE(IsOk(admin.Get(known.id())));
 }
 

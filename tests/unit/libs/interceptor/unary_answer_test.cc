@@ -1,16 +1,23 @@
-// AnswerOn over a real server: a call whose client gave up while it waited in the pool's queue
-// is answered without running its handler (no commit nobody waits for).
+// AnswerInline/AnswerOn over a real server: a call whose client gave up while it waited in the
+// pool's queue is answered without running its handler (no commit nobody waits for); a method
+// registered raw gets its request parsed, its response serialized, a request that does not
+// parse answered INVALID_ARGUMENT naming the field, and an exception answered as gRPC answers
+// one.
 #include "libs/interceptor/unary_answer.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
@@ -72,6 +79,91 @@ TEST(AnswerOnTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
   EXPECT_TRUE(GetUser(*stub, "after", std::chrono::seconds(10)).ok());
   EXPECT_FALSE(abandoned_ran.load());
 }
+
+// GetUser registered raw, answered inline or on a pool as the services answer theirs.
+class RawGetUserService final : public ::user::v1::UserService::WithRawCallbackMethod_GetUser<
+                                    ::user::v1::UserService::Service> {
+ public:
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request_bytes,
+                                    grpc::ByteBuffer* response_bytes) override {
+    auto handler = [](const GetUserRequest& request, GetUserResponse* response) {
+      if (request.id() == "throws") throw std::runtime_error("handler bug");
+      if (request.id() == "missing") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no user");
+      response->mutable_user()->set_id(request.id());
+      response->mutable_user()->set_display_name("Found");
+      return grpc::Status::OK;
+    };
+    if (pool != nullptr) {
+      return AnswerOn<GetUserRequest, GetUserResponse>(*pool, context, request_bytes,
+                                                       response_bytes, handler);
+    }
+    return AnswerInline<GetUserRequest, GetUserResponse>(context, request_bytes, response_bytes,
+                                                         handler);
+  }
+  HandlerPool* pool = nullptr;
+};
+
+class RawMethodTest : public ::testing::TestWithParam<bool> {  // on a pool?
+ protected:
+  void SetUp() override {
+    if (GetParam()) service_.pool = &pool_;
+    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                              .credentials = grpc::InsecureServerCredentials(),
+                                              .services = {{&service_, "user.v1.UserService"}}});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+  }
+
+  grpc::Status Get(const std::string& id, GetUserResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    GetUserRequest request;
+    request.set_id(id);
+    return stub_->GetUser(&context, request, response);
+  }
+
+  HandlerPool pool_{2};
+  RawGetUserService service_;
+  std::unique_ptr<runtime::GrpcServer> server_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+TEST_P(RawMethodTest, Ok_ResponseSerialized_Error_AsTheHandlerSaid) {
+  GetUserResponse response;
+  ASSERT_TRUE(Get("u-1", &response).ok());
+  EXPECT_EQ(response.user().id(), "u-1");
+  EXPECT_EQ(response.user().display_name(), "Found");
+
+  const grpc::Status status = Get("missing", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "no user");
+}
+
+TEST_P(RawMethodTest, RequestNotValidUtf8_InvalidArgumentNamingTheField) {
+  GetUserResponse response;
+  const grpc::Status status = Get("caf\xC3", &response);  // the client serializes it regardless
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "id is not valid UTF-8");
+  const std::optional<::common::v1::AppError> error = errors::AppErrorOf(status);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->field(), "id");
+}
+
+// As gRPC's sync handlers answer it, so that the recovery stage makes it INTERNAL + AppError.
+TEST_P(RawMethodTest, HandlerThrows_AnsweredUnknownHandlerThrew_ServerKeepsServing) {
+  GetUserResponse response;
+  const grpc::Status status = Get("throws", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(status.error_message(), kHandlerThrew);
+  EXPECT_TRUE(Get("u-2", &response).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Answer, RawMethodTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return std::string(param.param ? "OnPool" : "Inline");
+                         });
 
 }  // namespace
 }  // namespace hermes::interceptor
