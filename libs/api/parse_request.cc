@@ -30,11 +30,13 @@ std::string InvalidUtf8Field(absl::string_view bytes, const Descriptor& type,
   // Read without a schema: every field is kept as it came, whatever its bytes.
   UnknownFieldSet fields;
   if (!fields.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return "";
-  std::map<int, int> occurrences;  // field number -> how many seen so far (repeated fields)
+  std::map<int, int> occurrences;  // field number -> length-delimited ones so far (repeated)
   for (int i = 0; i < fields.field_count(); ++i) {
     const UnknownField& field = fields.field(i);
-    const int index = occurrences[field.number()]++;
+    // Only length-delimited occurrences are elements of a string or message field; protobuf
+    // sets any other aside as an unknown field.
     if (field.type() != UnknownField::TYPE_LENGTH_DELIMITED) continue;
+    const int index = occurrences[field.number()]++;
     const FieldDescriptor* descriptor = type.FindFieldByNumber(field.number());
     if (descriptor == nullptr) continue;  // unknown to this schema: protobuf keeps it as bytes
     std::string path = absl::StrCat(prefix, descriptor->name());
@@ -52,12 +54,9 @@ std::string InvalidUtf8Field(absl::string_view bytes, const Descriptor& type,
   return "";
 }
 
-}  // namespace
-
-absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* message) {
-  if (message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::OkStatus();
-  }
+// Why `bytes` did not parse as `message`'s type; `message` is left empty. Reads the bytes again
+// without protobuf's parser (which would log its complaint a second time).
+absl::Status NotParsed(absl::string_view bytes, google::protobuf::Message* message) {
   message->Clear();
   const Descriptor& type = *message->GetDescriptor();
   std::string field = InvalidUtf8Field(bytes, type, "", 0);
@@ -68,13 +67,22 @@ absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* me
       "", absl::StrCat("the message is not a valid ", type.full_name(), " (malformed bytes)"));
 }
 
+}  // namespace
+
+absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* message) {
+  if (message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::OkStatus();
+  }
+  return NotParsed(bytes, message);
+}
+
 absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
   if (!bytes.Valid()) return errors::InvalidArgument("", "the call carried no message");
   grpc::ByteBuffer reading(bytes);  // shares the slices; the parse consumes (clears) its buffer
   if (grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&reading, message).ok()) {
     return absl::OkStatus();
   }
-  return ParseRequest(BytesOf(bytes), message);
+  return NotParsed(BytesOf(bytes), message);
 }
 
 std::string BytesOf(const grpc::ByteBuffer& buffer) {

@@ -25,18 +25,24 @@
 // only ever on a backlog, which is late already. Measured on WatchUsers (README,
 // "Performance"): about twice the messages delivered under overload.
 //
+// A reactor registered raw (a grpc::ByteBuffer base: StreamOrderUpdates, which parses its own
+// requests) still says what to send as a Response; the pump serializes it before writing.
+//
 // Pump runs on any thread at the start, then on the delivery thread (SchedulePump: the
 // fan-out's waker, and OnWriteDone, post it there). A posted Pump holds a reference, so the
 // reactor is deleted when gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no
 // posted task is left.
 #pragma once
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <variant>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -45,6 +51,13 @@
 #include "libs/streams/stream_slots.h"
 
 namespace hermes::streams {
+
+// The reactor base of a method registered raw writes bytes; the pump then serializes each
+// response itself.
+template <typename ReactorBase>
+concept WritesBytes = requires(ReactorBase& base, const grpc::ByteBuffer* bytes) {
+  base.StartWrite(bytes, grpc::WriteOptions());
+};
 
 template <typename ReactorBase, typename Response, typename Event>
 class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
@@ -166,7 +179,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     }
     // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
     if (step == Step::kWrite) {
-      this->StartWrite(&response_, options);
+      StartWriting(options);
     } else {
       this->Finish(status);
     }
@@ -193,6 +206,30 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   std::optional<typename Fanout::Handle> subscription_;
 
  private:
+  static constexpr bool kWritesBytes = WritesBytes<ReactorBase>;
+
+  // Starts the write of response_ (serialized first, for a raw method).
+  void StartWriting(grpc::WriteOptions options) {
+    if constexpr (kWritesBytes) {
+      wire_.Clear();  // the previous write's, done with (gRPC sent its own reference)
+      bool own_buffer = false;
+      if (!grpc::SerializationTraits<Response>::Serialize(response_, &wire_, &own_buffer).ok()) {
+        {
+          absl::MutexLock lock(&mutex_);
+          writing_ = false;
+          if (finished_) return;
+          finished_ = true;
+        }
+        this->Finish(
+            grpc::Status(grpc::StatusCode::INTERNAL, "a response could not be serialized"));
+        return;
+      }
+      this->StartWrite(&wire_, options);
+    } else {
+      this->StartWrite(&response_, options);
+    }
+  }
+
   // Responses a stream's writes may leave in gRPC's buffer before one flushes them (~150
   // bytes each): enough for one transport write to carry a backlog, little memory per stream.
   static constexpr int kMaxBufferedWrites = 32;
@@ -203,6 +240,8 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   Response response_;
+  // A raw method's response_, serialized; the write in flight owns it.
+  [[no_unique_address]] std::conditional_t<kWritesBytes, grpc::ByteBuffer, std::monostate> wire_;
   // What Next said after the write in flight was chosen: kWrite with the next response in
   // next_response_ (the write in flight may have been buffered), kFinish (finish after it), or
   // kIdle.

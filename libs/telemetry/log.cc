@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -198,7 +199,11 @@ void ProtobufLogToJson(google::protobuf::LogLevel severity, const char* filename
       break;
     case google::protobuf::LOGLEVEL_WARNING:
     case google::protobuf::LOGLEVEL_ERROR:
-      level = spdlog::level::warn;
+      // Parsing, protobuf complains about bytes a client sent (a string that is not valid
+      // UTF-8), once per message: the call's own line reports it, and a flushed warning per
+      // message would let a client fill the log. Anything else stays a warning.
+      level = absl::StrContains(message, "when parsing a protocol buffer") ? spdlog::level::debug
+                                                                           : spdlog::level::warn;
       break;
     case google::protobuf::LOGLEVEL_FATAL:
       level = spdlog::level::critical;

@@ -70,11 +70,11 @@ void InitLogging(const LogOptions& options);
 void RouteGrpcLogs();
 
 // Routes protobuf's own log lines the same way, as
-// {...,"msg":<message>,"component":"protobuf","file":"...","line":N}. Its ERROR becomes warn:
-// in a server, protobuf reports data, chiefly a string field that is not valid UTF-8 in bytes a
-// client sent, which the call's own line already reports as the caller's error
-// (INVALID_ARGUMENT); INFO becomes debug, FATAL critical. Call it before other threads run
-// (protobuf's SetLogHandler is not thread-safe).
+// {...,"msg":<message>,"component":"protobuf","file":"...","line":N}. Its ERROR and WARNING
+// become warn, except what it says while parsing (a string field that is not valid UTF-8 in
+// bytes a client sent, once per message), which becomes debug: the call's own line already
+// reports it as the caller's error (INVALID_ARGUMENT). INFO becomes debug, FATAL critical. Call
+// it before other threads run (protobuf's SetLogHandler is not thread-safe).
 void RouteProtobufLogs();
 
 // Writes every queued line, stops the background writer, flushes the sink and lets go of it.

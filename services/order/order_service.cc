@@ -134,9 +134,8 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
                                          response);
 }
 
-grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
-                        ::order::v1::StreamOrderUpdatesResponse>*
-OrderServiceImpl::StreamOrderUpdates(grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OrderServiceImpl::StreamOrderUpdates(
+    grpc::CallbackServerContext*) {
   return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, options_, streams_);
 }
 

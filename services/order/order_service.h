@@ -23,14 +23,15 @@
 namespace hermes::order {
 
 // Every method on the callback API; the unary ones raw, their requests parsed by
-// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why), and
-// UploadOrderEvents raw, its messages parsed by its reactor (upload_order_events.h).
+// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why), and both
+// streams that read raw, their messages parsed by their reactors (upload_order_events.h,
+// stream_order_updates.h).
 using OrderServiceBase = ::order::v1::OrderService::WithRawCallbackMethod_GetOrder<
     ::order::v1::OrderService::WithRawCallbackMethod_ListOrders<
         ::order::v1::OrderService::WithRawCallbackMethod_CreateOrder<
             ::order::v1::OrderService::WithRawCallbackMethod_CancelOrder<
                 ::order::v1::OrderService::WithRawCallbackMethod_UploadOrderEvents<
-                    ::order::v1::OrderService::WithCallbackMethod_StreamOrderUpdates<
+                    ::order::v1::OrderService::WithRawCallbackMethod_StreamOrderUpdates<
                         ::order::v1::OrderService::Service>>>>>>;
 
 class OrderServiceImpl final : public OrderServiceBase {
@@ -52,9 +53,8 @@ class OrderServiceImpl final : public OrderServiceBase {
                                         grpc::ByteBuffer* response_bytes) override;
   grpc::ServerReadReactor<grpc::ByteBuffer>* UploadOrderEvents(grpc::CallbackServerContext* context,
                                                                grpc::ByteBuffer* response) override;
-  grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
-                          ::order::v1::StreamOrderUpdatesResponse>*
-  StreamOrderUpdates(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamOrderUpdates(
+      grpc::CallbackServerContext* context) override;
 
  private:
   OrderStore& store_;

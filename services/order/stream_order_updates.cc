@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 
 namespace hermes::order {
@@ -21,7 +22,7 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
   }
   reactor->Subscribe(fanout, options.buffer_updates);
   reactor->StartSendInitialMetadata();
-  reactor->StartRead(&reactor->request_);
+  reactor->StartRead(&reactor->received_);
   reactor->MarkStarted();
   reactor->Pump();
   return reactor;
@@ -37,10 +38,20 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
     subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
-  Answer(request_);
+  if (absl::Status parsed = api::ParseRequest(received_, &request_); parsed.ok()) {
+    Answer(request_);
+  } else {
+    Refuse(parsed);
+  }
   absl::MutexLock lock(&mutex_);
   // Never after Finish: the reactor may be gone once the finished call has no read pending.
-  if (!finished()) StartRead(&request_);
+  if (!finished()) StartRead(&received_);
+}
+
+void StreamOrderUpdatesReactor::Refuse(const absl::Status& why) {
+  OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
+  *reply.response.mutable_error() = errors::ToAppError(why);
+  subscription_->Inject(std::move(reply));
 }
 
 void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {

@@ -7,6 +7,12 @@
 // service's DeliveryThread (libs/streams/delivery_thread.h), never on the thread that
 // published the change (the committing writer) nor inline in gRPC's write completions.
 //
+// The method is registered raw and the reactor parses each request itself
+// (libs/api/parse_request.h): gRPC 1.51 reports a request it cannot parse exactly as it reports
+// the client's half-close, so one subscription whose order_id is not valid UTF-8 would end the
+// stream OK. Here it gets a reply whose `error` is INVALID_ARGUMENT naming the field (and no
+// `order_id`), and the stream goes on.
+//
 // One FIFO per stream carries the live status changes from the fan-out and the stream's own
 // replies (current status, errors, the end marker on half-close), so a current status always
 // precedes the changes that follow it and half-close ends the stream (OK) after every reply
@@ -17,6 +23,7 @@
 // set and `order_id` empty says why, then the status does.
 #pragma once
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <optional>
@@ -24,6 +31,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_pump.h"
@@ -35,8 +43,7 @@
 namespace hermes::order {
 
 class StreamOrderUpdatesReactor final
-    : public streams::StreamPump<grpc::ServerBidiReactor<::order::v1::StreamOrderUpdatesRequest,
-                                                         ::order::v1::StreamOrderUpdatesResponse>,
+    : public streams::StreamPump<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                                  ::order::v1::StreamOrderUpdatesResponse, OrderUpdate> {
  public:
   // Starts the stream (or finishes it at once when there are too many). The reactor is
@@ -57,6 +64,8 @@ class StreamOrderUpdatesReactor final
 
   // The reply to one request: its current status or an error (queued in order).
   void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
+  // The reply to a request that did not parse: `why`, with no order_id.
+  void Refuse(const absl::Status& why);
   // StreamPump: the next reply or tracked change to send, nothing yet, or the end.
   Step Next(::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -69,7 +78,8 @@ class StreamOrderUpdatesReactor final
   OrderStore& store_;
   const StreamOptions& options_;
 
-  ::order::v1::StreamOrderUpdatesRequest request_;  // the read in flight owns it
+  grpc::ByteBuffer received_;                       // the read in flight owns it
+  ::order::v1::StreamOrderUpdatesRequest request_;  // received_, parsed (in OnReadDone)
 
   // Orders this stream tracks, and the newest status sent for each (0: none yet).
   absl::flat_hash_map<std::string, int> tracked_ ABSL_GUARDED_BY(mutex_);

@@ -54,7 +54,7 @@ void UploadOrderEventsReactor::Apply() {
 }
 
 absl::Status UploadOrderEventsReactor::Outcome() {
-  if (absl::Status parsed = api::ParseRequest(api::BytesOf(received_), &event_); !parsed.ok()) {
+  if (absl::Status parsed = api::ParseRequest(received_, &event_); !parsed.ok()) {
     return parsed;
   }
   if (absl::Status id = ValidateId(event_.order_id(), "order_id"); !id.ok()) return id;

@@ -102,50 +102,58 @@ TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndP
       MetricValue(*body, "hermes_handler_panics_total", {{"grpc_method", "GetUser"}}).has_value());
 }
 
-// A client that cancels a GetUser before sending its request (gRPC runs the method all the
-// same: it only sees the call then) is counted Canceled, not as a request that did not parse.
+// A client that cancels a unary call before sending its request (gRPC runs the method all the
+// same: it only sees the call then) is counted Canceled, not as a request that did not parse:
+// GetUser, answered inline, and CreateUser, answered on the service's pool.
 TEST_F(ObservabilityTest, UnaryCallCancelledBeforeItsRequest_CountedCanceledNotInvalidArgument) {
   ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
   ASSERT_TRUE(user.WaitUntilServing());
   grpc::GenericStub stub(user.Channel("admin"));
-  grpc::CompletionQueue queue;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
-      stub.PrepareCall(&context, "/user.v1.UserService/GetUser", &queue);
-  void* tag = nullptr;
-  bool ok = false;
-  call->StartCall(&queue);  // the headers go out; the request never will
-  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
-  context.TryCancel();
-  grpc::Status status;
-  call->Finish(&status, &context);
-  ASSERT_TRUE(queue.Next(&tag, &ok));
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
-  queue.Shutdown();
-  while (queue.Next(&tag, &ok)) {
-  }
+  for (const std::string method : {"GetUser", "CreateUser"}) {
+    grpc::CompletionQueue queue;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        stub.PrepareCall(&context, "/user.v1.UserService/" + method, &queue);
+    void* tag = nullptr;
+    bool ok = false;
+    call->StartCall(&queue);  // the headers go out; the request never will
+    ASSERT_TRUE(queue.Next(&tag, &ok) && ok) << method;
+    context.TryCancel();
+    grpc::Status status;
+    call->Finish(&status, &context);
+    ASSERT_TRUE(queue.Next(&tag, &ok)) << method;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << method;
+    queue.Shutdown();
+    while (queue.Next(&tag, &ok)) {
+    }
 
-  const std::vector<std::pair<std::string, std::string>> get_user = {
-      {"grpc_service", "user.v1.UserService"}, {"grpc_method", "GetUser"}};
-  auto with_code = [&](const std::string& code) {
-    auto labels = get_user;
-    labels.emplace_back("grpc_code", code);
-    return labels;
-  };
-  // The server counts the call when it has answered it, a moment after the client's Finish.
-  std::string body;
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < deadline) {
-    absl::StatusOr<std::string> scraped = HttpGet(user.metrics_port(), "/metrics");
-    ASSERT_TRUE(scraped.ok()) << scraped.status();
-    body = *std::move(scraped);
-    if (MetricValue(body, "grpc_server_handled_total", get_user).value_or(0) >= 1) break;
-    absl::SleepFor(absl::Milliseconds(20));
+    auto labels = [&](const std::string& code) {
+      return std::vector<std::pair<std::string, std::string>>{
+          {"grpc_service", "user.v1.UserService"}, {"grpc_method", method}, {"grpc_code", code}};
+    };
+    // The server counts the call when it has answered it, a moment after the client's Finish.
+    std::string body;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::string> scraped = HttpGet(user.metrics_port(), "/metrics");
+      ASSERT_TRUE(scraped.ok()) << scraped.status();
+      body = *std::move(scraped);
+      if (MetricValue(body, "grpc_server_handled_total", labels("Canceled")).value_or(0) +
+              MetricValue(body, "grpc_server_handled_total", labels("InvalidArgument"))
+                  .value_or(0) >=
+          1) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_EQ(MetricValue(body, "grpc_server_handled_total", labels("Canceled")), 1)
+        << method << "\n"
+        << body;
+    EXPECT_EQ(MetricValue(body, "grpc_server_handled_total", labels("InvalidArgument")).value_or(0),
+              0)
+        << method;
   }
-  EXPECT_EQ(MetricValue(body, "grpc_server_handled_total", with_code("Canceled")), 1) << body;
-  EXPECT_EQ(
-      MetricValue(body, "grpc_server_handled_total", with_code("InvalidArgument")).value_or(0), 0);
 }
 
 TEST_F(ObservabilityTest, MetricsPortTaken_StartupFailsWithClearMessage) {

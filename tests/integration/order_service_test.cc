@@ -808,6 +808,32 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_UnknownIdErrorStreamStaysOpen_Unsubs
   EXPECT_EQ(update->status(), kConfirmed);
 }
 
+// A request that does not parse (an order_id that is not valid UTF-8; the C++ client serializes
+// it regardless) gets a reply naming the field, and the stream goes on: it is not taken for the
+// client's half-close, which would end the stream OK.
+TEST_F(OrderServiceTest, StreamOrderUpdates_RequestNotValidUtf8_ErrorReplyStreamGoesOn) {
+  const Order order = NewOrder();
+  UpdateStream stream(order_server_->Channel("client"));
+  ASSERT_TRUE(stream.Subscribe("\xff" + order.id()));
+  std::optional<StreamOrderUpdatesResponse> update = stream.Next();
+  ASSERT_TRUE(update.has_value()) << "the stream ended";
+  ASSERT_TRUE(update->has_error()) << Describe(update);
+  EXPECT_TRUE(AppErrorIs(update->error(), ERROR_CODE_INVALID_ARGUMENT, "order_id"))
+      << Describe(update);
+  EXPECT_EQ(update->error().message(), "order_id is not valid UTF-8");
+  EXPECT_EQ(update->order_id(), "") << Describe(update);
+
+  ASSERT_TRUE(stream.Subscribe(order.id()));
+  update = stream.Next();
+  ASSERT_TRUE(update.has_value()) << "the stream ended";
+  EXPECT_EQ(update->order_id(), order.id()) << Describe(update);
+  EXPECT_EQ(update->status(), kPending);
+  ASSERT_TRUE(stream.WritesDone());
+  update = stream.Next();
+  EXPECT_FALSE(update.has_value()) << Describe(update);
+  EXPECT_TRUE(IsOk(stream.Finish()));
+}
+
 TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrentStatus) {
   const Order a = NewOrder("a");
   const Order b = NewOrder("b");

@@ -33,14 +33,33 @@ TEST(ParseRequestTest, ValidBytes_ParseIntoTheMessage) {
   ::order::v1::UploadOrderEventsRequest sent;
   sent.set_order_id("o-1");
   sent.set_new_status(::order::v1::ORDER_STATUS_SHIPPED);
-  sent.set_note("caf\xC3\xA9");
   ::order::v1::UploadOrderEventsRequest parsed;
   parsed.set_note("left over from the previous message");
 
   ASSERT_TRUE(ParseRequest(sent.SerializeAsString(), &parsed).ok());
   EXPECT_EQ(parsed.order_id(), "o-1");
   EXPECT_EQ(parsed.new_status(), ::order::v1::ORDER_STATUS_SHIPPED);
+  EXPECT_EQ(parsed.note(), "") << "the message was not cleared first";
+
+  sent.set_note("caf\xC3\xA9");
+  grpc::Slice slice(sent.SerializeAsString());
+  const grpc::ByteBuffer received(&slice, 1);
+  ASSERT_TRUE(ParseRequest(received, &parsed).ok());
   EXPECT_EQ(parsed.note(), "caf\xC3\xA9");
+  EXPECT_EQ(received.Length(), slice.size()) << "the caller's buffer was consumed";
+}
+
+TEST(ParseRequestTest, ByteBufferNotUtf8_SameErrorAsFromBytes) {
+  UnknownFieldSet fields;
+  fields.AddLengthDelimited(1, kNotUtf8);
+  grpc::Slice slice(Wire(fields));
+  const grpc::ByteBuffer received(&slice, 1);
+  ::order::v1::UploadOrderEventsRequest parsed;
+  const absl::Status status = ParseRequest(received, &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(errors::FieldOf(status), "order_id");
+  EXPECT_EQ(ParseRequest(grpc::ByteBuffer(), &parsed).code(), absl::StatusCode::kInvalidArgument)
+      << "a buffer holding no message";
 }
 
 TEST(ParseRequestTest, StringNotUtf8_InvalidArgumentNamingTheField) {
@@ -60,6 +79,7 @@ TEST(ParseRequestTest, StringNotUtf8_InvalidArgumentNamingTheField) {
 TEST(ParseRequestTest, NestedRepeatedStringNotUtf8_PathHasTheIndex) {
   UnknownFieldSet fields;
   fields.AddLengthDelimited(1, "u-1");
+  fields.AddVarint(2, 7);  // a wrong wire type: protobuf sets it aside, it is no item
   fields.AddLengthDelimited(2, Item("p-1", 1));
   fields.AddLengthDelimited(2, Item("p-2", 2));
   fields.AddLengthDelimited(2, Item(kNotUtf8, 3));
