@@ -100,10 +100,11 @@ grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContex
 // answers OK.
 //
 //   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-//                                     const grpc::ByteBuffer* request,
-//                                     grpc::ByteBuffer* response) override {
+//                                     const grpc::ByteBuffer* request_bytes,
+//                                     grpc::ByteBuffer* response_bytes) override {
 //     return interceptor::AnswerInline<GetUserRequest, GetUserResponse>(
-//         context, request, response, [this](const auto& request, auto* response) {
+//         context, request_bytes, response_bytes,
+//         [this](const GetUserRequest& request, GetUserResponse* response) {
 //           return Get(request, response);
 //         });
 //   }
