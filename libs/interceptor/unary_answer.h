@@ -108,24 +108,14 @@ grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContex
 //           return Get(request, response);
 //         });
 //   }
-//
-// ParseRawRequest is the first step, for any method whose one request arrives raw (WatchUsers
-// too): CANCELLED when no request arrived, INVALID_ARGUMENT naming the field when it does not
-// parse.
-inline grpc::Status ParseRawRequest(const grpc::ByteBuffer& request_bytes,
-                                    google::protobuf::Message* request) {
-  if (!request_bytes.Valid()) return grpc::Status(grpc::StatusCode::CANCELLED, kNoRequest);
-  if (absl::Status parsed = api::ParseRequest(request_bytes, request); !parsed.ok()) {
-    return errors::ToGrpcStatus(parsed);
-  }
-  return grpc::Status::OK;
-}
-
 template <typename Request, typename Response, typename Handler>
 grpc::Status Exchange(const grpc::ByteBuffer& request_bytes, grpc::ByteBuffer* response_bytes,
                       Handler& handler) {
+  if (!request_bytes.Valid()) return grpc::Status(grpc::StatusCode::CANCELLED, kNoRequest);
   Request request;
-  if (grpc::Status parsed = ParseRawRequest(request_bytes, &request); !parsed.ok()) return parsed;
+  if (absl::Status parsed = api::ParseRequest(request_bytes, &request); !parsed.ok()) {
+    return errors::ToGrpcStatus(parsed);
+  }
   Response response;
   grpc::Status status = handler(request, &response);
   if (!status.ok()) return status;

@@ -123,9 +123,9 @@ grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& reques
   return errors::ToGrpcStatus(store_.Delete(request.id()));
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* UserServiceImpl::WatchUsers(
-    grpc::CallbackServerContext*, const grpc::ByteBuffer* request_bytes) {
-  return WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request_bytes);
+grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(
+    grpc::CallbackServerContext*, const ::user::v1::WatchUsersRequest* request) {
+  return WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request);
 }
 
 }  // namespace hermes::user

@@ -21,15 +21,14 @@
 
 namespace hermes::user {
 
-// Every method on the callback API and registered raw: the unary ones' requests parsed by
-// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why), WatchUsers'
-// by its reactor (watch_users.h).
+// Every method on the callback API; the unary ones raw, their requests parsed by
+// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why).
 using UserServiceBase = ::user::v1::UserService::WithRawCallbackMethod_GetUser<
     ::user::v1::UserService::WithRawCallbackMethod_ListUsers<
         ::user::v1::UserService::WithRawCallbackMethod_CreateUser<
             ::user::v1::UserService::WithRawCallbackMethod_UpdateUser<
                 ::user::v1::UserService::WithRawCallbackMethod_DeleteUser<
-                    ::user::v1::UserService::WithRawCallbackMethod_WatchUsers<
+                    ::user::v1::UserService::WithCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
 class UserServiceImpl final : public UserServiceBase {
@@ -52,8 +51,8 @@ class UserServiceImpl final : public UserServiceBase {
   grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
                                        const grpc::ByteBuffer* request_bytes,
                                        grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchUsers(
-      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) override;
+  grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* WatchUsers(
+      grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) override;
 
  private:
   UserStore& store_;

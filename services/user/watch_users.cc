@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/unary_answer.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
 
@@ -19,9 +18,9 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
                                             streams::DeliveryThread& delivery,
                                             const WatchOptions& options,
                                             streams::StreamSlots& watchers,
-                                            const grpc::ByteBuffer& request_bytes) {
+                                            const ::user::v1::WatchUsersRequest& request) {
   auto* reactor = new WatchUsersReactor(store, delivery, options, watchers);
-  if (grpc::Status status = reactor->Begin(fanout, request_bytes); !status.ok()) {
+  if (grpc::Status status = reactor->Begin(fanout, request); !status.ok()) {
     reactor->FinishOnce(status);
     return reactor;
   }
@@ -37,11 +36,7 @@ WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& 
     : StreamPump(delivery), store_(store), options_(options), watchers_(watchers) {}
 
 grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
-                                      const grpc::ByteBuffer& request_bytes) {
-  ::user::v1::WatchUsersRequest request;
-  if (grpc::Status parsed = interceptor::ParseRawRequest(request_bytes, &request); !parsed.ok()) {
-    return parsed;
-  }
+                                      const ::user::v1::WatchUsersRequest& request) {
   if (request.after_sequence() < 0) {
     return errors::GrpcError(grpc::StatusCode::INVALID_ARGUMENT,
                              "after_sequence must not be negative", "after_sequence");

@@ -14,11 +14,6 @@
 //      `last + 1` means events were committed but not seen here: they are read from the log
 //      first. No gap, no duplicate.
 //
-// The method is registered raw and Begin parses the request itself
-// (interceptor::ParseRawRequest): a call whose client cancelled it before sending the request
-// (gRPC runs the method all the same) is answered CANCELLED instead of being counted as a
-// request that did not parse.
-//
 // One write is in flight at a time; events wait in the subscription's bounded queue, and a
 // watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
 // The reactor looks one event ahead: while more are ready, writes carry gRPC's buffer hint, so
@@ -32,7 +27,6 @@
 // and traced.
 #pragma once
 
-#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <cstdint>
@@ -59,18 +53,16 @@ struct WatchOptions {
 };
 
 class WatchUsersReactor final
-    : public streams::StreamPump<grpc::ServerWriteReactor<grpc::ByteBuffer>,
+    : public streams::StreamPump<grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
                                  ::user::v1::WatchUsersResponse, UserEvent> {
  public:
-  // Starts the stream (or finishes it at once with the error). `request_bytes` is the request
-  // as it arrived (the method is registered raw; interceptor::ParseRawRequest parses it). The
-  // reactor is deleted after OnDone, once no task posted to `delivery` holds it. The stream
-  // holds one of `watchers` (the service's, limited to options.max_watchers) from its start
-  // until OnDone.
+  // Starts the stream (or finishes it at once with the error). The reactor is deleted after
+  // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
+  // service's, limited to options.max_watchers) from its start until OnDone.
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
                                   streams::StreamSlots& watchers,
-                                  const grpc::ByteBuffer& request_bytes);
+                                  const ::user::v1::WatchUsersRequest& request);
 
  private:
   WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
@@ -78,7 +70,7 @@ class WatchUsersReactor final
   // Runs after OnDone, which released the subscription and the stream slot.
   ~WatchUsersReactor() override = default;
 
-  grpc::Status Begin(UserEventFanout& fanout, const grpc::ByteBuffer& request_bytes);
+  grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
   // StreamPump: the next event to send (replayed or live), nothing yet, or the end.
   Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -2,12 +2,9 @@
 // mTLS: every error with its gRPC code and its AppError code and field, partial updates and
 // etags, pagination, the authorization policy for front-end clients, and WatchUsers' live,
 // filtered and resumed streams. Each test runs its own server on its own data directory.
-#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -567,37 +564,6 @@ TEST_F(UserServiceRulesTest, WatchUsers_NegativeAfterSequence_InvalidArgumentWit
   EXPECT_FALSE(watch.Next().has_value());
   EXPECT_TRUE(IsAppError(watch.Finish(), grpc::StatusCode::INVALID_ARGUMENT,
                          ERROR_CODE_INVALID_ARGUMENT, "after_sequence"));
-}
-
-// WatchUsers parses its own request (it is registered raw): bytes that are not a
-// WatchUsersRequest at all end the stream INVALID_ARGUMENT saying so, with an AppError.
-TEST_F(UserServiceRulesTest, WatchUsers_MalformedRequest_InvalidArgumentWithAppError) {
-  ASSERT_TRUE(Start());
-  grpc::GenericStub stub(Channel());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::CompletionQueue queue;
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
-      stub.PrepareCall(&context, "/user.v1.UserService/WatchUsers", &queue);
-  void* tag = nullptr;
-  bool ok = false;
-  call->StartCall(&queue);
-  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
-  const char truncated[] = {0x08};  // field 1, a varint, and then nothing
-  grpc::Slice slice(truncated, sizeof(truncated));
-  const grpc::ByteBuffer request(&slice, 1);
-  call->WriteLast(request, grpc::WriteOptions(), &queue);
-  ASSERT_TRUE(queue.Next(&tag, &ok));
-  grpc::Status status;
-  call->Finish(&status, &context);
-  ASSERT_TRUE(queue.Next(&tag, &ok));
-  queue.Shutdown();
-  while (queue.Next(&tag, &ok)) {
-  }
-  EXPECT_TRUE(
-      IsAppError(status, grpc::StatusCode::INVALID_ARGUMENT, ERROR_CODE_INVALID_ARGUMENT, ""));
-  EXPECT_EQ(status.error_message(),
-            "the message is not a valid user.v1.WatchUsersRequest (malformed bytes)");
 }
 
 TEST_F(UserServiceRulesTest, WatchUsers_BeyondMaxStreams_ResourceExhausted_UnaryStillServed) {
