@@ -85,6 +85,16 @@ absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Messa
   return NotParsed(BytesOf(bytes), message);
 }
 
+grpc::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* bytes) {
+  bytes->Clear();  // gRPC's serializer writes only into an empty buffer
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<google::protobuf::Message>::Serialize(response, bytes, &own_buffer)
+           .ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "the response could not be serialized");
+  }
+  return grpc::Status::OK;
+}
+
 std::string BytesOf(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
   std::string bytes;

@@ -1,5 +1,5 @@
 // ParseRequest: a request message from its wire bytes, with an API.md error when they do not
-// parse.
+// parse; SerializeResponse, a response into the bytes gRPC sends.
 //
 // gRPC parses requests itself and answers a message that does not parse without naming why
 // (UNIMPLEMENTED or INTERNAL with an empty message, see libs/interceptor/recovery.h). The
@@ -15,6 +15,7 @@
 
 #include <google/protobuf/message.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
 
 #include <string>
 
@@ -32,6 +33,10 @@ absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* me
 // The same for a message as gRPC received it, read in place; the bytes are joined and read again
 // only to say why when it does not parse. `bytes` must hold a message (ByteBuffer::Valid()).
 absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* message);
+
+// The other direction, for the same raw methods: `response` serialized into `bytes` (whatever
+// `bytes` held is dropped). INTERNAL when it cannot be (larger than protobuf allows).
+grpc::Status SerializeResponse(const google::protobuf::Message& response, grpc::ByteBuffer* bytes);
 
 // The bytes of a message as gRPC received it (its slices joined).
 std::string BytesOf(const grpc::ByteBuffer& buffer);

@@ -38,7 +38,6 @@
 // thrown on a pool thread would end the process.
 #pragma once
 
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -119,11 +118,7 @@ grpc::Status Exchange(const grpc::ByteBuffer& request_bytes, grpc::ByteBuffer* r
   Response response;
   grpc::Status status = handler(request, &response);
   if (!status.ok()) return status;
-  bool own_buffer = false;
-  if (!grpc::SerializationTraits<Response>::Serialize(response, response_bytes, &own_buffer).ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, "the response could not be serialized");
-  }
-  return status;
+  return api::SerializeResponse(response, response_bytes);
 }
 
 template <typename Request, typename Response, typename Handler>

@@ -34,7 +34,6 @@
 // posted task is left.
 #pragma once
 
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
@@ -46,6 +45,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/api/parse_request.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "libs/streams/stream_slots.h"
@@ -211,17 +211,15 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // Starts the write of response_ (serialized first, for a raw method).
   void StartWriting(grpc::WriteOptions options) {
     if constexpr (kWritesBytes) {
-      wire_.Clear();  // the previous write's, done with (gRPC sent its own reference)
-      bool own_buffer = false;
-      if (!grpc::SerializationTraits<Response>::Serialize(response_, &wire_, &own_buffer).ok()) {
+      // Replaces the previous write's bytes, done with (gRPC sent its own reference).
+      if (grpc::Status serialized = api::SerializeResponse(response_, &wire_); !serialized.ok()) {
         {
           absl::MutexLock lock(&mutex_);
           writing_ = false;
           if (finished_) return;
           finished_ = true;
         }
-        this->Finish(
-            grpc::Status(grpc::StatusCode::INTERNAL, "a response could not be serialized"));
+        this->Finish(serialized);
         return;
       }
       this->StartWrite(&wire_, options);

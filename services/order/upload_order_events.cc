@@ -1,7 +1,5 @@
 #include "services/order/upload_order_events.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
-
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/recovery.h"
@@ -68,13 +66,7 @@ absl::Status UploadOrderEventsReactor::Outcome() {
 }
 
 void UploadOrderEventsReactor::FinishWithSummary() {
-  bool own_buffer = false;
-  grpc::Status serialized =
-      grpc::SerializationTraits<::order::v1::UploadOrderEventsResponse>::Serialize(
-          summary_, response_, &own_buffer);
-  Finish(serialized.ok()
-             ? grpc::Status::OK
-             : grpc::Status(grpc::StatusCode::INTERNAL, "the summary did not serialize"));
+  Finish(api::SerializeResponse(summary_, response_));
 }
 
 }  // namespace hermes::order

@@ -103,6 +103,23 @@ TEST(ParseRequestTest, MalformedBytes_InvalidArgumentWithoutAField) {
             "the message is not a valid order.v1.UploadOrderEventsRequest (malformed bytes)");
 }
 
+// Reused for one write after another (StreamPump's buffer): a long message into a buffer that
+// still holds the previous one replaces it.
+TEST(SerializeResponseTest, ReplacesWhatTheBufferHeld_RoundTrips) {
+  ::order::v1::UploadOrderEventsRequest first;
+  first.set_order_id("o-1");
+  ::order::v1::UploadOrderEventsRequest second;
+  second.set_note(std::string(20000, 'n'));  // past gRPC's single-slice path
+  grpc::ByteBuffer bytes;
+  ASSERT_TRUE(SerializeResponse(first, &bytes).ok());
+  ASSERT_TRUE(SerializeResponse(second, &bytes).ok());
+
+  ::order::v1::UploadOrderEventsRequest parsed;
+  ASSERT_TRUE(ParseRequest(bytes, &parsed).ok());
+  EXPECT_EQ(parsed.note(), second.note());
+  EXPECT_EQ(parsed.order_id(), "");
+}
+
 TEST(ParseRequestTest, BytesOf_JoinsEverySlice) {
   const std::string first = "first slice, ";
   const std::string second = "second slice";
