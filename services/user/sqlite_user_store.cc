@@ -201,7 +201,8 @@ SqliteUserStore::SqliteUserStore(std::unique_ptr<SqliteDatabase> writer, std::st
           [path = std::move(path), timeout = options_.busy_timeout] {
             return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
           },
-          options_.max_readers) {}
+          options_.max_readers),
+      cache_(options_.cache_capacity) {}
 
 absl::Time SqliteUserStore::Now() const {
   const absl::Time now = options_.clock ? options_.clock() : absl::Now();
@@ -213,8 +214,9 @@ void SqliteUserStore::SetEventListener(EventListener listener) {
 }
 
 template <typename Change>
-absl::StatusOr<UserEvent> SqliteUserStore::Write(Change change) {
+absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change change) {
   int64_t ticket = 0;
+  if (!id.empty()) cache_.BeginWrite(id);
   absl::StatusOr<UserEvent> event = commits_.Run(
       [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
         absl::StatusOr<UserEvent> written = change(db);
@@ -228,15 +230,28 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(Change change) {
         written->sequence = db.LastInsertRowId();
         return written;
       },
-      // Tickets are taken in commit order, and only by commits, so none is ever skipped.
-      [&](UserEvent&) { ticket = notifier_.TakeTicket(); });
-  if (!event.ok()) return event.status();
+      // Tickets are taken in commit order, and only by commits, so none is ever skipped. The
+      // cache learns of the commit here too, before anyone returns.
+      [&](UserEvent& committed) {
+        ticket = notifier_.TakeTicket();
+        if (id.empty()) {
+          cache_.Put(committed.user.id, committed.user);
+        } else {
+          cache_.EndWrite(id,
+                          committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
+        }
+      });
+  if (!event.ok()) {
+    // A failed COMMIT may still have reached the disk: the next Get reads the database.
+    if (!id.empty()) cache_.EndWrite(id, nullptr);
+    return event.status();
+  }
   notifier_.Deliver(ticket, *event);
   return event;
 }
 
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
-  absl::StatusOr<UserEvent> event = Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+  absl::StatusOr<UserEvent> event = Write("", [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
     const absl::Time now = Now();
     absl::StatusOr<std::string> id = storage::NewRecordId(now);
     if (!id.ok()) return id.status();
@@ -266,9 +281,11 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
 }
 
 absl::StatusOr<User> SqliteUserStore::Get(absl::string_view id) {
-  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
-  if (!db.ok()) return db.status();
-  return FindUser(**db, id);
+  return cache_.GetOrLoad(id, [&]() -> absl::StatusOr<User> {
+    absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+    if (!db.ok()) return db.status();
+    return FindUser(**db, id);
+  });
 }
 
 absl::StatusOr<UserPage> SqliteUserStore::List(const ListUsersQuery& query) {
@@ -305,38 +322,40 @@ absl::StatusOr<UserPage> SqliteUserStore::List(const ListUsersQuery& query) {
 }
 
 absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
-  absl::StatusOr<UserEvent> event = Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-    absl::StatusOr<User> user = FindUser(db, update.id);
-    if (!user.ok()) return user.status();
-    if (!update.expected_etag.empty() && update.expected_etag != user->etag) {
-      return errors::Aborted("etag", "the user was changed since this etag was read");
-    }
-    if (update.display_name.has_value()) user->display_name = *update.display_name;
-    if (update.status.has_value()) user->status = *update.status;
-    const absl::Time now = Now();
-    user->updated_at = std::max(now, user->updated_at);
-    absl::StatusOr<std::string> etag = NewEtag(user->etag);
-    if (!etag.ok()) return etag.status();
-    user->etag = *std::move(etag);
-    absl::Status status =
-        RunStatement(db, kUpdateUser, [&](Statement& stmt) { BindUser(stmt, 1, *user); });
-    if (!status.ok()) return status;
-    return UserEvent{.type = UserEventType::kUpdated, .user = *std::move(user), .time = now};
-  });
+  absl::StatusOr<UserEvent> event =
+      Write(update.id, [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+        absl::StatusOr<User> user = FindUser(db, update.id);
+        if (!user.ok()) return user.status();
+        if (!update.expected_etag.empty() && update.expected_etag != user->etag) {
+          return errors::Aborted("etag", "the user was changed since this etag was read");
+        }
+        if (update.display_name.has_value()) user->display_name = *update.display_name;
+        if (update.status.has_value()) user->status = *update.status;
+        const absl::Time now = Now();
+        user->updated_at = std::max(now, user->updated_at);
+        absl::StatusOr<std::string> etag = NewEtag(user->etag);
+        if (!etag.ok()) return etag.status();
+        user->etag = *std::move(etag);
+        absl::Status status =
+            RunStatement(db, kUpdateUser, [&](Statement& stmt) { BindUser(stmt, 1, *user); });
+        if (!status.ok()) return status;
+        return UserEvent{.type = UserEventType::kUpdated, .user = *std::move(user), .time = now};
+      });
   if (!event.ok()) return event.status();
   return std::move(event->user);
 }
 
 absl::Status SqliteUserStore::Delete(absl::string_view id) {
-  return Write([&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-           absl::StatusOr<User> user = FindUser(db, id);
-           if (!user.ok()) return user.status();
-           absl::Status status =
-               RunStatement(db, kDeleteUser, [&](Statement& stmt) { stmt.BindText(1, id); });
-           if (!status.ok()) return status;
-           return UserEvent{
-               .type = UserEventType::kDeleted, .user = *std::move(user), .time = Now()};
-         })
+  return Write(id,
+               [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+                 absl::StatusOr<User> user = FindUser(db, id);
+                 if (!user.ok()) return user.status();
+                 absl::Status status =
+                     RunStatement(db, kDeleteUser, [&](Statement& stmt) { stmt.BindText(1, id); });
+                 if (!status.ok()) return status;
+                 return UserEvent{
+                     .type = UserEventType::kDeleted, .user = *std::move(user), .time = Now()};
+               })
       .status();
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -89,17 +90,17 @@ class SqliteUserStoreTest : public ::testing::Test {
             .clock = [this] { return absl::FromUnixMicros(now_micros_.load()); }};
   }
 
-  std::unique_ptr<SqliteUserStore> OpenStore() {
+  std::unique_ptr<SqliteUserStore> OpenStore(std::optional<SqliteUserStoreOptions> options = {}) {
     absl::StatusOr<std::unique_ptr<SqliteUserStore>> store =
-        SqliteUserStore::Open(path_, Options());
+        SqliteUserStore::Open(path_, options.value_or(Options()));
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? *std::move(store) : nullptr;
   }
 
   // Closes the store and opens the same file again, as a restarted process would.
-  void Reopen() {
+  void Reopen(std::optional<SqliteUserStoreOptions> options = {}) {
     store_.reset();
-    store_ = OpenStore();
+    store_ = OpenStore(std::move(options));
     ASSERT_NE(store_, nullptr);
     store_->SetEventListener(listener_.AsListener());
   }
@@ -158,13 +159,11 @@ TEST_F(SqliteUserStoreTest, Create_ThenGet_ReturnsTheSameUser) {
 TEST_F(SqliteUserStoreTest, Create_TimeWithNanoseconds_StoredAndReturnedInMicroseconds) {
   SqliteUserStoreOptions options = Options();
   options.clock = [] { return kStart + absl::Nanoseconds(1999); };
-  store_.reset();
-  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
-  ASSERT_TRUE(store.ok());
-  absl::StatusOr<User> user = (*store)->Create({.email = "a@x", .display_name = "A"});
+  Reopen(options);
+  absl::StatusOr<User> user = store_->Create({.email = "a@x", .display_name = "A"});
   ASSERT_TRUE(user.ok());
   EXPECT_EQ(user->created_at, kStart + absl::Microseconds(1));
-  EXPECT_EQ(Fields(*(*store)->Get(user->id)), Fields(*user));
+  EXPECT_EQ(Fields(*store_->Get(user->id)), Fields(*user));
 }
 
 TEST_F(SqliteUserStoreTest, Create_ManyUsers_IdsAreUnique) {
@@ -295,6 +294,102 @@ TEST_F(SqliteUserStoreTest, Delete_FreesTheEmail) {
   ASSERT_TRUE(store_->Delete(created.id).ok());
   const User again = CreateOrDie("ada@example.com");
   EXPECT_NE(again.id, created.id);
+}
+
+// ---- Get's cache ------------------------------------------------------------------------------
+
+TEST_F(SqliteUserStoreTest, Get_AfterCreateUpdateDelete_ServedFromMemoryAndNeverStale) {
+  const User ada = CreateOrDie("ada@example.com");
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));  // cached by its create
+  absl::StatusOr<User> renamed = store_->Update({.id = ada.id, .display_name = "Ada L."});
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(*renamed));
+  storage::ReadCache<User>::Stats stats = store_->CacheStatsForTesting();
+  EXPECT_EQ(stats.hits, 2);
+  EXPECT_EQ(stats.misses, 0);
+
+  ASSERT_TRUE(store_->Delete(ada.id).ok());
+  EXPECT_EQ(store_->Get(ada.id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->CacheStatsForTesting().misses, 1);
+}
+
+TEST_F(SqliteUserStoreTest, Get_AfterReopen_ReadFromTheFileThenCached) {
+  const User ada = CreateOrDie("ada@example.com");
+  Reopen();
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  const storage::ReadCache<User>::Stats stats = store_->CacheStatsForTesting();
+  EXPECT_EQ(stats.misses, 1);
+  EXPECT_EQ(stats.hits, 1);
+}
+
+TEST_F(SqliteUserStoreTest, Get_CacheOff_EveryGetReadsTheDatabase) {
+  SqliteUserStoreOptions options = Options();
+  options.cache_capacity = 0;
+  Reopen(options);
+  absl::StatusOr<User> ada = store_->Create({.email = "ada@x", .display_name = "Ada"});
+  ASSERT_TRUE(ada.ok());
+  EXPECT_EQ(Fields(*store_->Get(ada->id)), Fields(*ada));
+  EXPECT_EQ(store_->CacheStatsForTesting().size, 0u);
+}
+
+// One writer renames a user N times ("v1", "v2", ...) while readers Get it and other users
+// through a cache too small to hold them all, so that reads keep missing and loading from the
+// database while commits land. No read may return a name older than one acknowledged before it
+// started, nor older than one the same reader already saw.
+TEST_F(SqliteUserStoreTest, ConcurrentUpdatesAndGets_ThroughASmallCache_ReadsNeverGoBack) {
+  SqliteUserStoreOptions options = Options();
+  options.cache_capacity = 8;  // one user per shard
+  Reopen(options);
+  SqliteUserStore& store = *store_;
+  absl::StatusOr<User> ada = store.Create({.email = "ada@x", .display_name = "v0"});
+  ASSERT_TRUE(ada.ok());
+  std::vector<std::string> others;
+  for (int i = 0; i < 24; ++i) {
+    absl::StatusOr<User> other =
+        store.Create({.email = absl::StrCat("other", i, "@x"), .display_name = "O"});
+    ASSERT_TRUE(other.ok());
+    others.push_back(other->id);
+  }
+
+  constexpr int kUpdates = 150;
+  constexpr int kReaders = 3;
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> violations{0};
+  std::atomic<int> reads{0};
+  const auto version_of = [](const User& user) { return std::stoi(user.display_name.substr(1)); };
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      int last_seen = 0;
+      for (size_t i = 0; !done.load() && i < 1'000'000; ++i) {
+        const int floor = acknowledged.load();
+        absl::StatusOr<User> read = store.Get(ada->id);
+        if (!read.ok() || version_of(*read) < std::max(floor, last_seen)) {
+          ++violations;
+        } else {
+          last_seen = version_of(*read);
+        }
+        ++reads;
+        // Evict: read users that share the small cache.
+        (void)store.Get(others[(i + static_cast<size_t>(r)) % others.size()]);
+      }
+    });
+  }
+  for (int version = 1; version <= kUpdates; ++version) {
+    absl::StatusOr<User> updated =
+        store.Update({.id = ada->id, .display_name = absl::StrCat("v", version)});
+    ASSERT_TRUE(updated.ok()) << updated.status();
+    acknowledged.store(version);
+  }
+  done.store(true);
+  for (std::thread& reader : readers) reader.join();
+
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_GT(reads.load(), kReaders);
+  EXPECT_GT(store.CacheStatsForTesting().misses, 0);
+  EXPECT_EQ(store.Get(ada->id)->display_name, absl::StrCat("v", kUpdates));
 }
 
 // ---- List -------------------------------------------------------------------------------------
@@ -556,14 +651,12 @@ TEST_F(SqliteUserStoreTest, PruneEvents_KeepsTheNewestAndSequencesContinue) {
 TEST_F(SqliteUserStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
   SqliteUserStoreOptions options = Options();
   options.prune_batch_size = 3;
-  store_.reset();
-  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
-  ASSERT_TRUE(store.ok());
+  Reopen(options);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE((*store)->Create({.email = absl::StrCat("u", i, "@x"), .display_name = "U"}).ok());
+    ASSERT_TRUE(store_->Create({.email = absl::StrCat("u", i, "@x"), .display_name = "U"}).ok());
   }
-  EXPECT_EQ(*(*store)->PruneEvents(1), 9);
-  EXPECT_EQ((*store)->RetainedEvents()->oldest, 10);
+  EXPECT_EQ(*store_->PruneEvents(1), 9);
+  EXPECT_EQ(store_->RetainedEvents()->oldest, 10);
 }
 
 TEST_F(SqliteUserStoreTest, PruneEvents_Everything_NewestStaysAndIsNeverReissued) {
@@ -664,27 +757,25 @@ TEST_F(SqliteUserStoreTest, Write_WhileAnotherProcessHoldsTheLock_UnavailableAnd
   const User ada = CreateOrDie("ada@example.com");
   SqliteUserStoreOptions options = Options();
   options.busy_timeout = absl::Milliseconds(50);
-  store_.reset();
-  absl::StatusOr<std::unique_ptr<SqliteUserStore>> store = SqliteUserStore::Open(path_, options);
-  ASSERT_TRUE(store.ok());
+  Reopen(options);
 
   std::unique_ptr<storage::SqliteDatabase> other = RawConnection();
   absl::StatusOr<storage::Transaction> held =
       storage::Transaction::Begin(*other, storage::Transaction::Mode::kImmediate);
   ASSERT_TRUE(held.ok());
 
-  absl::StatusOr<User> created = (*store)->Create({.email = "bob@x", .display_name = "B"});
+  absl::StatusOr<User> created = store_->Create({.email = "bob@x", .display_name = "B"});
   EXPECT_EQ(created.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(absl::StrContains(created.status().message(), dir_));
   EXPECT_FALSE(absl::StrContains(created.status().message(), "INSERT"));
-  EXPECT_EQ((*store)->Update({.id = ada.id}).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_->Update({.id = ada.id}).status().code(), absl::StatusCode::kUnavailable);
   // Readers are not blocked by a writer (WAL).
-  EXPECT_EQ(Fields(*(*store)->Get(ada.id)), Fields(ada));
-  EXPECT_EQ((*store)->List({})->total, 1);
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  EXPECT_EQ(store_->List({})->total, 1);
 
   ASSERT_TRUE(held->Commit().ok());
-  EXPECT_TRUE((*store)->Create({.email = "bob@x", .display_name = "B"}).ok());
-  EXPECT_EQ((*store)->RetainedEvents()->newest, 2);  // the failed writes left no sequence gap
+  EXPECT_TRUE(store_->Create({.email = "bob@x", .display_name = "B"}).ok());
+  EXPECT_EQ(store_->RetainedEvents()->newest, 2);  // the failed writes left no sequence gap
 }
 
 TEST_F(SqliteUserStoreTest, ConcurrentCreates_GapFreeSequenceAndListenerInCommitOrder) {
