@@ -26,8 +26,8 @@
 // runs: so it must not call back into the fan-out, only schedule the work (post it).
 //
 // Waking the parked subscribers is the one part of publishing that grows with their number.
-// With an executor set (SetWakeExecutor: the service's delivery thread), Publish hands it one
-// task that wakes them all (256 at a time, so a Publish never waits behind all of them), and
+// With an executor set (SetWakeExecutor: the service's delivery thread), Publish hands it a
+// task that wakes them all (256 a task, so a Publish never waits behind all of them), and
 // the publisher — a writer whose client waits — returns at once; without one, Publish wakes
 // them itself. A reactor looking ahead while its write is in flight uses TryPopWhileBusy,
 // which does not park: the write's completion pumps it anyway.
@@ -94,8 +94,13 @@ class EventFanout {
     }
     // Queues an item for this subscriber only, in order with the published ones (a stream's
     // own replies, such as a current status, travel the same FIFO as the live events): it
-    // comes after every event published before this call. It counts against the capacity.
-    void Inject(Event event) { fanout_->Inject(*subscriber_, std::move(event)); }
+    // comes after every event published before this call. It counts against the capacity: an
+    // item that would exceed it overflows the subscriber at once (even one that is not reading,
+    // its write held up by a client that does not read), so a client sending requests it never
+    // reads the replies to cannot grow the queue. False when the item was dropped: the
+    // subscriber is overflowed or the fan-out closed (its next TryPop says which); a stream may
+    // then stop reading requests.
+    bool Inject(Event event) { return fanout_->Inject(*subscriber_, std::move(event)); }
 
    private:
     friend class EventFanout;
@@ -131,7 +136,7 @@ class EventFanout {
   void SetWakeExecutor(Executor executor) {
     absl::MutexLock lock(&mutex_);
     executor_ = std::move(executor);
-    wake_posted_ = false;  // a task still with the old executor only wakes once more
+    wake_posted_ = false;  // a task still with the old executor goes on through this one
   }
 
   void Publish(Event event) {
@@ -230,33 +235,44 @@ class EventFanout {
     return closed_ ? Next::kClosed : Next::kTimeout;
   }
 
-  void Inject(Subscriber& subscriber, Event item) {
+  bool Inject(Subscriber& subscriber, Event item) {
     auto shared = std::make_shared<const Event>(std::move(item));
+    std::vector<std::pair<uint64_t, std::shared_ptr<const Event>>> dropped;  // freed unlocked
     absl::MutexLock lock(&mutex_);
-    if (closed_ || subscriber.overflowed) return;
-    subscriber.injected.emplace_back(published_, std::move(shared));
+    if (closed_ || subscriber.overflowed) return false;
+    const uint64_t waiting = published_ - subscriber.next + subscriber.injected.size();
+    const bool queued = waiting < subscriber.capacity;
+    if (queued) {
+      subscriber.injected.emplace_back(published_, std::move(shared));
+    } else {
+      subscriber.overflowed = true;  // Take reports it
+      dropped.swap(subscriber.injected);
+    }
     if (subscriber.parked_at != kNotParked) {
       Unpark(subscriber);
       subscriber.waker();
     }
+    return queued;
   }
 
-  // The executor's task: wakes the subscribers parked when it starts, kWakeChunk at a time, so
-  // that a Publish (a writer whose client waits) never waits behind ten thousand wakers.
+  // The executor's task: wakes kWakeChunk parked subscribers, the most recently parked first,
+  // then posts itself again while any is parked, so that a Publish (a writer whose client
+  // waits) never waits behind ten thousand wakers, and the pumps the first wakes posted run
+  // before the next chunk. It stops only once none is parked: a subscriber that parks between
+  // two chunks (having read everything) is woken for nothing, but it cannot take the place of
+  // one that was parked with an unread event. Publish posts no second task while one runs.
   void WakeParkedInChunks() ABSL_LOCKS_EXCLUDED(mutex_) {
-    size_t left;
-    {
-      absl::MutexLock lock(&mutex_);
+    absl::MutexLock lock(&mutex_);
+    if (!executor_) {  // the executor is going: whatever is left is woken here
+      WakeParked(parked_.size());
+    } else {
+      WakeParked(std::min(kWakeChunk, parked_.size()));
+    }
+    if (parked_.empty()) {
       wake_posted_ = false;  // parked from now on: the next Publish posts again
-      left = parked_.size();
+      return;
     }
-    while (left > 0) {
-      absl::MutexLock lock(&mutex_);
-      const size_t chunk = std::min({left, kWakeChunk, parked_.size()});
-      if (chunk == 0) return;  // the rest left parked_ meanwhile (read, injected, unsubscribed)
-      WakeParked(chunk);
-      left -= chunk;
-    }
+    executor_([this] { WakeParkedInChunks(); });
   }
 
   // Wakes the `count` most recently parked subscribers (wakers do not park: see the top).

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -346,6 +348,102 @@ TEST(EventFanoutTest, UnsubscribedWhileIdle_OthersStillWoken) {
   EXPECT_EQ(wakes, (std::vector<int>{1, 0, 1, 0}));
   EXPECT_EQ(PopValue(*handles[0]), 1);
   EXPECT_EQ(PopValue(*handles[2]), 1);
+}
+
+// A client that sends requests and never reads the replies: its stream's write is held up, so
+// the subscriber never pops. Its injected replies must not pile up past the capacity.
+TEST(EventFanoutTest, Inject_BeyondTheCapacityWhileNotReading_OverflowsAtOnceAndKeepsNothing) {
+  Fanout fanout;
+  int wakes = 0;
+  auto handle = fanout.Subscribe(2, [&wakes] { ++wakes; });
+  EXPECT_TRUE(handle.Inject(1));
+  EXPECT_TRUE(handle.Inject(2));
+  EXPECT_FALSE(handle.Inject(3));
+  EXPECT_FALSE(handle.Inject(4));  // dropped: nothing more is kept for it
+  EXPECT_EQ(wakes, 0) << "it was never parked: it finds the overflow itself";
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kOverflow);
+}
+
+TEST(EventFanoutTest, Inject_OverflowingAParkedSubscriber_WakesIt) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;  // never run: the subscriber stays parked
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  int wakes = 0;
+  auto handle = fanout.Subscribe(1, [&wakes] { ++wakes; });
+  std::shared_ptr<const int> event;
+  ASSERT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);  // parked
+  fanout.Publish(1);                                         // its one place is taken
+  EXPECT_FALSE(handle.Inject(2));
+  EXPECT_EQ(wakes, 1);
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kOverflow);
+  fanout.SetWakeExecutor(nullptr);
+}
+
+// The wake task wakes parked subscribers a chunk at a time, the most recently parked first,
+// one chunk a task. Subscribers that park between two chunks (having read everything) must
+// not take the place of those still waiting to be told of the event: every subscriber parked
+// before the Publish is woken, and the chain of tasks ends once none is parked.
+TEST(EventFanoutTest, WakeTasks_SubscribersParkingBetweenChunks_NoEarlierOneIsLeftAsleep) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  constexpr int kParked = 600;  // three chunks
+  std::vector<int> wakes(kParked, 0);
+  std::vector<Fanout::Handle> parked;
+  std::shared_ptr<const int> event;
+  for (int i = 0; i < kParked; ++i) {
+    parked.push_back(fanout.Subscribe(8, [&wakes, i] { ++wakes[i]; }));
+    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
+  }
+  fanout.Publish(1);
+  fanout.Publish(2);
+  ASSERT_EQ(tasks.size(), 1u) << "one chain of wake tasks at a time";
+
+  int later_wakes = 0;
+  std::vector<Fanout::Handle> later;
+  for (size_t run = 0; run < tasks.size() && run < 100; ++run) {
+    tasks[run]();
+    if (run == 0) {  // between the first two chunks, 300 subscribers park
+      for (int i = 0; i < 300; ++i) {
+        later.push_back(fanout.Subscribe(8, [&later_wakes] { ++later_wakes; }));
+        ASSERT_EQ(later.back().TryPop(&event), Fanout::Next::kTimeout);
+      }
+    }
+  }
+  EXPECT_EQ(std::count(wakes.begin(), wakes.end(), 1), kParked) << "each woken exactly once";
+  EXPECT_EQ(later_wakes, 300) << "woken for nothing, but woken: the chain ran until none parked";
+  EXPECT_EQ(tasks.size(), 1u + (kParked + 300 - 256 + 255) / 256);
+
+  // The chain is over: once some park again, the next Publish starts another.
+  for (auto& handle : later) ASSERT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);
+  fanout.Publish(3);
+  EXPECT_EQ(tasks.size(), 5u);
+  fanout.SetWakeExecutor(nullptr);
+}
+
+// At shutdown the executor goes (set to nullptr) with a chain under way: its task still given
+// to the executor wakes everyone left itself.
+TEST(EventFanoutTest, WakeTask_ExecutorRemovedMidChain_WakesTheRestItself) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  constexpr int kParked = 600;
+  int woken = 0;
+  std::vector<Fanout::Handle> parked;
+  std::shared_ptr<const int> event;
+  for (int i = 0; i < kParked; ++i) {
+    parked.push_back(fanout.Subscribe(8, [&woken] { ++woken; }));
+    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
+  }
+  fanout.Publish(1);
+  ASSERT_EQ(tasks.size(), 1u);
+  tasks[0]();
+  ASSERT_EQ(tasks.size(), 2u);
+  fanout.SetWakeExecutor(nullptr);
+  tasks[1]();
+  EXPECT_EQ(woken, kParked);
+  EXPECT_EQ(tasks.size(), 2u);
 }
 
 }  // namespace
