@@ -1,5 +1,7 @@
 #include "services/order/stream_order_updates.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "libs/api/parse_request.h"
@@ -38,40 +40,43 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
     subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
-  if (absl::Status parsed = api::ParseRequest(received_, &request_); parsed.ok()) {
-    Answer(request_);
-  } else {
-    Refuse(parsed);
-  }
+  const absl::Status parsed = api::ParseRequest(received_, &request_);
+  const bool replying = parsed.ok() ? Answer(request_) : Refuse(parsed);
   absl::MutexLock lock(&mutex_);
   // Never after Finish: the reactor may be gone once the finished call has no read pending.
-  if (!finished()) StartRead(&received_);
+  // Nor once the replies overflowed (a client that sends requests and does not read the
+  // replies): the stream is ending, and reading more would only cost a store read each.
+  if (!finished() && replying) StartRead(&received_);
 }
 
-void StreamOrderUpdatesReactor::Refuse(const absl::Status& why) {
+bool StreamOrderUpdatesReactor::Refuse(const absl::Status& why) {
   OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
   *reply.response.mutable_error() = errors::ToAppError(why);
-  subscription_->Inject(std::move(reply));
+  return subscription_->Inject(std::move(reply));
 }
 
-void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
+bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
   OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
   reply.response.set_order_id(request.order_id());
+  std::optional<int> sent_before;  // the newest status sent for it, if it was tracked already
   {
     absl::MutexLock lock(&mutex_);
     if (request.unsubscribe()) {
       tracked_.erase(request.order_id());
-      return;
+      return true;
     }
     if (tracked_.size() >= options_.max_orders_per_stream &&
         !tracked_.contains(request.order_id())) {
       *reply.response.mutable_error() = errors::ToAppError(errors::Error(
           absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
-      subscription_->Inject(std::move(reply));
-      return;
+      return subscription_->Inject(std::move(reply));
     }
-    // Tracked before the read, so no change committed after the read is dropped.
-    tracked_.try_emplace(request.order_id(), 0);
+    // Tracked before the read, so no change committed after the read is dropped. Subscribing
+    // again to an order already tracked forgets what was sent for it: the current status goes
+    // out again (API.md: "on subscribe the server at once sends the order's current status"),
+    // unless a newer one goes out first.
+    auto [it, inserted] = tracked_.try_emplace(request.order_id(), 0);
+    if (!inserted) sent_before = std::exchange(it->second, 0);
   }
   absl::StatusOr<Order> order = store_.Get(request.order_id());
   if (order.ok()) {
@@ -79,8 +84,15 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
     reply.status = order->status;
   } else {
     {
+      // The subscription stays as it was: gone if this request made it, otherwise tracked
+      // with what was sent for it (reads of one stream are one at a time, so nothing else
+      // of this stream changed the entry meanwhile; the pump may have raised it).
       absl::MutexLock lock(&mutex_);
-      tracked_.erase(request.order_id());
+      if (!sent_before.has_value()) {
+        tracked_.erase(request.order_id());
+      } else if (auto it = tracked_.find(request.order_id()); it != tracked_.end()) {
+        it->second = std::max(it->second, *sent_before);
+      }
     }
     absl::Status status = order.status();
     if (status.code() == absl::StatusCode::kNotFound) {
@@ -88,7 +100,7 @@ void StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
     }
     *reply.response.mutable_error() = errors::ToAppError(status);
   }
-  subscription_->Inject(std::move(reply));
+  return subscription_->Inject(std::move(reply));
 }
 
 StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(

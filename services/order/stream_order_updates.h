@@ -62,10 +62,11 @@ class StreamOrderUpdatesReactor final
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamOrderUpdatesReactor() override = default;
 
-  // The reply to one request: its current status or an error (queued in order).
-  void Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
-  // The reply to a request that did not parse: `why`, with no order_id.
-  void Refuse(const absl::Status& why);
+  // The reply to one request: its current status or an error (queued in order). False when
+  // the reply was dropped because the stream's queue overflowed or the server is closing it.
+  bool Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
+  // The reply to a request that did not parse: `why`, with no order_id. False as for Answer.
+  bool Refuse(const absl::Status& why);
   // StreamPump: the next reply or tracked change to send, nothing yet, or the end.
   Step Next(::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

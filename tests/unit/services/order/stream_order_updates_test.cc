@@ -111,6 +111,31 @@ TEST_F(StreamOrderUpdatesTest, OneOrderTooMany_ErrorReply_StreamGoesOn) {
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
 }
 
+// API.md: "On subscribe the server at once sends the order's current status". Subscribing
+// again to an order the stream already tracks (to refresh it) is answered too, though the
+// status did not change.
+TEST_F(StreamOrderUpdatesTest, SubscribingAgain_TheCurrentStatusIsSentAgain) {
+  Serve({});
+  const std::string id = NewOrder();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  request.set_order_id(id);
+  ::order::v1::StreamOrderUpdatesResponse response;
+  for (int subscribe = 1; subscribe <= 3; ++subscribe) {
+    ASSERT_TRUE(stream->Write(request));
+    ASSERT_TRUE(stream->Read(&response)) << "no reply to subscribe #" << subscribe;
+    EXPECT_EQ(response.order_id(), id);
+    EXPECT_FALSE(response.has_error()) << response.ShortDebugString();
+    EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING);
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
+
 // An instance holds at most max_streams update streams: one more is refused, and the place
 // comes back once a stream has ended (the server gives it back in OnDone, just after the
 // client has its status, so the next stream may need a few tries).
