@@ -29,8 +29,10 @@
 // requests) still says what to send as a Response; the pump serializes it before writing.
 //
 // Pump runs on any thread at the start, then on the delivery thread (SchedulePump: the
-// fan-out's waker, and OnWriteDone, post it there). A posted Pump holds a reference, so the
-// reactor is deleted when gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no
+// fan-out's waker, OnWriteDone and a Next that yields post it there). A stream whose first
+// Next may read the store (WatchUsers' replay) is started with SchedulePump instead, so that
+// no store read runs on the gRPC thread that received the call. A posted Pump holds a reference, so
+// the reactor is deleted when gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no
 // posted task is left.
 #pragma once
 
@@ -102,7 +104,10 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   }
 
  protected:
-  enum class Step { kWrite, kIdle, kFinish };
+  // kYield: nothing to write yet, but more work to do (a replay whose batch was all filtered
+  // out): the pump is posted again, so that one Pump does a bounded amount of work and other
+  // streams' pumps on the delivery thread get their turn.
+  enum class Step { kWrite, kIdle, kYield, kFinish };
   using Fanout = EventFanout<Event>;
 
   explicit StreamPump(DeliveryThread& delivery) : PumpedByDeliveryThread(delivery) {}
@@ -120,9 +125,10 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     return looking_ahead ? subscription_->TryPopWhileBusy(event) : subscription_->TryPop(event);
   }
 
-  // The next response into `out` (kWrite), nothing yet (kIdle), or the end (kFinish, with
-  // finish_status_ set). `looking_ahead`: a write is about to be in flight and its completion
-  // pumps again, so on kIdle the fan-out need not wake this stream (TryPopWhileBusy).
+  // The next response into `out` (kWrite), nothing yet (kIdle), not yet but pump again
+  // (kYield), or the end (kFinish, with finish_status_ set). `looking_ahead`: a write is about
+  // to be in flight and its completion pumps again, so on kIdle the fan-out need not wake this
+  // stream (TryPopWhileBusy), and kYield is as kIdle.
   virtual Step Next(Response* out, bool looking_ahead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) = 0;
 
   // Asked before the response looked ahead at goes out, since the stream's state may have
@@ -161,8 +167,11 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       switch (step) {
         case Step::kIdle:
           return;
+        case Step::kYield:
+          break;
         case Step::kWrite:
           ahead_ = Next(&next_response_, /*looking_ahead=*/true);
+          if (ahead_ == Step::kYield) ahead_ = Step::kIdle;  // the write's completion pumps
           if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
             options.set_buffer_hint();
             ++buffered_writes_;
@@ -180,6 +189,8 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
     if (step == Step::kWrite) {
       StartWriting(options);
+    } else if (step == Step::kYield) {
+      SchedulePump();
     } else {
       this->Finish(status);
     }

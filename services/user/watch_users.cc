@@ -27,7 +27,9 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
   // 2. The subscription is live: tell the client.
   reactor->StartSendInitialMetadata();
   reactor->MarkStarted();
-  reactor->Pump();
+  // On the delivery thread: the replay reads the store, and this is a gRPC callback thread
+  // (one of the two or so that answer every unary call).
+  reactor->SchedulePump();
   return reactor;
 }
 
@@ -84,10 +86,16 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 
 WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out,
                                                 bool looking_ahead) {
+  bool read_a_batch = false;
   while (true) {
     // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
     // shows that events were committed but not seen here.
     if (replay_.empty() && last_ < replay_to_) {
+      // One batch a call: with a filter that matches nothing for a long stretch of the log, a
+      // call would otherwise read all of it (up to --event_retention events) under the
+      // stream's lock, holding the delivery thread from every other stream.
+      if (read_a_batch) return Step::kYield;
+      read_a_batch = true;
       absl::StatusOr<std::vector<UserEvent>> events =
           store_.EventsAfter(last_, options_.replay_batch);
       if (!events.ok()) {

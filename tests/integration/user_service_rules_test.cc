@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -556,6 +557,51 @@ TEST_F(UserServiceRulesTest, WatchUsers_LongBacklog_EveryEventInOrder_LastOneNot
   ASSERT_EQ(next.size(), 1u) << IsOk(watch.Finish()).message();
   EXPECT_EQ(next[0].sequence(), kUsers + 1);
   EXPECT_EQ(next[0].user().id(), live.id());
+}
+
+// A watcher resuming with a filter that matches nothing for a long stretch of the log: the
+// replay reads it a batch (500 events) per pump, yielding the delivery thread between batches
+// instead of reading it all in one go, and still sends exactly what matches, then goes live.
+TEST_F(UserServiceRulesTest, WatchUsers_FilteredResume_LongStretchOfNoMatch_OnlyTheMatchesInOrder) {
+  ASSERT_TRUE(Start());
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;  // 1,200 ACTIVE users: more than two replay batches
+  std::vector<std::string> first_ids(kThreads);
+  std::vector<std::thread> creators;
+  for (int t = 0; t < kThreads; ++t) {
+    creators.emplace_back([&, t] {
+      const UserClient client(Channel());
+      for (int i = 0; i < kPerThread; ++i) {
+        User user;
+        ASSERT_TRUE(
+            IsOk(client.Create(absl::StrCat("stretch", t, "-", i, "@example.com"), "S", &user)));
+        if (i == 0) first_ids[t] = user.id();
+      }
+    });
+  }
+  for (std::thread& creator : creators) creator.join();
+  const UserClient admin(Channel());
+  UpdateUserRequest ban = Update(first_ids[0]);
+  ban.set_status(::user::v1::USER_STATUS_BANNED);
+  User banned;
+  ASSERT_TRUE(IsOk(admin.Update(ban, &banned)));
+
+  WatchStream banned_only(Channel(), WatchAfter(1, ::user::v1::USER_STATUS_BANNED));
+  banned_only.WaitForHeaders();
+  UpdateUserRequest live_ban = Update(first_ids[1]);
+  live_ban.set_status(::user::v1::USER_STATUS_BANNED);
+  ASSERT_TRUE(IsOk(admin.Update(live_ban)));
+
+  const std::vector<WatchUsersResponse> events = banned_only.Take(2);
+  ASSERT_EQ(events.size(), 2u) << IsOk(banned_only.Finish()).message();
+  EXPECT_EQ(events[0].sequence(), kThreads * kPerThread + 1);
+  EXPECT_EQ(events[0].user().id(), first_ids[0]);
+  EXPECT_EQ(events[1].sequence(), kThreads * kPerThread + 2);
+  EXPECT_EQ(events[1].user().id(), first_ids[1]);
+  for (const WatchUsersResponse& event : events) {
+    EXPECT_EQ(event.type(), ::user::v1::USER_EVENT_TYPE_UPDATED);
+    EXPECT_EQ(event.user().status(), ::user::v1::USER_STATUS_BANNED);
+  }
 }
 
 TEST_F(UserServiceRulesTest, WatchUsers_NegativeAfterSequence_InvalidArgumentWithField) {

@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -49,9 +50,16 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
   std::deque<int64_t> ready;
   bool end = false;
   std::function<bool(int64_t)> still_to_send;  // by sequence; unset: always
+  int yields = 0;                              // Next says kYield this many times first
+  std::vector<std::thread::id> yielded_on;     // where each of those Next calls ran
 
  private:
   Step Next(Response* out, bool /*looking_ahead*/) override {
+    if (yields > 0) {
+      --yields;
+      yielded_on.push_back(std::this_thread::get_id());
+      return Step::kYield;
+    }
     if (ready.empty()) {
       if (!end) return Step::kIdle;
       finish_status_ = grpc::Status::OK;
@@ -100,6 +108,23 @@ TEST_F(StreamPumpTest, Backlog_BufferedWhileMoreIsReady_LastOneFlushes_ThenFinis
   reactor_->end = true;
   reactor_->Pump();
   EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::OK});
+}
+
+// A Next with more to do than it should do at once (WatchUsers reading a long stretch of log
+// that its filter drops) yields: the pump posts itself to the delivery thread and writes
+// nothing meanwhile; the next Pump goes on.
+TEST_F(StreamPumpTest, NextYields_PumpedAgainOnTheDeliveryThread_ThenWrites) {
+  reactor_->yields = 3;
+  reactor_->ready = {1};
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  for (int drains = 0; drains < 10 && reactor_->writes.empty(); ++drains) Drain();
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, false}}));
+  ASSERT_EQ(reactor_->yielded_on.size(), 3u);
+  EXPECT_EQ(reactor_->yielded_on[0], std::this_thread::get_id());
+  EXPECT_NE(reactor_->yielded_on[1], std::this_thread::get_id());
+  EXPECT_NE(reactor_->yielded_on[2], std::this_thread::get_id());
+  EXPECT_TRUE(reactor_->finishes.empty());
 }
 
 TEST_F(StreamPumpTest, LongBacklog_AtMost32BufferedInARow) {
