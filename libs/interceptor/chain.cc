@@ -48,14 +48,14 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() != nullptr) {
-      ++call_.messages_received;
+      call_.messages_received.fetch_add(1, std::memory_order_relaxed);
       for (const auto& stage : chain_->stages()) stage->OnMessageReceived(call_);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
       methods->GetSendInitialMetadata()->emplace(kRequestIdHeader, call_.request_id);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      ++call_.messages_sent;
+      call_.messages_sent.fetch_add(1, std::memory_order_relaxed);
       for (const auto& stage : chain_->stages()) stage->OnMessageSent(call_);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {

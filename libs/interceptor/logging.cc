@@ -41,7 +41,8 @@ void LoggingStage::OnFinish(ServerCall& call, grpc::Status& status) {
       .Str("trace_id", call.TraceId())
       .Str("span_id", call.SpanId());
   if (call.method->type != RpcType::kUnary) {
-    line.Int("messages_received", call.messages_received).Int("messages_sent", call.messages_sent);
+    line.Int("messages_received", call.messages_received.load(std::memory_order_relaxed))
+        .Int("messages_sent", call.messages_sent.load(std::memory_order_relaxed));
   }
   if (!status.ok()) line.Str("error", status.error_message());
 }

@@ -34,7 +34,8 @@ void RecoveryStage::OnFinish(ServerCall& call, grpc::Status& status) {
   const bool unparsed_answer =
       status.error_code() == grpc::StatusCode::INTERNAL ||
       (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty());
-  if (unparsed_answer && single_request && call.messages_received == 0 &&
+  if (unparsed_answer && single_request &&
+      call.messages_received.load(std::memory_order_relaxed) == 0 &&
       status.error_details().empty()) {
     status = errors::GrpcError(grpc::StatusCode::INVALID_ARGUMENT,
                                "the request is not a valid message of this method (every string "

@@ -14,6 +14,7 @@
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/string_ref.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -46,8 +47,10 @@ struct ServerCall {
   tracing::Span span;
   std::string traceparent;  // the server span's, once tracing is installed; "" otherwise
   std::string tracestate;
-  int64_t messages_received = 0;
-  int64_t messages_sent = 0;
+  // Atomic: on a bidirectional stream a request can arrive (its hook runs on a gRPC thread)
+  // while the server finishes the call on another thread, whose log line reads these.
+  std::atomic<int64_t> messages_received{0};
+  std::atomic<int64_t> messages_sent{0};
   bool recovered_panic = false;  // recovery turned a handler's exception into INTERNAL
 
   double ElapsedSeconds() const {

@@ -73,15 +73,13 @@ void SyncLogger(const benchmark::State&) { UseLogger(LoggerMode::kSync); }
 void SyncNullSinkLogger(const benchmark::State&) { UseLogger(LoggerMode::kSyncNullSink); }
 
 // A finished GetUser as the logging stage sees it: mTLS identity, generated request id, traced.
-interceptor::ServerCall FinishedGetUser(const interceptor::MethodInfo& method) {
-  interceptor::ServerCall call;
+void FillFinishedGetUser(const interceptor::MethodInfo& method, interceptor::ServerCall& call) {
   call.method = &method;
   call.path = "/user.v1.UserService/GetUser";
   call.start = std::chrono::steady_clock::now();
   call.request_id = "3f2b8c1e-9a4d-4e7b-8c2f-5d6e7f8a9b0c";
   call.identity = "spiffe://hermes/client";
   call.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  return call;
 }
 
 // The line of LoggingStage::OnFinish (libs/interceptor/logging.cc), field for field.
@@ -104,7 +102,8 @@ void LogRpcFinished(spdlog::level::level_enum level, const interceptor::ServerCa
 void RunLogLine(benchmark::State& state, spdlog::level::level_enum level) {
   const interceptor::MethodInfo method{"/user.v1.UserService/GetUser", "user.v1.UserService",
                                        "GetUser", interceptor::RpcType::kUnary, false};
-  const interceptor::ServerCall call = FinishedGetUser(method);
+  interceptor::ServerCall call;
+  FillFinishedGetUser(method, call);
   const grpc::Status status = grpc::Status::OK;
   const std::string peer_address = "ipv4:10.42.0.17:53412";
   for (auto _ : state) {
