@@ -27,10 +27,10 @@
 //
 // Waking the parked subscribers is the one part of publishing that grows with their number.
 // With an executor set (SetWakeExecutor: the service's delivery thread), Publish hands it a
-// task that wakes them all (256 a task, so a Publish never waits behind all of them), and
-// the publisher — a writer whose client waits — returns at once; without one, Publish wakes
-// them itself. A reactor looking ahead while its write is in flight uses TryPopWhileBusy,
-// which does not park: the write's completion pumps it anyway.
+// chain of tasks that wakes them all (256 a task, so a Publish never waits behind all of
+// them), and the publisher — a writer whose client waits — returns at once; without one,
+// Publish wakes them itself. A reactor looking ahead while its write is in flight uses
+// TryPopWhileBusy, which does not park: the write's completion pumps it anyway.
 //
 // Why a shared log: with a queue per subscriber, Publish locked and pushed into every one, on
 // the committing writer's thread. At 10,000 watchers that was about half of a core at 200
@@ -163,6 +163,7 @@ class EventFanout {
     closed_ = true;
     for (Subscriber* subscriber : parked_) subscriber->parked_at = kNotParked;
     parked_.clear();
+    chain_end_ = 0;
     for (Subscriber* subscriber : subscribers_) {
       if (subscriber->waker) subscriber->waker();
     }
@@ -255,22 +256,38 @@ class EventFanout {
     return queued;
   }
 
-  // The executor's task: wakes kWakeChunk parked subscribers, the most recently parked first,
-  // then posts itself again while any is parked, so that a Publish (a writer whose client
-  // waits) never waits behind ten thousand wakers, and the pumps the first wakes posted run
-  // before the next chunk. It stops only once none is parked: a subscriber that parks between
-  // two chunks (having read everything) is woken for nothing, but it cannot take the place of
-  // one that was parked with an unread event. Publish posts no second task while one runs.
+  // The executor's task: a chain of them wakes the subscribers parked when the chain began,
+  // kWakeChunk a task, so that a Publish (a writer whose client waits) never waits behind ten
+  // thousand wakers, and the pumps the first wakes posted run before the next chunk. Those
+  // are parked_[0, chain_end_): parking appends after them, and the swap-removals keep every
+  // one of them in that range (Unpark), so neither a subscriber parking meanwhile (having read
+  // everything) nor one woken earlier and parked again can take the place of one that still
+  // has an unread event. When the range is done, a new chain starts if events were published
+  // during this one (a Publish posts no task while a chain runs), over whoever is parked then.
   void WakeParkedInChunks() ABSL_LOCKS_EXCLUDED(mutex_) {
     absl::MutexLock lock(&mutex_);
+    if (!chain_running_) {
+      chain_running_ = true;
+      chain_end_ = parked_.size();
+      chain_published_ = published_;
+    }
     if (!executor_) {  // the executor is going: whatever is left is woken here
       WakeParked(parked_.size());
-    } else {
-      WakeParked(std::min(kWakeChunk, parked_.size()));
-    }
-    if (parked_.empty()) {
-      wake_posted_ = false;  // parked from now on: the next Publish posts again
+      chain_running_ = false;
+      wake_posted_ = false;
       return;
+    }
+    for (size_t woken = 0; woken < kWakeChunk && chain_end_ > 0; ++woken) {
+      Subscriber* subscriber = parked_[--chain_end_];
+      Unpark(*subscriber);  // the last parked takes its place, now outside the range
+      subscriber->waker();
+    }
+    if (chain_end_ == 0) {
+      chain_running_ = false;
+      if (published_ == chain_published_ || parked_.empty()) {
+        wake_posted_ = false;  // parked from now on: the next Publish posts again
+        return;
+      }
     }
     executor_([this] { WakeParkedInChunks(); });
   }
@@ -283,6 +300,7 @@ class EventFanout {
       subscriber->parked_at = kNotParked;
       subscriber->waker();
     }
+    chain_end_ = std::min(chain_end_, parked_.size());
   }
 
   void Unsubscribe(Subscriber* subscriber) {
@@ -291,9 +309,13 @@ class EventFanout {
     if (subscriber->parked_at != kNotParked) Unpark(*subscriber);
   }
 
+  // The last parked subscriber takes `subscriber`'s place. If that place is inside a wake
+  // chain's range and the last one was parked after the chain began, it is woken for nothing;
+  // when the last one is inside the range itself (nothing parked since), the range shrinks.
   void Unpark(Subscriber& subscriber) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     SwapRemove(parked_, &Subscriber::parked_at, subscriber);
     subscriber.parked_at = kNotParked;
+    chain_end_ = std::min(chain_end_, parked_.size());
   }
 
   // Removes `subscriber` from `list` in O(1): the last entry takes its place, and its own index
@@ -323,6 +345,11 @@ class EventFanout {
   std::vector<Subscriber*> parked_ ABSL_GUARDED_BY(mutex_);
   Executor executor_ ABSL_GUARDED_BY(mutex_);
   bool wake_posted_ ABSL_GUARDED_BY(mutex_) = false;
+  // The wake chain under way (WakeParkedInChunks): parked_[0, chain_end_) is left to wake, and
+  // published_ was chain_published_ when it began.
+  bool chain_running_ ABSL_GUARDED_BY(mutex_) = false;
+  size_t chain_end_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t chain_published_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

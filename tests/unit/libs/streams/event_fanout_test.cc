@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "libs/streams/delivery_thread.h"
@@ -380,11 +381,22 @@ TEST(EventFanoutTest, Inject_OverflowingAParkedSubscriber_WakesIt) {
   fanout.SetWakeExecutor(nullptr);
 }
 
-// The wake task wakes parked subscribers a chunk at a time, the most recently parked first,
-// one chunk a task. Subscribers that park between two chunks (having read everything) must
-// not take the place of those still waiting to be told of the event: every subscriber parked
-// before the Publish is woken, and the chain of tasks ends once none is parked.
-TEST(EventFanoutTest, WakeTasks_SubscribersParkingBetweenChunks_NoEarlierOneIsLeftAsleep) {
+// Runs the executor's tasks in order, calling `between` after each, until none is left or
+// `max_tasks` ran; returns how many ran.
+size_t RunTasks(std::vector<std::function<void()>>& tasks, const std::function<void()>& between,
+                size_t max_tasks = 100) {
+  size_t run = 0;
+  for (; run < tasks.size() && run < max_tasks; ++run) {
+    tasks[run]();
+    between();
+  }
+  return run;
+}
+
+// A chain of wake tasks wakes the subscribers parked when it began, a chunk (256) a task.
+// Subscribers that park between two tasks (having read everything) must not take the place of
+// those still waiting to be told of the event, and are not woken for nothing either.
+TEST(EventFanoutTest, WakeChain_SubscribersParkingMeanwhile_NoEarlierOneIsLeftAsleep) {
   Fanout fanout;
   std::vector<std::function<void()>> tasks;
   fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
@@ -402,23 +414,92 @@ TEST(EventFanoutTest, WakeTasks_SubscribersParkingBetweenChunks_NoEarlierOneIsLe
 
   int later_wakes = 0;
   std::vector<Fanout::Handle> later;
-  for (size_t run = 0; run < tasks.size() && run < 100; ++run) {
-    tasks[run]();
-    if (run == 0) {  // between the first two chunks, 300 subscribers park
-      for (int i = 0; i < 300; ++i) {
-        later.push_back(fanout.Subscribe(8, [&later_wakes] { ++later_wakes; }));
-        ASSERT_EQ(later.back().TryPop(&event), Fanout::Next::kTimeout);
+  bool first = true;
+  RunTasks(tasks, [&] {
+    if (!std::exchange(first, false)) return;
+    for (int i = 0; i < 300; ++i) {  // between the first two tasks, 300 subscribers park
+      later.push_back(fanout.Subscribe(8, [&later_wakes] { ++later_wakes; }));
+      ASSERT_EQ(later.back().TryPop(&event), Fanout::Next::kTimeout);
+    }
+  });
+  EXPECT_EQ(std::count(wakes.begin(), wakes.end(), 1), kParked) << "each woken exactly once";
+  EXPECT_EQ(later_wakes, 0) << "nothing was published for them";
+  EXPECT_EQ(tasks.size(), 3u) << "600 in chunks of 256, then the chain ends";
+
+  // The chain is over: the next Publish starts another, for those parked now.
+  fanout.Publish(3);
+  ASSERT_EQ(tasks.size(), 4u);
+  RunTasks(tasks, [] {});
+  EXPECT_EQ(later_wakes, 300);
+  fanout.SetWakeExecutor(nullptr);
+}
+
+// What a StreamOrderUpdates stream does with an update for an order it does not track: woken,
+// it reads the update, finds nothing else, and parks again. With more than one chunk of such
+// streams, the chain must still reach every one of them once, and end.
+TEST(EventFanoutTest, WakeChain_WokenSubscribersParkAgain_EveryOneWokenOnce_ChainEnds) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  constexpr int kParked = 1000;
+  std::vector<int> wakes(kParked, 0);
+  std::vector<int> to_pump;  // woken, not yet pumped
+  std::vector<Fanout::Handle> parked;
+  std::shared_ptr<const int> event;
+  for (int i = 0; i < kParked; ++i) {
+    parked.push_back(fanout.Subscribe(8, [&wakes, &to_pump, i] {
+      ++wakes[i];
+      to_pump.push_back(i);
+    }));
+    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
+  }
+  fanout.Publish(1);
+  // Each task's wakes posted pumps, which run before the next task: read, park again.
+  const size_t ran = RunTasks(tasks, [&] {
+    for (int i : std::exchange(to_pump, {})) {
+      while (parked[static_cast<size_t>(i)].TryPop(&event) == Fanout::Next::kEvent) {
       }
     }
-  }
+  });
+  EXPECT_EQ(ran, tasks.size()) << "the chain did not end";
+  EXPECT_EQ(tasks.size(), 4u);
   EXPECT_EQ(std::count(wakes.begin(), wakes.end(), 1), kParked) << "each woken exactly once";
-  EXPECT_EQ(later_wakes, 300) << "woken for nothing, but woken: the chain ran until none parked";
-  EXPECT_EQ(tasks.size(), 1u + (kParked + 300 - 256 + 255) / 256);
+  fanout.SetWakeExecutor(nullptr);
+}
 
-  // The chain is over: once some park again, the next Publish starts another.
-  for (auto& handle : later) ASSERT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);
-  fanout.Publish(3);
-  EXPECT_EQ(tasks.size(), 5u);
+// An event published while a chain runs posts no task of its own: the chain starts over for
+// whoever is parked when it is done, so those who had already read the first event and parked
+// again hear of the second.
+TEST(EventFanoutTest, WakeChain_PublishedDuringIt_ThoseParkedAgainAreWokenAgain) {
+  Fanout fanout;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
+  constexpr int kParked = 300;
+  std::vector<int> wakes(kParked, 0);
+  std::vector<int> to_pump;
+  std::vector<Fanout::Handle> parked;
+  std::shared_ptr<const int> event;
+  for (int i = 0; i < kParked; ++i) {
+    parked.push_back(fanout.Subscribe(8, [&wakes, &to_pump, i] {
+      ++wakes[i];
+      to_pump.push_back(i);
+    }));
+    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
+  }
+  fanout.Publish(1);
+  std::vector<int> last_read(kParked, 0);
+  bool first = true;
+  RunTasks(tasks, [&] {
+    for (int i : std::exchange(to_pump, {})) {
+      while (parked[static_cast<size_t>(i)].TryPop(&event) == Fanout::Next::kEvent) {
+        last_read[static_cast<size_t>(i)] = *event;
+      }
+    }
+    if (std::exchange(first, false)) fanout.Publish(2);  // while the chain runs
+  });
+  EXPECT_EQ(tasks.size(), 4u) << "two chains of two tasks";
+  EXPECT_EQ(std::count(last_read.begin(), last_read.end(), 2), kParked)
+      << "someone never heard of the second event";
   fanout.SetWakeExecutor(nullptr);
 }
 
