@@ -17,13 +17,16 @@
 // the writer's call returns, so that the caller reads its own write; or after a failure, with
 // nullptr, since a failed COMMIT may still have reached the disk).
 //
-// Consistency: a read that misses loads from the database with no lock held, and fills the
-// cache with what it loaded only if no write to the shard ran at any moment of its load: the
-// shard counts writes in progress and finished writes (its version), and the load records the
-// version before it starts. Loads that overlap a write, whose snapshot may be either side of
-// the commit, are returned but not cached. So the cache only ever holds the state of the last
-// commit, and reads never go back in time: not behind an acknowledged write, and not behind
-// a newer state that another read already saw in the database.
+// Consistency: every read returns what the database holds at some moment during the read.
+//   - While a key is being written (between BeginWrite and EndWrite, which covers its commit)
+//     its reads go to the database: the commit may have made the new state visible there
+//     before EndWrite brings it here, and a reader must not see the new state, then the old.
+//   - A read that misses loads from the database with no lock held, and fills the cache with
+//     what it loaded only if no write to its shard ended during the load (the shard's version
+//     counts them; the load records it before it starts) and its key is not being written.
+//     A load whose snapshot may be either side of a commit is returned but not cached.
+// So the cache only ever holds the state of the last commit, and reads never go back in time:
+// not behind an acknowledged write, nor behind a newer state a read already saw.
 //
 // Eviction: least recently used, per shard; the capacity counts records, not bytes. A capacity
 // of 0 turns the cache off (GetOrLoad always loads). Thread-safe; reads of different shards
@@ -78,7 +81,11 @@ class ReadCache {
     uint64_t version = 0;
     {
       absl::MutexLock lock(&shard.mu);
-      if (auto found = shard.index.find(key); found != shard.index.end()) {
+      // While `key` is being written, the database may already hold the new state that the
+      // cache does not have yet: read it there, or a reader could see the new state, then the
+      // old one.
+      const bool being_written = !shard.writing.empty() && shard.writing.contains(key);
+      if (auto found = shard.index.find(key); found != shard.index.end() && !being_written) {
         shard.entries.splice(shard.entries.begin(), shard.entries, found->second);
         ++shard.hits;
         return found->second->value;
@@ -89,7 +96,7 @@ class ReadCache {
     absl::StatusOr<Value> loaded = load();
     if (loaded.ok()) {
       absl::MutexLock lock(&shard.mu);
-      if (shard.version == version && shard.writing == 0) {
+      if (shard.version == version && !shard.writing.contains(key)) {
         Store(shard, key, *loaded);
       } else {
         ++shard.fills_refused;
@@ -99,12 +106,12 @@ class ReadCache {
   }
 
   // A write to the existing record `key` may commit from now on: until the matching EndWrite,
-  // loads of its shard are not cached.
+  // reads of `key` go to the database and what they load is not cached.
   void BeginWrite(absl::string_view key) {
     if (shard_capacity_ == 0) return;
     Shard& shard = ShardOf(key);
     absl::MutexLock lock(&shard.mu);
-    ++shard.writing;
+    ++shard.writing[key];
   }
 
   // The write begun by BeginWrite(key) is over: `state` is what it committed, or nullptr for a
@@ -113,7 +120,9 @@ class ReadCache {
     if (shard_capacity_ == 0) return;
     Shard& shard = ShardOf(key);
     absl::MutexLock lock(&shard.mu);
-    --shard.writing;
+    if (auto writing = shard.writing.find(key); writing != shard.writing.end()) {
+      if (--writing->second == 0) shard.writing.erase(writing);
+    }
     ++shard.version;
     if (state != nullptr) {
       Store(shard, key, *state);
@@ -158,7 +167,8 @@ class ReadCache {
     Entries entries ABSL_GUARDED_BY(mu);
     // Keys point into `entries`' nodes.
     absl::flat_hash_map<absl::string_view, typename Entries::iterator> index ABSL_GUARDED_BY(mu);
-    int writing ABSL_GUARDED_BY(mu) = 0;       // writes between BeginWrite and EndWrite
+    // Keys between BeginWrite and EndWrite, with how many writes each.
+    absl::flat_hash_map<std::string, int> writing ABSL_GUARDED_BY(mu);
     uint64_t version ABSL_GUARDED_BY(mu) = 0;  // writes ended (and creates put)
     int64_t hits ABSL_GUARDED_BY(mu) = 0;
     int64_t misses ABSL_GUARDED_BY(mu) = 0;

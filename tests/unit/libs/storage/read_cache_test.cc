@@ -89,6 +89,42 @@ TEST(ReadCacheTest, WriteInProgress_LoadsAreReturnedButNotCached) {
   EXPECT_EQ(cache.GetStats().fills_refused, 2);
 }
 
+// Between the commit and EndWrite the database already holds the new state and the cache the
+// old one: a reader that went to the database (and saw the new state) must not then be served
+// the old one from memory. So a key being written is read from the database, while the other
+// keys of its shard are still served from memory.
+TEST(ReadCacheTest, KeyBeingWritten_ReadFromTheDatabase_OtherKeysStillFromMemory) {
+  ReadCache<std::string> cache(16, /*shards=*/1);
+  cache.Put("a", "v1");
+  cache.Put("b", "B");
+  cache.BeginWrite("a");
+  int loads = 0;
+  EXPECT_EQ(*cache.GetOrLoad("a", CountingLoad{"v2, committed", &loads}), "v2, committed");
+  EXPECT_EQ(*cache.GetOrLoad("b", CountingLoad{"?", &loads}), "B");
+  EXPECT_EQ(loads, 1);
+  const std::string v2 = "v2, committed";
+  cache.EndWrite("a", &v2);
+  EXPECT_EQ(*cache.GetOrLoad("a", CountingLoad{"?", &loads}), "v2, committed");
+  EXPECT_EQ(loads, 1);
+}
+
+// Two writes to one key at once (their commits in one batch, say): the key is read from the
+// database until both ended.
+TEST(ReadCacheTest, TwoWritesToOneKey_ReadFromTheDatabaseUntilBothEnded) {
+  ReadCache<std::string> cache(16);
+  cache.Put("a", "v1");
+  cache.BeginWrite("a");
+  cache.BeginWrite("a");
+  const std::string v2 = "v2";
+  cache.EndWrite("a", &v2);
+  int loads = 0;
+  EXPECT_EQ(*cache.GetOrLoad("a", CountingLoad{"v3, committed", &loads}), "v3, committed");
+  const std::string v3 = "v3, committed";
+  cache.EndWrite("a", &v3);
+  EXPECT_EQ(*cache.GetOrLoad("a", CountingLoad{"?", &loads}), "v3, committed");
+  EXPECT_EQ(loads, 1);
+}
+
 TEST(ReadCacheTest, Full_EvictsTheLeastRecentlyUsed) {
   ReadCache<std::string> cache(/*capacity=*/2, /*shards=*/1);
   int loads = 0;
@@ -184,17 +220,18 @@ TEST(ReadCacheTest, ConcurrentReadsWritesAndEvictions_NeverGoBackInTime) {
     }
   });
   for (int version = 1; version <= kWrites; ++version) {
-    database.store(version);      // the commit
-    cache.Put("key", version);    // the store's commit path, before the writer returns
-    acknowledged.store(version);  // the writer's call returns
-    std::this_thread::yield();    // and the next write comes a little later
+    cache.BeginWrite("key");
+    database.store(version);          // the commit
+    cache.EndWrite("key", &version);  // the store's commit path, before the writer returns
+    acknowledged.store(version);      // the writer's call returns
+    std::this_thread::yield();        // and the next write comes a little later
   }
   done.store(true);
   for (std::thread& thread : threads) thread.join();
 
   EXPECT_EQ(violations.load(), 0);
   EXPECT_GT(reads.load(), 0);
-  EXPECT_EQ(*cache.GetOrLoad("key", [] { return absl::StatusOr<int>(-1); }), kWrites);
+  EXPECT_EQ(*cache.GetOrLoad("key", [&] { return absl::StatusOr<int>(database.load()); }), kWrites);
 }
 
 }  // namespace
