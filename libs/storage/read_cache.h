@@ -116,7 +116,7 @@ class ReadCache {
 
   // The write begun by BeginWrite(key) is over: `state` is what it committed, or nullptr for a
   // delete or a write that failed (the next read goes to the database).
-  void EndWrite(absl::string_view key, const Value* state) {
+  void EndWrite(absl::string_view key, const Value* state) noexcept {
     if (shard_capacity_ == 0) return;
     Shard& shard = ShardOf(key);
     absl::MutexLock lock(&shard.mu);
@@ -124,17 +124,16 @@ class ReadCache {
       if (--writing->second == 0) shard.writing.erase(writing);
     }
     ++shard.version;
-    if (state != nullptr) {
-      Store(shard, key, *state);
-    } else if (auto found = shard.index.find(key); found != shard.index.end()) {
-      shard.entries.erase(found->second);
-      shard.index.erase(found);
+    if (state == nullptr) {
+      Drop(shard, key);
+      return;
     }
+    Store(shard, key, *state);
   }
 
   // A committed record that did not exist before (a create): no read can have seen an older
   // state of it.
-  void Put(absl::string_view key, const Value& value) {
+  void Put(absl::string_view key, const Value& value) noexcept {
     if (shard_capacity_ == 0) return;
     Shard& shard = ShardOf(key);
     absl::MutexLock lock(&shard.mu);
@@ -182,19 +181,38 @@ class ReadCache {
 
   // Makes `value` the most recently used record under `key`, evicting the least recently used
   // one when the shard is full.
-  void Store(Shard& shard, absl::string_view key, const Value& value)
+  // Never throws: when an allocation fails, `key` is simply not cached (a store calls this
+  // from its commit path, where an exception would leave writers waiting). It never leaves a
+  // half-assigned value nor the previous state behind.
+  void Store(Shard& shard, absl::string_view key, const Value& value) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+    try {
+      if (auto found = shard.index.find(key); found != shard.index.end()) {
+        Value copy = value;  // may throw; the move below does not
+        found->second->value = std::move(copy);
+        shard.entries.splice(shard.entries.begin(), shard.entries, found->second);
+        return;
+      }
+      shard.index.reserve(shard.index.size() + 1);  // so that the emplace below cannot throw
+      Entry entry{std::string(key), value};
+      if (shard.entries.size() >= shard_capacity_) {
+        shard.index.erase(shard.entries.back().key);
+        shard.entries.pop_back();
+      }
+      shard.entries.push_front(std::move(entry));
+      shard.index.emplace(shard.entries.front().key, shard.entries.begin());
+    } catch (...) {
+      Drop(shard, key);
+    }
+  }
+
+  // Forgets `key`; allocates nothing.
+  static void Drop(Shard& shard, absl::string_view key) noexcept
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
     if (auto found = shard.index.find(key); found != shard.index.end()) {
-      found->second->value = value;
-      shard.entries.splice(shard.entries.begin(), shard.entries, found->second);
-      return;
+      shard.entries.erase(found->second);
+      shard.index.erase(found);
     }
-    if (shard.entries.size() >= shard_capacity_) {
-      shard.index.erase(shard.entries.back().key);
-      shard.entries.pop_back();
-    }
-    shard.entries.push_front(Entry{std::string(key), value});
-    shard.index.emplace(shard.entries.front().key, shard.entries.begin());
   }
 
   const size_t shard_count_;

@@ -230,16 +230,17 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
         written->sequence = db.LastInsertRowId();
         return written;
       },
-      // Tickets are taken in commit order, and only by commits, so none is ever skipped. The
-      // cache learns of the commit here too, before anyone returns.
+      // The cache learns of the commit here, in commit order, before anyone returns (it never
+      // throws: a ticket taken and never delivered would hold up every later writer). Tickets
+      // are taken in commit order, and only by commits, so none is ever skipped.
       [&](UserEvent& committed) {
-        ticket = notifier_.TakeTicket();
         if (id.empty()) {
           cache_.Put(committed.user.id, committed.user);
         } else {
           cache_.EndWrite(id,
                           committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
         }
+        ticket = notifier_.TakeTicket();
       });
   if (!event.ok()) {
     // A failed COMMIT may still have reached the disk: the next Get reads the database.
