@@ -16,6 +16,9 @@ struct OrderUpdate {
   Kind kind = Kind::kChange;
   ::order::v1::StreamOrderUpdatesResponse response;  // kChange and kReply
   OrderStatus status = OrderStatus::kPending;        // kChange: for per-order dedup
+  // kReply to a subscription of an order the stream already tracked (a refresh): sent even if
+  // a message with the same status went out before, never if a newer one did.
+  bool refresh = false;
 };
 
 using OrderUpdateFanout = streams::EventFanout<OrderUpdate>;

@@ -1,6 +1,5 @@
 #include "services/order/stream_order_updates.h"
 
-#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -58,7 +57,6 @@ bool StreamOrderUpdatesReactor::Refuse(const absl::Status& why) {
 bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
   OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
   reply.response.set_order_id(request.order_id());
-  std::optional<int> sent_before;  // the newest status sent for it, if it was tracked already
   {
     absl::MutexLock lock(&mutex_);
     if (request.unsubscribe()) {
@@ -72,27 +70,19 @@ bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
       return subscription_->Inject(std::move(reply));
     }
     // Tracked before the read, so no change committed after the read is dropped. Subscribing
-    // again to an order already tracked forgets what was sent for it: the current status goes
-    // out again (API.md: "on subscribe the server at once sends the order's current status"),
-    // unless a newer one goes out first.
-    auto [it, inserted] = tracked_.try_emplace(request.order_id(), 0);
-    if (!inserted) sent_before = std::exchange(it->second, 0);
+    // again to an order already tracked is a refresh: its reply goes out even if that status
+    // was sent before (API.md: "on subscribe the server at once sends the order's current
+    // status"), but never after a newer one.
+    reply.refresh = !tracked_.try_emplace(request.order_id(), 0).second;
   }
   absl::StatusOr<Order> order = store_.Get(request.order_id());
   if (order.ok()) {
     reply.response = CurrentStatus(*order);
     reply.status = order->status;
   } else {
-    {
-      // The subscription stays as it was: gone if this request made it, otherwise tracked
-      // with what was sent for it (reads of one stream are one at a time, so nothing else
-      // of this stream changed the entry meanwhile; the pump may have raised it).
+    if (!reply.refresh) {  // a refresh that fails leaves the subscription as it was
       absl::MutexLock lock(&mutex_);
-      if (!sent_before.has_value()) {
-        tracked_.erase(request.order_id());
-      } else if (auto it = tracked_.find(request.order_id()); it != tracked_.end()) {
-        it->second = std::max(it->second, *sent_before);
-      }
+      tracked_.erase(request.order_id());
     }
     absl::Status status = order.status();
     if (status.code() == absl::StatusCode::kNotFound) {
@@ -105,7 +95,7 @@ bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
 
 StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
     ::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) {
-  if (looking_ahead) ahead_status_.reset();
+  if (looking_ahead) looked_ahead_.reset();
   while (true) {
     if (ended_early_.has_value()) {
       if (!last_message_sent_) {
@@ -139,9 +129,10 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
     if (!update->response.has_error()) {  // a change or a current status
       auto it = tracked_.find(update->response.order_id());
       const int status = static_cast<int>(update->status);
-      if (it == tracked_.end() || status <= it->second) continue;  // not ours, or stale
+      if (it == tracked_.end() || !IsNews(status, it->second, update->refresh)) continue;
       if (looking_ahead) {
-        ahead_status_ = status;  // recorded when it goes out (StillToSend)
+        looked_ahead_ =
+            LookedAhead{.status = status, .refresh = update->refresh};  // see StillToSend
       } else {
         it->second = status;
       }
@@ -153,10 +144,11 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
 
 bool StreamOrderUpdatesReactor::StillToSend(
     const ::order::v1::StreamOrderUpdatesResponse& looked_ahead) {
-  if (!ahead_status_.has_value()) return true;  // an error reply
-  const int status = *std::exchange(ahead_status_, std::nullopt);
+  if (!looked_ahead_.has_value()) return true;  // an error reply
+  const LookedAhead ahead = *std::exchange(looked_ahead_, std::nullopt);
+  const int status = ahead.status;
   auto it = tracked_.find(looked_ahead.order_id());
-  if (it == tracked_.end() || status <= it->second) return false;
+  if (it == tracked_.end() || !IsNews(status, it->second, ahead.refresh)) return false;
   it->second = status;
   return true;
 }

@@ -18,9 +18,10 @@
 // precedes the changes that follow it and half-close ends the stream (OK) after every reply
 // was sent. Changes and current statuses are deduplicated per order by status (every allowed
 // transition increases the status number), so neither a stale current status nor a stale
-// change is sent. A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking
-// writers; on shutdown the stream ends UNAVAILABLE. Either way a last message whose `error` is
-// set and `order_id` empty says why, then the status does.
+// change is sent; the reply to a re-subscribe goes out even if that status was sent before.
+// A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking writers; on
+// shutdown the stream ends UNAVAILABLE. Either way a last message whose `error` is set and
+// `order_id` empty says why, then the status does.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -87,9 +88,19 @@ class StreamOrderUpdatesReactor final
   // Why the server ends the stream early: sent as a last message, then as the status.
   std::optional<absl::Status> ended_early_ ABSL_GUARDED_BY(mutex_);
   bool last_message_sent_ ABSL_GUARDED_BY(mutex_) = false;
-  // The status of the response looked ahead at (none for an error reply): tracked_ is updated
-  // when it goes out (StillToSend), not when it is looked at.
-  std::optional<int> ahead_status_ ABSL_GUARDED_BY(mutex_);
+  // Whether a status is worth sending for an order whose newest status sent is `sent`: a
+  // newer one always; the same one again only as the reply to a refresh (a re-subscribe).
+  static bool IsNews(int status, int sent, bool refresh) {
+    return status > sent || (refresh && status == sent);
+  }
+
+  // The response looked ahead at (none for an error reply): tracked_ is updated when it goes
+  // out (StillToSend), not when it is looked at.
+  struct LookedAhead {
+    int status = 0;
+    bool refresh = false;
+  };
+  std::optional<LookedAhead> looked_ahead_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hermes::order
