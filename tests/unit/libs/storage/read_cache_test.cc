@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -180,6 +181,44 @@ TEST(ReadCacheTest, DeleteDuringALoad_TheDeletedRecordIsNotCached) {
   int loads = 0;
   EXPECT_EQ(*cache.GetOrLoad("a", CountingLoad{"gone", &loads}), "gone");
   EXPECT_EQ(loads, 1);
+}
+
+// A value whose copy fails on demand, as an allocation can.
+struct Fragile {
+  std::string text;
+  bool throw_on_copy = false;
+  Fragile(std::string t, bool fail) : text(std::move(t)), throw_on_copy(fail) {}
+  Fragile(const Fragile& other) : text(other.text), throw_on_copy(false) {
+    if (other.throw_on_copy) throw std::bad_alloc();
+  }
+  Fragile(Fragile&&) noexcept = default;
+  Fragile& operator=(const Fragile& other) {
+    Fragile copy(other);
+    return *this = std::move(copy);
+  }
+  Fragile& operator=(Fragile&&) noexcept = default;
+};
+
+// The store applies a commit to the cache where an exception would leave writers waiting: a
+// state that cannot be copied in is dropped, and the previous state is not left behind.
+TEST(ReadCacheTest, StateCannotBeStored_KeyDroppedNotStale_NoException) {
+  ReadCache<Fragile> cache(16);
+  cache.Put("a", Fragile("v1", false));
+  cache.BeginWrite("a");
+  const Fragile v2("v2", /*fail=*/true);
+  cache.EndWrite("a", &v2);  // does not throw
+  cache.Put("b", Fragile("created", true));
+  int loads = 0;
+  auto load = [&loads](const char* text) {
+    return [&loads, text] {
+      ++loads;
+      return absl::StatusOr<Fragile>(Fragile(text, false));
+    };
+  };
+  EXPECT_EQ(cache.GetOrLoad("a", load("v2 from the database"))->text, "v2 from the database");
+  EXPECT_EQ(cache.GetOrLoad("b", load("created, from the database"))->text,
+            "created, from the database");
+  EXPECT_EQ(loads, 2);
 }
 
 // Real threads: a writer commits versions 1..N of one key to a "database" between BeginWrite
