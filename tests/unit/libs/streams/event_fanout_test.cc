@@ -434,73 +434,72 @@ TEST(EventFanoutTest, WakeChain_SubscribersParkingMeanwhile_NoEarlierOneIsLeftAs
   fanout.SetWakeExecutor(nullptr);
 }
 
+// A fan-out whose wake tasks the test runs by hand, with `count` subscribers parked whose
+// wakers record that they were woken and that their pump is due.
+class WakeChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fanout_.SetWakeExecutor([this](std::function<void()> task) { tasks_.push_back(task); });
+  }
+  void TearDown() override { fanout_.SetWakeExecutor(nullptr); }
+
+  void Park(int count) {
+    wakes_.assign(static_cast<size_t>(count), 0);
+    last_read_.assign(static_cast<size_t>(count), 0);
+    std::shared_ptr<const int> event;
+    for (int i = 0; i < count; ++i) {
+      handles_.push_back(fanout_.Subscribe(8, [this, i] {
+        ++wakes_[static_cast<size_t>(i)];
+        to_pump_.push_back(i);
+      }));
+      ASSERT_EQ(handles_.back().TryPop(&event), Fanout::Next::kTimeout);
+    }
+  }
+
+  // What each woken stream's pump does: reads everything there is, then parks again.
+  void PumpTheWoken() {
+    std::shared_ptr<const int> event;
+    for (int i : std::exchange(to_pump_, {})) {
+      const auto at = static_cast<size_t>(i);
+      while (handles_[at].TryPop(&event) == Fanout::Next::kEvent) last_read_[at] = *event;
+    }
+  }
+
+  Fanout fanout_;
+  std::vector<std::function<void()>> tasks_;
+  std::vector<int> wakes_;
+  std::vector<int> last_read_;  // the last event each subscriber read
+  std::vector<int> to_pump_;    // woken, not yet pumped
+  std::vector<Fanout::Handle> handles_;
+};
+
 // What a StreamOrderUpdates stream does with an update for an order it does not track: woken,
 // it reads the update, finds nothing else, and parks again. With more than one chunk of such
 // streams, the chain must still reach every one of them once, and end.
-TEST(EventFanoutTest, WakeChain_WokenSubscribersParkAgain_EveryOneWokenOnce_ChainEnds) {
-  Fanout fanout;
-  std::vector<std::function<void()>> tasks;
-  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
-  constexpr int kParked = 1000;
-  std::vector<int> wakes(kParked, 0);
-  std::vector<int> to_pump;  // woken, not yet pumped
-  std::vector<Fanout::Handle> parked;
-  std::shared_ptr<const int> event;
-  for (int i = 0; i < kParked; ++i) {
-    parked.push_back(fanout.Subscribe(8, [&wakes, &to_pump, i] {
-      ++wakes[i];
-      to_pump.push_back(i);
-    }));
-    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
-  }
-  fanout.Publish(1);
-  // Each task's wakes posted pumps, which run before the next task: read, park again.
-  const size_t ran = RunTasks(tasks, [&] {
-    for (int i : std::exchange(to_pump, {})) {
-      while (parked[static_cast<size_t>(i)].TryPop(&event) == Fanout::Next::kEvent) {
-      }
-    }
-  });
-  EXPECT_EQ(ran, tasks.size()) << "the chain did not end";
-  EXPECT_EQ(tasks.size(), 4u);
-  EXPECT_EQ(std::count(wakes.begin(), wakes.end(), 1), kParked) << "each woken exactly once";
-  fanout.SetWakeExecutor(nullptr);
+TEST_F(WakeChainTest, WokenSubscribersParkAgain_EveryOneWokenOnce_ChainEnds) {
+  Park(1000);
+  fanout_.Publish(1);
+  // Each task's wakes posted pumps, which run before the next task.
+  const size_t ran = RunTasks(tasks_, [&] { PumpTheWoken(); });
+  EXPECT_EQ(ran, tasks_.size()) << "the chain did not end";
+  EXPECT_EQ(tasks_.size(), 4u);
+  EXPECT_EQ(std::count(wakes_.begin(), wakes_.end(), 1), 1000) << "each woken exactly once";
 }
 
 // An event published while a chain runs posts no task of its own: the chain starts over for
 // whoever is parked when it is done, so those who had already read the first event and parked
 // again hear of the second.
-TEST(EventFanoutTest, WakeChain_PublishedDuringIt_ThoseParkedAgainAreWokenAgain) {
-  Fanout fanout;
-  std::vector<std::function<void()>> tasks;
-  fanout.SetWakeExecutor([&](std::function<void()> task) { tasks.push_back(std::move(task)); });
-  constexpr int kParked = 300;
-  std::vector<int> wakes(kParked, 0);
-  std::vector<int> to_pump;
-  std::vector<Fanout::Handle> parked;
-  std::shared_ptr<const int> event;
-  for (int i = 0; i < kParked; ++i) {
-    parked.push_back(fanout.Subscribe(8, [&wakes, &to_pump, i] {
-      ++wakes[i];
-      to_pump.push_back(i);
-    }));
-    ASSERT_EQ(parked.back().TryPop(&event), Fanout::Next::kTimeout);
-  }
-  fanout.Publish(1);
-  std::vector<int> last_read(kParked, 0);
+TEST_F(WakeChainTest, PublishedDuringIt_ThoseParkedAgainAreWokenAgain) {
+  Park(300);
+  fanout_.Publish(1);
   bool first = true;
-  RunTasks(tasks, [&] {
-    for (int i : std::exchange(to_pump, {})) {
-      while (parked[static_cast<size_t>(i)].TryPop(&event) == Fanout::Next::kEvent) {
-        last_read[static_cast<size_t>(i)] = *event;
-      }
-    }
-    if (std::exchange(first, false)) fanout.Publish(2);  // while the chain runs
+  RunTasks(tasks_, [&] {
+    PumpTheWoken();
+    if (std::exchange(first, false)) fanout_.Publish(2);  // while the chain runs
   });
-  EXPECT_EQ(tasks.size(), 4u) << "two chains of two tasks";
-  EXPECT_EQ(std::count(last_read.begin(), last_read.end(), 2), kParked)
+  EXPECT_EQ(tasks_.size(), 4u) << "two chains of two tasks";
+  EXPECT_EQ(std::count(last_read_.begin(), last_read_.end(), 2), 300)
       << "someone never heard of the second event";
-  fanout.SetWakeExecutor(nullptr);
 }
 
 // At shutdown the executor goes (set to nullptr) with a chain under way: its task still given
