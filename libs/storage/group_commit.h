@@ -18,7 +18,9 @@
 //
 // `committed` runs for every successful item, in the order the items ran (the order their
 // rows were written, so sequence order), while no other batch can start: the place to take
-// commit-order tickets. Both callbacks run on the leader's thread, the caller waiting.
+// commit-order tickets. If it throws, its item's writer gets INTERNAL (the write is durable)
+// and the rest of the batch goes on, so it must not throw once it has taken a ticket: take the
+// ticket last. Both callbacks run on the leader's thread, the caller waiting.
 #pragma once
 
 #include <exception>
@@ -60,9 +62,9 @@ class GroupCommit {
       absl::MutexLock lock(&db_mu_);
       RunBatch(batch);
     } catch (...) {
-      // Only a `committed` callback can get here (RunBatch catches what `work` throws), after
-      // the commit: the writes are durable but not every item got its callback. Nobody may be
-      // left waiting on a leader that is gone, nor told "OK" without its ticket.
+      // RunBatch catches what `work` and `committed` throw, so only an allocation failure in
+      // its own bookkeeping gets here, possibly after the commit. Nobody may be left waiting on
+      // a leader that is gone, nor told "OK" without its callback having run.
       for (Pending* pending : batch) {
         if (pending != &mine && !pending->reported) {
           pending->result = absl::InternalError(
@@ -133,8 +135,23 @@ class GroupCommit {
     }
     if (absl::Status status = txn->Commit(); !status.ok()) return fail_all(status);
     for (Pending* pending : batch) {
-      if (pending->result.ok()) pending->committed(*pending->result);
+      if (pending->result.ok()) RunCommitted(*pending);
       pending->reported = true;
+    }
+  }
+
+  // A callback that throws fails its own item (its write is durable, but what was to follow
+  // the commit did not happen); the other items' callbacks still run, in order.
+  static void RunCommitted(Pending& pending) {
+    try {
+      pending.committed(*pending.result);
+    } catch (const std::exception& e) {
+      pending.result = absl::InternalError(
+          absl::StrCat("write committed, but a step after the commit failed: ", e.what()));
+    } catch (...) {
+      pending.result = absl::InternalError(
+          "write committed, but a step after the commit threw a non-standard "
+          "exception");
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <memory>
@@ -167,15 +168,40 @@ TEST_F(GroupCommitTest, WriteThrows_InternalForIt_OthersCommit_NoOneHangs) {
   EXPECT_EQ(Rows(), (std::vector<std::string>{"b", "lead"}));
 }
 
-TEST_F(GroupCommitTest, CommittedCallbackThrows_LeaderRethrows_NextWriterIsNotStuck) {
+TEST_F(GroupCommitTest, CommittedCallbackThrows_InternalForItsWriter_NextWriterIsNotStuck) {
   auto throwing_committed = [](std::string&) { throw std::runtime_error("callback failed"); };
-  EXPECT_THROW(commits_->Run(Insert("a"), throwing_committed), std::runtime_error);
+  absl::StatusOr<std::string> thrown = commits_->Run(Insert("a"), throwing_committed);
+  EXPECT_EQ(thrown.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(thrown.status().message().find("callback failed"), std::string::npos);
   // Before the guard, the gone leader left `leading_` set and this waited forever.
   std::future<absl::StatusOr<std::string>> next = std::async(
       std::launch::async, [&] { return commits_->Run(Insert("b"), [](std::string&) {}); });
   ASSERT_EQ(next.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_TRUE(next.get().ok());
   EXPECT_EQ(Rows(), (std::vector<std::string>{"a", "b"}));  // "a" did commit
+}
+
+// One item's callback failing must not cost the others theirs: a store takes each writer's
+// commit-order ticket there, and a writer told OK without one would never be delivered.
+TEST_F(GroupCommitTest, CommittedCallbackThrowsInABatch_OnlyThatItemFails_OthersRunInOrder) {
+  absl::Mutex ran_mu;
+  std::vector<std::string> ran;
+  auto committed = [&](std::string& name) {
+    if (name == "b") throw std::runtime_error("b's callback failed");
+    absl::MutexLock lock(&ran_mu);
+    ran.push_back(name);
+  };
+  auto results = RunAsOneBatch({Insert("a"), Insert("b"), Insert("c")}, committed);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[1].value_or("failed"), "a");
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(results[2].status().message().find("b's callback failed"), std::string::npos);
+  EXPECT_EQ(results[3].value_or("failed"), "c");
+  absl::MutexLock lock(&ran_mu);  // the three queued in whatever order their threads ran
+
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(Rows(), (std::vector<std::string>{"a", "b", "c", "lead"}));  // every write is durable
 }
 
 }  // namespace
