@@ -79,6 +79,14 @@ CREATE TRIGGER users_counted_on_status AFTER UPDATE OF status ON users
   UPDATE user_counts SET n = n + 1 WHERE status = NEW.status;
 END;
 )sql"},
+    // WatchUsers with a status_filter replays only the matching events. Through this index a
+    // replay for INACTIVE or BANNED users over a long stretch of the log that matches nothing
+    // reads nothing of it. It holds only the events of users who are not ACTIVE, the few: a
+    // create (ACTIVE) does not write to it. An index of every event cost ~9 % of CreateUser's
+    // throughput at 64 in flight; a filter on ACTIVE matches most events, and reads the log.
+    {.version = 3, .sql = R"sql(
+CREATE INDEX user_events_not_active ON user_events (status) WHERE status <> 1;
+)sql"},
 };
 
 constexpr size_t kEtagBytes = 8;  // 13 characters
@@ -107,7 +115,20 @@ constexpr char kInsertEvent[] =
     "created_at, updated_at, etag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr char kEventsAfter[] =
     "SELECT type, event_time, user_id, email, display_name, status, created_at, updated_at, "
-    "etag, sequence FROM user_events WHERE sequence > ?1 ORDER BY sequence LIMIT ?2";
+    "etag, sequence FROM user_events WHERE sequence > ?1 AND sequence <= ?2 "
+    "ORDER BY sequence LIMIT ?3";
+// Reads the range of the log, skipping the events of other statuses.
+constexpr char kEventsAfterWithStatus[] =
+    "SELECT type, event_time, user_id, email, display_name, status, created_at, updated_at, "
+    "etag, sequence FROM user_events WHERE status = ?4 AND sequence > ?1 AND sequence <= ?2 "
+    "ORDER BY sequence LIMIT ?3";
+// A status other than ACTIVE: a seek in user_events_not_active (whose entries end with the
+// sequence), not a scan. The literal "status <> 1" is what lets SQLite use the partial index.
+constexpr char kEventsAfterWithStatusNotActive[] =
+    "SELECT type, event_time, user_id, email, display_name, status, created_at, updated_at, "
+    "etag, sequence FROM user_events WHERE status = ?4 AND status <> 1 AND sequence > ?1 AND "
+    "sequence <= ?2 ORDER BY sequence LIMIT ?3";
+static_assert(static_cast<int>(UserStatus::kActive) == 1);
 constexpr char kEventTable[] = "user_events";
 
 absl::Status Corrupt(absl::string_view what, int64_t value) {
@@ -360,16 +381,24 @@ absl::Status SqliteUserStore::Delete(absl::string_view id) {
       .status();
 }
 
-absl::StatusOr<std::vector<UserEvent>> SqliteUserStore::EventsAfter(int64_t after_sequence,
-                                                                    int limit) {
+absl::StatusOr<std::vector<UserEvent>> SqliteUserStore::ReadEvents(const EventQuery& query) {
   std::vector<UserEvent> events;
-  if (limit <= 0) return events;
+  if (query.limit <= 0) return events;
   absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
   if (!db.ok()) return db.status();
-  absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(kEventsAfter);
+  const char* sql = kEventsAfter;
+  if (query.status.has_value()) {
+    sql = *query.status == UserStatus::kActive ? kEventsAfterWithStatus
+                                               : kEventsAfterWithStatusNotActive;
+  }
+  absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(sql);
   if (!stmt.ok()) return stmt.status();
-  (*stmt)->BindInt64(1, after_sequence).BindInt64(2, limit);
-  events.reserve(static_cast<size_t>(std::min(limit, 1024)));
+  (*stmt)
+      ->BindInt64(1, query.after_sequence)
+      .BindInt64(2, query.through_sequence)
+      .BindInt64(3, query.limit);
+  if (query.status.has_value()) (*stmt)->BindInt64(4, static_cast<int64_t>(*query.status));
+  events.reserve(static_cast<size_t>(std::min(query.limit, 1024)));
   for (;;) {
     absl::StatusOr<bool> row = (*stmt)->Step();
     if (!row.ok()) return row.status();

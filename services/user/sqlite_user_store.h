@@ -38,7 +38,7 @@
 //     backwards, even if the clock does.
 //   - RetainedEvents after every event was pruned (PruneEvents(0)): {newest + 1, newest}, an
 //     empty range that still says where the log continues. {0, 0} only before the first event.
-//   - EventsAfter with limit <= 0 returns no events. List needs offset >= 0 and limit >= 1, and
+//   - ReadEvents with limit <= 0 returns no events. List needs offset >= 0 and limit >= 1, and
 //     PruneEvents keep >= 0 (INVALID_ARGUMENT, no field, otherwise).
 #pragma once
 
@@ -100,7 +100,7 @@ class SqliteUserStore final : public UserStore {
   absl::StatusOr<User> Update(const UserUpdate& update) override;
   absl::Status Delete(absl::string_view id) override;
 
-  absl::StatusOr<std::vector<UserEvent>> EventsAfter(int64_t after_sequence, int limit) override;
+  absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<EventRange> RetainedEvents() override;
   absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
 

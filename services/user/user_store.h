@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,8 +37,20 @@ class UserStore {
   virtual absl::StatusOr<User> Update(const UserUpdate& update) = 0;
   virtual absl::Status Delete(absl::string_view id) = 0;
 
+  // Up to `limit` retained events with after_sequence < sequence <= through_sequence, oldest
+  // first; with `status`, only the events whose user has that status (for a status other than
+  // ACTIVE the others are skipped in an index, not read).
+  struct EventQuery {
+    int64_t after_sequence = 0;
+    int64_t through_sequence = std::numeric_limits<int64_t>::max();
+    std::optional<UserStatus> status;
+    int limit = 0;
+  };
+  virtual absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) = 0;
   // Up to `limit` retained events with sequence > `after_sequence`, oldest first.
-  virtual absl::StatusOr<std::vector<UserEvent>> EventsAfter(int64_t after_sequence, int limit) = 0;
+  absl::StatusOr<std::vector<UserEvent>> EventsAfter(int64_t after_sequence, int limit) {
+    return ReadEvents({.after_sequence = after_sequence, .limit = limit});
+  }
   // The retained range of the log: {oldest, newest}; {0, 0} when empty. `newest` is the
   // sequence of the last committed event even when older ones were pruned.
   struct EventRange {

@@ -491,14 +491,15 @@ TEST_F(SqliteUserStoreTest, ListTotals_ExactAfterDeletesFailuresAndUpgradeFromV1
   const std::vector<int64_t> expected = {4, 3, 0, 1};
   EXPECT_EQ(totals(), expected);
 
-  // Back to what a v1 binary left: no counts, no triggers.
+  // Back to what a v1 binary left: no counts, no triggers, no index of events by status.
   store_.reset();
   {
     std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
     ASSERT_TRUE(db->Execute("DROP TRIGGER users_counted_on_insert; "
                             "DROP TRIGGER users_counted_on_delete; "
                             "DROP TRIGGER users_counted_on_status; "
-                            "DROP TABLE user_counts; PRAGMA user_version = 1")
+                            "DROP TABLE user_counts; DROP INDEX user_events_not_active; "
+                            "PRAGMA user_version = 1")
                     .ok());
   }
   store_ = OpenStore();
@@ -506,7 +507,15 @@ TEST_F(SqliteUserStoreTest, ListTotals_ExactAfterDeletesFailuresAndUpgradeFromV1
   EXPECT_EQ(totals(), expected);
   CreateOrDie("late@example.com");
   EXPECT_EQ(store_->List({})->total, 5);
-  EXPECT_EQ(*storage::SchemaVersion(*RawConnection()), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*RawConnection()), 3);
+  // The index v3 built over the existing events serves filtered reads.
+  const std::vector<UserEvent> all = AllEvents();
+  const auto banned =
+      static_cast<size_t>(std::count_if(all.begin(), all.end(), [](const UserEvent& event) {
+        return event.user.status == UserStatus::kBanned;
+      }));
+  EXPECT_GT(banned, 0u);
+  EXPECT_EQ(store_->ReadEvents({.status = UserStatus::kBanned, .limit = 100})->size(), banned);
 }
 
 TEST_F(SqliteUserStoreTest, List_Empty_NoUsersTotalZero) {
@@ -625,6 +634,42 @@ TEST_F(SqliteUserStoreTest, EventsAfter_ReturnsLaterEventsUpToTheLimit) {
   EXPECT_THAT(*store_->EventsAfter(-7, 100), SizeIs(5));
 }
 
+TEST_F(SqliteUserStoreTest, ReadEvents_ThroughAndStatus_OnlyTheMatchingEventsInTheRange) {
+  std::vector<User> users;
+  for (int i = 0; i < 6; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-6
+  ASSERT_TRUE(store_->Update({.id = users[1].id, .status = UserStatus::kBanned}).ok());  // 7
+  ASSERT_TRUE(store_->Update({.id = users[2].id, .display_name = "C"}).ok());            // 8
+  ASSERT_TRUE(store_->Update({.id = users[4].id, .status = UserStatus::kBanned}).ok());  // 9
+  ASSERT_TRUE(store_->Delete(users[1].id).ok());  // 10: the deleted state, still banned
+  ASSERT_TRUE(store_->Update({.id = users[5].id, .status = UserStatus::kBanned}).ok());  // 11
+  const auto sequences = [&](const UserStore::EventQuery& query) {
+    absl::StatusOr<std::vector<UserEvent>> events = store_->ReadEvents(query);
+    EXPECT_TRUE(events.ok()) << events.status();
+    std::vector<int64_t> out;
+    for (const UserEvent& event : events.value_or(std::vector<UserEvent>{})) {
+      out.push_back(event.sequence);
+    }
+    return out;
+  };
+  using Seqs = std::vector<int64_t>;
+  const std::optional<UserStatus> banned = UserStatus::kBanned;
+  EXPECT_EQ(sequences({.status = banned, .limit = 100}), (Seqs{7, 9, 10, 11}));
+  EXPECT_EQ(
+      sequences({.after_sequence = 7, .through_sequence = 10, .status = banned, .limit = 100}),
+      (Seqs{9, 10}));
+  EXPECT_EQ(sequences({.after_sequence = 7, .status = banned, .limit = 1}), (Seqs{9}));
+  EXPECT_EQ(sequences({.after_sequence = 1, .through_sequence = 6, .status = banned, .limit = 100}),
+            Seqs{});
+  EXPECT_EQ(sequences({.after_sequence = 5, .through_sequence = 8, .limit = 100}), (Seqs{6, 7, 8}));
+  EXPECT_EQ(sequences({.after_sequence = 5, .through_sequence = 8, .limit = 2}), (Seqs{6, 7}));
+  EXPECT_EQ(sequences({.after_sequence = 8, .status = UserStatus::kActive, .limit = 100}), Seqs{});
+  const std::vector<UserEvent> active =
+      *store_->ReadEvents({.status = UserStatus::kActive, .limit = 100});
+  ASSERT_THAT(active, SizeIs(7));  // the six creates and the rename
+  EXPECT_EQ(active.back().sequence, 8);
+  EXPECT_EQ(active.back().user.display_name, "C");
+}
+
 TEST_F(SqliteUserStoreTest, RetainedEvents_NoEventYet_ZeroZero) {
   absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
   ASSERT_TRUE(range.ok());
@@ -706,14 +751,14 @@ TEST_F(SqliteUserStoreTest, Reopen_UsersAndEventsSurviveAndSequencesContinue) {
 TEST_F(SqliteUserStoreTest, Open_CreatesParentDirectoriesAndAVersionedSchema) {
   EXPECT_TRUE(std::filesystem::is_regular_file(dir_ + "/data/user.db"));
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 3);
 }
 
 TEST_F(SqliteUserStoreTest, Open_ExistingFile_MigrationIsIdempotent) {
   const User ada = CreateOrDie("ada@example.com");
   for (int i = 0; i < 3; ++i) Reopen();
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 2);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 3);
   EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
   EXPECT_THAT(AllEvents(), SizeIs(1));
 }
