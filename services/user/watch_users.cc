@@ -1,5 +1,7 @@
 #include "services/user/watch_users.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "libs/errors/app_error.h"
 #include "services/user/user_proto.h"
@@ -84,36 +86,57 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
   return grpc::Status::OK;
 }
 
+grpc::Status WatchUsersReactor::ReadReplayBatch() {
+  const int limit = options_.replay_batch;
+  const int64_t through =
+      filter_.has_value() ? std::min(replay_to_, last_ + options_.replay_scan) : replay_to_;
+  absl::StatusOr<std::vector<UserEvent>> events = store_.ReadEvents(
+      {.after_sequence = last_, .through_sequence = through, .status = filter_, .limit = limit});
+  if (!events.ok()) return errors::ToGrpcStatus(events.status());
+  // An event missing from what was read was pruned meanwhile: the client must re-list rather
+  // than silently skip it. Sequences are contiguous, so with no filter the first event read
+  // shows it. A filtered read skips sequences; but the log is pruned from its oldest end, so
+  // if the oldest event retained, looked up after the read, is at most last_ + 1, nothing the
+  // read covered had been pruned.
+  bool pruned = false;
+  if (!filter_.has_value()) {
+    pruned = events->empty() || events->front().sequence != last_ + 1;
+  } else {
+    absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
+    if (!range.ok()) return errors::ToGrpcStatus(range.status());
+    pruned = range->oldest == 0 || range->oldest > last_ + 1;
+  }
+  if (pruned) {
+    return errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
+                             absl::StrCat("events after ", last_,
+                                          " were pruned while replaying; re-list with ListUsers"),
+                             "after_sequence");
+  }
+  // A full batch covers the log up to its last event; a short one, all of it up to `through`.
+  replay_read_to_ = static_cast<int>(events->size()) < limit ? through : events->back().sequence;
+  replay_.assign(std::make_move_iterator(events->begin()), std::make_move_iterator(events->end()));
+  return grpc::Status::OK;
+}
+
 WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* out,
                                                 bool looking_ahead) {
   bool read_a_batch = false;
   while (true) {
+    // Once the events read are sent, the position moves past the stretch the read covered: a
+    // filtered read skipped the events that do not match.
+    if (replay_.empty() && last_ < replay_read_to_) last_ = replay_read_to_;
     // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
     // shows that events were committed but not seen here.
     if (replay_.empty() && last_ < replay_to_) {
-      // One batch a call: with a filter that matches nothing for a long stretch of the log, a
-      // call would otherwise read all of it (up to --event_retention events) under the
+      // One batch a call: a call would otherwise read up to --event_retention events under the
       // stream's lock, holding the delivery thread from every other stream.
       if (read_a_batch) return Step::kYield;
       read_a_batch = true;
-      absl::StatusOr<std::vector<UserEvent>> events =
-          store_.EventsAfter(last_, options_.replay_batch);
-      if (!events.ok()) {
-        finish_status_ = errors::ToGrpcStatus(events.status());
+      if (grpc::Status status = ReadReplayBatch(); !status.ok()) {
+        finish_status_ = std::move(status);
         return Step::kFinish;
       }
-      // Sequences are contiguous, so an event missing from the log was pruned meanwhile: the
-      // client must re-list rather than silently skip it.
-      if (events->empty() || events->front().sequence != last_ + 1) {
-        finish_status_ =
-            errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
-                              absl::StrCat("events after ", last_,
-                                           " were pruned while replaying; re-list with ListUsers"),
-                              "after_sequence");
-        return Step::kFinish;
-      }
-      replay_.assign(std::make_move_iterator(events->begin()),
-                     std::make_move_iterator(events->end()));
+      continue;
     }
     std::shared_ptr<const UserEvent> live;
     UserEvent replayed;

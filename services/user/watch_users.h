@@ -49,7 +49,10 @@ using UserEventFanout = streams::EventFanout<UserEvent>;
 struct WatchOptions {
   int max_watchers = 256;
   size_t buffer_events = 1024;  // per watcher
-  int replay_batch = 500;       // events read from the log at a time
+  int replay_batch = 500;       // events read from the log at a time (matching ones, filtered)
+  // With a status_filter, the most sequences of the log one read covers: a filter on ACTIVE
+  // reads the log, and a stretch of it with no ACTIVE user is read in steps of this many.
+  int64_t replay_scan = 10'000;
 };
 
 class WatchUsersReactor final
@@ -74,6 +77,10 @@ class WatchUsersReactor final
   // StreamPump: the next event to send (replayed or live), nothing yet, or the end.
   Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Reads the next batch of the log after last_ (up to replay_to_; with a filter, only what
+  // matches, over at most options_.replay_scan sequences) into replay_. An error (pruned
+  // meanwhile, or the store's) ends the stream.
+  grpc::Status ReadReplayBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   UserStore& store_;
   const WatchOptions& options_;
@@ -83,6 +90,8 @@ class WatchUsersReactor final
   // Newest sequence sent, filtered out, or looked ahead at (by the pump, sent next).
   int64_t last_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t replay_to_ ABSL_GUARDED_BY(mutex_) = 0;  // read the log up to here before going live
+  // How far the log has been read: last_ moves here once replay_ (what matched) is sent.
+  int64_t replay_read_to_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
 };

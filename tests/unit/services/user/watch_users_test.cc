@@ -1,0 +1,255 @@
+// WatchUsers' replay from the log, on a real server and a real SQLite store, with batches small
+// enough to see each step: a filtered replay sends only the matches, in order, then goes live
+// with no gap and no duplicate; events pruned while a replay reads them end the stream with
+// OUT_OF_RANGE instead of being skipped, and pruning what the replay has passed does not.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/runtime/grpc_server.h"
+#include "services/user/sqlite_user_store.h"
+#include "services/user/user_service.h"
+#include "tests/support/network.h"
+
+namespace hermes::user {
+namespace {
+
+using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::TestChannel;
+using ::user::v1::WatchUsersRequest;
+using ::user::v1::WatchUsersResponse;
+
+// The real store, with a hook that runs before each ReadEvents (the replay's read): where a
+// test prunes the log "meanwhile", at a point the public API cannot time.
+class HookedStore final : public UserStore {
+ public:
+  explicit HookedStore(std::unique_ptr<SqliteUserStore> store) : store_(std::move(store)) {}
+
+  void SetBeforeRead(std::function<void(const EventQuery&)> hook) {
+    absl::MutexLock lock(&mu_);
+    before_read_ = std::move(hook);
+  }
+  int reads() const {
+    absl::MutexLock lock(&mu_);
+    return reads_;
+  }
+
+  void SetEventListener(EventListener listener) override {
+    store_->SetEventListener(std::move(listener));
+  }
+  absl::StatusOr<User> Create(const NewUser& user) override { return store_->Create(user); }
+  absl::StatusOr<User> Get(absl::string_view id) override { return store_->Get(id); }
+  absl::StatusOr<UserPage> List(const ListUsersQuery& query) override {
+    return store_->List(query);
+  }
+  absl::StatusOr<User> Update(const UserUpdate& update) override { return store_->Update(update); }
+  absl::Status Delete(absl::string_view id) override { return store_->Delete(id); }
+  absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) override {
+    std::function<void(const EventQuery&)> hook;
+    {
+      absl::MutexLock lock(&mu_);
+      ++reads_;
+      hook = before_read_;
+    }
+    if (hook) hook(query);
+    return store_->ReadEvents(query);
+  }
+  absl::StatusOr<EventRange> RetainedEvents() override { return store_->RetainedEvents(); }
+  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_->PruneEvents(keep); }
+
+ private:
+  std::unique_ptr<SqliteUserStore> store_;
+  mutable absl::Mutex mu_;
+  std::function<void(const EventQuery&)> before_read_ ABSL_GUARDED_BY(mu_);
+  int reads_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class WatchUsersReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "watch_users_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    absl::StatusOr<std::unique_ptr<SqliteUserStore>> sqlite =
+        SqliteUserStore::Open(dir_ + "/user.db", {});
+    ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+    store_ = std::make_unique<HookedStore>(*std::move(sqlite));
+    store_->SetEventListener([this](const UserEvent& event) { fanout_.Publish(event); });
+  }
+  // Starts the service, with replay batches small enough to see each step.
+  void StartServer(WatchOptions options = {.replay_batch = 2}) {
+    service_ = std::make_unique<UserServiceImpl>(*store_, fanout_, options);
+    auto server =
+        runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                    .credentials = grpc::InsecureServerCredentials(),
+                                    .services = {{service_.get(), "user.v1.UserService"}}});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+  }
+  void TearDown() override {
+    fanout_.Close();
+    server_.reset();
+    service_.reset();
+    store_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // Before the replay's read of the events after `after`, prunes all but the newest `keep`.
+  void PruneWhenTheReplayReadsAfter(int64_t after, int64_t keep) {
+    store_->SetBeforeRead([this, after, keep](const UserStore::EventQuery& query) {
+      if (query.after_sequence == after) {
+        ASSERT_TRUE(store_->PruneEvents(keep).ok());
+      }
+    });
+  }
+
+  User CreateOrDie(const std::string& email) {
+    absl::StatusOr<User> user = store_->Create({.email = email, .display_name = "U"});
+    EXPECT_TRUE(user.ok()) << user.status();
+    return user.value_or(User{});
+  }
+  void BanOrDie(const User& user) {
+    EXPECT_TRUE(store_->Update({.id = user.id, .status = UserStatus::kBanned}).ok());
+  }
+
+  // A WatchUsers call with a deadline, so a missing event fails the test instead of hanging it.
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<WatchUsersResponse>> reader;
+
+    // The next `n` events' sequences (fewer if the stream ends first).
+    std::vector<int64_t> Take(int n) {
+      std::vector<int64_t> sequences;
+      WatchUsersResponse event;
+      while (static_cast<int>(sequences.size()) < n && reader->Read(&event)) {
+        sequences.push_back(event.sequence());
+      }
+      return sequences;
+    }
+  };
+  // The stream ended with OUT_OF_RANGE, saying what was pruned after the last event it sent.
+  static void ExpectPrunedWhileReplaying(Watch& watch, int64_t last_sent) {
+    const grpc::Status status = watch.reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE) << status.error_message();
+    EXPECT_NE(status.error_message().find(absl::StrCat("events after ", last_sent, " were pruned")),
+              std::string::npos)
+        << status.error_message();
+  }
+  std::unique_ptr<Watch> StartWatch(int64_t after, std::optional<::user::v1::UserStatus> filter) {
+    auto watch = std::make_unique<Watch>();
+    watch->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    WatchUsersRequest request;
+    request.set_after_sequence(after);
+    if (filter.has_value()) request.set_status_filter(*filter);
+    watch->reader = stub_->WatchUsers(&watch->context, request);
+    return watch;
+  }
+
+  std::string dir_;
+  std::unique_ptr<HookedStore> store_;
+  UserEventFanout fanout_;
+  std::unique_ptr<UserServiceImpl> service_;
+  std::unique_ptr<runtime::GrpcServer> server_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+using Seqs = std::vector<int64_t>;
+
+TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNoGap) {
+  std::vector<User> users;
+  for (int i = 0; i < 30; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-30
+  BanOrDie(users[3]);                                                                     // 31
+  for (int i = 0; i < 20; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));                   // 32-51
+  BanOrDie(users[7]);                                                                     // 52
+  BanOrDie(users[9]);                                                                     // 53
+  BanOrDie(users[11]);                                                                    // 54
+  CreateOrDie("w@x");                                                                     // 55
+
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
+  EXPECT_EQ(watch->Take(4), (Seqs{31, 52, 53, 54}));
+  CreateOrDie("x@x");   // 56
+  BanOrDie(users[12]);  // 57: live
+  EXPECT_EQ(watch->Take(1), (Seqs{57}));
+  // Four matches in batches of two, and a short batch that ends the replay: three reads, not
+  // the 27 it takes to read the 54 events one batch of two at a time.
+  EXPECT_EQ(store_->reads(), 3);
+  watch->context.TryCancel();
+}
+
+// A filter on ACTIVE reads the log itself (no index): a long stretch with no ACTIVE user is read
+// a window of replay_scan sequences at a time, and the matches still come in order, each once.
+TEST_F(WatchUsersReplayTest, FilteredOnActive_ReadsTheLogAWindowAtATime_NoGapNoDuplicate) {
+  std::vector<User> users;
+  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-10
+  for (int i = 0; i < 10; ++i) BanOrDie(users[i]);                                        // 11-20
+  CreateOrDie("w@x");                                                                     // 21
+  absl::Mutex mu;
+  int64_t widest = 0;
+  store_->SetBeforeRead([&](const UserStore::EventQuery& query) {
+    absl::MutexLock lock(&mu);
+    widest = std::max(widest, query.through_sequence - query.after_sequence);
+  });
+  StartServer({.replay_batch = 2, .replay_scan = 5});
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_ACTIVE);
+  EXPECT_EQ(watch->Take(10), (Seqs{2, 3, 4, 5, 6, 7, 8, 9, 10, 21}));
+  CreateOrDie("x@x");  // 22: live
+  EXPECT_EQ(watch->Take(1), (Seqs{22}));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(widest, 5);
+  watch->context.TryCancel();
+}
+
+TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Unfiltered_OutOfRange) {
+  for (int i = 0; i < 10; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  PruneWhenTheReplayReadsAfter(3, 5);  // keeps 6-10
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(10), (Seqs{2, 3}));
+  ExpectPrunedWhileReplaying(*watch, 3);
+}
+
+TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Filtered_OutOfRange) {
+  std::vector<User> users;
+  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+  BanOrDie(users[0]);  // 11
+  BanOrDie(users[1]);  // 12
+  BanOrDie(users[2]);  // 13: pruned before the second batch reads it
+  for (int i = 0; i < 5; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));  // 14-18
+  PruneWhenTheReplayReadsAfter(12, 4);                                  // keeps 15-18
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
+  EXPECT_EQ(watch->Take(10), (Seqs{11, 12}));
+  ExpectPrunedWhileReplaying(*watch, 12);
+}
+
+TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn) {
+  std::vector<User> users;
+  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+  BanOrDie(users[0]);                   // 11
+  BanOrDie(users[1]);                   // 12
+  CreateOrDie("v@x");                   // 13
+  BanOrDie(users[2]);                   // 14
+  PruneWhenTheReplayReadsAfter(12, 2);  // keeps 13-14
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
+  EXPECT_EQ(watch->Take(3), (Seqs{11, 12, 14}));
+  BanOrDie(users[3]);  // 15: live
+  EXPECT_EQ(watch->Take(1), (Seqs{15}));
+  watch->context.TryCancel();
+}
+
+}  // namespace
+}  // namespace hermes::user
