@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -23,6 +24,39 @@
 namespace hermes::order {
 namespace {
 
+// The real store, counting the reads StreamOrderUpdates makes (one per subscribe request).
+class CountingOrderStore final : public OrderStore {
+ public:
+  explicit CountingOrderStore(OrderStore& store) : store_(store) {}
+  int gets() const { return gets_.load(); }
+
+  void SetEventListener(EventListener listener) override {
+    store_.SetEventListener(std::move(listener));
+  }
+  absl::StatusOr<Order> Create(const NewOrder& order) override { return store_.Create(order); }
+  absl::StatusOr<Order> Get(absl::string_view id) override {
+    ++gets_;
+    return store_.Get(id);
+  }
+  absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
+                                                       absl::string_view request_id) override {
+    return store_.FindByRequestId(user_id, request_id);
+  }
+  absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) override {
+    return store_.List(query);
+  }
+  absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
+                                   absl::string_view id_field,
+                                   absl::string_view field_for_status) override {
+    return store_.Transition(id, to, reason, id_field, field_for_status);
+  }
+  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_.PruneEvents(keep); }
+
+ private:
+  OrderStore& store_;
+  std::atomic<int> gets_{0};
+};
+
 class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
  protected:
   void SetUp() override {
@@ -30,6 +64,7 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
     absl::StatusOr<std::unique_ptr<SqliteOrderStore>> store = SqliteOrderStore::Open(Path());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    counted_ = std::make_unique<CountingOrderStore>(*store_);
     // Never called here (CreateOrder is not used): the directory only has to exist.
     users_ = std::make_unique<UserDirectory>(
         UserDirectoryOptions{.target = "127.0.0.1:1",
@@ -47,7 +82,7 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
   }
 
   void Serve(StreamOptions options) {
-    service_ = std::make_unique<OrderServiceImpl>(*store_, *users_, fanout_, options);
+    service_ = std::make_unique<OrderServiceImpl>(*counted_, *users_, fanout_, options);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
@@ -68,6 +103,7 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
 
   prometheus::Registry registry_;
   std::unique_ptr<SqliteOrderStore> store_;
+  std::unique_ptr<CountingOrderStore> counted_;  // what the service reads through
   std::unique_ptr<UserDirectory> users_;
   OrderUpdateFanout fanout_;
   std::unique_ptr<OrderServiceImpl> service_;
@@ -194,7 +230,7 @@ TEST_F(StreamOrderUpdatesTest, BeyondMaxStreams_ResourceExhausted_PlaceComesBack
 // A client that stops reading falls behind; once more than buffer_updates replies and changes
 // wait for it, the server sends what was already on its way, then one last message whose error
 // says why (no order_id), and ends the stream with the same code, RESOURCE_EXHAUSTED, rather
-// than buffering without bound.
+// than buffering without bound; and it stops reading the client's requests.
 TEST_F(StreamOrderUpdatesTest, ReaderFallsBehind_LastMessageSaysWhy_ResourceExhausted) {
   Serve({.buffer_updates = 8});
   // A small stream window and no BDP probing, so that the server's writes stall soon.
@@ -241,6 +277,12 @@ TEST_F(StreamOrderUpdatesTest, ReaderFallsBehind_LastMessageSaysWhy_ResourceExha
   const ::order::v1::StreamOrderUpdatesResponse& last = received.back();
   EXPECT_EQ(last.order_id(), "") << last.ShortDebugString();
   EXPECT_EQ(last.error().message(), status.error_message()) << last.ShortDebugString();
+  // Once the replies overflowed, the server stopped reading requests: it looked up those whose
+  // replies went out (all but the last message), the 8 the queue held, at most one the pump
+  // had taken to send next, and the one that overflowed. (Reading on, while the write to the
+  // client that does not read is stalled, it looked up 28-151 in three runs.)
+  EXPECT_LE(counted_->gets(), static_cast<int>(received.size()) + 8 + 1)
+      << received.size() << " messages, " << written << " requests";
 }
 
 }  // namespace
