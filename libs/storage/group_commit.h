@@ -72,6 +72,9 @@ class GroupCommit {
         }
       }
       Finish(batch);
+      // The leader's own callback ran (it may have taken a commit-order ticket, which its
+      // caller must deliver): its result stands. Otherwise the exception is its answer.
+      if (mine.reported) return std::move(mine.result);
       throw;
     }
     Finish(batch);

@@ -173,7 +173,7 @@ TEST_F(GroupCommitTest, CommittedCallbackThrows_InternalForItsWriter_NextWriterI
   absl::StatusOr<std::string> thrown = commits_->Run(Insert("a"), throwing_committed);
   EXPECT_EQ(thrown.status().code(), absl::StatusCode::kInternal);
   EXPECT_NE(thrown.status().message().find("callback failed"), std::string::npos);
-  // Before the guard, the gone leader left `leading_` set and this waited forever.
+  // The leader whose callback threw still hands the lead on: the next writer is not stuck.
   std::future<absl::StatusOr<std::string>> next = std::async(
       std::launch::async, [&] { return commits_->Run(Insert("b"), [](std::string&) {}); });
   ASSERT_EQ(next.wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -183,7 +183,7 @@ TEST_F(GroupCommitTest, CommittedCallbackThrows_InternalForItsWriter_NextWriterI
 
 // One item's callback failing must not cost the others theirs: a store takes each writer's
 // commit-order ticket there, and a writer told OK without one would never be delivered.
-TEST_F(GroupCommitTest, CommittedCallbackThrowsInABatch_OnlyThatItemFails_OthersRunInOrder) {
+TEST_F(GroupCommitTest, CommittedCallbackThrowsInABatch_OnlyThatItemFails_TheOthersCallbacksRun) {
   absl::Mutex ran_mu;
   std::vector<std::string> ran;
   auto committed = [&](std::string& name) {
