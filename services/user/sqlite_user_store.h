@@ -8,7 +8,7 @@
 // event, committed with synchronous=FULL before the call returns (libs/storage).
 //
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer at a time
-// anyway), and a pool of reader connections, so Get/List/EventsAfter never wait for a write
+// anyway), and a pool of reader connections, so Get/List/ReadEvents never wait for a write
 // in progress. Only one process may write to a file: the listener hears of this process's
 // commits only, and the event sequence's gap-freedom relies on one writer.
 //
@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,9 +101,12 @@ class SqliteUserStore final : public UserStore {
   absl::StatusOr<User> Update(const UserUpdate& update) override;
   absl::Status Delete(absl::string_view id) override;
 
-  absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) override;
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<EventRange> RetainedEvents() override;
   absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
+
+  // The SQL ReadEvents runs for a query with `status`: for tests of its query plan.
+  static absl::string_view EventsSqlForTesting(std::optional<UserStatus> status);
 
   // Hits and misses of Get's cache: for tests.
   storage::ReadCache<User>::Stats CacheStatsForTesting() const { return cache_.GetStats(); }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,10 +47,18 @@ class UserStore {
     std::optional<UserStatus> status;
     int limit = 0;
   };
-  virtual absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) = 0;
+  struct EventPage {
+    std::vector<UserEvent> events;
+    // RetainedEvents().oldest as of the same snapshot as `events`: if it is at most
+    // after_sequence + 1, nothing the read covered had been pruned.
+    int64_t oldest_retained = 0;
+  };
+  virtual absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) = 0;
   // Up to `limit` retained events with sequence > `after_sequence`, oldest first.
   absl::StatusOr<std::vector<UserEvent>> EventsAfter(int64_t after_sequence, int limit) {
-    return ReadEvents({.after_sequence = after_sequence, .limit = limit});
+    absl::StatusOr<EventPage> page = ReadEvents({.after_sequence = after_sequence, .limit = limit});
+    if (!page.ok()) return page.status();
+    return std::move(page->events);
   }
   // The retained range of the log: {oldest, newest}; {0, 0} when empty. `newest` is the
   // sequence of the last committed event even when older ones were pruned.

@@ -87,34 +87,27 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 }
 
 grpc::Status WatchUsersReactor::ReadReplayBatch() {
-  const int limit = options_.replay_batch;
+  const int limit = std::max(1, options_.replay_batch);
   const int64_t through =
-      filter_.has_value() ? std::min(replay_to_, last_ + options_.replay_scan) : replay_to_;
-  absl::StatusOr<std::vector<UserEvent>> events = store_.ReadEvents(
+      filter_.has_value() ? std::min(replay_to_, last_ + std::max<int64_t>(1, options_.replay_scan))
+                          : replay_to_;
+  absl::StatusOr<UserStore::EventPage> page = store_.ReadEvents(
       {.after_sequence = last_, .through_sequence = through, .status = filter_, .limit = limit});
-  if (!events.ok()) return errors::ToGrpcStatus(events.status());
-  // An event missing from what was read was pruned meanwhile: the client must re-list rather
-  // than silently skip it. Sequences are contiguous, so with no filter the first event read
-  // shows it. A filtered read skips sequences; but the log is pruned from its oldest end, so
-  // if the oldest event retained, looked up after the read, is at most last_ + 1, nothing the
-  // read covered had been pruned.
-  bool pruned = false;
-  if (!filter_.has_value()) {
-    pruned = events->empty() || events->front().sequence != last_ + 1;
-  } else {
-    absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
-    if (!range.ok()) return errors::ToGrpcStatus(range.status());
-    pruned = range->oldest == 0 || range->oldest > last_ + 1;
-  }
-  if (pruned) {
+  if (!page.ok()) return errors::ToGrpcStatus(page.status());
+  // Events after last_ pruned meanwhile: the client must re-list rather than silently skip
+  // them. The log is pruned from its oldest end, so the oldest event retained in the snapshot
+  // the events were read from says whether any the read covered was gone (a filtered read skips
+  // sequences, so the first event read cannot tell).
+  if (page->oldest_retained == 0 || page->oldest_retained > last_ + 1) {
     return errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
                              absl::StrCat("events after ", last_,
                                           " were pruned while replaying; re-list with ListUsers"),
                              "after_sequence");
   }
+  std::vector<UserEvent>& events = page->events;
   // A full batch covers the log up to its last event; a short one, all of it up to `through`.
-  replay_read_to_ = static_cast<int>(events->size()) < limit ? through : events->back().sequence;
-  replay_.assign(std::make_move_iterator(events->begin()), std::make_move_iterator(events->end()));
+  replay_read_to_ = static_cast<int>(events.size()) < limit ? through : events.back().sequence;
+  replay_.assign(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
   return grpc::Status::OK;
 }
 

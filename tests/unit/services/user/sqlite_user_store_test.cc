@@ -515,7 +515,8 @@ TEST_F(SqliteUserStoreTest, ListTotals_ExactAfterDeletesFailuresAndUpgradeFromV1
         return event.user.status == UserStatus::kBanned;
       }));
   EXPECT_GT(banned, 0u);
-  EXPECT_EQ(store_->ReadEvents({.status = UserStatus::kBanned, .limit = 100})->size(), banned);
+  EXPECT_EQ(store_->ReadEvents({.status = UserStatus::kBanned, .limit = 100})->events.size(),
+            banned);
 }
 
 TEST_F(SqliteUserStoreTest, List_Empty_NoUsersTotalZero) {
@@ -643,10 +644,11 @@ TEST_F(SqliteUserStoreTest, ReadEvents_ThroughAndStatus_OnlyTheMatchingEventsInT
   ASSERT_TRUE(store_->Delete(users[1].id).ok());  // 10: the deleted state, still banned
   ASSERT_TRUE(store_->Update({.id = users[5].id, .status = UserStatus::kBanned}).ok());  // 11
   const auto sequences = [&](const UserStore::EventQuery& query) {
-    absl::StatusOr<std::vector<UserEvent>> events = store_->ReadEvents(query);
-    EXPECT_TRUE(events.ok()) << events.status();
+    absl::StatusOr<UserStore::EventPage> page = store_->ReadEvents(query);
+    EXPECT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page.value_or(UserStore::EventPage{}).oldest_retained, 1);
     std::vector<int64_t> out;
-    for (const UserEvent& event : events.value_or(std::vector<UserEvent>{})) {
+    for (const UserEvent& event : page.value_or(UserStore::EventPage{}).events) {
       out.push_back(event.sequence);
     }
     return out;
@@ -664,10 +666,48 @@ TEST_F(SqliteUserStoreTest, ReadEvents_ThroughAndStatus_OnlyTheMatchingEventsInT
   EXPECT_EQ(sequences({.after_sequence = 5, .through_sequence = 8, .limit = 2}), (Seqs{6, 7}));
   EXPECT_EQ(sequences({.after_sequence = 8, .status = UserStatus::kActive, .limit = 100}), Seqs{});
   const std::vector<UserEvent> active =
-      *store_->ReadEvents({.status = UserStatus::kActive, .limit = 100});
+      store_->ReadEvents({.status = UserStatus::kActive, .limit = 100})->events;
   ASSERT_THAT(active, SizeIs(7));  // the six creates and the rename
   EXPECT_EQ(active.back().sequence, 8);
   EXPECT_EQ(active.back().user.display_name, "C");
+}
+
+TEST_F(SqliteUserStoreTest, ReadEvents_SaysTheOldestRetainedOfItsSnapshot) {
+  for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  ASSERT_TRUE(store_->PruneEvents(2).ok());
+  absl::StatusOr<UserStore::EventPage> page = store_->ReadEvents({.after_sequence = 1, .limit = 3});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->oldest_retained, 5);  // events 2-4 are gone: the reader must not skip them
+  ASSERT_THAT(page->events, SizeIs(2));
+  EXPECT_EQ(page->events.front().sequence, 5);
+  ASSERT_TRUE(store_->PruneEvents(0).ok());
+  EXPECT_EQ(store_->ReadEvents({.after_sequence = 6, .limit = 3})->oldest_retained, 7);
+}
+
+// A filter on a status other than ACTIVE seeks in the partial index instead of reading the log:
+// what keeps a replay for BANNED over a million events cheap. SQLite uses a partial index only
+// when the query's WHERE implies the index's, which the literal "status <> 1" does.
+TEST_F(SqliteUserStoreTest, ReadEvents_NotActiveFilter_UsesThePartialIndex) {
+  std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
+  const auto plan = [&](std::optional<UserStatus> status) {
+    absl::StatusOr<storage::CachedStatement> stmt = db->Prepare(
+        absl::StrCat("EXPLAIN QUERY PLAN ", SqliteUserStore::EventsSqlForTesting(status)));
+    EXPECT_TRUE(stmt.ok()) << stmt.status();
+    std::string details;
+    while (stmt.ok() && (*stmt)->Step().value_or(false)) {
+      absl::StrAppend(&details, (*stmt)->ColumnText(3), "\n");
+    }
+    return details;
+  };
+  EXPECT_TRUE(absl::StrContains(plan(UserStatus::kBanned), "USING INDEX user_events_not_active"))
+      << plan(UserStatus::kBanned);
+  EXPECT_TRUE(absl::StrContains(plan(UserStatus::kInactive), "USING INDEX user_events_not_active"))
+      << plan(UserStatus::kInactive);
+  // ACTIVE, and no filter: a range of the log by its primary key.
+  EXPECT_TRUE(absl::StrContains(plan(UserStatus::kActive), "USING INTEGER PRIMARY KEY"))
+      << plan(UserStatus::kActive);
+  EXPECT_TRUE(absl::StrContains(plan(std::nullopt), "USING INTEGER PRIMARY KEY"))
+      << plan(std::nullopt);
 }
 
 TEST_F(SqliteUserStoreTest, RetainedEvents_NoEventYet_ZeroZero) {

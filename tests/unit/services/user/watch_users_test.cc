@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,15 +30,18 @@ using ::hermes::testing::TestChannel;
 using ::user::v1::WatchUsersRequest;
 using ::user::v1::WatchUsersResponse;
 
-// The real store, with a hook that runs before each ReadEvents (the replay's read): where a
-// test prunes the log "meanwhile", at a point the public API cannot time.
+// The real store, with a hook around each ReadEvents (the replay's read): where a test prunes
+// the log "meanwhile", at a point the public API cannot time.
 class HookedStore final : public UserStore {
  public:
+  enum class When { kBeforeRead, kAfterRead };
+  using Hook = std::function<void(const EventQuery&, When)>;
+
   explicit HookedStore(std::unique_ptr<SqliteUserStore> store) : store_(std::move(store)) {}
 
-  void SetBeforeRead(std::function<void(const EventQuery&)> hook) {
+  void SetReadHook(Hook hook) {
     absl::MutexLock lock(&mu_);
-    before_read_ = std::move(hook);
+    hook_ = std::move(hook);
   }
   int reads() const {
     absl::MutexLock lock(&mu_);
@@ -54,15 +58,17 @@ class HookedStore final : public UserStore {
   }
   absl::StatusOr<User> Update(const UserUpdate& update) override { return store_->Update(update); }
   absl::Status Delete(absl::string_view id) override { return store_->Delete(id); }
-  absl::StatusOr<std::vector<UserEvent>> ReadEvents(const EventQuery& query) override {
-    std::function<void(const EventQuery&)> hook;
+  absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
+    Hook hook;
     {
       absl::MutexLock lock(&mu_);
       ++reads_;
-      hook = before_read_;
+      hook = hook_;
     }
-    if (hook) hook(query);
-    return store_->ReadEvents(query);
+    if (hook) hook(query, When::kBeforeRead);
+    absl::StatusOr<EventPage> page = store_->ReadEvents(query);
+    if (hook) hook(query, When::kAfterRead);
+    return page;
   }
   absl::StatusOr<EventRange> RetainedEvents() override { return store_->RetainedEvents(); }
   absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_->PruneEvents(keep); }
@@ -70,7 +76,7 @@ class HookedStore final : public UserStore {
  private:
   std::unique_ptr<SqliteUserStore> store_;
   mutable absl::Mutex mu_;
-  std::function<void(const EventQuery&)> before_read_ ABSL_GUARDED_BY(mu_);
+  Hook hook_ ABSL_GUARDED_BY(mu_);
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -84,7 +90,17 @@ class WatchUsersReplayTest : public ::testing::Test {
         SqliteUserStore::Open(dir_ + "/user.db", {});
     ASSERT_TRUE(sqlite.ok()) << sqlite.status();
     store_ = std::make_unique<HookedStore>(*std::move(sqlite));
-    store_->SetEventListener([this](const UserEvent& event) { fanout_.Publish(event); });
+    // What the service's main does, except for the events a test keeps from the fan-out.
+    store_->SetEventListener([this](const UserEvent& event) {
+      absl::MutexLock lock(&unpublished_mu_);
+      if (!unpublished_.contains(event.sequence)) fanout_.Publish(event);
+    });
+  }
+  // The events with these sequences reach the log but not the fan-out: the watcher learns of
+  // them from the next live event's sequence, as when a publish is missed.
+  void KeepFromTheFanout(std::vector<int64_t> sequences) {
+    absl::MutexLock lock(&unpublished_mu_);
+    unpublished_.insert(sequences.begin(), sequences.end());
   }
   // Starts the service, with replay batches small enough to see each step.
   void StartServer(WatchOptions options = {.replay_batch = 2}) {
@@ -106,13 +122,16 @@ class WatchUsersReplayTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  // Before the replay's read of the events after `after`, prunes all but the newest `keep`.
-  void PruneWhenTheReplayReadsAfter(int64_t after, int64_t keep) {
-    store_->SetBeforeRead([this, after, keep](const UserStore::EventQuery& query) {
-      if (query.after_sequence == after) {
-        ASSERT_TRUE(store_->PruneEvents(keep).ok());
-      }
-    });
+  // Before (or right after) the replay's read of the events after `after`, prunes all but the
+  // newest `keep`.
+  void PruneWhenTheReplayReadsAfter(int64_t after, int64_t keep,
+                                    HookedStore::When when = HookedStore::When::kBeforeRead) {
+    store_->SetReadHook(
+        [this, after, keep, when](const UserStore::EventQuery& query, HookedStore::When now) {
+          if (query.after_sequence == after && now == when) {
+            ASSERT_TRUE(store_->PruneEvents(keep).ok());
+          }
+        });
   }
 
   User CreateOrDie(const std::string& email) {
@@ -162,6 +181,8 @@ class WatchUsersReplayTest : public ::testing::Test {
   UserEventFanout fanout_;
   std::unique_ptr<UserServiceImpl> service_;
   std::unique_ptr<runtime::GrpcServer> server_;
+  absl::Mutex unpublished_mu_;
+  std::set<int64_t> unpublished_ ABSL_GUARDED_BY(unpublished_mu_);
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
 };
 
@@ -198,7 +219,7 @@ TEST_F(WatchUsersReplayTest, FilteredOnActive_ReadsTheLogAWindowAtATime_NoGapNoD
   CreateOrDie("w@x");                                                                     // 21
   absl::Mutex mu;
   int64_t widest = 0;
-  store_->SetBeforeRead([&](const UserStore::EventQuery& query) {
+  store_->SetReadHook([&](const UserStore::EventQuery& query, HookedStore::When) {
     absl::MutexLock lock(&mu);
     widest = std::max(widest, query.through_sequence - query.after_sequence);
   });
@@ -249,6 +270,57 @@ TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn)
   BanOrDie(users[3]);  // 15: live
   EXPECT_EQ(watch->Take(1), (Seqs{15}));
   watch->context.TryCancel();
+}
+
+// The regression a review found: the oldest retained event was looked up after the read, in a
+// snapshot of its own, so a prune right after a read that had everything ended the stream.
+TEST_F(WatchUsersReplayTest, PrunedRightAfterTheRead_Filtered_TheEventsReadStillGo) {
+  std::vector<User> users;
+  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+  BanOrDie(users[0]);                                                 // 11
+  CreateOrDie("v@x");                                                 // 12
+  CreateOrDie("w@x");                                                 // 13
+  PruneWhenTheReplayReadsAfter(1, 1, HookedStore::When::kAfterRead);  // keeps 13
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
+  EXPECT_EQ(watch->Take(1), (Seqs{11}));
+  BanOrDie(users[1]);  // 14: live
+  EXPECT_EQ(watch->Take(1), (Seqs{14}));
+  watch->context.TryCancel();
+}
+
+// A live event beyond the next sequence sends the watcher to the log for those in between, with
+// its filter; then the live event, in order.
+TEST_F(WatchUsersReplayTest, LiveGap_Filtered_TheMissedMatchesFromTheLogThenTheLiveOne) {
+  std::vector<User> users;
+  for (int i = 0; i < 5; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-5
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(0, ::user::v1::USER_STATUS_BANNED);  // live only
+  watch->reader->WaitForInitialMetadata();
+  KeepFromTheFanout({6, 7});
+  BanOrDie(users[0]);                                                          // 6
+  ASSERT_TRUE(store_->Update({.id = users[1].id, .display_name = "R"}).ok());  // 7: ACTIVE
+  BanOrDie(users[2]);                                                          // 8: live
+  EXPECT_EQ(watch->Take(2), (Seqs{6, 8}));
+  watch->context.TryCancel();
+}
+
+// The resume hint counts the stretch a filtered read covered as seen: resuming after it misses
+// nothing, and does not read the stretch again.
+TEST_F(WatchUsersReplayTest, FilteredReplay_ShutdownHint_PointsPastTheStretchRead) {
+  std::vector<User> users;
+  for (int i = 0; i < 3; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-3
+  BanOrDie(users[0]);                                                                    // 4
+  for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));                   // 5-10
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
+  EXPECT_EQ(watch->Take(1), (Seqs{4}));
+  fanout_.Close();  // what SIGTERM does
+  EXPECT_EQ(watch->Take(1), Seqs{});
+  const grpc::Status status = watch->reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("resume with after_sequence=10"), std::string::npos)
+      << status.error_message();
 }
 
 }  // namespace
