@@ -130,6 +130,12 @@ constexpr char kEventsAfterWithStatusNotActive[] =
     "etag, sequence FROM user_events WHERE status = ?4 AND status <> 1 AND sequence > ?1 AND "
     "sequence <= ?2 ORDER BY sequence LIMIT ?3";
 static_assert(static_cast<int>(UserStatus::kActive) == 1);
+
+// The query ReadEvents runs for a filter on `status` (none: every status).
+const char* EventsSql(std::optional<UserStatus> status) {
+  if (!status.has_value()) return kEventsAfter;
+  return *status == UserStatus::kActive ? kEventsAfterWithStatus : kEventsAfterWithStatusNotActive;
+}
 constexpr char kEventTable[] = "user_events";
 
 absl::Status Corrupt(absl::string_view what, int64_t value) {
@@ -391,12 +397,7 @@ absl::StatusOr<UserStore::EventPage> SqliteUserStore::ReadEvents(const EventQuer
   if (!snapshot.ok()) return snapshot.status();
   EventPage page;
   if (query.limit > 0) {
-    const char* sql = kEventsAfter;
-    if (query.status.has_value()) {
-      sql = *query.status == UserStatus::kActive ? kEventsAfterWithStatus
-                                                 : kEventsAfterWithStatusNotActive;
-    }
-    absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(sql);
+    absl::StatusOr<CachedStatement> stmt = (*db)->Prepare(EventsSql(query.status));
     if (!stmt.ok()) return stmt.status();
     (*stmt)
         ->BindInt64(1, query.after_sequence)
@@ -424,13 +425,14 @@ absl::StatusOr<UserStore::EventPage> SqliteUserStore::ReadEvents(const EventQuer
   absl::StatusOr<storage::EventLogRange> range = storage::RetainedEvents(**db, kEventTable);
   if (!range.ok()) return range.status();
   page.oldest_retained = range->oldest;
+  // Both statements are reset by now (they went out of scope): a statement still stepping would
+  // keep this snapshot past the COMMIT, for the connection's next user.
   if (absl::Status status = snapshot->Commit(); !status.ok()) return status;
   return page;
 }
 
 absl::string_view SqliteUserStore::EventsSqlForTesting(std::optional<UserStatus> status) {
-  if (!status.has_value()) return kEventsAfter;
-  return *status == UserStatus::kActive ? kEventsAfterWithStatus : kEventsAfterWithStatusNotActive;
+  return EventsSql(status);
 }
 
 absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {

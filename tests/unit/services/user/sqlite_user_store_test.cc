@@ -672,7 +672,7 @@ TEST_F(SqliteUserStoreTest, ReadEvents_ThroughAndStatus_OnlyTheMatchingEventsInT
   EXPECT_EQ(active.back().user.display_name, "C");
 }
 
-TEST_F(SqliteUserStoreTest, ReadEvents_SaysTheOldestRetainedOfItsSnapshot) {
+TEST_F(SqliteUserStoreTest, ReadEvents_SaysTheOldestRetained) {
   for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
   ASSERT_TRUE(store_->PruneEvents(2).ok());
   absl::StatusOr<UserStore::EventPage> page = store_->ReadEvents({.after_sequence = 1, .limit = 3});
