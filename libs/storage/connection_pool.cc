@@ -35,6 +35,14 @@ int ConnectionPool::size() const {
 }
 
 void ConnectionPool::GiveBack(std::unique_ptr<SqliteDatabase> db) {
+  // Still in a transaction (its ROLLBACK failed, or a caller left one open): its next user would
+  // read a frozen snapshot, and its BEGIN would fail. Close it; the next Acquire opens another.
+  if (db->InTransaction()) {
+    db.reset();
+    absl::MutexLock lock(&mu_);
+    --open_count_;
+    return;
+  }
   absl::MutexLock lock(&mu_);
   idle_.push_back(std::move(db));
 }

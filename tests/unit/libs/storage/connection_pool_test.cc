@@ -42,6 +42,24 @@ TEST_F(ConnectionPoolTest, Acquire_AfterGiveBack_ReusesTheConnection) {
   EXPECT_EQ(pool.size(), 1);
 }
 
+// A connection given back inside a transaction would hand its next user a frozen snapshot (and
+// refuse its BEGIN): it is closed instead, and the next lease is a fresh connection.
+TEST_F(ConnectionPoolTest, GiveBack_InATransaction_ClosedNotReused) {
+  ConnectionPool pool(Opener(), 1);
+  {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok());
+    ASSERT_TRUE((*lease)->Execute("BEGIN").ok());
+    ASSERT_TRUE((*lease)->InTransaction());
+  }
+  EXPECT_EQ(pool.size(), 0);
+  absl::StatusOr<ConnectionPool::Lease> again = pool.Acquire();  // would wait forever if leaked
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE((*again)->InTransaction());
+  EXPECT_EQ(opened_, 2);
+  EXPECT_EQ(pool.size(), 1);
+}
+
 TEST_F(ConnectionPoolTest, Acquire_WhileAllAreLent_OpensUpToTheLimitThenWaits) {
   ConnectionPool pool(Opener(), 2);
   std::optional<absl::StatusOr<ConnectionPool::Lease>> a(pool.Acquire());
