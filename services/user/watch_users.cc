@@ -97,14 +97,21 @@ grpc::Status WatchUsersReactor::ReadReplayBatch() {
   // Events after last_ pruned meanwhile: the client must re-list rather than silently skip
   // them. The log is pruned from its oldest end, so the oldest event retained in the snapshot
   // the events were read from says whether any the read covered was gone (a filtered read skips
-  // sequences, so the first event read cannot tell).
-  if (page->oldest_retained == 0 || page->oldest_retained > last_ + 1) {
+  // sequences, so the first event read cannot tell). An unfiltered read also checks that it
+  // holds exactly last_ + 1 .. last_ + n (its sequences increase, so its first and last tell):
+  // sequences are contiguous unless the log was changed by hand, and a hole is then reported
+  // the same way rather than skipped.
+  std::vector<UserEvent>& events = page->events;
+  const bool pruned = page->oldest_retained == 0 || page->oldest_retained > last_ + 1;
+  const bool hole = !filter_.has_value() &&
+                    (events.empty() || events.front().sequence != last_ + 1 ||
+                     events.back().sequence != last_ + static_cast<int64_t>(events.size()));
+  if (pruned || hole) {
     return errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
                              absl::StrCat("events after ", last_,
                                           " were pruned while replaying; re-list with ListUsers"),
                              "after_sequence");
   }
-  std::vector<UserEvent>& events = page->events;
   // A full batch covers the log up to its last event; a short one, all of it up to `through`.
   replay_read_to_ = static_cast<int>(events.size()) < limit ? through : events.back().sequence;
   replay_.assign(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));

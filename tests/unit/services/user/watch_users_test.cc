@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/runtime/grpc_server.h"
+#include "libs/storage/sqlite_database.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
 #include "tests/support/network.h"
@@ -270,6 +271,22 @@ TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn)
   BanOrDie(users[3]);  // 15: live
   EXPECT_EQ(watch->Take(1), (Seqs{15}));
   watch->context.TryCancel();
+}
+
+// Sequences are contiguous unless someone deleted events by hand (the sqlite3 shell): a hole an
+// unfiltered replay meets is reported as missing events, never skipped.
+TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
+  for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Execute("DELETE FROM user_events WHERE sequence = 3").ok());
+  }
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(10), Seqs{});  // the first batch, {2, 4}, has the hole
+  ExpectPrunedWhileReplaying(*watch, 1);
 }
 
 // The regression a review found: the oldest retained event was looked up after the read, in a
