@@ -135,6 +135,12 @@ class WatchUsersReplayTest : public ::testing::Test {
         });
   }
 
+  // `count` users, emails prefix0@x, prefix1@x, ...: one CREATED event each, in order.
+  std::vector<User> CreateUsers(int count, const std::string& prefix = "u") {
+    std::vector<User> users;
+    for (int i = 0; i < count; ++i) users.push_back(CreateOrDie(absl::StrCat(prefix, i, "@x")));
+    return users;
+  }
   User CreateOrDie(const std::string& email) {
     absl::StatusOr<User> user = store_->Create({.email = email, .display_name = "U"});
     EXPECT_TRUE(user.ok()) << user.status();
@@ -190,14 +196,13 @@ class WatchUsersReplayTest : public ::testing::Test {
 using Seqs = std::vector<int64_t>;
 
 TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNoGap) {
-  std::vector<User> users;
-  for (int i = 0; i < 30; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-30
-  BanOrDie(users[3]);                                                                     // 31
-  for (int i = 0; i < 20; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));                   // 32-51
-  BanOrDie(users[7]);                                                                     // 52
-  BanOrDie(users[9]);                                                                     // 53
-  BanOrDie(users[11]);                                                                    // 54
-  CreateOrDie("w@x");                                                                     // 55
+  const std::vector<User> users = CreateUsers(30);  // 1-30
+  BanOrDie(users[3]);                               // 31
+  CreateUsers(20, "v");                             // 32-51
+  BanOrDie(users[7]);                               // 52
+  BanOrDie(users[9]);                               // 53
+  BanOrDie(users[11]);                              // 54
+  CreateOrDie("w@x");                               // 55
 
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
@@ -214,10 +219,9 @@ TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNo
 // A filter on ACTIVE reads the log itself (no index): a long stretch with no ACTIVE user is read
 // a window of replay_scan sequences at a time, and the matches still come in order, each once.
 TEST_F(WatchUsersReplayTest, FilteredOnActive_ReadsTheLogAWindowAtATime_NoGapNoDuplicate) {
-  std::vector<User> users;
-  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-10
-  for (int i = 0; i < 10; ++i) BanOrDie(users[i]);                                        // 11-20
-  CreateOrDie("w@x");                                                                     // 21
+  const std::vector<User> users = CreateUsers(10);  // 1-10
+  for (int i = 0; i < 10; ++i) BanOrDie(users[i]);  // 11-20
+  CreateOrDie("w@x");                               // 21
   absl::Mutex mu;
   int64_t widest = 0;
   store_->SetReadHook([&](const UserStore::EventQuery& query, HookedStore::When) {
@@ -235,7 +239,7 @@ TEST_F(WatchUsersReplayTest, FilteredOnActive_ReadsTheLogAWindowAtATime_NoGapNoD
 }
 
 TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Unfiltered_OutOfRange) {
-  for (int i = 0; i < 10; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  CreateUsers(10);
   PruneWhenTheReplayReadsAfter(3, 5);  // keeps 6-10
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
@@ -244,13 +248,12 @@ TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Unfiltered_OutOfRange) {
 }
 
 TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Filtered_OutOfRange) {
-  std::vector<User> users;
-  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
-  BanOrDie(users[0]);  // 11
-  BanOrDie(users[1]);  // 12
-  BanOrDie(users[2]);  // 13: pruned before the second batch reads it
-  for (int i = 0; i < 5; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));  // 14-18
-  PruneWhenTheReplayReadsAfter(12, 4);                                  // keeps 15-18
+  const std::vector<User> users = CreateUsers(10);
+  BanOrDie(users[0]);                   // 11
+  BanOrDie(users[1]);                   // 12
+  BanOrDie(users[2]);                   // 13: pruned before the second batch reads it
+  CreateUsers(5, "v");                  // 14-18
+  PruneWhenTheReplayReadsAfter(12, 4);  // keeps 15-18
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
   EXPECT_EQ(watch->Take(10), (Seqs{11, 12}));
@@ -258,8 +261,7 @@ TEST_F(WatchUsersReplayTest, PrunedWhileReplaying_Filtered_OutOfRange) {
 }
 
 TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn) {
-  std::vector<User> users;
-  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+  const std::vector<User> users = CreateUsers(10);
   BanOrDie(users[0]);                   // 11
   BanOrDie(users[1]);                   // 12
   CreateOrDie("v@x");                   // 13
@@ -276,7 +278,7 @@ TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn)
 // Sequences are contiguous unless someone deleted events by hand (the sqlite3 shell): a hole an
 // unfiltered replay meets is reported as missing events, never skipped.
 TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
-  for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
+  CreateUsers(6);
   {
     absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
         storage::SqliteDatabase::Open(dir_ + "/user.db", {});
@@ -292,8 +294,7 @@ TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
 // The regression a review found: the oldest retained event was looked up after the read, in a
 // snapshot of its own, so a prune right after a read that had everything ended the stream.
 TEST_F(WatchUsersReplayTest, PrunedRightAfterTheRead_Filtered_TheEventsReadStillGo) {
-  std::vector<User> users;
-  for (int i = 0; i < 10; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));
+  const std::vector<User> users = CreateUsers(10);
   BanOrDie(users[0]);                                                 // 11
   CreateOrDie("v@x");                                                 // 12
   CreateOrDie("w@x");                                                 // 13
@@ -309,8 +310,7 @@ TEST_F(WatchUsersReplayTest, PrunedRightAfterTheRead_Filtered_TheEventsReadStill
 // A live event beyond the next sequence sends the watcher to the log for those in between, with
 // its filter; then the live event, in order.
 TEST_F(WatchUsersReplayTest, LiveGap_Filtered_TheMissedMatchesFromTheLogThenTheLiveOne) {
-  std::vector<User> users;
-  for (int i = 0; i < 5; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-5
+  const std::vector<User> users = CreateUsers(5);  // 1-5
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(0, ::user::v1::USER_STATUS_BANNED);  // live only
   watch->reader->WaitForInitialMetadata();
@@ -325,10 +325,9 @@ TEST_F(WatchUsersReplayTest, LiveGap_Filtered_TheMissedMatchesFromTheLogThenTheL
 // The resume hint counts the stretch a filtered read covered as seen: resuming after it misses
 // nothing, and does not read the stretch again.
 TEST_F(WatchUsersReplayTest, FilteredReplay_ShutdownHint_PointsPastTheStretchRead) {
-  std::vector<User> users;
-  for (int i = 0; i < 3; ++i) users.push_back(CreateOrDie(absl::StrCat("u", i, "@x")));  // 1-3
-  BanOrDie(users[0]);                                                                    // 4
-  for (int i = 0; i < 6; ++i) CreateOrDie(absl::StrCat("v", i, "@x"));                   // 5-10
+  const std::vector<User> users = CreateUsers(3);  // 1-3
+  BanOrDie(users[0]);                              // 4
+  CreateUsers(6, "v");                             // 5-10
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, ::user::v1::USER_STATUS_BANNED);
   EXPECT_EQ(watch->Take(1), (Seqs{4}));
