@@ -13,6 +13,7 @@
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
 #include "libs/storage/statement.h"
+#include "libs/storage/store_file.h"
 #include "libs/storage/transaction.h"
 #include "libs/telemetry/log.h"
 
@@ -205,13 +206,11 @@ void BindPage(Statement& stmt, const ListOrdersQuery& query, bool count) {
 
 absl::StatusOr<std::unique_ptr<SqliteOrderStore>> SqliteOrderStore::Open(
     const std::string& path, SqliteOrderStoreOptions options) {
-  if (absl::Status status = storage::CreateParentDirectories(path); !status.ok()) return status;
-  absl::StatusOr<std::unique_ptr<SqliteDatabase>> writer =
-      SqliteDatabase::Open(path, {.busy_timeout = options.busy_timeout});
-  if (!writer.ok()) return writer.status();
-  if (absl::Status status = storage::Migrate(**writer, kMigrations); !status.ok()) return status;
+  absl::StatusOr<storage::StoreFile> file =
+      storage::OpenStoreFile(path, kMigrations, options.busy_timeout);
+  if (!file.ok()) return file.status();
   return std::unique_ptr<SqliteOrderStore>(
-      new SqliteOrderStore(*std::move(writer), path, std::move(options)));
+      new SqliteOrderStore(*std::move(file), path, std::move(options)));
 }
 
 absl::StatusOr<std::unique_ptr<SqliteOrderStore>> SqliteOrderStore::OpenUrl(
@@ -221,16 +220,14 @@ absl::StatusOr<std::unique_ptr<SqliteOrderStore>> SqliteOrderStore::OpenUrl(
   return Open(*path, std::move(options));
 }
 
-SqliteOrderStore::SqliteOrderStore(std::unique_ptr<SqliteDatabase> writer, std::string path,
+SqliteOrderStore::SqliteOrderStore(storage::StoreFile file, std::string path,
                                    SqliteOrderStoreOptions options)
-    : options_(std::move(options)),
-      writer_(std::move(writer)),
+    : lock_(std::move(file.lock)),
+      options_(std::move(options)),
+      writer_(std::move(file.writer)),
       commits_(*writer_, write_mu_),
-      readers_(
-          [path = std::move(path), timeout = options_.busy_timeout] {
-            return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
-          },
-          options_.max_readers) {}
+      readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout),
+               options_.max_readers) {}
 
 absl::Time SqliteOrderStore::Now() const {
   const absl::Time now = options_.clock ? options_.clock() : absl::Now();

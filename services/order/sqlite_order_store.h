@@ -11,8 +11,9 @@
 // request_id already used writes nothing and appends no event.
 //
 // Concurrency: one writer connection behind a mutex and a pool of reader connections, so Get and
-// List never wait for a write in progress. Only one process may write to a file: the listener
-// hears of this process's commits only.
+// List never wait for a write in progress. Only one process may write to a file (the listener
+// hears of this process's commits only): Open takes the file's writer lock and fails with
+// FAILED_PRECONDITION while another store has it (libs/storage/store_file.h).
 //
 // The event listener is called by the writing thread after its commit, in commit order, one
 // call at a time, with no store lock held (a ticket taken under the write lock orders the
@@ -44,6 +45,7 @@
 #include "libs/storage/connection_pool.h"
 #include "libs/storage/group_commit.h"
 #include "libs/storage/sqlite_database.h"
+#include "libs/storage/store_file.h"
 #include "services/order/order.h"
 #include "services/order/order_store.h"
 
@@ -64,8 +66,9 @@ struct SqliteOrderStoreOptions {
 class SqliteOrderStore final : public OrderStore {
  public:
   // Opens or creates the database at `path`, creating missing parent directories, and brings
-  // its schema to the current version. A file from a newer build is refused
-  // (FAILED_PRECONDITION); a file that is not a database is INTERNAL.
+  // its schema to the current version. A file another store has open (this process or another
+  // one), or one from a newer build, is refused (FAILED_PRECONDITION); a file that is not a
+  // database is INTERNAL.
   static absl::StatusOr<std::unique_ptr<SqliteOrderStore>> Open(
       const std::string& path, SqliteOrderStoreOptions options = {});
   // Open() for a URL of the form sqlite:///absolute/path.db (--database_url); anything else is
@@ -89,8 +92,7 @@ class SqliteOrderStore final : public OrderStore {
   absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
 
  private:
-  SqliteOrderStore(std::unique_ptr<storage::SqliteDatabase> writer, std::string path,
-                   SqliteOrderStoreOptions options);
+  SqliteOrderStore(storage::StoreFile file, std::string path, SqliteOrderStoreOptions options);
 
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
@@ -101,6 +103,7 @@ class SqliteOrderStore final : public OrderStore {
   template <typename Apply>
   absl::StatusOr<Order> Write(Apply apply);
 
+  storage::WriterLock lock_;  // first, so released last: after every connection is closed
   const SqliteOrderStoreOptions options_;
 
   absl::Mutex write_mu_;

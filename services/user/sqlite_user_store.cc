@@ -11,6 +11,7 @@
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
 #include "libs/storage/statement.h"
+#include "libs/storage/store_file.h"
 #include "libs/storage/transaction.h"
 #include "libs/telemetry/log.h"
 
@@ -204,13 +205,11 @@ absl::StatusOr<std::string> NewEtag(absl::string_view previous) {
 
 absl::StatusOr<std::unique_ptr<SqliteUserStore>> SqliteUserStore::Open(
     const std::string& path, SqliteUserStoreOptions options) {
-  if (absl::Status status = storage::CreateParentDirectories(path); !status.ok()) return status;
-  absl::StatusOr<std::unique_ptr<SqliteDatabase>> writer =
-      SqliteDatabase::Open(path, {.busy_timeout = options.busy_timeout});
-  if (!writer.ok()) return writer.status();
-  if (absl::Status status = storage::Migrate(**writer, kMigrations); !status.ok()) return status;
+  absl::StatusOr<storage::StoreFile> file =
+      storage::OpenStoreFile(path, kMigrations, options.busy_timeout);
+  if (!file.ok()) return file.status();
   return std::unique_ptr<SqliteUserStore>(
-      new SqliteUserStore(*std::move(writer), path, std::move(options)));
+      new SqliteUserStore(*std::move(file), path, std::move(options)));
 }
 
 absl::StatusOr<std::unique_ptr<SqliteUserStore>> SqliteUserStore::OpenUrl(
@@ -220,16 +219,13 @@ absl::StatusOr<std::unique_ptr<SqliteUserStore>> SqliteUserStore::OpenUrl(
   return Open(*path, std::move(options));
 }
 
-SqliteUserStore::SqliteUserStore(std::unique_ptr<SqliteDatabase> writer, std::string path,
+SqliteUserStore::SqliteUserStore(storage::StoreFile file, std::string path,
                                  SqliteUserStoreOptions options)
-    : options_(std::move(options)),
-      writer_(std::move(writer)),
+    : lock_(std::move(file.lock)),
+      options_(std::move(options)),
+      writer_(std::move(file.writer)),
       commits_(*writer_, write_mu_),
-      readers_(
-          [path = std::move(path), timeout = options_.busy_timeout] {
-            return SqliteDatabase::Open(path, {.busy_timeout = timeout, .query_only = true});
-          },
-          options_.max_readers),
+      readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout), options_.max_readers),
       cache_(options_.cache_capacity) {}
 
 absl::Time SqliteUserStore::Now() const {

@@ -10,7 +10,9 @@
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer at a time
 // anyway), and a pool of reader connections, so Get/List/ReadEvents never wait for a write
 // in progress. Only one process may write to a file: the listener hears of this process's
-// commits only, and the event sequence's gap-freedom relies on one writer.
+// commits only, and the event sequence's gap-freedom relies on one writer. Open takes the
+// file's writer lock and fails with FAILED_PRECONDITION while another store has it
+// (libs/storage/store_file.h).
 //
 // The event listener is called by the writing thread after its commit, in commit order, one
 // call at a time, with no store lock held: each commit takes a ticket under the write lock and
@@ -24,8 +26,8 @@
 // lookup instead of a SQLite read (~12k instructions, an eighth of a GetUser call). Commits
 // update it in commit order before the writer returns, so a Get never returns a state older
 // than one already acknowledged or read. This relies on the one-writing-process rule above: a
-// write to the file from elsewhere (another process, the sqlite3 shell) is not seen by Get for
-// a user still cached, until this process writes that user or evicts it.
+// write to the file from outside the store (the sqlite3 shell, which takes no writer lock) is
+// not seen by Get for a user still cached, until this process writes that user or evicts it.
 //
 // Choices the interface leaves open:
 //   - Update with nothing to change still writes: new etag, new updated_at, an UPDATED event.
@@ -59,6 +61,7 @@
 #include "libs/storage/group_commit.h"
 #include "libs/storage/read_cache.h"
 #include "libs/storage/sqlite_database.h"
+#include "libs/storage/store_file.h"
 #include "services/user/user.h"
 #include "services/user/user_store.h"
 
@@ -81,8 +84,9 @@ struct SqliteUserStoreOptions {
 class SqliteUserStore final : public UserStore {
  public:
   // Opens or creates the database at `path`, creating missing parent directories, and brings
-  // its schema to the current version. A file from a newer build is refused
-  // (FAILED_PRECONDITION); a file that is not a database is INTERNAL.
+  // its schema to the current version. A file another store has open (this process or another
+  // one), or one from a newer build, is refused (FAILED_PRECONDITION); a file that is not a
+  // database is INTERNAL.
   static absl::StatusOr<std::unique_ptr<SqliteUserStore>> Open(const std::string& path,
                                                                SqliteUserStoreOptions options = {});
   // Open() for a URL of the form sqlite:///absolute/path.db (--database_url); anything else is
@@ -112,8 +116,7 @@ class SqliteUserStore final : public UserStore {
   storage::ReadCache<User>::Stats CacheStatsForTesting() const { return cache_.GetStats(); }
 
  private:
-  SqliteUserStore(std::unique_ptr<storage::SqliteDatabase> writer, std::string path,
-                  SqliteUserStoreOptions options);
+  SqliteUserStore(storage::StoreFile file, std::string path, SqliteUserStoreOptions options);
 
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
@@ -125,6 +128,7 @@ class SqliteUserStore final : public UserStore {
   template <typename Change>
   absl::StatusOr<UserEvent> Write(absl::string_view id, Change change);
 
+  storage::WriterLock lock_;  // first, so released last: after every connection is closed
   const SqliteUserStoreOptions options_;
 
   absl::Mutex write_mu_;

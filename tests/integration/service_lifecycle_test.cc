@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/certs.h"
@@ -107,6 +109,35 @@ TEST_P(ServiceLifecycleTest, GrpcPortTaken_SecondInstanceFailsWithClearMessage) 
   EXPECT_TRUE(ExitedWith(status, 1)) << second.Output();
   EXPECT_NE(second.Output().find("cannot listen on"), std::string::npos) << second.Output();
   EXPECT_TRUE(WaitForServing(first.Channel(), "", absl::Seconds(5)).ok());
+}
+
+// Two instances on one data dir (a scaled-up compose service on a shared volume) would both
+// write the same SQLite file; the second one stops at start-up and names the one that has it.
+TEST_P(ServiceLifecycleTest, DataDirInUse_SecondInstanceFailsNamingTheHolder) {
+  std::string data_dir = ::testing::TempDir() + "lifecycle_data_XXXXXX";
+  ASSERT_NE(mkdtemp(data_dir.data()), nullptr);
+  absl::Cleanup remove = [&data_dir] {
+    std::error_code ignored;
+    std::filesystem::remove_all(data_dir, ignored);
+  };
+  ServiceProcess first(Options({"--data_dir=" + data_dir}));
+  ASSERT_TRUE(first.WaitUntilServing());
+  ServiceProcess second(Options({"--data_dir=" + data_dir}));
+  const std::optional<int> status = second.process().WaitForExit(kStopTimeout);
+  ASSERT_TRUE(status.has_value()) << "a second server on a data dir in use kept running";
+  EXPECT_TRUE(ExitedWith(status, 1)) << second.Output();
+  EXPECT_NE(second.Output().find("in use by another process"), std::string::npos)
+      << second.Output();
+  EXPECT_NE(second.Output().find(absl::StrCat("\"holder_pid\":", first.process().pid())),
+            std::string::npos)
+      << second.Output();
+  EXPECT_TRUE(WaitForServing(first.Channel(), "", absl::Seconds(5)).ok());
+
+  // The lock goes with its holder, however it ends: after kill -9 the next instance starts.
+  first.process().Signal(SIGKILL);
+  ASSERT_TRUE(first.process().WaitForExit(kStopTimeout).has_value());
+  ServiceProcess third(Options({"--data_dir=" + data_dir}));
+  EXPECT_TRUE(third.WaitUntilServing());
 }
 
 TEST_P(ServiceLifecycleTest, EnvironmentVariable_SetsFlag_AndFlagWins) {

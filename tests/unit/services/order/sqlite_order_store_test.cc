@@ -457,6 +457,7 @@ TEST_F(SqliteOrderStoreTest, PruneEvents_KeepsTheNewestOrdersStayAndSequencesCon
 }
 
 TEST_F(SqliteOrderStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
+  store_.reset();  // one store on a file at a time
   store_ = OpenStore(/*prune_batch_size=*/3);
   ASSERT_NE(store_, nullptr);
   for (int i = 0; i < 10; ++i) CreateOrDie();
