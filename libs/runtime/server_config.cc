@@ -19,8 +19,8 @@
 #include "libs/tracing/tracing_config.h"
 
 ABSL_FLAG(std::string, database_url, "",
-          "Store location: sqlite:///path/to/file.db or postgresql://user@host/db. Empty: "
-          "SQLite under --data_dir");
+          "Store location: sqlite:///absolute/path.db (postgresql://... is not supported yet). "
+          "Empty: SQLite under --data_dir");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM file of the CA that signs peers' certificates (mTLS). Reloaded when it changes. "
           "Required unless --insecure");
@@ -92,12 +92,17 @@ absl::Status Validate(const ServerConfig& config) {
         {"metrics_addr", config.metrics_addr}}) {
     if (absl::Status status = ValidateListenAddress(flag, value); !status.ok()) return status;
   }
-  if (!config.database_url.empty() && !absl::StartsWith(config.database_url, "sqlite://") &&
-      !absl::StartsWith(config.database_url, "postgresql://") &&
-      !absl::StartsWith(config.database_url, "postgres://")) {
+  // The value is not echoed: a database URL may carry a password.
+  if (absl::StartsWith(config.database_url, "postgresql://") ||
+      absl::StartsWith(config.database_url, "postgres://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--database_url=", config.database_url,
-                     ": expected sqlite:///path/to/file.db or postgresql://..."));
+        "--database_url: PostgreSQL is not supported by this build yet (the SQLite store only); "
+        "use sqlite:///absolute/path.db, or leave it empty for SQLite under --data_dir");
+  }
+  if (!config.database_url.empty() && !absl::StartsWith(config.database_url, "sqlite://")) {
+    return absl::InvalidArgumentError(
+        "--database_url: expected sqlite:///absolute/path.db, or empty for SQLite under "
+        "--data_dir");
   }
   if (config.database_url.empty() && config.data_dir.empty()) {
     return absl::InvalidArgumentError("--data_dir must not be empty when --database_url is unset");
