@@ -270,7 +270,10 @@ done
 
 # ---- 2. GetUser, no chain, plaintext: the ceiling ----------------------------------------------
 stop_service "$PID_user"
-start_service bare "$USER_BIN" --data_dir="$DATA/user" --insecure --bench_no_chain
+# The three servers below run at once, and one process writes a store's file (its writer lock):
+# each gets its own copy of the preloaded data.
+for copy in bare chain plain; do cp -a "$DATA/user" "$DATA/user-$copy"; done
+start_service bare "$USER_BIN" --data_dir="$DATA/user-bare" --insecure --bench_no_chain
 for c in 1 16 64; do
   log "GetUser, no chain, plaintext, $c in flight"
   load "get_bare_$c" --call user.v1.UserService/GetUser --addr "127.0.0.1:$PORT_bare" --insecure \
@@ -285,9 +288,9 @@ done
 # One run of each is at the mercy of this machine's neighbours (±20 % from run to run), so the
 # ratio the target is judged on comes from ROUNDS rounds of the three servers taken in turn:
 # full chain over mTLS, full chain over plaintext (what the stages cost without TLS), no chain.
-start_service chain "$USER_BIN" --data_dir="$DATA/user" \
+start_service chain "$USER_BIN" --data_dir="$DATA/user-chain" \
   --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/user/cert.pem" --tls_key="$CERTS/user/key.pem"
-start_service plain "$USER_BIN" --data_dir="$DATA/user" --insecure
+start_service plain "$USER_BIN" --data_dir="$DATA/user-plain" --insecure
 declare -A RUNS
 for round in $(seq "$ROUNDS"); do
   for server in chain plain bare; do
