@@ -20,6 +20,7 @@
 #include "libs/errors/app_error.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/sqlite_database.h"
+#include "tests/unit/services/recording_listener.h"
 
 namespace hermes::order {
 namespace {
@@ -43,35 +44,6 @@ auto Fields(const Order& order) {
 auto Fields(const OrderEvent& e) {
   return std::make_tuple(e.sequence, e.order_id, static_cast<int>(e.status), e.updated_at);
 }
-
-// Records every event the listener is given, and whether two calls ever overlapped.
-class RecordingListener {
- public:
-  OrderStore::EventListener AsListener() {
-    return [this](const OrderEvent& event) {
-      if (in_call_.exchange(true)) overlapped_ = true;
-      {
-        absl::MutexLock lock(&mu_);
-        events_.push_back(event);
-      }
-      absl::SleepFor(absl::Microseconds(hold_micros_.load()));  // makes overlaps likely to show
-      in_call_ = false;
-    };
-  }
-  std::vector<OrderEvent> events() const {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-  bool overlapped() const { return overlapped_; }
-  void set_hold(absl::Duration hold) { hold_micros_ = absl::ToInt64Microseconds(hold); }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<OrderEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::atomic<bool> in_call_{false};
-  std::atomic<bool> overlapped_{false};
-  std::atomic<int64_t> hold_micros_{0};
-};
 
 class SqliteOrderStoreTest : public ::testing::Test {
  protected:
@@ -145,7 +117,7 @@ class SqliteOrderStoreTest : public ::testing::Test {
   std::string dir_;
   std::string path_;
   std::atomic<int64_t> now_micros_{absl::ToUnixMicros(kStart)};
-  RecordingListener listener_;
+  testing::RecordingListener<OrderEvent> listener_;
   std::unique_ptr<SqliteOrderStore> store_;
 };
 

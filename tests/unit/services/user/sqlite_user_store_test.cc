@@ -24,6 +24,7 @@
 #include "libs/storage/migrations.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/transaction.h"
+#include "tests/unit/services/recording_listener.h"
 
 namespace hermes::user {
 namespace {
@@ -37,36 +38,6 @@ auto Fields(const User& user) {
   return std::make_tuple(user.id, user.email, user.display_name, static_cast<int>(user.status),
                          user.created_at, user.updated_at, user.etag);
 }
-
-// Records every event the listener is given, and whether two calls ever overlapped.
-class RecordingListener {
- public:
-  UserStore::EventListener AsListener() {
-    return [this](const UserEvent& event) {
-      if (in_call_.exchange(true)) overlapped_ = true;
-      {
-        absl::MutexLock lock(&mu_);
-        events_.push_back(event);
-      }
-      // Staying in the call a while makes overlapping or reordered calls likely to show.
-      absl::SleepFor(absl::Microseconds(hold_micros_.load()));
-      in_call_ = false;
-    };
-  }
-  std::vector<UserEvent> events() const {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-  bool overlapped() const { return overlapped_; }
-  void set_hold(absl::Duration hold) { hold_micros_ = absl::ToInt64Microseconds(hold); }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<UserEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::atomic<bool> in_call_{false};
-  std::atomic<bool> overlapped_{false};
-  std::atomic<int64_t> hold_micros_{0};
-};
 
 class SqliteUserStoreTest : public ::testing::Test {
  protected:
@@ -131,7 +102,7 @@ class SqliteUserStoreTest : public ::testing::Test {
   std::string dir_;
   std::string path_;
   std::atomic<int64_t> now_micros_{absl::ToUnixMicros(kStart)};
-  RecordingListener listener_;
+  testing::RecordingListener<UserEvent> listener_;
   std::unique_ptr<SqliteUserStore> store_;
 };
 
