@@ -455,6 +455,18 @@ TEST_F(SqliteOrderStoreTest, PruneEvents_NegativeKeep_InvalidArgumentAndNothingD
 
 // ---- Persistence ------------------------------------------------------------------------------
 
+// One store per file at a time (libs/storage/store_file.h): held for the store's whole life.
+TEST_F(SqliteOrderStoreTest, SecondStoreOnTheFile_FailedPrecondition_UntilTheFirstCloses) {
+  CreateOrDie();
+  absl::StatusOr<std::unique_ptr<SqliteOrderStore>> second = SqliteOrderStore::Open(path_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  CreateOrDie();  // the first one is unharmed
+
+  store_.reset();
+  second = SqliteOrderStore::Open(path_);
+  EXPECT_TRUE(second.ok()) << second.status();
+}
+
 TEST_F(SqliteOrderStoreTest, Reopen_OrdersAndEventsSurviveAndSequencesContinue) {
   const Order a = CreateOrDie(Sample("u1", "req"));
   const Order cancelled = *Move(a.id, OrderStatus::kCancelled, "too slow");

@@ -738,6 +738,18 @@ TEST_F(SqliteUserStoreTest, PruneEvents_NegativeKeep_InvalidArgument) {
 
 // ---- Persistence and schema -------------------------------------------------------------------
 
+// One store per file at a time (libs/storage/store_file.h): held for the store's whole life.
+TEST_F(SqliteUserStoreTest, SecondStoreOnTheFile_FailedPrecondition_UntilTheFirstCloses) {
+  CreateOrDie("first@example.com");
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> second = SqliteUserStore::Open(path_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  CreateOrDie("second@example.com");  // the first one is unharmed
+
+  store_.reset();
+  second = SqliteUserStore::Open(path_);
+  EXPECT_TRUE(second.ok()) << second.status();
+}
+
 TEST_F(SqliteUserStoreTest, Reopen_UsersAndEventsSurviveAndSequencesContinue) {
   const User ada = CreateOrDie("ada@example.com");
   const User bob = CreateOrDie("bob@example.com");
