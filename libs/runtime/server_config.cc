@@ -99,7 +99,8 @@ absl::Status Validate(const ServerConfig& config) {
         "--database_url: PostgreSQL is not supported by this build yet (the SQLite store only); "
         "use sqlite:///absolute/path.db, or leave it empty for SQLite under --data_dir");
   }
-  if (!config.database_url.empty() && !absl::StartsWith(config.database_url, "sqlite://")) {
+  // sqlite:// then an absolute path; the store checks the rest (escapes, no query).
+  if (!config.database_url.empty() && !absl::StartsWith(config.database_url, "sqlite:///")) {
     return absl::InvalidArgumentError(
         "--database_url: expected sqlite:///absolute/path.db, or empty for SQLite under "
         "--data_dir");

@@ -81,6 +81,7 @@ stop_service() {  # stop_service PID
   local deadline=$((SECONDS + 30))
   while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
   kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true  # gone, its files closed, before the caller copies them
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
