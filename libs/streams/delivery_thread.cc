@@ -38,11 +38,17 @@ void DeliveryThread::Run() {
 void PumpedByDeliveryThread::SchedulePump() {
   if (pump_scheduled_.exchange(true)) return;  // the posted Pump will find this work too
   refs_.fetch_add(1);
-  delivery_.Post([this] {
-    pump_scheduled_.store(false);  // before Pump: work queued from now on posts again
-    Pump();
-    Unref();
-  });
+  try {
+    delivery_.Post([this] {
+      pump_scheduled_.store(false);  // before Pump: work queued from now on posts again
+      Pump();
+      Unref();
+    });
+  } catch (...) {  // not posted (an allocation failed): as if never scheduled
+    pump_scheduled_.store(false);
+    Unref();  // never the last reference: gRPC holds one until OnDone
+    throw;
+  }
 }
 
 }  // namespace hermes::streams

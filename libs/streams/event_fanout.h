@@ -208,8 +208,8 @@ class EventFanout {
     Next next = Take(subscriber, event);
     const bool parked = subscriber.parked_at != kNotParked;
     if (next == Next::kTimeout && park && subscriber.waker && !parked) {
-      subscriber.parked_at = parked_.size();
-      parked_.push_back(&subscriber);
+      parked_.push_back(&subscriber);  // first: if it throws, the subscriber is not parked
+      subscriber.parked_at = parked_.size() - 1;
     } else if (next != Next::kTimeout && parked) {
       Unpark(subscriber);  // it is reading: no wake needed
     }
