@@ -21,13 +21,13 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include "libs/errors/app_error.h"
 #include "libs/interceptor/server_call.h"
 
 namespace hermes::interceptor {
 
-// What gRPC's sync handler wrapper (CatchingFunctionHandler) answers, with UNKNOWN, when a
-// handler throws; AnswerInline (unary_answer.h) answers the same for callback handlers.
-inline constexpr char kHandlerThrew[] = "Unexpected error in RPC handling";
+// What a throwing handler is answered with (UNKNOWN): libs/errors/app_error.h.
+using errors::kHandlerThrew;
 
 struct RecoveryOptions {
   prometheus::Registry* registry = nullptr;  // where hermes_handler_panics_total lives

@@ -32,7 +32,7 @@
 // costs ~24 % less server CPU a call than on the sync API (README, Performance).
 //
 // The interceptor chain runs around these calls exactly as around sync ones. An exception that
-// escapes a handler is answered as gRPC's sync handlers answer it (UNKNOWN, kHandlerThrew), so
+// escapes a handler is answered as gRPC's sync handlers answer it (errors::HandlerThrew()), so
 // the recovery stage turns it into INTERNAL with an AppError for both kinds alike. Without
 // that, gRPC would answer one thrown by the method itself UNIMPLEMENTED (uncounted), and one
 // thrown on a pool thread would end the process.
@@ -47,7 +47,6 @@
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/handler_pool.h"
-#include "libs/interceptor/recovery.h"
 
 namespace hermes::interceptor {
 
@@ -62,7 +61,7 @@ grpc::Status RunCatching(Handler& handler) {
   try {
     return handler();
   } catch (...) {
-    return grpc::Status(grpc::StatusCode::UNKNOWN, kHandlerThrew);
+    return errors::HandlerThrew();
   }
 }
 

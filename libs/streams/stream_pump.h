@@ -25,6 +25,12 @@
 // only ever on a backlog, which is late already. Measured on WatchUsers (README,
 // "Performance"): about twice the messages delivered under overload.
 //
+// Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
+// ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), instead of
+// escaping into the delivery thread, which would end the process. A reactor's own callback that
+// fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a write about to
+// start.
+//
 // A reactor registered raw (a grpc::ByteBuffer base: StreamOrderUpdates, which parses its own
 // requests) still says what to send as a Response; the pump serializes it before writing.
 //
@@ -48,6 +54,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/api/parse_request.h"
+#include "libs/errors/app_error.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "libs/streams/stream_slots.h"
@@ -152,32 +159,22 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     {
       absl::MutexLock lock(&mutex_);
       if (!started_ || writing_ || finished_) return;
-      if (cancelled_) {
+      try {
+        step = Choose(&options);
+      } catch (...) {
+        // Choosing the next message threw (an allocation failed, in a replay's read, say):
+        // this stream ends as a handler that throws does, which the recovery stage reports as
+        // INTERNAL, logged and counted; the delivery thread and the other streams go on.
+        ahead_ = Step::kIdle;
+        finish_status_ = errors::HandlerThrew();
         step = Step::kFinish;
-        finish_status_ = grpc::Status::CANCELLED;
-      } else if (ahead_ == Step::kWrite && StillToSend(next_response_)) {
-        response_.Swap(&next_response_);  // the response looked ahead at last time
-        step = Step::kWrite;
-      } else if (ahead_ == Step::kFinish) {
-        step = Step::kFinish;
-      } else {
-        step = Next(&response_, /*looking_ahead=*/false);
       }
-      ahead_ = Step::kIdle;
       switch (step) {
         case Step::kIdle:
           return;
         case Step::kYield:
           break;
         case Step::kWrite:
-          ahead_ = Next(&next_response_, /*looking_ahead=*/true);
-          if (ahead_ == Step::kYield) ahead_ = Step::kIdle;  // the write's completion pumps
-          if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
-            options.set_buffer_hint();
-            ++buffered_writes_;
-          } else {
-            buffered_writes_ = 0;
-          }
           writing_ = true;
           break;
         case Step::kFinish:
@@ -196,7 +193,22 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     }
   }
 
-  // Finishes the stream with `status` unless it is finished already.
+  // Ends the stream with `status` from one of the reactor's own callbacks (a request that could
+  // not be handled): at once, unless a write is in flight or about to start, which must not
+  // follow Finish; then the Pump after its completion finishes the stream.
+  void Abort(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mutex_);
+      if (finished_ || abort_status_.has_value()) return;
+      abort_status_ = status;
+      if (writing_) return;
+      finished_ = true;
+    }
+    this->Finish(status);
+  }
+
+  // Finishes the stream with `status` unless it is finished already. Only where no write can be
+  // in flight (before MarkStarted); elsewhere Abort.
   void FinishOnce(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mutex_);
@@ -218,6 +230,38 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
 
  private:
   static constexpr bool kWritesBytes = WritesBytes<ReactorBase>;
+
+  // What Pump does next: the response in response_ to write (and `options`, with the buffer
+  // hint when the next one is ready too), nothing, a yield, or the finish with finish_status_.
+  // Throws what Next throws.
+  Step Choose(grpc::WriteOptions* options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    Step step;
+    if (cancelled_) {
+      step = Step::kFinish;
+      finish_status_ = grpc::Status::CANCELLED;
+    } else if (abort_status_.has_value()) {
+      step = Step::kFinish;
+      finish_status_ = *abort_status_;
+    } else if (ahead_ == Step::kWrite && StillToSend(next_response_)) {
+      response_.Swap(&next_response_);  // the response looked ahead at last time
+      step = Step::kWrite;
+    } else if (ahead_ == Step::kFinish) {
+      step = Step::kFinish;
+    } else {
+      step = Next(&response_, /*looking_ahead=*/false);
+    }
+    ahead_ = Step::kIdle;
+    if (step != Step::kWrite) return step;
+    ahead_ = Next(&next_response_, /*looking_ahead=*/true);
+    if (ahead_ == Step::kYield) ahead_ = Step::kIdle;  // the write's completion pumps
+    if (ahead_ == Step::kWrite && buffered_writes_ < kMaxBufferedWrites) {
+      options->set_buffer_hint();
+      ++buffered_writes_;
+    } else {
+      buffered_writes_ = 0;
+    }
+    return step;
+  }
 
   // Starts the write of response_ (serialized first, for a raw method).
   void StartWriting(grpc::WriteOptions options) {
@@ -247,6 +291,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  std::optional<grpc::Status> abort_status_ ABSL_GUARDED_BY(mutex_);  // set by Abort
   // Filled under mutex_ when no write is in flight; the write in flight owns it.
   Response response_;
   // A raw method's response_, serialized; the write in flight owns it.

@@ -21,7 +21,12 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
                           "too many concurrent update streams on this instance; retry later"));
     return reactor;
   }
-  reactor->Subscribe(fanout, options.buffer_updates);
+  try {
+    reactor->Subscribe(fanout, options.buffer_updates);
+  } catch (...) {
+    reactor->FinishOnce(errors::HandlerThrew());  // as a handler that throws (recovery: INTERNAL)
+    return reactor;
+  }
   reactor->StartSendInitialMetadata();
   reactor->StartRead(&reactor->received_);
   reactor->MarkStarted();
@@ -39,8 +44,16 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
     subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
-  const absl::Status parsed = api::ParseRequest(received_, &request_);
-  const bool replying = parsed.ok() ? Answer(request_) : Refuse(parsed);
+  bool replying = false;
+  try {
+    const absl::Status parsed = api::ParseRequest(received_, &request_);
+    replying = parsed.ok() ? Answer(request_) : Refuse(parsed);
+  } catch (...) {
+    // As a handler that throws ends its call (the recovery stage makes it INTERNAL); this runs
+    // on a gRPC thread, which an escaping exception would take down with the process.
+    Abort(errors::HandlerThrew());
+    return;
+  }
   absl::MutexLock lock(&mutex_);
   // Never after Finish: the reactor may be gone once the finished call has no read pending.
   // Nor once the replies overflowed (a client that sends requests and does not read the

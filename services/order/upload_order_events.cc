@@ -2,7 +2,6 @@
 
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/recovery.h"
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
@@ -28,7 +27,7 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
       Apply();
     } catch (...) {
       // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
-      Finish(grpc::Status(grpc::StatusCode::UNKNOWN, interceptor::kHandlerThrew));
+      Finish(errors::HandlerThrew());
       return;
     }
     ++index_;

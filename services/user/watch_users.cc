@@ -22,7 +22,13 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
                                             streams::StreamSlots& watchers,
                                             const ::user::v1::WatchUsersRequest& request) {
   auto* reactor = new WatchUsersReactor(store, delivery, options, watchers);
-  if (grpc::Status status = reactor->Begin(fanout, request); !status.ok()) {
+  grpc::Status status;
+  try {
+    status = reactor->Begin(fanout, request);
+  } catch (...) {
+    status = errors::HandlerThrew();  // as a handler that throws; recovery makes it INTERNAL
+  }
+  if (!status.ok()) {
     reactor->FinishOnce(status);
     return reactor;
   }

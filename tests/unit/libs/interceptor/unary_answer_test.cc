@@ -156,7 +156,7 @@ TEST_P(RawMethodTest, HandlerThrows_AnsweredUnknownHandlerThrew_ServerKeepsServi
   GetUserResponse response;
   const grpc::Status status = Get("throws", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
-  EXPECT_EQ(status.error_message(), kHandlerThrew);
+  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
   EXPECT_TRUE(Get("u-2", &response).ok());
 }
 

@@ -7,10 +7,13 @@
 
 #include <deque>
 #include <functional>
+#include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "libs/errors/app_error.h"
 #include "user/v1/user.pb.h"
 
 namespace hermes::streams {
@@ -32,29 +35,38 @@ class FakeReactorBase {
   virtual void OnCancel() {}
   virtual void OnDone() {}
   void StartWrite(const Response* response, grpc::WriteOptions options) {
+    EXPECT_TRUE(finishes.empty()) << "a write started after Finish";
     writes.push_back({response->sequence(), options.get_buffer_hint()});
   }
-  void Finish(const grpc::Status& status) { finishes.push_back(status.error_code()); }
+  void Finish(const grpc::Status& status) {
+    finishes.push_back(status.error_code());
+    finish_message = status.error_message();
+  }
 
   std::vector<Write> writes;
   std::vector<grpc::StatusCode> finishes;
+  std::string finish_message;
 };
 
 // Sends the sequences in `ready`, then finishes OK once `end` is set.
 class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
  public:
   explicit Scripted(DeliveryThread& delivery) : StreamPump(delivery) {}
+  using StreamPump::Abort;
   using StreamPump::MarkStarted;
   using StreamPump::Pump;
+  using StreamPump::SchedulePump;
 
   std::deque<int64_t> ready;
   bool end = false;
   std::function<bool(int64_t)> still_to_send;  // by sequence; unset: always
   int yields = 0;                              // Next says kYield this many times first
   std::vector<std::thread::id> yielded_on;     // where each of those Next calls ran
+  int throw_on_call = 0;                       // the Next call (1, 2, ...) that throws; 0: none
 
  private:
   Step Next(Response* out, bool /*looking_ahead*/) override {
+    if (++calls_ == throw_on_call) throw std::bad_alloc();
     if (yields > 0) {
       --yields;
       yielded_on.push_back(std::this_thread::get_id());
@@ -72,6 +84,8 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
   bool StillToSend(const Response& looked_ahead) override {
     return !still_to_send || still_to_send(looked_ahead.sequence());
   }
+
+  int calls_ = 0;
 };
 
 class StreamPumpTest : public ::testing::Test {
@@ -161,6 +175,57 @@ TEST_F(StreamPumpTest, CancelledWhileWriting_FinishesCancelledAfterTheWrite) {
 }
 
 TEST_F(StreamPumpTest, NotStarted_PumpWritesNothing) {
+  reactor_->ready = {1};
+  reactor_->Pump();
+  EXPECT_TRUE(reactor_->writes.empty());
+}
+
+// Recovery for the streams: what the reactor's own work throws ends that stream as a throwing
+// handler's call ends (UNKNOWN, which the recovery stage makes INTERNAL), on the delivery
+// thread, which goes on serving the other streams.
+TEST_F(StreamPumpTest, NextThrows_StreamFinishesAsAThrowingHandler_DeliveryThreadGoesOn) {
+  reactor_->ready = {1};
+  reactor_->throw_on_call = 1;
+  reactor_->MarkStarted();
+  reactor_->SchedulePump();
+  Drain();  // the delivery thread ran the throwing Pump, and runs this after it
+  EXPECT_TRUE(reactor_->writes.empty());
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::UNKNOWN});
+  EXPECT_EQ(reactor_->finish_message, errors::kHandlerThrew);
+  reactor_->Pump();  // finished: nothing more
+  EXPECT_EQ(reactor_->finishes.size(), 1u);
+}
+
+TEST_F(StreamPumpTest, LookAheadThrows_StreamFinishesWithoutTheWrite) {
+  reactor_->ready = {1, 2};
+  reactor_->throw_on_call = 2;  // looking ahead, after 1 was chosen
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  EXPECT_TRUE(reactor_->writes.empty());
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::UNKNOWN});
+}
+
+// A reactor's own callback that fails (StreamOrderUpdates answering a request) aborts the
+// stream; with a write in flight the finish waits for the write's completion, since no
+// operation may follow Finish.
+TEST_F(StreamPumpTest, AbortedWhileWriting_FinishesAfterTheWrite_NothingWrittenAfter) {
+  reactor_->ready = {1, 2, 3};
+  reactor_->MarkStarted();
+  reactor_->Pump();  // writes 1
+  reactor_->Abort(errors::HandlerThrew());
+  EXPECT_TRUE(reactor_->finishes.empty());
+  CompleteWrite();
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}}));
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::UNKNOWN});
+  reactor_->Abort(grpc::Status::CANCELLED);  // once only
+  EXPECT_EQ(reactor_->finishes.size(), 1u);
+}
+
+TEST_F(StreamPumpTest, AbortedWithNoWriteInFlight_FinishesAtOnce) {
+  reactor_->MarkStarted();
+  reactor_->Pump();  // nothing ready: idle
+  reactor_->Abort(errors::HandlerThrew());
+  EXPECT_EQ(reactor_->finishes, std::vector<grpc::StatusCode>{grpc::StatusCode::UNKNOWN});
   reactor_->ready = {1};
   reactor_->Pump();
   EXPECT_TRUE(reactor_->writes.empty());

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -36,8 +37,10 @@ class CountingOrderStore final : public OrderStore {
   absl::StatusOr<Order> Create(const NewOrder& order) override { return store_.Create(order); }
   absl::StatusOr<Order> Get(absl::string_view id) override {
     ++gets_;
+    if (throw_in_get) throw std::bad_alloc();
     return store_.Get(id);
   }
+  std::atomic<bool> throw_in_get{false};  // as an allocation failure would
   absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
                                                        absl::string_view request_id) override {
     return store_.FindByRequestId(user_id, request_id);
@@ -145,6 +148,38 @@ TEST_F(StreamOrderUpdatesTest, OneOrderTooMany_ErrorReply_StreamGoesOn) {
   EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
   const grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
+
+// The store throwing while a request is answered (on a gRPC thread) ends that stream as a
+// throwing handler's call ends (UNKNOWN, which the chain's recovery stage makes INTERNAL); the
+// process and the next stream go on.
+TEST_F(StreamOrderUpdatesTest, StoreThrowsAnsweringARequest_StreamEndsAsAThrowingHandler) {
+  Serve({});
+  const std::string order = NewOrder();
+  ::order::v1::StreamOrderUpdatesRequest request;
+  request.set_order_id(order);
+  ::order::v1::StreamOrderUpdatesResponse response;
+  {
+    counted_->throw_in_get = true;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto stream = stub_->StreamOrderUpdates(&context);
+    ASSERT_TRUE(stream->Write(request));
+    EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
+    const grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << status.error_message();
+    EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
+    counted_->throw_in_get = false;
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 // API.md: "On subscribe the server at once sends the order's current status". Subscribing

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/storage/sqlite_database.h"
 #include "services/user/sqlite_user_store.h"
@@ -48,6 +51,7 @@ class HookedStore final : public UserStore {
     absl::MutexLock lock(&mu_);
     return reads_;
   }
+  std::atomic<bool> throw_in_retained_events{false};  // as an allocation failure would
 
   void SetEventListener(EventListener listener) override {
     store_->SetEventListener(std::move(listener));
@@ -71,7 +75,10 @@ class HookedStore final : public UserStore {
     if (hook) hook(query, When::kAfterRead);
     return page;
   }
-  absl::StatusOr<EventRange> RetainedEvents() override { return store_->RetainedEvents(); }
+  absl::StatusOr<EventRange> RetainedEvents() override {
+    if (throw_in_retained_events) throw std::bad_alloc();
+    return store_->RetainedEvents();
+  }
   absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_->PruneEvents(keep); }
 
  private:
@@ -337,6 +344,41 @@ TEST_F(WatchUsersReplayTest, FilteredReplay_ShutdownHint_PointsPastTheStretchRea
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_NE(status.error_message().find("resume with after_sequence=10"), std::string::npos)
       << status.error_message();
+}
+
+// What the stream's own work throws (an allocation failure) ends that stream as a throwing
+// handler's call ends (UNKNOWN "Unexpected error in RPC handling", which the chain's recovery
+// stage makes INTERNAL), whether it is thrown where the call starts (a gRPC thread) or in the
+// replay (the delivery thread): the process, and the other watchers, go on.
+TEST_F(WatchUsersReplayTest, StoreThrows_TheStreamEndsAsAThrowingHandler_ServerGoesOn) {
+  CreateUsers(3);  // 1-3
+  StartServer();
+  std::unique_ptr<Watch> live = StartWatch(0, std::nullopt);
+  live->reader->WaitForInitialMetadata();
+
+  store_->throw_in_retained_events = true;
+  std::unique_ptr<Watch> at_start = StartWatch(1, std::nullopt);
+  EXPECT_EQ(at_start->Take(1), Seqs{});
+  grpc::Status status = at_start->reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << status.error_message();
+  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
+  store_->throw_in_retained_events = false;
+
+  store_->SetReadHook(
+      [](const UserStore::EventQuery&, HookedStore::When) { throw std::bad_alloc(); });
+  std::unique_ptr<Watch> replaying = StartWatch(1, std::nullopt);
+  EXPECT_EQ(replaying->Take(1), Seqs{});
+  status = replaying->reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN) << status.error_message();
+  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
+
+  store_->SetReadHook(nullptr);
+  CreateOrDie("after@x");  // 4
+  EXPECT_EQ(live->Take(1), (Seqs{4}));
+  std::unique_ptr<Watch> again = StartWatch(1, std::nullopt);
+  EXPECT_EQ(again->Take(3), (Seqs{2, 3, 4}));
+  live->context.TryCancel();
+  again->context.TryCancel();
 }
 
 }  // namespace
