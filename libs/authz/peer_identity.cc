@@ -7,15 +7,14 @@
 namespace hermes::authz {
 
 std::string PeerIdentity(const grpc::AuthContext& context) {
-  // A certificate may carry DNS names and IP addresses as well; only a spiffe:// URI names a
-  // Hermes identity.
-  const std::vector<grpc::string_ref> names =
-      context.FindPropertyValues(std::string(kSubjectAlternativeNameProperty));
-  for (const grpc::string_ref& name : names) {
-    const absl::string_view view(name.data(), name.size());
-    if (absl::StartsWith(view, "spiffe://")) return std::string(view);
+  const std::vector<grpc::string_ref> uris =
+      context.FindPropertyValues(std::string(kPeerUriProperty));
+  if (uris.size() != 1) return "";
+  const absl::string_view uri(uris.front().data(), uris.front().size());
+  if (!absl::StartsWith(uri, kHermesSpiffePrefix) || uri.size() == kHermesSpiffePrefix.size()) {
+    return "";
   }
-  return "";
+  return std::string(uri);
 }
 
 }  // namespace hermes::authz

@@ -68,6 +68,7 @@ class AuthorizationProcessorTest : public ::testing::Test {
     FakeAuthContext context;
     context.AddProperty("x509_subject_alternative_name", "order.hermes.internal");
     context.AddProperty("x509_subject_alternative_name", san);
+    context.AddProperty("peer_uri", san);  // gRPC lists a URI SAN in both
     return context;
   }
 

@@ -5,7 +5,7 @@
 // use this instead of a TLS handshake.
 //
 //   FakeAuthContext context;
-//   context.AddProperty("x509_subject_alternative_name", "spiffe://hermes/order");
+//   context.AddProperty("peer_uri", "spiffe://hermes/order");
 #pragma once
 
 #include <grpcpp/security/auth_context.h>
