@@ -9,7 +9,8 @@ namespace hermes::authz {
 bool PolicyWatcher::FileVersion::operator==(const FileVersion& other) const {
   return exists == other.exists && device == other.device && inode == other.inode &&
          size == other.size && modified.tv_sec == other.modified.tv_sec &&
-         modified.tv_nsec == other.modified.tv_nsec;
+         modified.tv_nsec == other.modified.tv_nsec && changed.tv_sec == other.changed.tv_sec &&
+         changed.tv_nsec == other.changed.tv_nsec;
 }
 
 PolicyWatcher::FileVersion PolicyWatcher::Stat(const std::string& path) {
@@ -19,7 +20,8 @@ PolicyWatcher::FileVersion PolicyWatcher::Stat(const std::string& path) {
                      .device = info.st_dev,
                      .inode = info.st_ino,
                      .size = info.st_size,
-                     .modified = info.st_mtim};
+                     .modified = info.st_mtim,
+                     .changed = info.st_ctim};
 }
 
 absl::StatusOr<std::unique_ptr<PolicyWatcher>> PolicyWatcher::Start(std::string path,
@@ -74,9 +76,18 @@ void PolicyWatcher::Run() {
 void PolicyWatcher::PollOnce() {
   const FileVersion version = Stat(path_);
   if (version == version_) return;
-  // Recorded even when the load fails, so that a bad file is reported once, not every poll.
-  version_ = version;
   absl::StatusOr<Policy> policy = Policy::LoadFile(path_);
+  if (policy.ok() || absl::IsInvalidArgument(policy.status())) {
+    // Read: done with until it changes, even when its policy is bad (reported once, then).
+    version_ = version;
+    unread_error_.clear();
+  } else {
+    // Not read (gone, not readable, no descriptor left): tried again at every poll, since
+    // what fixes it may change nothing of the file, and reported once for each new error.
+    std::string error = policy.status().ToString();
+    if (error == unread_error_) return;
+    unread_error_ = std::move(error);
+  }
   if (policy.ok()) {
     auto replacement = std::make_shared<const Policy>(*std::move(policy));
     absl::WriterMutexLock lock(&policy_mu_);

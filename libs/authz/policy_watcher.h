@@ -56,13 +56,16 @@ class PolicyWatcher {
 
  private:
   // What identifies one version of the file. Sizes and times alone miss a rename of an
-  // equal-sized file written within the same timestamp tick; the inode catches that.
+  // equal-sized file written within the same timestamp tick; the inode catches that. The
+  // status-change time catches a chmod (a file that could not be read before) and a rewrite
+  // whose modification time was set back.
   struct FileVersion {
     bool exists = false;
     dev_t device = 0;
     ino_t inode = 0;
     off_t size = 0;
     timespec modified = {};
+    timespec changed = {};
 
     bool operator==(const FileVersion& other) const;
   };
@@ -77,7 +80,8 @@ class PolicyWatcher {
   const std::string path_;
   const absl::Duration poll_interval_;
   const ReloadCallback on_reload_;
-  FileVersion version_;  // only the watcher thread touches it after Start
+  FileVersion version_;       // only the watcher thread touches it after Start
+  std::string unread_error_;  // the last error reading a file not yet read (watcher thread)
 
   // Current() sits on every call's hot path and the policy changes perhaps once a day. A reader
   // lock held only to copy a shared_ptr lets readers run in parallel and makes a reload a plain

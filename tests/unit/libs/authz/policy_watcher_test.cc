@@ -1,8 +1,10 @@
 #include "libs/authz/policy_watcher.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -154,6 +156,27 @@ TEST_F(PolicyWatcherTest, InPlaceRewrite_TakesEffect) {
   EXPECT_TRUE(EventuallyAllows(**watcher, kListUsers));
 }
 
+// A rewrite that keeps the inode and the size, with its modification time set back (a copy that
+// preserves times, a clock step): the status-change time still tells it apart.
+TEST_F(PolicyWatcherTest, SameSizeRewrite_OldModificationTimeRestored_StillTakesEffect) {
+  constexpr char kPutUser[] = "/user.v1.UserService/PutUser";  // as long as kGetUser
+  RewriteInPlace(OrderMayCall(kGetUser));
+  struct stat before {};
+  ASSERT_EQ(stat(path_.c_str(), &before), 0);
+  auto watcher = PolicyWatcher::Start(path_, kPollInterval, log_.Callback());
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+
+  RewriteInPlace(OrderMayCall(kPutUser));
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, path_.c_str(), times, 0), 0);
+  struct stat after {};
+  ASSERT_EQ(stat(path_.c_str(), &after), 0);
+  ASSERT_EQ(after.st_size, before.st_size);
+  ASSERT_EQ(after.st_ino, before.st_ino);
+
+  EXPECT_TRUE(EventuallyAllows(**watcher, kPutUser));
+}
+
 TEST_F(PolicyWatcherTest, MalformedEdit_KeepsOldPolicyAndReportsTheError) {
   RewriteInPlace(OrderMayCall(kGetUser));
   auto watcher = PolicyWatcher::Start(path_, kPollInterval, log_.Callback());
@@ -188,6 +211,13 @@ TEST_F(PolicyWatcherTest, DeletedFile_KeepsOldPolicyAndReportsNotFound) {
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE((*watcher)->Current()->Allows(kOrder, kGetUser));
+
+  // Tried at every poll until it is back, reported once meanwhile: the next report is the fix.
+  RewriteInPlace(OrderMayCall(kListUsers));
+  EXPECT_TRUE(EventuallyAllows(**watcher, kListUsers));
+  const std::vector<absl::Status> after_fix = log_.WaitFor(2);
+  ASSERT_EQ(after_fix.size(), 2u);
+  EXPECT_TRUE(after_fix[1].ok()) << after_fix[1];
 }
 
 TEST_F(PolicyWatcherTest, Destructor_ReturnsPromptlyEvenWithALongPollInterval) {
