@@ -1,5 +1,7 @@
 #include "services/order/circuit_breaker.h"
 
+#include <utility>
+
 #include "absl/time/clock.h"
 #include "libs/telemetry/log.h"
 
@@ -17,44 +19,75 @@ CircuitBreaker::CircuitBreaker(std::string target, CircuitBreakerOptions options
   gauge_.Set(0);
 }
 
-bool CircuitBreaker::Allow() {
+std::optional<CircuitBreaker::Permit> CircuitBreaker::Allow() {
   absl::MutexLock lock(&mutex_);
   switch (state_) {
     case State::kClosed:
-      return true;
+      return Permit(this, period_, /*probe=*/false);
     case State::kOpen:
-      if (absl::Now() < open_until_) return false;
+      if (absl::Now() < open_until_) return std::nullopt;
       SetState(State::kHalfOpen);
       probe_in_flight_ = true;
-      return true;
+      return Permit(this, period_, /*probe=*/true);
     case State::kHalfOpen:
-      if (probe_in_flight_) return false;
+      if (probe_in_flight_) return std::nullopt;
       probe_in_flight_ = true;
-      return true;
+      return Permit(this, period_, /*probe=*/true);
   }
-  return true;
+  return std::nullopt;
 }
 
-void CircuitBreaker::RecordSuccess() {
+void CircuitBreaker::Record(const Permit& permit, Permit::Outcome outcome) {
   absl::MutexLock lock(&mutex_);
-  failures_ = 0;
-  probe_in_flight_ = false;
-  if (state_ != State::kClosed) SetState(State::kClosed);
-}
-
-void CircuitBreaker::RecordFailure() {
-  absl::MutexLock lock(&mutex_);
-  probe_in_flight_ = false;
-  ++failures_;
-  if (state_ == State::kHalfOpen || failures_ >= options_.failure_threshold) {
-    open_until_ = absl::Now() + options_.cooldown;
-    if (state_ != State::kOpen) SetState(State::kOpen);
+  // A call from an earlier period (let through before the last opening) says nothing that
+  // counts now; nor does a probe's outcome once the breaker left half-open.
+  if (permit.period_ != period_) return;
+  if (permit.probe_ != (state_ == State::kHalfOpen)) return;
+  switch (outcome) {
+    case Permit::Outcome::kSuccess:
+      failures_ = 0;
+      probe_in_flight_ = false;
+      if (state_ != State::kClosed) SetState(State::kClosed);
+      return;
+    case Permit::Outcome::kFailure:
+      probe_in_flight_ = false;
+      ++failures_;
+      if (state_ == State::kHalfOpen || failures_ >= options_.failure_threshold) {
+        open_until_ = absl::Now() + options_.cooldown;
+        ++period_;
+        SetState(State::kOpen);
+      }
+      return;
+    case Permit::Outcome::kNeutral:
+      probe_in_flight_ = false;
+      return;
   }
 }
 
-void CircuitBreaker::RecordNeutral() {
-  absl::MutexLock lock(&mutex_);
-  probe_in_flight_ = false;
+CircuitBreaker::Permit::Permit(Permit&& other) noexcept
+    : breaker_(std::exchange(other.breaker_, nullptr)),
+      period_(other.period_),
+      probe_(other.probe_) {}
+
+CircuitBreaker::Permit& CircuitBreaker::Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    Report(Outcome::kNeutral);
+    breaker_ = std::exchange(other.breaker_, nullptr);
+    period_ = other.period_;
+    probe_ = other.probe_;
+  }
+  return *this;
+}
+
+CircuitBreaker::Permit::~Permit() { Report(Outcome::kNeutral); }
+
+void CircuitBreaker::Permit::Succeeded() { Report(Outcome::kSuccess); }
+void CircuitBreaker::Permit::Failed() { Report(Outcome::kFailure); }
+void CircuitBreaker::Permit::Neutral() { Report(Outcome::kNeutral); }
+
+void CircuitBreaker::Permit::Report(Outcome outcome) {
+  if (breaker_ == nullptr) return;
+  std::exchange(breaker_, nullptr)->Record(*this, outcome);
 }
 
 CircuitBreaker::State CircuitBreaker::state() {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <optional>
+
 #include "tests/support/http.h"
 
 namespace hermes::order {
@@ -17,6 +19,25 @@ class CircuitBreakerTest : public ::testing::Test {
                                 "hermes_circuit_breaker_state", {{"target", "dep"}})
         .value_or(-1);
   }
+  // Lets one call through and reports `outcome` on it.
+  void Call(void (CircuitBreaker::Permit::*outcome)()) {
+    std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
+    ASSERT_TRUE(permit.has_value());
+    ((*permit).*outcome)();
+  }
+  void Fail(int times) {
+    for (int i = 0; i < times; ++i) Call(&CircuitBreaker::Permit::Failed);
+  }
+  // The probe's permit, once the cool-down has passed (bounded wait).
+  std::optional<CircuitBreaker::Permit> Probe() {
+    const absl::Time until = absl::Now() + absl::Seconds(5);
+    std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
+    while (!permit.has_value() && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(5));
+      permit = breaker_.Allow();
+    }
+    return permit;
+  }
   prometheus::Registry registry_;
   CircuitBreaker breaker_{
       "dep", {.failure_threshold = 3, .cooldown = absl::Milliseconds(50)}, registry_};
@@ -24,50 +45,88 @@ class CircuitBreakerTest : public ::testing::Test {
 
 TEST_F(CircuitBreakerTest, FailuresInARow_OpenIt_AndItFailsFast) {
   EXPECT_EQ(Gauge(), 0);
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(breaker_.Allow());
-    breaker_.RecordFailure();
-  }
+  Fail(2);
   EXPECT_EQ(breaker_.state(), State::kClosed);
-  ASSERT_TRUE(breaker_.Allow());
-  breaker_.RecordFailure();
+  Fail(1);
   EXPECT_EQ(breaker_.state(), State::kOpen);
   EXPECT_EQ(Gauge(), 1);
-  EXPECT_FALSE(breaker_.Allow());
+  EXPECT_FALSE(breaker_.Allow().has_value());
 }
 
 TEST_F(CircuitBreakerTest, ASuccess_ResetsTheCount) {
-  for (int i = 0; i < 2; ++i) breaker_.RecordFailure();
-  breaker_.RecordSuccess();
-  for (int i = 0; i < 2; ++i) breaker_.RecordFailure();
+  Fail(2);
+  Call(&CircuitBreaker::Permit::Succeeded);
+  Fail(2);
   EXPECT_EQ(breaker_.state(), State::kClosed);
 }
 
 TEST_F(CircuitBreakerTest, AfterCooldown_OneProbe_SuccessCloses_FailureReopens) {
-  for (int i = 0; i < 3; ++i) breaker_.RecordFailure();
-  const absl::Time until = absl::Now() + absl::Seconds(5);
-  while (!breaker_.Allow() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  Fail(3);
+  std::optional<CircuitBreaker::Permit> probe = Probe();
+  ASSERT_TRUE(probe.has_value());
   EXPECT_EQ(breaker_.state(), State::kHalfOpen);
   EXPECT_EQ(Gauge(), 2);
-  EXPECT_FALSE(breaker_.Allow()) << "only one probe at a time";
-  breaker_.RecordFailure();
+  EXPECT_FALSE(breaker_.Allow().has_value()) << "only one probe at a time";
+  probe->Failed();
   EXPECT_EQ(breaker_.state(), State::kOpen);
 
-  while (!breaker_.Allow() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
-  breaker_.RecordSuccess();
+  probe = Probe();
+  ASSERT_TRUE(probe.has_value());
+  probe->Succeeded();
   EXPECT_EQ(breaker_.state(), State::kClosed);
   EXPECT_EQ(Gauge(), 0);
-  EXPECT_TRUE(breaker_.Allow());
+  EXPECT_TRUE(breaker_.Allow().has_value());
 }
 
 TEST_F(CircuitBreakerTest, NeutralOutcome_ReleasesTheProbeWithoutAVerdict) {
-  for (int i = 0; i < 3; ++i) breaker_.RecordFailure();
-  const absl::Time until = absl::Now() + absl::Seconds(5);
-  while (!breaker_.Allow() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_EQ(breaker_.state(), State::kHalfOpen);
-  breaker_.RecordNeutral();  // e.g. the caller cancelled
+  Fail(3);
+  std::optional<CircuitBreaker::Permit> probe = Probe();
+  ASSERT_TRUE(probe.has_value());
+  probe->Neutral();  // e.g. the caller cancelled
   EXPECT_EQ(breaker_.state(), State::kHalfOpen);
-  EXPECT_TRUE(breaker_.Allow()) << "a new probe may go";
+  EXPECT_TRUE(breaker_.Allow().has_value()) << "a new probe may go";
+}
+
+// A permit dropped without an outcome (an exception between the call and its answer) releases
+// the probe: the breaker is never stuck refusing every call.
+TEST_F(CircuitBreakerTest, PermitDroppedWithoutOutcome_CountsAsNeutral) {
+  Fail(3);
+  ASSERT_TRUE(Probe().has_value());  // dropped at once
+  EXPECT_EQ(breaker_.state(), State::kHalfOpen);
+  std::optional<CircuitBreaker::Permit> next = breaker_.Allow();
+  ASSERT_TRUE(next.has_value()) << "the dropped probe still counted as out";
+  next->Succeeded();
+  EXPECT_EQ(breaker_.state(), State::kClosed);
+}
+
+// Calls let through before the breaker opened and still running meanwhile: their outcomes,
+// arriving late, change nothing. Not a close while the probe is out, not a second probe, not a
+// later reopening.
+TEST_F(CircuitBreakerTest, LateOutcomesOfCallsFromBeforeTheOpening_ChangeNothing) {
+  std::optional<CircuitBreaker::Permit> slow_success = breaker_.Allow();
+  std::optional<CircuitBreaker::Permit> slow_neutral = breaker_.Allow();
+  std::optional<CircuitBreaker::Permit> slow_failure = breaker_.Allow();
+  ASSERT_TRUE(slow_success && slow_neutral && slow_failure);
+  Fail(3);
+  std::optional<CircuitBreaker::Permit> probe = Probe();
+  ASSERT_TRUE(probe.has_value());
+
+  slow_success->Succeeded();
+  EXPECT_EQ(breaker_.state(), State::kHalfOpen) << "closed by a call from before the opening";
+  slow_neutral->Neutral();
+  EXPECT_FALSE(breaker_.Allow().has_value()) << "a second probe while the first is out";
+  slow_failure->Failed();
+  EXPECT_EQ(breaker_.state(), State::kHalfOpen);
+
+  probe->Succeeded();
+  EXPECT_EQ(breaker_.state(), State::kClosed);
+}
+
+TEST_F(CircuitBreakerTest, OutcomeGivenTwice_CountsOnce) {
+  std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
+  ASSERT_TRUE(permit.has_value());
+  for (int i = 0; i < 3; ++i) permit->Failed();  // the threshold, if each counted
+  EXPECT_EQ(breaker_.state(), State::kClosed);
 }
 
 }  // namespace
