@@ -2,7 +2,9 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -146,6 +148,11 @@ std::shared_ptr<grpc::Channel> CreateServiceChannel(const ChannelOptions& option
   grpc::ChannelArguments arguments;
   arguments.SetServiceConfigJSON(ServiceConfigJson(options));
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  const int max_reconnect_ms = static_cast<int>(
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(options.max_reconnect_backoff), 100, 120'000));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_reconnect_ms);
+  // The first wait may not exceed the longest one (gRPC's initial default is 1 s).
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(1000, max_reconnect_ms));
   return grpc::experimental::CreateCustomChannelWithInterceptors(
       options.target, options.credentials, arguments, chain->InterceptorFactories(options.target));
 }
@@ -159,13 +166,19 @@ std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBa
   const auto& metadata = incoming.client_metadata();
   // x-request-id: the server chain always puts one there. traceparent/tracestate: the server
   // span (the tracing stage rewrote them), the parent of the client chain's CLIENT span.
-  for (const char* key :
-       {kRequestIdHeader, tracing::kTraceparentHeader, tracing::kTracestateHeader}) {
+  for (const char* key : {kRequestIdHeader, tracing::kTraceparentHeader}) {
     auto it = metadata.find(key);
     if (it != metadata.end()) {
       context->AddMetadata(key, std::string(it->second.data(), it->second.size()));
     }
   }
+  // W3C: tracestate may come split over several headers; they are one list, joined by commas.
+  std::string tracestate;
+  for (auto [it, end] = metadata.equal_range(tracing::kTracestateHeader); it != end; ++it) {
+    if (!tracestate.empty()) tracestate.push_back(',');
+    tracestate.append(it->second.data(), it->second.size());
+  }
+  if (!tracestate.empty()) context->AddMetadata(tracing::kTracestateHeader, tracestate);
   return context;
 }
 

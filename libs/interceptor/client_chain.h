@@ -60,6 +60,9 @@ struct ChannelOptions {
   int max_attempts = 3;  // the first try included
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Milliseconds(500);
+  // The longest wait between two attempts to reconnect to an upstream that is down. gRPC's
+  // default, 120 s, would keep calls failing for up to two minutes after a long outage ends.
+  absl::Duration max_reconnect_backoff = absl::Seconds(5);
 };
 
 std::shared_ptr<grpc::Channel> CreateServiceChannel(const ChannelOptions& options,

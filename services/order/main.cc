@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "absl/time/time.h"
 #include "libs/interceptor/client_chain.h"
 #include "libs/runtime/periodic_task.h"
 #include "libs/runtime/serve.h"
@@ -27,6 +28,13 @@ int main(int argc, char** argv) {
       argc, argv, "order", "the Hermes order service (order.v1.OrderService)");
   if (!config.ok()) {
     std::cerr << "hermes-order: " << config.status().message() << "\n";
+    return 2;
+  }
+  const absl::Duration user_call_timeout = absl::GetFlag(FLAGS_user_call_timeout);
+  if (user_call_timeout <= absl::ZeroDuration()) {
+    // Every user check would time out at once and open the circuit breaker.
+    std::cerr << "hermes-order: --user_call_timeout=" << absl::FormatDuration(user_call_timeout)
+              << ": must be more than 0\n";
     return 2;
   }
   const hermes::runtime::ProcessLogging logging(*config);
@@ -57,7 +65,7 @@ int main(int argc, char** argv) {
                           ? grpc::InsecureChannelCredentials()
                           : hermes::runtime::MutualTlsChannelCredentials(
                                 config->tls, config->reload_interval, "spiffe://hermes/user"),
-       .max_deadline = absl::GetFlag(FLAGS_user_call_timeout)},
+       .max_deadline = user_call_timeout},
       client_chain, *registry);
   hermes::order::OrderServiceImpl service(**store, users, fanout,
                                           {.max_streams = config->max_streams});

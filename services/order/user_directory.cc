@@ -1,8 +1,10 @@
 #include "services/order/user_directory.h"
 
 #include <chrono>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 
 namespace hermes::order {
@@ -14,13 +16,17 @@ UserDirectory::UserDirectory(const UserDirectoryOptions& options,
       stub_(::user::v1::UserService::NewStub(interceptor::CreateServiceChannel(
           {.target = options.target,
            .credentials = options.credentials,
-           .service = ::user::v1::UserService::service_full_name()},
+           .service = ::user::v1::UserService::service_full_name(),
+           // A probe after the cool-down then finds the channel connected again, not waiting
+           // out gRPC's default backoff (up to 120 s after a long outage).
+           .max_reconnect_backoff = options.breaker.cooldown},
           chain))),
       breaker_(::user::v1::UserService::service_full_name(), options.breaker, registry) {}
 
 absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incoming,
                                           const std::string& user_id) {
-  if (!breaker_.Allow()) {
+  std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
+  if (!permit.has_value()) {
     return absl::UnavailableError(
         "the user service keeps failing; not asking it for a moment (circuit open), retry later");
   }
@@ -29,34 +35,47 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
   ::user::v1::GetUserRequest request;
   request.set_id(user_id);
   ::user::v1::GetUserResponse response;
+  const absl::Time start = absl::Now();
   const grpc::Status status = stub_->GetUser(context.get(), request, &response);
+  const absl::Duration waited = absl::Now() - start;
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
-      breaker_.RecordSuccess();
+      permit->Succeeded();
       if (response.user().status() != ::user::v1::USER_STATUS_ACTIVE) {
         return errors::FailedPrecondition("user_id", "the user is not ACTIVE");
       }
       return absl::OkStatus();
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::INVALID_ARGUMENT:
-      breaker_.RecordSuccess();
+      permit->Succeeded();
       return errors::NotFound("user_id", "no user has this id");
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      // Only our own cap running out says the user service is slow; the caller's tight
-      // deadline says nothing about it.
       if (incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now()) {
-        breaker_.RecordNeutral();
+        // The caller's deadline ran out. A tight one says nothing about the user service, but
+        // one that gave it `slow_call` and got no answer does: a user service that hangs
+        // would otherwise never open the breaker for callers whose deadlines are under the cap.
+        if (waited >= options_.slow_call) {
+          permit->Failed();
+        } else {
+          permit->Neutral();
+        }
         return absl::DeadlineExceededError("the deadline passed while checking the user");
       }
-      breaker_.RecordFailure();
+      permit->Failed();
       return absl::DeadlineExceededError("the user service did not answer in time");
     case grpc::StatusCode::CANCELLED:
-      breaker_.RecordNeutral();
-      return absl::CancelledError("the call was cancelled");
+      if (incoming.IsCancelled()) {  // the caller cancelled: nothing about the user service
+        permit->Neutral();
+        return absl::CancelledError("the call was cancelled");
+      }
+      // Cancelled on the user service's side (it shut down, a proxy reset the stream): the
+      // caller did not cancel, and must not be told it did.
+      permit->Failed();
+      return absl::UnavailableError("the user service cancelled the check (Canceled); retry later");
     default:
       // UNAVAILABLE, and anything that means we cannot ask (refused, misconfigured): the
       // dependency is the problem, not the order.
-      breaker_.RecordFailure();
+      permit->Failed();
       return absl::UnavailableError(absl::StrCat("the user service is unavailable (",
                                                  errors::GoCodeName(status.error_code()),
                                                  "); retry later"));

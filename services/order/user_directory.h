@@ -25,7 +25,10 @@ namespace hermes::order {
 struct UserDirectoryOptions {
   std::string target;  // --user_service_addr
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  absl::Duration max_deadline = absl::Seconds(2);
+  absl::Duration max_deadline = absl::Seconds(2);  // --user_call_timeout
+  // A check that ran out of the caller's own deadline counts as a failure of the user service
+  // only when it waited this long (GetUser answers in about a millisecond).
+  absl::Duration slow_call = absl::Milliseconds(500);
   CircuitBreakerOptions breaker;
 };
 

@@ -185,6 +185,15 @@ TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
   EXPECT_NE(server.Output().find("--grpc_addr=localhost"), std::string::npos) << server.Output();
 }
 
+TEST(OrderLifecycleTest, UserCallTimeoutNotPositive_StopsStartupNamingTheFlag) {
+  for (const char* value : {"0s", "-1s"}) {
+    Subprocess server(
+        {HERMES_ORDER_BIN, "--insecure", absl::StrCat("--user_call_timeout=", value)});
+    EXPECT_TRUE(ExitedWith(server.WaitForExit(kStopTimeout), 2)) << server.Output();
+    EXPECT_NE(server.Output().find("--user_call_timeout"), std::string::npos) << server.Output();
+  }
+}
+
 TEST_P(ServiceLifecycleTest, Help_DocumentsEveryArchitectureFlag) {
   const CommandResult help = RunCommand({GetParam().path, "--help"}, absl::Seconds(20));
   ASSERT_TRUE(help.status.has_value());

@@ -9,6 +9,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "libs/errors/app_error.h"
@@ -145,6 +147,73 @@ TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
   };
   EXPECT_EQ(Call(absl::Seconds(5)).error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(attempts.load(), 1);
+}
+
+// W3C trace context: tracestate may arrive split over several headers, which are one list.
+// With no tracing stage on the upstream (tracing off), the outgoing call carries all of it.
+TEST_F(ClientChainTest, TracestateInSeveralHeaders_PassedOnAsOneList) {
+  absl::Mutex mutex;
+  std::vector<std::string> seen;
+  downstream_service_.get_user = [&](grpc::ServerContextBase* context, const GetUserRequest&,
+                                     GetUserResponse*) {
+    absl::MutexLock lock(&mutex);
+    for (auto [it, end] = context->client_metadata().equal_range("tracestate"); it != end; ++it) {
+      seen.emplace_back(it->second.data(), it->second.size());
+    }
+    return grpc::Status::OK;
+  };
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  context.AddMetadata("tracestate", "rojo=00f067aa0ba902b7");
+  context.AddMetadata("tracestate", "congo=t61rcWkgMzE");
+  GetUserRequest request;
+  request.set_id("u1");
+  GetUserResponse response;
+  ASSERT_TRUE(stub_->GetUser(&context, request, &response).ok());
+  absl::MutexLock lock(&mutex);
+  EXPECT_EQ(seen, std::vector<std::string>{"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"});
+}
+
+// An upstream that was down for a while is used again soon after it is back: the reconnect
+// backoff is capped (max_reconnect_backoff). gRPC's own schedule (1 s, x1.6, +-20 %, up to
+// 120 s) has its attempts about 16 and 26 s into an outage, so after 18 s of it a call would
+// wait some 6 s more for the next attempt; after a minute, up to two minutes.
+TEST_F(ClientChainTest, UpstreamBackAfterAnOutage_UsedWithinTheReconnectBackoffCap) {
+  const int port = testing::PickFreePort();
+  auto channel = CreateServiceChannel({.target = LoopbackAddress(port),
+                                       .credentials = grpc::InsecureChannelCredentials(),
+                                       .service = "user.v1.UserService",
+                                       .max_reconnect_backoff = absl::Seconds(1)},
+                                      client_chain_);
+  auto stub = ::user::v1::UserService::NewStub(channel);
+  const auto call = [&stub] {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+    GetUserRequest request;
+    request.set_id("u1");
+    GetUserResponse response;
+    return stub->GetUser(&context, request, &response);
+  };
+  EXPECT_EQ(call().error_code(), grpc::StatusCode::UNAVAILABLE);  // nothing listens: it retries
+  // The outage itself: a time that has to pass, not a condition to wait for.
+  absl::SleepFor(absl::Seconds(18));
+
+  ScriptedUserService back;
+  back.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+    return grpc::Status::OK;
+  };
+  auto server = runtime::GrpcServer::Start({.listen_address = LoopbackAddress(port),
+                                            .credentials = grpc::InsecureServerCredentials(),
+                                            .services = {{&back, "user.v1.UserService"}}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time back_at = absl::Now();
+  bool answered = false;
+  while (!answered && absl::Now() - back_at < absl::Seconds(15)) {
+    answered = call().ok();
+    if (!answered) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(answered) << "never reconnected";
+  EXPECT_LT(absl::Now() - back_at, absl::Seconds(3));
 }
 
 TEST(ServiceConfigJsonTest, IsValidJsonWithRoundRobinAndUnavailableRetries) {
