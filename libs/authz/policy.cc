@@ -211,7 +211,9 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
     }
     if (n == 0) return contents;
     if (contents.size() + static_cast<size_t>(n) > kMaxPolicyBytes) {
-      return absl::FailedPreconditionError(
+      // A content problem (InvalidArgument), like a policy that does not parse: the watcher
+      // waits for the file to change rather than reading a megabyte at every poll.
+      return absl::InvalidArgumentError(
           absl::StrCat(path, ": larger than ", kMaxPolicyBytes, " bytes; not a policy file"));
     }
     contents.append(buffer, static_cast<size_t>(n));

@@ -75,7 +75,15 @@ void PolicyWatcher::Run() {
 
 void PolicyWatcher::PollOnce() {
   const FileVersion version = Stat(path_);
-  if (version == version_) return;
+  if (version == version_) {
+    // Back to the file in force after it could not be read for a while (its directory's
+    // permissions restored, say): say so, and report the next such error again.
+    if (!unread_error_.empty()) {
+      unread_error_.clear();
+      if (on_reload_) on_reload_(path_, absl::OkStatus());
+    }
+    return;
+  }
   absl::StatusOr<Policy> policy = Policy::LoadFile(path_);
   if (policy.ok() || absl::IsInvalidArgument(policy.status())) {
     // Read: done with until it changes, even when its policy is bad (reported once, then).

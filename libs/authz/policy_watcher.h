@@ -1,12 +1,15 @@
 // PolicyWatcher: the current authorization policy, reloaded when an operator changes its file,
 // without a restart.
 //
-// A thread polls the file every `poll_interval` and reloads it when its modification time, size
-// or inode changes, so both an edit in place and an atomic replace (write a temporary file, then
-// rename it over the policy) are seen. A file that fails to load (malformed, missing) is
-// rejected: the previous policy stays in force and `on_reload` is told the error, once per
-// change of the file. A good file replaces the policy atomically: a call sees the old policy or
-// the new one, never a mix.
+// A thread polls the file every `poll_interval` and reloads it when its modification time,
+// status-change time, size or inode changes, so an edit in place, an atomic replace (write a
+// temporary file, then rename it over the policy) and a chmod are seen. A file that fails to
+// load is rejected: the previous policy stays in force and `on_reload` is told the error. A
+// file that was read but holds no valid policy is reported once and waits for a change; one that
+// could not be read (missing, not readable) is tried again at every poll, since what fixes it may
+// change nothing of the file, and reported once per distinct error (and with OK when the file in
+// force is back). A good file replaces the policy atomically: a call sees the old policy or the
+// new one, never a mix.
 //
 //   auto watcher = PolicyWatcher::Start(path, absl::Seconds(2),
 //       [](const std::string& path, const absl::Status& outcome) { ...log it... });
@@ -36,8 +39,8 @@ namespace hermes::authz {
 
 class PolicyWatcher {
  public:
-  // Called on the watcher's thread after each reload attempt caused by a change of the file:
-  // OK when the new policy is in force, the error otherwise. It must not destroy the watcher.
+  // Called on the watcher's thread with the outcome of a reload (see above for when): OK when
+  // the file's policy is in force, the error otherwise. It must not destroy the watcher.
   using ReloadCallback = std::function<void(const std::string& path, const absl::Status& outcome)>;
 
   // Loads `path` and starts watching it. Fails (with Policy::LoadFile's error) if the initial
