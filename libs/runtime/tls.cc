@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -81,18 +82,19 @@ std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
 
 namespace {
 
-// Accepts a server whose (already chain-verified) certificate carries the expected URI SAN.
+// Accepts a server whose (already chain-verified) certificate's one URI SAN is the expected
+// SPIFFE ID: as the server side reads a caller's identity (libs/authz/peer_identity.h), a
+// certificate with several URI SANs names no identity.
 class SpiffeIdVerifier final : public grpc::experimental::ExternalCertificateVerifier {
  public:
   explicit SpiffeIdVerifier(std::string expected) : expected_(std::move(expected)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
-    for (const grpc::string_ref& uri : request->uri_names()) {
-      if (absl::string_view(uri.data(), uri.size()) == expected_) {
-        *sync_status = grpc::Status::OK;
-        return true;
-      }
+    const std::vector<grpc::string_ref> uris = request->uri_names();
+    if (uris.size() == 1 && absl::string_view(uris[0].data(), uris[0].size()) == expected_) {
+      *sync_status = grpc::Status::OK;
+      return true;
     }
     *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                 absl::StrCat("the server is not ", expected_));
