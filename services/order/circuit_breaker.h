@@ -4,8 +4,10 @@
 // open       calls are refused at once until `cooldown` has passed
 // half-open  one probe call goes through; success closes, failure opens again
 //
-// Only failures that say "the dependency is in trouble" (UNAVAILABLE, DEADLINE_EXCEEDED) count;
-// an answer such as NOT_FOUND is a success for the breaker. The state is exported as
+// Only failures that say "the dependency is in trouble" count (the caller decides: for the user
+// check, UNAVAILABLE and every answer that means it could not ask, its own cap running out, a
+// cancel from the other side, a wait of 500 ms without an answer); an answer such as NOT_FOUND is
+// a success for the breaker. The state is exported as
 // hermes_circuit_breaker_state{target} (0 closed, 1 open, 2 half-open).
 //
 // Each call let through holds a Permit and reports its outcome on it:

@@ -17,9 +17,10 @@ UserDirectory::UserDirectory(const UserDirectoryOptions& options,
           {.target = options.target,
            .credentials = options.credentials,
            .service = ::user::v1::UserService::service_full_name(),
-           // A probe after the cool-down then finds the channel connected again, not waiting
-           // out gRPC's default backoff (up to 120 s after a long outage).
-           .max_reconnect_backoff = options.breaker.cooldown},
+           // Tries to reconnect twice or so per cool-down (gRPC adds up to 20 % jitter), so a
+           // probe soon finds the channel connected again, instead of waiting out gRPC's
+           // default backoff (up to 120 s after a long outage).
+           .max_reconnect_backoff = options.breaker.cooldown / 2},
           chain))),
       breaker_(::user::v1::UserService::service_full_name(), options.breaker, registry) {}
 
@@ -50,28 +51,32 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
       permit->Succeeded();
       return errors::NotFound("user_id", "no user has this id");
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      if (incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now()) {
-        // The caller's deadline ran out. A tight one says nothing about the user service, but
-        // one that gave it `slow_call` and got no answer does: a user service that hangs
-        // would otherwise never open the breaker for callers whose deadlines are under the cap.
-        if (waited >= options_.slow_call) {
-          permit->Failed();
-        } else {
-          permit->Neutral();
-        }
-        return absl::DeadlineExceededError("the deadline passed while checking the user");
-      }
-      permit->Failed();
-      return absl::DeadlineExceededError("the user service did not answer in time");
-    case grpc::StatusCode::CANCELLED:
-      if (incoming.IsCancelled()) {  // the caller cancelled: nothing about the user service
+    case grpc::StatusCode::CANCELLED: {
+      // Our cap running out is the user service's failure. But the caller's own deadline or
+      // cancel ends our call too, as DEADLINE_EXCEEDED or CANCELLED, and IsCancelled() may not
+      // say so yet (gRPC passes the cancel on before it marks the incoming call): that says
+      // nothing about the user service, unless the check had waited `slow_call` without an
+      // answer. A user service that hangs would otherwise never open the breaker for callers
+      // whose deadlines are under the cap.
+      const bool caller_gone =
+          incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now();
+      const bool cap_ran_out =
+          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !caller_gone;
+      if (cap_ran_out || waited >= options_.slow_call) {
+        permit->Failed();
+      } else {
         permit->Neutral();
-        return absl::CancelledError("the call was cancelled");
       }
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        return absl::DeadlineExceededError(caller_gone
+                                               ? "the deadline passed while checking the user"
+                                               : "the user service did not answer in time");
+      }
+      if (caller_gone) return absl::CancelledError("the call was cancelled");
       // Cancelled on the user service's side (it shut down, a proxy reset the stream): the
       // caller did not cancel, and must not be told it did.
-      permit->Failed();
       return absl::UnavailableError("the user service cancelled the check (Canceled); retry later");
+    }
     default:
       // UNAVAILABLE, and anything that means we cannot ask (refused, misconfigured): the
       // dependency is the problem, not the order.

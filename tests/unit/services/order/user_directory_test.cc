@@ -1,0 +1,148 @@
+// UserDirectory between two real in-process servers, as CreateOrder uses it: an upstream whose
+// GetUser asks the directory (on behalf of its caller, with the caller's deadline), and a
+// scripted user service behind it. What a failure of the user service is, for the breaker, and
+// what the caller is told.
+#include "services/order/user_directory.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "libs/errors/app_error.h"
+#include "libs/runtime/grpc_server.h"
+#include "tests/support/http.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
+
+namespace hermes::order {
+namespace {
+
+using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::TestChannel;
+using ::user::v1::GetUserRequest;
+using ::user::v1::GetUserResponse;
+
+constexpr int kThreshold = 3;
+
+class UserDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    user_service_ = Start(&user_);
+    directory_ = std::make_unique<UserDirectory>(
+        UserDirectoryOptions{
+            .target = LoopbackAddress(user_service_->port()),
+            .credentials = grpc::InsecureChannelCredentials(),
+            .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)}},
+        std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
+    // The order service's side: CreateOrder's user check, for its caller.
+    caller_side_.get_user = [this](grpc::ServerContextBase* context, const GetUserRequest& request,
+                                   GetUserResponse*) {
+      return errors::ToGrpcStatus(directory_->CheckCanOrder(*context, request.id()));
+    };
+    order_service_ = Start(&caller_side_);
+    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(order_service_->port())));
+  }
+
+  static std::unique_ptr<runtime::GrpcServer> Start(ScriptedUserService* service) {
+    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                              .credentials = grpc::InsecureServerCredentials(),
+                                              .services = {{service, "user.v1.UserService"}}});
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+
+  // A CreateOrder-like call by a caller allowing `deadline`.
+  grpc::Status Check(absl::Duration deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    GetUserRequest request;
+    request.set_id("u1");
+    GetUserResponse response;
+    return stub_->GetUser(&context, request, &response);
+  }
+
+  // The user service hangs: it answers only when the call is cancelled (10 s at most).
+  void Hang() {
+    user_.get_user = [](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
+      const absl::Time until = absl::Now() + absl::Seconds(10);
+      while (!context->IsCancelled() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+      return grpc::Status::OK;
+    };
+  }
+  // Waits (5 s at most) until hermes_circuit_breaker_state is `state` (1: open).
+  bool WaitForBreakerState(double state) {
+    const absl::Time until = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < until) {
+      if (testing::MetricValue(prometheus::TextSerializer().Serialize(registry_.Collect()),
+                               "hermes_circuit_breaker_state", {}) == state) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
+  void AnswerActive() {
+    user_.get_user = [](grpc::ServerContextBase*, const GetUserRequest& request,
+                        GetUserResponse* response) {
+      response->mutable_user()->set_id(request.id());
+      response->mutable_user()->set_status(::user::v1::USER_STATUS_ACTIVE);
+      return grpc::Status::OK;
+    };
+  }
+
+  prometheus::Registry registry_;
+  ScriptedUserService user_;
+  ScriptedUserService caller_side_;
+  std::unique_ptr<runtime::GrpcServer> user_service_;
+  std::unique_ptr<UserDirectory> directory_;
+  std::unique_ptr<runtime::GrpcServer> order_service_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+// A user service that hangs opens the breaker even for callers whose deadlines (700 ms) are
+// under the cap (2 s): each check waited more than slow_call (500 ms) for nothing.
+TEST_F(UserDirectoryTest, HangingUserService_CallersUnderTheCap_OpenTheBreaker) {
+  Hang();
+  for (int i = 0; i < kThreshold; ++i) {
+    EXPECT_EQ(Check(absl::Milliseconds(700)).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // The caller hears of its deadline at once; the check records its outcome just after.
+  EXPECT_TRUE(WaitForBreakerState(1)) << "the breaker did not open";
+  AnswerActive();  // the breaker does not ask it any more
+  const grpc::Status refused = Check(absl::Seconds(5));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(refused.error_message().find("circuit open"), std::string::npos)
+      << refused.error_message();
+}
+
+// Tight deadlines (100 ms) that run out say nothing about the user service: the breaker stays
+// closed however many there are.
+TEST_F(UserDirectoryTest, TightCallerDeadlines_SayNothing_TheBreakerStaysClosed) {
+  Hang();
+  for (int i = 0; i < 2 * kThreshold; ++i) {
+    EXPECT_EQ(Check(absl::Milliseconds(100)).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  AnswerActive();
+  const grpc::Status status = Check(absl::Seconds(5));
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
+
+// The user service cancelling the check on its side (shutting down, say) is not the caller's
+// cancel: the caller is told the user service is unavailable.
+TEST_F(UserDirectoryTest, CancelledOnTheUserServiceSide_Unavailable) {
+  user_.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "shutting down");
+  };
+  const grpc::Status status = Check(absl::Seconds(5));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("cancelled the check"), std::string::npos)
+      << status.error_message();
+}
+
+}  // namespace
+}  // namespace hermes::order
