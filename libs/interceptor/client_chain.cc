@@ -151,7 +151,7 @@ std::shared_ptr<grpc::Channel> CreateServiceChannel(const ChannelOptions& option
   const int max_reconnect_ms = static_cast<int>(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(options.max_reconnect_backoff), 100, 120'000));
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_reconnect_ms);
-  // The first wait may not exceed the longest one (gRPC's initial default is 1 s).
+  // gRPC's first wait is 1 s; a cap below that shortens the first one too.
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(1000, max_reconnect_ms));
   return grpc::experimental::CreateCustomChannelWithInterceptors(
       options.target, options.credentials, arguments, chain->InterceptorFactories(options.target));

@@ -65,11 +65,7 @@ int HexValue(char c) {
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     const std::string& path, const ConnectionOptions& options) {
-  // "" opens a private temporary database and ":memory:" an in-memory one: neither is shared
-  // between connections, so a store would silently lose data between them.
-  if (path.empty() || path == ":memory:") {
-    return errors::InvalidArgument("", "the database must be a file");
-  }
+  if (absl::Status status = CheckDatabaseFilePath(path); !status.ok()) return status;
   const int flags = SQLITE_OPEN_READWRITE | (options.query_only ? 0 : SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   sqlite3* db = nullptr;
@@ -142,6 +138,15 @@ CachedStatement::~CachedStatement() {
 
 CachedStatement::CachedStatement(CachedStatement&& other) noexcept
     : entry_(std::exchange(other.entry_, nullptr)) {}
+
+absl::Status CheckDatabaseFilePath(const std::string& path) {
+  // "" opens a private temporary database and ":memory:" an in-memory one: neither is shared
+  // between connections, so a store would silently lose data between them.
+  if (path.empty() || path == ":memory:") {
+    return errors::InvalidArgument("", "the database must be a file");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CreateParentDirectories(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();

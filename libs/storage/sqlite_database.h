@@ -123,6 +123,10 @@ absl::Status RunStatement(SqliteDatabase& db, absl::string_view sql, Bind bind) 
   return (*stmt)->Run();
 }
 
+// INVALID_ARGUMENT when `path` names no file that connections can share ("", ":memory:"): what
+// SqliteDatabase::Open refuses, for callers that must refuse it before doing anything else.
+absl::Status CheckDatabaseFilePath(const std::string& path);
+
 // Creates the directories above `path` (a database file) that are missing. UNAVAILABLE on
 // failure; the path and the reason are logged, not put in the message.
 absl::Status CreateParentDirectories(const std::string& path);

@@ -178,9 +178,7 @@ absl::StatusOr<StoreFile> OpenStoreFile(const std::string& path,
                                         std::span<const Migration> migrations,
                                         absl::Duration busy_timeout) {
   // What SqliteDatabase::Open refuses, refused before a lock file is made for it.
-  if (path.empty() || path == ":memory:") {
-    return errors::InvalidArgument("", "the database must be a file");
-  }
+  if (absl::Status status = CheckDatabaseFilePath(path); !status.ok()) return status;
   if (absl::Status status = CreateParentDirectories(path); !status.ok()) return status;
   absl::StatusOr<WriterLock> lock = WriterLock::Acquire(path);
   if (!lock.ok()) return lock.status();

@@ -43,7 +43,7 @@
 
 namespace hermes::storage {
 
-// An exclusive lock on a database file's "<path>.lock", held until destroyed (or moved from).
+// An exclusive lock on a database file's WriterLockPath(), held until destroyed (or moved from).
 class WriterLock {
  public:
   // Takes the lock of the database at `database_path` (whose directory must exist), creating
