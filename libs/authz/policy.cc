@@ -1,14 +1,10 @@
 #include "libs/authz/policy.h"
 
-#include <fcntl.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <initializer_list>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -20,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "libs/config/read_small_file.h"
 
 namespace hermes::authz {
 namespace {
@@ -177,49 +174,6 @@ absl::StatusOr<MethodPattern> ParseMethodPattern(absl::string_view pattern,
   return MethodPattern{PatternKind::kMethod, pattern};
 }
 
-// Owns a file descriptor.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) {
-    const int error = errno;
-    std::string message = absl::StrCat(path, ": ", std::generic_category().message(error));
-    if (error == ENOENT || error == ENOTDIR) return absl::NotFoundError(message);
-    return absl::FailedPreconditionError(message);
-  }
-  std::string contents;
-  char buffer[8192];
-  while (true) {
-    const ssize_t n = ::read(file.get(), buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, ": ", std::generic_category().message(errno)));
-    }
-    if (n == 0) return contents;
-    if (contents.size() + static_cast<size_t>(n) > kMaxPolicyBytes) {
-      // A content problem (InvalidArgument), like a policy that does not parse: the watcher
-      // waits for the file to change rather than reading a megabyte at every poll.
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": larger than ", kMaxPolicyBytes, " bytes; not a policy file"));
-    }
-    contents.append(buffer, static_cast<size_t>(n));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<Policy> Policy::Parse(absl::string_view json) {
@@ -317,7 +271,8 @@ absl::StatusOr<Policy> Policy::Parse(absl::string_view json) {
 }
 
 absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadSmallFile(path);
+  absl::StatusOr<std::string> contents =
+      config::ReadSmallFile(path, kMaxPolicyBytes, "a policy file");
   if (!contents.ok()) return contents.status();
   absl::StatusOr<Policy> policy = Parse(*contents);
   if (!policy.ok()) {

@@ -1,15 +1,12 @@
 // PolicyWatcher: the current authorization policy, reloaded when an operator changes its file,
 // without a restart.
 //
-// A thread polls the file every `poll_interval` and reloads it when its modification time,
-// status-change time, size or inode changes, so an edit in place, an atomic replace (write a
-// temporary file, then rename it over the policy) and a chmod are seen. A file that fails to
-// load is rejected: the previous policy stays in force and `on_reload` is told the error. A
-// file that was read but holds no valid policy is reported once and waits for a change; one that
-// could not be read (missing, not readable) is tried again at every poll, since what fixes it may
-// change nothing of the file, and reported once per distinct error (and with OK when the file in
-// force is back). A good file replaces the policy atomically: a call sees the old policy or the
-// new one, never a mix.
+// The file is watched by config::WatchedFiles (every `poll_interval`; an edit in place, an
+// atomic replace and a chmod are all seen). A file that fails to load is rejected: the previous
+// policy stays in force and `on_reload` is told the error, once per change of the file (a file
+// that could not be read is tried again at every poll and reported once per distinct error, and
+// with OK when the file in force is back). A good file replaces the policy atomically: a call
+// sees the old policy or the new one, never a mix.
 //
 //   auto watcher = PolicyWatcher::Start(path, absl::Seconds(2),
 //       [](const std::string& path, const absl::Status& outcome) { ...log it... });
@@ -20,13 +17,9 @@
 // caught half-way, which is rejected and then picked up on the next poll once complete.
 #pragma once
 
-#include <sys/types.h>
-
-#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -34,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/authz/policy.h"
+#include "libs/config/watched_files.h"
 
 namespace hermes::authz {
 
@@ -58,33 +52,13 @@ class PolicyWatcher {
   std::shared_ptr<const Policy> Current() const;
 
  private:
-  // What identifies one version of the file. Sizes and times alone miss a rename of an
-  // equal-sized file written within the same timestamp tick; the inode catches that. The
-  // status-change time catches a chmod (a file that could not be read before) and a rewrite
-  // whose modification time was set back.
-  struct FileVersion {
-    bool exists = false;
-    dev_t device = 0;
-    ino_t inode = 0;
-    off_t size = 0;
-    timespec modified = {};
-    timespec changed = {};
+  explicit PolicyWatcher(std::string path) : path_(std::move(path)) {}
 
-    bool operator==(const FileVersion& other) const;
-  };
-
-  PolicyWatcher(std::string path, absl::Duration poll_interval, ReloadCallback on_reload,
-                std::shared_ptr<const Policy> initial, FileVersion initial_version);
-
-  static FileVersion Stat(const std::string& path);
-  void Run();
-  void PollOnce();
+  // The reload WatchedFiles runs: Policy::LoadFile's outcome (InvalidArgument for a file read
+  // that holds no valid policy), with the policy swapped in when it is OK.
+  absl::Status Load();
 
   const std::string path_;
-  const absl::Duration poll_interval_;
-  const ReloadCallback on_reload_;
-  FileVersion version_;       // only the watcher thread touches it after Start
-  std::string unread_error_;  // the last error reading a file not yet read (watcher thread)
 
   // Current() sits on every call's hot path and the policy changes perhaps once a day. A reader
   // lock held only to copy a shared_ptr lets readers run in parallel and makes a reload a plain
@@ -93,10 +67,7 @@ class PolicyWatcher {
   mutable absl::Mutex policy_mu_;
   std::shared_ptr<const Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
 
-  absl::Mutex stop_mu_;
-  bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
-
-  std::thread thread_;  // last: started once everything above exists
+  std::unique_ptr<config::WatchedFiles> file_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace hermes::authz
