@@ -4,7 +4,9 @@
 
 #include "libs/authz/authorization_processor.h"
 #include "libs/authz/policy.h"
+#include "libs/runtime/config_reloads.h"
 #include "libs/runtime/tls.h"
+#include "libs/runtime/tls_material.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::runtime {
@@ -46,7 +48,8 @@ class DenialReporter {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
-    const ServerConfig& config, std::shared_ptr<const interceptor::ServerChain> chain,
+    const ServerConfig& config, const TlsFiles& tls_in_force,
+    std::shared_ptr<const interceptor::ServerChain> chain,
     std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<ServerSecurity> security(new ServerSecurity());
   if (config.insecure) {
@@ -64,26 +67,25 @@ absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
     current_policy = [shared] { return shared; };
     HERMES_LOG(spdlog::level::info, "authorization: the built-in default policy");
   } else {
+    // Shared with the watcher's callback: the watcher may outlive this object (see the header).
+    auto reloads = std::make_shared<ConfigReloads>(
+        *registry, ConfigReloads::Options{.config = "authz_policy",
+                                          .what = "authorization policy",
+                                          .kept = "the previous policy",
+                                          .path = config.authz_policy});
     absl::StatusOr<std::unique_ptr<authz::PolicyWatcher>> watcher = authz::PolicyWatcher::Start(
         config.authz_policy, config.reload_interval,
-        [](const std::string& path, const absl::Status& outcome) {
-          if (outcome.ok()) {
-            HERMES_LOG(spdlog::level::info, "authorization policy reloaded").Str("path", path);
-          } else {
-            HERMES_LOG(spdlog::level::err,
-                       "authorization policy change rejected; the previous policy stays")
-                .Str("path", path)
-                .Str("error", outcome.message());
-          }
+        [reloads, registry](const std::string&, const absl::Status& outcome) {
+          reloads->Report(outcome);
         });
     if (!watcher.ok()) return watcher.status();
+    reloads->Loaded();
     security->watcher_ = *std::move(watcher);
     current_policy = [watcher = security->watcher_] { return watcher->Current(); };
     HERMES_LOG(spdlog::level::info, "authorization: policy file").Str("path", config.authz_policy);
   }
 
-  if (absl::Status status = CheckTlsFiles(config.tls); !status.ok()) return status;
-  security->credentials_ = MutualTlsServerCredentials(config.tls, config.reload_interval);
+  security->credentials_ = MutualTlsServerCredentials(tls_in_force, TlsMaterial::kGrpcRefresh);
   security->credentials_->SetAuthMetadataProcessor(std::make_shared<authz::AuthorizationProcessor>(
       std::move(current_policy), DenialReporter(std::move(chain), std::move(registry))));
   return security;

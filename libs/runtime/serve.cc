@@ -1,5 +1,6 @@
 #include "libs/runtime/serve.h"
 
+#include <prometheus/gauge.h>
 #include <unistd.h>
 
 #include <utility>
@@ -7,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/interceptor/chain.h"
+#include "libs/runtime/config_reloads.h"
 #include "libs/runtime/security.h"
 #include "libs/telemetry/log.h"
 #include "libs/telemetry/metrics.h"
@@ -60,8 +62,42 @@ int ServerPort(absl::string_view listen_address) {
 
 }  // namespace
 
-int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
-          const TerminationSignals& signals, std::function<void()> on_drain) {
+absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig& config) {
+  if (config.insecure) return nullptr;
+  prometheus::Registry& registry = *telemetry::MetricsRegistry();  // process-wide: outlives all
+  auto reloads = std::make_shared<ConfigReloads>(
+      registry, ConfigReloads::Options{.config = "tls",
+                                       .what = "TLS key and certificates",
+                                       .kept = "the previous key and certificates",
+                                       .path = config.tls.cert});
+  prometheus::Gauge* expiry =
+      &prometheus::BuildGauge()
+           .Name("hermes_tls_certificate_expiry_timestamp_seconds")
+           .Help("When the certificate this process presents (the one in force) expires.")
+           .Register(registry)
+           .Add({});
+  absl::StatusOr<std::unique_ptr<TlsMaterial>> tls =
+      TlsMaterial::Start(config.tls, config.reload_interval,
+                         [reloads, expiry](const absl::Status& outcome, absl::Time not_after) {
+                           reloads->Report(outcome);
+                           expiry->Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
+                         });
+  if (!tls.ok()) {
+    HERMES_LOG(spdlog::level::err, "cannot set up mTLS").Str("error", tls.status().message());
+    return tls.status();
+  }
+  reloads->Loaded();
+  expiry->Set(absl::ToDoubleSeconds((*tls)->certificate_not_after() - absl::UnixEpoch()));
+  return tls;
+}
+
+int Serve(const ServerConfig& config, const TlsMaterial* tls,
+          std::vector<ServiceRegistration> services, const TerminationSignals& signals,
+          std::function<void()> on_drain) {
+  if (!config.insecure && tls == nullptr) {
+    HERMES_LOG(spdlog::level::err, "mTLS without TLS material: call StartProcessTls first");
+    return 1;
+  }
   const std::shared_ptr<prometheus::Registry> registry = telemetry::MetricsRegistry();
 
   std::vector<std::string> names;
@@ -78,8 +114,8 @@ int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
     return 1;
   }
 
-  absl::StatusOr<std::unique_ptr<ServerSecurity>> security =
-      ServerSecurity::Create(config, *chain, registry);
+  absl::StatusOr<std::unique_ptr<ServerSecurity>> security = ServerSecurity::Create(
+      config, tls != nullptr ? tls->in_force() : TlsFiles{}, *chain, registry);
   if (!security.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot set up mTLS and authorization")
         .Str("error", security.status().message());

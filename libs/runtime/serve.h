@@ -4,17 +4,21 @@
 //   auto config = LoadServerConfig(argc, argv, ...);   // exit 2 on a bad flag
 //   const ProcessLogging logging(*config);             // JSON lines from here on
 //   const ProcessTracing tracing(*config);             // OTEL_* environment
+//   auto tls = StartProcessTls(*config);               // --tls_*, checked and watched
+//   if (!tls.ok()) return 1;                           // (logged)
 //   ... open the store, build the service ...
-//   return Serve(*config, {{&service, name}}, signals, on_drain);
+//   return Serve(*config, tls->get(), {{&service, name}}, signals, on_drain);
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/runtime/server_config.h"
 #include "libs/runtime/termination_signals.h"
+#include "libs/runtime/tls_material.h"
 #include "libs/tracing/tracer.h"
 
 namespace hermes::runtime {
@@ -48,16 +52,26 @@ class ProcessTracing {
   std::unique_ptr<tracing::TracerProvider> provider_;
 };
 
-// Sets up the /metrics endpoint, mTLS with the authorization policy enforced before any
-// handler (or plaintext with --insecure), the interceptor chain (with tracing when a
-// ProcessTracing is alive), health and reflection; reports SERVING; waits for SIGTERM/SIGINT;
-// drains within the grace period. Returns the process exit code: 0 after a clean stop, 1 when
-// start-up failed (the reason is logged).
+// The process's mTLS material, for the life of main(): the --tls_* files read and checked (a bad
+// one is a start-up error naming its flag; logged here), then watched, every change checked
+// before it is put in force (see tls_material.h), each reload logged and reported in
+// hermes_config_last_reload_successful{config="tls"}, and the certificate's expiry in
+// hermes_tls_certificate_expiry_timestamp_seconds. Null with --insecure. The server Serve()
+// builds and any channel a service opens to another (MutualTlsChannelCredentials of in_force())
+// share it; it must outlive them.
+absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig& config);
+
+// Sets up the /metrics endpoint, mTLS (from `tls`, a StartProcessTls result) with the authorization
+// policy enforced before any handler (or plaintext with --insecure), the interceptor chain (with
+// tracing when a ProcessTracing is alive), health and reflection; reports SERVING; waits for
+// SIGTERM/SIGINT; drains within the grace period. Returns the process exit code: 0 after a clean
+// stop, 1 when start-up failed (the reason is logged).
 //
 // `on_drain` runs when a termination signal arrives, after health turned NOT_SERVING and
 // before the server drains: services end their long-lived streams there (UNAVAILABLE,
 // resumable), so draining does not wait the whole grace period for them.
-int Serve(const ServerConfig& config, std::vector<ServiceRegistration> services,
-          const TerminationSignals& signals, std::function<void()> on_drain = nullptr);
+int Serve(const ServerConfig& config, const TlsMaterial* tls,
+          std::vector<ServiceRegistration> services, const TerminationSignals& signals,
+          std::function<void()> on_drain = nullptr);
 
 }  // namespace hermes::runtime

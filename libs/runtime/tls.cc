@@ -9,9 +9,11 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <ctime>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/config/read_small_file.h"
 
 namespace hermes::runtime {
 namespace {
@@ -34,42 +36,93 @@ struct X509Deleter {
 struct KeyDeleter {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
+using Certificate = std::unique_ptr<X509, X509Deleter>;
 
-std::unique_ptr<BIO, BioDeleter> Open(const std::string& path) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_file(path.c_str(), "r"));
-}
+// A PEM file is a few kilobytes; the cap only stops a mistaken path from being read whole.
+constexpr size_t kMaxPemBytes = 1 << 20;
 
 absl::Status Bad(absl::string_view flag, const std::string& path, absl::string_view what) {
   ERR_clear_error();
   return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": ", what));
 }
 
+// Reads a file for `flag`. A read error keeps its code (NotFound, FailedPrecondition: "not
+// read", see WatchedFiles) and gains the flag's name.
+absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
+  absl::StatusOr<std::string> contents = config::ReadSmallFile(path, kMaxPemBytes, "a PEM file");
+  if (!contents.ok()) {
+    return absl::Status(contents.status().code(),
+                        absl::StrCat("--", flag, "=", contents.status().message()));
+  }
+  return contents;
+}
+
+std::unique_ptr<BIO, BioDeleter> MemoryBio(const std::string& pem) {
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// Every certificate in a PEM file, in order; fails on a block that does not parse (a file caught
+// half-written), where a TLS stack would silently keep the certificates before it.
+absl::StatusOr<std::vector<Certificate>> ReadCertificates(absl::string_view flag,
+                                                          const std::string& path,
+                                                          const std::string& pem) {
+  ERR_clear_error();
+  auto bio = MemoryBio(pem);
+  std::vector<Certificate> certificates;
+  while (true) {
+    Certificate certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (certificate == nullptr) break;
+    certificates.push_back(std::move(certificate));
+  }
+  const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int): OpenSSL's type
+  if (ERR_GET_LIB(error) != ERR_LIB_PEM || ERR_GET_REASON(error) != PEM_R_NO_START_LINE) {
+    return Bad(flag, path,
+               absl::StrCat("certificate ", certificates.size() + 1, " does not parse"));
+  }
+  ERR_clear_error();
+  if (certificates.empty()) return Bad(flag, path, "holds no PEM certificate");
+  return certificates;
+}
+
+absl::Time NotAfter(X509* certificate) {
+  tm expiry = {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &expiry) != 1) return absl::InfinitePast();
+  return absl::FromTM(expiry, absl::UTCTimeZone());
+}
+
 }  // namespace
 
-absl::Status CheckTlsFiles(const TlsFiles& files) {
-  auto ca = Open(files.ca);
-  if (ca == nullptr) return Bad("tls_ca", files.ca, "cannot be read");
-  std::unique_ptr<X509, X509Deleter> ca_cert(
-      PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr));
-  if (ca_cert == nullptr) return Bad("tls_ca", files.ca, "holds no PEM certificate");
+absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files) {
+  TlsPem pem;
+  absl::StatusOr<std::string> ca = ReadPem("tls_ca", files.ca);
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::string> cert = ReadPem("tls_cert", files.cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem("tls_key", files.key);
+  if (!key.ok()) return key.status();
 
-  auto cert_file = Open(files.cert);
-  if (cert_file == nullptr) return Bad("tls_cert", files.cert, "cannot be read");
-  std::unique_ptr<X509, X509Deleter> cert(
-      PEM_read_bio_X509(cert_file.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return Bad("tls_cert", files.cert, "holds no PEM certificate");
-
-  auto key_file = Open(files.key);
-  if (key_file == nullptr) return Bad("tls_key", files.key, "cannot be read");
-  std::unique_ptr<EVP_PKEY, KeyDeleter> key(
-      PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) return Bad("tls_key", files.key, "holds no PEM private key");
-  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+  if (absl::StatusOr<std::vector<Certificate>> roots = ReadCertificates("tls_ca", files.ca, *ca);
+      !roots.ok()) {
+    return roots.status();
+  }
+  absl::StatusOr<std::vector<Certificate>> chain = ReadCertificates("tls_cert", files.cert, *cert);
+  if (!chain.ok()) return chain.status();
+  auto key_bio = MemoryBio(*key);
+  std::unique_ptr<EVP_PKEY, KeyDeleter> private_key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (private_key == nullptr) return Bad("tls_key", files.key, "holds no PEM private key");
+  if (X509_check_private_key(chain->front().get(), private_key.get()) != 1) {
     return Bad("tls_key", files.key,
                absl::StrCat("does not match the certificate in ", files.cert));
   }
-  return absl::OkStatus();
+  return TlsPem{.ca = *std::move(ca),
+                .cert = *std::move(cert),
+                .key = *std::move(key),
+                .not_after = NotAfter(chain->front().get())};
 }
+
+absl::Status CheckTlsFiles(const TlsFiles& files) { return ReadTlsFiles(files).status(); }
 
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
     const TlsFiles& files, absl::Duration reload_interval) {

@@ -1,11 +1,11 @@
 // Mutual TLS for Hermes servers and clients, built on gRPC's own TLS stack.
 //
-// Both sides use grpc::experimental::FileWatcherCertificateProvider, so a rotated key, cert
-// or CA on disk takes effect for new handshakes within `reload_interval`, with no restart.
-// Swap a key and its certificate together (a directory rename or symlink flip): a key that
-// does not match its certificate makes new handshakes fail until the pair is consistent.
+// Both sides use grpc::experimental::FileWatcherCertificateProvider, so a key, cert or CA
+// changed on disk takes effect for new handshakes within `reload_interval`, with no restart.
+// gRPC installs whatever the files hold, consistent or not: services give it the files of a
+// TlsMaterial (tls_material.h), which only ever holds a checked, matching set.
 //
-//   auto creds = MutualTlsServerCredentials(config.tls, absl::Seconds(5));
+//   auto creds = MutualTlsServerCredentials(material->in_force(), absl::Seconds(5));
 //   creds->SetAuthMetadataProcessor(processor);   // authorization, before any handler
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -20,11 +21,22 @@
 
 namespace hermes::runtime {
 
-// Reads the three files as a TLS stack would: the CA file holds at least one certificate, the
-// certificate file a certificate, the key file a private key matching it. gRPC itself only
-// logs a bad file and keeps serving with handshakes that all fail; this makes it a start-up
-// error that names the flag.
-absl::Status CheckTlsFiles(const TlsFiles& files);
+// The contents of the three files, as read and checked by ReadTlsFiles.
+struct TlsPem {
+  std::string ca;
+  std::string cert;
+  std::string key;
+  absl::Time not_after;  // of the certificate (the first in `cert`)
+};
+
+// Reads the three files as a TLS stack would: the CA file holds one or more certificates, the
+// certificate file a certificate chain, the key file a private key matching its first
+// certificate. gRPC itself only logs a bad file and keeps serving with handshakes that all fail;
+// this makes it an error that names the flag. A file that cannot be read is NotFound or
+// FailedPrecondition; one read that holds no valid TLS material is InvalidArgument, a
+// certificate that does not parse included (a TLS stack would quietly use the ones before it).
+absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files);
+absl::Status CheckTlsFiles(const TlsFiles& files);  // ReadTlsFiles, for its status only
 
 // Server side: client certificates are required and verified against `files.ca`; peers
 // without one, or with one from another CA, fail the handshake and never reach a handler.

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   }
   const hermes::runtime::ProcessLogging logging(*config);
   const hermes::runtime::ProcessTracing tracing(*config);
+  const absl::StatusOr<std::unique_ptr<hermes::runtime::TlsMaterial>> tls =
+      hermes::runtime::StartProcessTls(*config);
+  if (!tls.ok()) return 1;  // logged
 
   absl::StatusOr<std::unique_ptr<hermes::order::SqliteOrderStore>> store =
       config->database_url.empty()
@@ -64,12 +67,13 @@ int main(int argc, char** argv) {
        .credentials = config->insecure
                           ? grpc::InsecureChannelCredentials()
                           : hermes::runtime::MutualTlsChannelCredentials(
-                                config->tls, config->reload_interval, "spiffe://hermes/user"),
+                                (*tls)->in_force(), hermes::runtime::TlsMaterial::kGrpcRefresh,
+                                "spiffe://hermes/user"),
        .max_deadline = user_call_timeout},
       client_chain, *registry);
   hermes::order::OrderServiceImpl service(**store, users, fanout,
                                           {.max_streams = config->max_streams});
-  return hermes::runtime::Serve(*config,
+  return hermes::runtime::Serve(*config, tls->get(),
                                 {{&service, ::order::v1::OrderService::service_full_name()}},
                                 signals, [&fanout] { fanout.Close(); });
 }

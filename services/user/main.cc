@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   }
   const hermes::runtime::ProcessLogging logging(*config);
   const hermes::runtime::ProcessTracing tracing(*config);
+  const absl::StatusOr<std::unique_ptr<hermes::runtime::TlsMaterial>> tls =
+      hermes::runtime::StartProcessTls(*config);
+  if (!tls.ok()) return 1;  // logged
 
   absl::StatusOr<std::unique_ptr<hermes::user::SqliteUserStore>> store =
       config->database_url.empty()
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
   const hermes::runtime::PeriodicTask pruner = hermes::runtime::EventLogPruner(
       [&] { return (*store)->PruneEvents(config->event_retention); });
   hermes::user::UserServiceImpl service(**store, fanout, {.max_watchers = config->max_streams});
-  return hermes::runtime::Serve(*config, {{&service, ::user::v1::UserService::service_full_name()}},
-                                signals, [&fanout] { fanout.Close(); });
+  return hermes::runtime::Serve(*config, tls->get(),
+                                {{&service, ::user::v1::UserService::service_full_name()}}, signals,
+                                [&fanout] { fanout.Close(); });
 }

@@ -76,7 +76,8 @@ std::unique_ptr<Setup> StartFull(const testing::CertificateAuthority& ca,
   const testing::IdentityFiles files = ca.Identity("user");
   config.tls = {.ca = files.ca, .cert = files.cert, .key = files.key};
   config.reload_interval = absl::Seconds(5);
-  setup->security = *runtime::ServerSecurity::Create(config, setup->chain, setup->registry);
+  setup->security =
+      *runtime::ServerSecurity::Create(config, config.tls, setup->chain, setup->registry);
   setup->server =
       *runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
                                    .credentials = setup->security->credentials(),

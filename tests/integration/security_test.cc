@@ -1,10 +1,12 @@
 // mTLS and authorization as an outside client meets them, against the real hermes-user binary:
 // who can connect at all, who may call what, and that operators can rotate certificates and
 // change the policy without a restart.
+#include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -66,6 +68,11 @@ grpc::StatusCode EventuallyAnswers(Call call, bool (*wanted)(grpc::StatusCode)) 
     code = call();
   }
   return code;
+}
+
+// Rewrites a file where it is (truncate, write), as a hand-written script would.
+void WriteFileInPlace(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::trunc) << content;
 }
 
 // Health checks that reached the server's chain: the handshake tests' witness that a refused
@@ -195,6 +202,59 @@ TEST_F(SecurityTest, CertificateRotation_TakesEffectWithoutRestart) {
                               [](grpc::StatusCode code) { return code == grpc::StatusCode::OK; }),
             grpc::StatusCode::OK)
       << user.Output();
+}
+
+double TlsReloadSuccessful(const ServiceProcess& server) {
+  absl::StatusOr<std::string> body = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_TRUE(body.ok()) << body.status();
+  return MetricValue(body.value_or(""), "hermes_config_last_reload_successful", {{"config", "tls"}})
+      .value_or(-1);
+}
+
+TEST_F(SecurityTest, RotationWrittenFileByFile_NoHandshakeFails_TheHalfWayStateIsReported) {
+  // The server's own copies of its files, rewritten in place one at a time: not how operators
+  // are told to rotate, but what a hand-written script does.
+  CertificateAuthority next;
+  const std::string root = ca_->dir() + "/in-place";
+  std::filesystem::create_directories(root);
+  const IdentityFiles user = ca_->Identity("user");
+  const std::string ca = root + "/ca.pem", cert = root + "/cert.pem", key = root + "/key.pem";
+  WriteFileAtomically(ca, ReadFile(user.ca) + ReadFile(next.ca_file()));
+  WriteFileAtomically(cert, ReadFile(user.cert));
+  WriteFileAtomically(key, ReadFile(user.key));
+  ServiceProcess server({.binary = HERMES_USER_BIN,
+                         .ca = ca_,
+                         .extra_args = {"--tls_cert=" + cert, "--tls_key=" + key, "--tls_ca=" + ca,
+                                        "--reload_interval=1s"}});
+  ASSERT_TRUE(server.WaitUntilServing());
+  EXPECT_EQ(TlsReloadSuccessful(server), 1);
+  absl::StatusOr<std::string> metrics = HttpGet(server.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const double expiry =
+      MetricValue(*metrics, "hermes_tls_certificate_expiry_timestamp_seconds", {}).value_or(0);
+  EXPECT_GT(expiry, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+
+  // The next CA's key first: it does not match the certificate still there.
+  WriteFileInPlace(key, ReadFile(next.Identity("user").key));
+  ASSERT_TRUE(server.WaitForOutput(R"("msg":"configuration change rejected")", kReloadWait))
+      << server.Output();
+  EXPECT_THAT(server.Output(), ::testing::HasSubstr("does not match the certificate in " + cert));
+  EXPECT_EQ(TlsReloadSuccessful(server), 0);
+  // Past gRPC's own re-read of its files (the reload interval): new clients still get in.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(CallHealth(TestChannel(server.address(), ca_->ClientCredentials("admin"))),
+            grpc::StatusCode::OK);
+
+  // Then the certificate: the pair is complete and goes in force.
+  WriteFileInPlace(cert, ReadFile(next.Identity("user").cert));
+  EXPECT_EQ(EventuallyAnswers(
+                [&] {
+                  return CallHealth(TestChannel(server.address(), next.ClientCredentials("admin")));
+                },
+                [](grpc::StatusCode code) { return code == grpc::StatusCode::OK; }),
+            grpc::StatusCode::OK)
+      << server.Output();
+  EXPECT_EQ(TlsReloadSuccessful(server), 1);
 }
 
 }  // namespace

@@ -1,0 +1,215 @@
+// TlsMaterial with real certificates (deploy/certs/gen-certs.sh) and a real gRPC server reading
+// the copies it puts in force: a rotation that is not yet consistent never reaches gRPC.
+#include "libs/runtime/tls_material.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "libs/runtime/grpc_server.h"
+#include "libs/runtime/tls.h"
+#include "tests/support/certs.h"
+#include "tests/support/network.h"
+#include "user/v1/user.grpc.pb.h"
+
+namespace hermes::runtime {
+namespace {
+
+using ::hermes::testing::CertificateAuthority;
+using ::hermes::testing::ReadFile;
+using ::hermes::testing::WriteFileAtomically;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
+constexpr absl::Duration kDeadline = absl::Seconds(10);  // sanitizer builds, a loaded machine
+
+// Collects what the material reports; safe to read while the watcher thread writes.
+class ReloadLog {
+ public:
+  TlsMaterial::ReloadCallback Callback() {
+    return [this](const absl::Status& outcome, absl::Time) {
+      absl::MutexLock lock(&mu_);
+      outcomes_.push_back(outcome);
+    };
+  }
+  // Waits (bounded) until `count` reports have arrived; returns them all.
+  std::vector<absl::Status> WaitFor(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outcomes_.size() >= count; };
+    mu_.AwaitWithTimeout(absl::Condition(&arrived), kDeadline);
+    return outcomes_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::Status> outcomes_ ABSL_GUARDED_BY(mu_);
+};
+
+class TlsMaterialTest : public ::testing::Test {
+ protected:
+  // The server's files are copies in a directory of the test's own, rewritten by the tests.
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "tls_material_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    files_ = {.ca = dir_ + "/ca.pem", .cert = dir_ + "/cert.pem", .key = dir_ + "/key.pem"};
+    const testing::IdentityFiles user = ca_.Identity("user");
+    WriteFileAtomically(files_.ca, ReadFile(user.ca));
+    WriteFileAtomically(files_.cert, ReadFile(user.cert));
+    WriteFileAtomically(files_.key, ReadFile(user.key));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  absl::StatusOr<std::unique_ptr<TlsMaterial>> Start() {
+    return TlsMaterial::Start(files_, kPollInterval, log_.Callback());
+  }
+
+  // A server on the files in force; gRPC re-reads them every second (its smallest interval).
+  std::unique_ptr<GrpcServer> ServeOn(const TlsMaterial& material) {
+    absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(
+        {.listen_address = "127.0.0.1:0",
+         .credentials = MutualTlsServerCredentials(material.in_force(), absl::Seconds(1)),
+         .services = {{&service_, "user.v1.UserService"}}});
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+
+  // A new connection (a new handshake) from `ca`'s admin, trusting only `ca`.
+  static absl::Status Handshake(const GrpcServer& server, const CertificateAuthority& ca) {
+    return testing::WaitForServing(testing::TestChannel(testing::LoopbackAddress(server.port()),
+                                                        ca.ClientCredentials("admin")),
+                                   "", absl::Seconds(2));
+  }
+
+  // Waits (bounded) until a new connection from `ca`'s admin gets through.
+  static bool EventuallyHandshakes(const GrpcServer& server, const CertificateAuthority& ca) {
+    const absl::Time deadline = absl::Now() + kDeadline;
+    while (absl::Now() < deadline) {
+      if (Handshake(server, ca).ok()) return true;
+    }
+    return false;
+  }
+
+  CertificateAuthority ca_;
+  std::string dir_;
+  TlsFiles files_;
+  ReloadLog log_;
+  user::v1::UserService::Service service_;
+};
+
+TEST_F(TlsMaterialTest, Start_GoodFiles_ServedThroughARealHandshake) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  EXPECT_THAT((*material)->in_force().cert, StartsWith("/proc/self/fd/"));
+  EXPECT_EQ((*material)->in_force().key, (*material)->in_force().cert);
+  EXPECT_EQ(ReadFile((*material)->in_force().ca), ReadFile(files_.ca));
+
+  auto server = ServeOn(**material);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(Handshake(*server, ca_).ok());
+  CertificateAuthority rogue;
+  EXPECT_FALSE(Handshake(*server, rogue).ok());
+}
+
+TEST_F(TlsMaterialTest, Start_KeyOfAnotherCertificate_FailsNamingTlsKey) {
+  WriteFileAtomically(files_.key, ReadFile(ca_.Identity("order").key));
+  auto material = Start();
+  EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(material.status().message()),
+              HasSubstr("--tls_key=" + files_.key + ": does not match the certificate in"));
+}
+
+TEST_F(TlsMaterialTest, Start_MissingCa_FailsWithNotFoundNamingTlsCa) {
+  std::filesystem::remove(files_.ca);
+  auto material = Start();
+  EXPECT_EQ(material.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(material.status().message()), StartsWith("--tls_ca=" + files_.ca));
+}
+
+TEST_F(TlsMaterialTest, CertificateNotAfter_IsTheCertificatesExpiry) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  // gen-certs.sh issues leaf certificates for 825 days.
+  const absl::Duration left = (*material)->certificate_not_after() - absl::Now();
+  EXPECT_GT(left, absl::Hours(24 * 824));
+  EXPECT_LT(left, absl::Hours(24 * 826));
+}
+
+TEST_F(TlsMaterialTest, KeyWrittenBeforeItsCertificate_NeverReachesGrpc_ThePairDoesOnceComplete) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  auto server = ServeOn(**material);
+  ASSERT_NE(server, nullptr);
+  const std::string identity_before = ReadFile((*material)->in_force().cert);
+
+  // A rotation to the next CA, written file by file as a careless script would: first a CA
+  // bundle that trusts both, then the new key, and only later its certificate.
+  CertificateAuthority next;
+  const testing::IdentityFiles next_user = next.Identity("user");
+  WriteFileAtomically(files_.ca, ReadFile(ca_.ca_file()) + ReadFile(next.ca_file()));
+  ASSERT_TRUE(log_.WaitFor(1).at(0).ok());
+  std::ofstream(files_.key, std::ios::trunc) << ReadFile(next_user.key);  // in place
+
+  std::vector<absl::Status> outcomes = log_.WaitFor(2);
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[1].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outcomes[1].message()), HasSubstr("does not match the certificate"));
+  EXPECT_EQ(ReadFile((*material)->in_force().cert), identity_before);
+  // gRPC has had time to re-read the files in force (every second): handshakes still work.
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_TRUE(Handshake(*server, ca_).ok());
+
+  std::ofstream(files_.cert, std::ios::trunc) << ReadFile(next_user.cert);
+  outcomes = log_.WaitFor(3);
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_TRUE(outcomes[2].ok()) << outcomes[2];
+  EXPECT_EQ(ReadFile((*material)->in_force().cert),
+            ReadFile(next_user.key) + "\n" + ReadFile(next_user.cert));
+  EXPECT_TRUE(EventuallyHandshakes(*server, next));
+}
+
+TEST_F(TlsMaterialTest, HalfWrittenCaBundle_IsRejected_TheWholeBundleStays) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  CertificateAuthority next;
+  const std::string next_ca = ReadFile(next.ca_file());
+  // A second CA cut off half-way: a TLS stack would quietly keep only the first.
+  std::ofstream(files_.ca, std::ios::app) << next_ca.substr(0, next_ca.size() / 2);
+
+  const std::vector<absl::Status> outcomes = log_.WaitFor(1);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outcomes[0].message()),
+              HasSubstr("--tls_ca=" + files_.ca + ": certificate 2 does not parse"));
+  EXPECT_EQ(ReadFile((*material)->in_force().ca), ReadFile(ca_.ca_file()));
+}
+
+TEST_F(TlsMaterialTest, EachChangePutInForce_GetsANewWholeSecondModificationTime) {
+  // gRPC compares modification times in whole seconds to catch a change between its reads of
+  // the key and the certificate: two changes within one second must still differ.
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  struct stat before {};
+  ASSERT_EQ(stat((*material)->in_force().cert.c_str(), &before), 0);
+  const std::string ca = ReadFile(files_.ca);
+  for (int i = 1; i <= 2; ++i) {
+    WriteFileAtomically(files_.ca, ca + std::string(static_cast<size_t>(i), '\n'));
+    ASSERT_TRUE(log_.WaitFor(static_cast<size_t>(i)).at(static_cast<size_t>(i) - 1).ok());
+  }
+  struct stat after {};
+  ASSERT_EQ(stat((*material)->in_force().cert.c_str(), &after), 0);
+  EXPECT_GE(after.st_mtim.tv_sec, before.st_mtim.tv_sec + 2);
+  EXPECT_EQ(after.st_mtim.tv_nsec, 0);
+}
+
+}  // namespace
+}  // namespace hermes::runtime
