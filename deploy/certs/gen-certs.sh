@@ -40,12 +40,21 @@ mkdir -p "$out"
 
 valid_for_a_day() { [[ -f $1 ]] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
 
+# Files are made in a scratch folder and renamed into place, never written where they are: a
+# running service re-reads its files (--reload_interval) and must never see half of one. (A key
+# and its certificate are still two renames; the services take the pair once both are there.)
+scratch=$(mktemp -d "$out/.gen-certs.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
 if ! valid_for_a_day "$out/ca.pem" || [[ ! -f $out/ca.key ]]; then
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$out/ca.key" -sha256 -days "$CA_DAYS" -out "$out/ca.pem" \
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$scratch/ca.key" -sha256 -days "$CA_DAYS" -out "$scratch/ca.pem" \
     -subj "/O=Hermes (development only)/CN=Hermes Dev CA" \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  chmod 644 "$scratch/ca.pem"
+  mv -f "$scratch/ca.key" "$out/ca.key"
+  mv -f "$scratch/ca.pem" "$out/ca.pem"
   rm -rf "$out"/*/  # leaves of an old CA are useless now
   echo "gen-certs: new development CA in $out/ca.pem" >&2
 fi
@@ -56,7 +65,6 @@ issue() {  # issue NAME server|client
      openssl verify -CAfile "$out/ca.pem" "$dir/cert.pem" >/dev/null 2>&1; then
     return 0
   fi
-  mkdir -p "$dir"
   san="URI:spiffe://hermes/$name"
   if [[ $kind == server ]]; then
     san+=",DNS:localhost,DNS:$name,DNS:hermes-$name,IP:127.0.0.1,IP:::1"
@@ -64,16 +72,21 @@ issue() {  # issue NAME server|client
   else
     ext="clientAuth"
   fi
-  ext_file=$(mktemp)
+  ext_file=$scratch/$name.ext
   printf '%s\n' "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \
     "extendedKeyUsage=$ext" "subjectAltName=$san" >"$ext_file"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem" 2>/dev/null
-  openssl req -new -key "$dir/key.pem" -subj "/O=Hermes (development only)/CN=$name" \
-    -out "$dir/csr.pem" 2>/dev/null
-  openssl x509 -req -in "$dir/csr.pem" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
-    -CAcreateserial -days "$LEAF_DAYS" -sha256 -extfile "$ext_file" -out "$dir/cert.pem" 2>/dev/null
-  rm -f "$dir/csr.pem" "$ext_file"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/key.pem" 2>/dev/null
+  openssl req -new -key "$scratch/key.pem" -subj "/O=Hermes (development only)/CN=$name" \
+    -out "$scratch/csr.pem" 2>/dev/null
+  openssl x509 -req -in "$scratch/csr.pem" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
+    -CAcreateserial -days "$LEAF_DAYS" -sha256 -extfile "$ext_file" -out "$scratch/cert.pem" \
+    2>/dev/null
+  chmod 644 "$scratch/cert.pem"
+  mkdir -p "$dir"
+  mv -f "$scratch/key.pem" "$dir/key.pem"
+  mv -f "$scratch/cert.pem" "$dir/cert.pem"
+  rm -f "$scratch/csr.pem" "$ext_file"
   echo "gen-certs: issued $name ($kind) spiffe://hermes/$name" >&2
 }
 
