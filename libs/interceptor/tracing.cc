@@ -83,28 +83,6 @@ void ReplaceEntry(std::multimap<grpc::string_ref, grpc::string_ref>& metadata, c
   if (!value.empty()) metadata.emplace(grpc::string_ref(key), grpc::string_ref(value));
 }
 
-// The caller's span context from request metadata (either map type). Exactly one traceparent
-// is required (several is malformed in W3C terms); several tracestate entries are one list.
-template <typename Map>
-tracing::SpanContext ExtractFrom(const Map& metadata) {
-  auto [first, last] = metadata.equal_range(kTraceparentHeader);
-  if (first == last || std::next(first) != last) return tracing::SpanContext();
-  absl::string_view traceparent(first->second.data(), first->second.size());
-  std::string joined;
-  absl::string_view tracestate;
-  auto [state_first, state_last] = metadata.equal_range(kTracestateHeader);
-  for (auto it = state_first; it != state_last; ++it) {
-    const absl::string_view part(it->second.data(), it->second.size());
-    if (it == state_first && std::next(it) == state_last) {
-      tracestate = part;  // the usual case: one entry, no copy
-    } else {
-      absl::StrAppend(&joined, joined.empty() ? "" : ",", part);
-      tracestate = joined;
-    }
-  }
-  return tracing::ExtractSpanContext(traceparent, tracestate);
-}
-
 void SetRpcAttributes(tracing::Span& span, absl::string_view service, absl::string_view method) {
   span.SetAttribute("rpc.system", "grpc");
   span.SetAttribute("rpc.service", service);
@@ -135,9 +113,9 @@ void TracingStage::OnStart(ServerCall& call) {
   if (tracer_ == nullptr) return;
   if (call.method->is_health && !options_.trace_health_checks) return;
   const tracing::SpanContext parent =
-      call.recv_metadata != nullptr ? ExtractFrom(*call.recv_metadata)
-      : call.context != nullptr     ? ExtractFrom(call.context->client_metadata())
-                                    : tracing::SpanContext();
+      call.recv_metadata != nullptr ? tracing::ExtractSpanContextFrom(*call.recv_metadata)
+      : call.context != nullptr ? tracing::ExtractSpanContextFrom(call.context->client_metadata())
+                                : tracing::SpanContext();
   absl::string_view path = call.path;
   if (absl::StartsWith(path, "/")) path.remove_prefix(1);
   tracing::Span span =
@@ -183,7 +161,7 @@ tracing::Span StartClientSpan(tracing::TracerProvider* provider, absl::string_vi
                               absl::string_view target,
                               std::multimap<std::string, std::string>* send_metadata) {
   if (provider == nullptr || send_metadata == nullptr) return tracing::Span();
-  tracing::SpanContext parent = ExtractFrom(*send_metadata);
+  tracing::SpanContext parent = tracing::ExtractSpanContextFrom(*send_metadata);
   parent.is_remote = false;  // our own server span, handed over in the metadata
   absl::string_view name = method_path;
   if (absl::StartsWith(name, "/")) name.remove_prefix(1);

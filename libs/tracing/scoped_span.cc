@@ -3,20 +3,9 @@
 #include <grpcpp/server_context.h>
 
 namespace hermes::tracing {
-namespace {
-
-absl::string_view View(grpc::string_ref s) { return absl::string_view(s.data(), s.size()); }
-
-}  // namespace
 
 SpanContext ServerSpanContext(const grpc::ServerContextBase& context) {
-  const auto& metadata = context.client_metadata();
-  auto traceparent = metadata.find(kTraceparentHeader);
-  if (traceparent == metadata.end()) return SpanContext();
-  auto tracestate = metadata.find(kTracestateHeader);
-  SpanContext parent = ExtractSpanContext(
-      View(traceparent->second),
-      tracestate == metadata.end() ? absl::string_view() : View(tracestate->second));
+  SpanContext parent = ExtractSpanContextFrom(context.client_metadata());
   // The server span lives in this process: its children are local, not remote.
   parent.is_remote = false;
   return parent;

@@ -5,6 +5,7 @@
 // trace, as the specification demands):
 //
 //   SpanContext parent = ExtractSpanContext(traceparent_value, tracestate_value);
+//   SpanContext parent = ExtractSpanContextFrom(context.client_metadata());  // or from metadata
 //   if (!parent.IsValid()) ...;  // no usable parent: the span will be a root
 //
 // Writing our span for the next hop:
@@ -17,8 +18,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 
@@ -112,5 +115,28 @@ std::string AcceptTracestate(absl::string_view value);
 // Both headers at once: the caller's span context, or an invalid one (a new trace starts) when
 // traceparent is absent or malformed. tracestate is only read with a valid traceparent.
 SpanContext ExtractSpanContext(absl::string_view traceparent, absl::string_view tracestate);
+
+// The same from gRPC metadata (a multimap whose values have data() and size(), such as a
+// ServerContext's client_metadata() or an interceptor's metadata map). Exactly one traceparent
+// is required (several is malformed in W3C terms); several tracestate entries are one list.
+template <typename Map>
+SpanContext ExtractSpanContextFrom(const Map& metadata) {
+  auto [first, last] = metadata.equal_range(kTraceparentHeader);
+  if (first == last || std::next(first) != last) return SpanContext();
+  const absl::string_view traceparent(first->second.data(), first->second.size());
+  std::string joined;
+  absl::string_view tracestate;
+  auto [state_first, state_last] = metadata.equal_range(kTracestateHeader);
+  for (auto it = state_first; it != state_last; ++it) {
+    const absl::string_view part(it->second.data(), it->second.size());
+    if (it == state_first && std::next(it) == state_last) {
+      tracestate = part;  // the usual case: one entry, no copy
+    } else {
+      absl::StrAppend(&joined, joined.empty() ? "" : ",", part);
+      tracestate = joined;
+    }
+  }
+  return ExtractSpanContext(traceparent, tracestate);
+}
 
 }  // namespace hermes::tracing

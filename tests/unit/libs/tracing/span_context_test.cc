@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -147,6 +148,23 @@ TEST(ExtractSpanContextTest, MalformedTraceparent_GivesInvalidContextAndIgnoresT
   SpanContext context = ExtractSpanContext("00-nope", "rojo=1");
   EXPECT_FALSE(context.IsValid());
   EXPECT_EQ(context.trace_state, "");
+}
+
+// As gRPC hands metadata over: a multimap of header name to value.
+using Metadata = std::multimap<std::string, std::string>;
+
+TEST(ExtractSpanContextFromTest, TracestateOverSeveralHeaders_IsOneList) {
+  const Metadata metadata = {{"traceparent", kValid}, {"tracestate", "a=1"}, {"tracestate", "b=2"}};
+  SpanContext context = ExtractSpanContextFrom(metadata);
+  EXPECT_TRUE(context.IsValid());
+  EXPECT_EQ(context.trace_state, "a=1,b=2");
+}
+
+TEST(ExtractSpanContextFromTest, NoneOrSeveralTraceparents_GiveAnInvalidContext) {
+  EXPECT_FALSE(ExtractSpanContextFrom(Metadata{{"tracestate", "a=1"}}).IsValid());
+  EXPECT_FALSE(
+      ExtractSpanContextFrom(Metadata{{"traceparent", kValid}, {"traceparent", kValid}}).IsValid());
+  EXPECT_TRUE(ExtractSpanContextFrom(Metadata{{"traceparent", kValid}}).IsValid());
 }
 
 TEST(IdTest, HexAndBinaryRoundTrip) {
