@@ -36,7 +36,7 @@ CA_DAYS=3650
 LEAF_DAYS=825
 umask 077
 mkdir -p "$out"
-[[ $force == true ]] && rm -rf "${out:?}"/*
+[[ $force == true ]] && rm -rf "${out:?}"/* "${out:?}"/.gen-certs.*
 
 valid_for_a_day() { [[ -f $1 ]] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
 
@@ -98,8 +98,8 @@ else
   issue admin client
   issue client client
 fi
-# Certificates are public; private keys are readable by their owner only (a container's cert-init
-# step runs as the service's user, or chowns them).
+# Certificates are public (made 644 before their rename); private keys are readable by their
+# owner only (umask 077; a container's cert-init step runs as the service's user, or chowns
+# them). Files are not chmod-ed again here: that would change their status-change time, and
+# every running service would reload its unchanged files.
 chmod 755 "$out" "$out"/*/
-chmod 644 "$out"/ca.pem "$out"/*/cert.pem
-chmod 600 "$out"/ca.key "$out"/*/key.pem

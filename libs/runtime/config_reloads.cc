@@ -15,7 +15,7 @@ ConfigReloads::ConfigReloads(prometheus::Registry& registry, Options options)
                       .Add({{"config", options_.config}})),
       success_time_(prometheus::BuildGauge()
                         .Name("hermes_config_last_reload_success_timestamp_seconds")
-                        .Help("When the configuration files in force were loaded.")
+                        .Help("When a reload last found the configuration files on disk in force.")
                         .Register(registry)
                         .Add({{"config", options_.config}})) {}
 
@@ -28,13 +28,13 @@ void ConfigReloads::Report(const absl::Status& outcome) {
   if (outcome.ok()) {
     Loaded();
     HERMES_LOG(spdlog::level::info, "configuration reloaded")
-        .Str("config", options_.what)
+        .Str("config", options_.config)
         .Str("path", options_.path);
     return;
   }
   successful_.Set(0);
   HERMES_LOG(spdlog::level::err, "configuration change rejected")
-      .Str("config", options_.what)
+      .Str("config", options_.config)
       .Str("path", options_.path)
       .Str("error", outcome.message())
       .Str("in_force", options_.kept);

@@ -4,11 +4,12 @@
 //   hermes_config_last_reload_successful{config}                 1 after a reload (or the
 //       start-up load) that put the files in force, 0 after one that did not: the files in force
 //       are older than the files on disk, and an alert can say so;
-//   hermes_config_last_reload_success_timestamp_seconds{config}  when that last happened.
+//   hermes_config_last_reload_success_timestamp_seconds{config}  when that last happened (a
+//       reload, or files that could not be read found readable again, unchanged).
 //
-//   ConfigReloads reloads(*registry, {.config = "authz_policy", .what = "authorization policy",
-//                                     .kept = "the previous policy stays", .path = path});
-//   reloads.Loaded();                                          // the start-up load
+//   ConfigReloads reloads(*registry, {.config = "authz_policy", .kept = "the previous policy",
+//                                     .path = path});
+//   reloads.Loaded();                              // before the watcher starts: the first load
 //   ...on_reload = [&reloads](const absl::Status& outcome) { reloads.Report(outcome); }
 #pragma once
 
@@ -24,8 +25,7 @@ namespace hermes::runtime {
 class ConfigReloads {
  public:
   struct Options {
-    std::string config;  // the metrics' `config` label: "authz_policy", "tls"
-    std::string what;    // for the log lines: "authorization policy", "TLS key and certificates"
+    std::string config;  // the metrics' `config` label and the log lines' field: "tls", ...
     std::string kept;    // what a rejected change leaves in force, for the log line
     std::string path;    // the file (or the first of them), logged with each outcome
   };
@@ -33,7 +33,8 @@ class ConfigReloads {
   // The gauges live in `registry` (which must outlive this object) and read 0 until Loaded().
   ConfigReloads(prometheus::Registry& registry, Options options);
 
-  // The files were loaded at start-up (not logged: the service logs what it serves).
+  // The files were loaded at start-up (not logged: the service logs what it serves). Call it
+  // before the watcher starts, so that a reload reported at once is not overwritten.
   void Loaded();
 
   // The outcome of a reload: OK when the files on disk are in force, the error otherwise. Safe

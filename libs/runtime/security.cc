@@ -69,17 +69,16 @@ absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
   } else {
     // Shared with the watcher's callback: the watcher may outlive this object (see the header).
     auto reloads = std::make_shared<ConfigReloads>(
-        *registry, ConfigReloads::Options{.config = "authz_policy",
-                                          .what = "authorization policy",
-                                          .kept = "the previous policy",
-                                          .path = config.authz_policy});
+        *registry,
+        ConfigReloads::Options{
+            .config = "authz_policy", .kept = "the previous policy", .path = config.authz_policy});
+    reloads->Loaded();  // before the watcher can report anything
     absl::StatusOr<std::unique_ptr<authz::PolicyWatcher>> watcher = authz::PolicyWatcher::Start(
         config.authz_policy, config.reload_interval,
         [reloads, registry](const std::string&, const absl::Status& outcome) {
           reloads->Report(outcome);
         });
     if (!watcher.ok()) return watcher.status();
-    reloads->Loaded();
     security->watcher_ = *std::move(watcher);
     current_policy = [watcher = security->watcher_] { return watcher->Current(); };
     HERMES_LOG(spdlog::level::info, "authorization: policy file").Str("path", config.authz_policy);

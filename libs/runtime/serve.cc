@@ -66,16 +66,16 @@ absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig&
   if (config.insecure) return nullptr;
   prometheus::Registry& registry = *telemetry::MetricsRegistry();  // process-wide: outlives all
   auto reloads = std::make_shared<ConfigReloads>(
-      registry, ConfigReloads::Options{.config = "tls",
-                                       .what = "TLS key and certificates",
-                                       .kept = "the previous key and certificates",
-                                       .path = config.tls.cert});
+      registry,
+      ConfigReloads::Options{
+          .config = "tls", .kept = "the previous key and certificates", .path = config.tls.cert});
   prometheus::Gauge* expiry =
       &prometheus::BuildGauge()
            .Name("hermes_tls_certificate_expiry_timestamp_seconds")
            .Help("When the certificate this process presents (the one in force) expires.")
            .Register(registry)
            .Add({});
+  reloads->Loaded();  // before the watcher can report anything
   absl::StatusOr<std::unique_ptr<TlsMaterial>> tls =
       TlsMaterial::Start(config.tls, config.reload_interval,
                          [reloads, expiry](const absl::Status& outcome, absl::Time not_after) {
@@ -86,7 +86,6 @@ absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig&
     HERMES_LOG(spdlog::level::err, "cannot set up mTLS").Str("error", tls.status().message());
     return tls.status();
   }
-  reloads->Loaded();
   expiry->Set(absl::ToDoubleSeconds((*tls)->certificate_not_after() - absl::UnixEpoch()));
   return tls;
 }

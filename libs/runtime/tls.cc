@@ -63,7 +63,8 @@ std::unique_ptr<BIO, BioDeleter> MemoryBio(const std::string& pem) {
 }
 
 // Every certificate in a PEM file, in order; fails on a block that does not parse (a file caught
-// half-written), where a TLS stack would silently keep the certificates before it.
+// half-way through a certificate), where a TLS stack would silently keep the certificates before
+// it. Blocks of other kinds (a private key beside the certificates) are skipped, as gRPC does.
 absl::StatusOr<std::vector<Certificate>> ReadCertificates(absl::string_view flag,
                                                           const std::string& path,
                                                           const std::string& pem) {
@@ -71,7 +72,8 @@ absl::StatusOr<std::vector<Certificate>> ReadCertificates(absl::string_view flag
   auto bio = MemoryBio(pem);
   std::vector<Certificate> certificates;
   while (true) {
-    Certificate certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    // _AUX: "TRUSTED CERTIFICATE" blocks too, as gRPC reads them.
+    Certificate certificate(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
     if (certificate == nullptr) break;
     certificates.push_back(std::move(certificate));
   }
@@ -85,16 +87,39 @@ absl::StatusOr<std::vector<Certificate>> ReadCertificates(absl::string_view flag
   return certificates;
 }
 
+// OpenSSL asks for a passphrase when a key is encrypted (on the terminal, by default). gRPC
+// gives none, so an encrypted key could never be used: refuse it rather than wait for an answer.
+int RefusePassphrase(char* /*buffer*/, int /*size*/, int /*writing*/, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return -1;
+}
+
 absl::Time NotAfter(X509* certificate) {
   tm expiry = {};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &expiry) != 1) return absl::InfinitePast();
   return absl::FromTM(expiry, absl::UTCTimeZone());
 }
 
+// PEM of exactly what was parsed: the certificates, or the key (unencrypted PKCS#8).
+std::string ToPem(const std::vector<Certificate>& certificates) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  for (const Certificate& certificate : certificates)
+    PEM_write_bio_X509(bio.get(), certificate.get());
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+  return std::string(data, static_cast<size_t>(size));
+}
+std::string ToPem(EVP_PKEY* key) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+  return std::string(data, static_cast<size_t>(size));
+}
+
 }  // namespace
 
 absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files) {
-  TlsPem pem;
   absl::StatusOr<std::string> ca = ReadPem("tls_ca", files.ca);
   if (!ca.ok()) return ca.status();
   absl::StatusOr<std::string> cert = ReadPem("tls_cert", files.cert);
@@ -102,23 +127,25 @@ absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files) {
   absl::StatusOr<std::string> key = ReadPem("tls_key", files.key);
   if (!key.ok()) return key.status();
 
-  if (absl::StatusOr<std::vector<Certificate>> roots = ReadCertificates("tls_ca", files.ca, *ca);
-      !roots.ok()) {
-    return roots.status();
-  }
+  absl::StatusOr<std::vector<Certificate>> roots = ReadCertificates("tls_ca", files.ca, *ca);
+  if (!roots.ok()) return roots.status();
   absl::StatusOr<std::vector<Certificate>> chain = ReadCertificates("tls_cert", files.cert, *cert);
   if (!chain.ok()) return chain.status();
   auto key_bio = MemoryBio(*key);
+  bool passphrase_asked = false;
   std::unique_ptr<EVP_PKEY, KeyDeleter> private_key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, RefusePassphrase, &passphrase_asked));
+  if (passphrase_asked) {
+    return Bad("tls_key", files.key, "holds an encrypted private key; give it unencrypted");
+  }
   if (private_key == nullptr) return Bad("tls_key", files.key, "holds no PEM private key");
   if (X509_check_private_key(chain->front().get(), private_key.get()) != 1) {
     return Bad("tls_key", files.key,
                absl::StrCat("does not match the certificate in ", files.cert));
   }
-  return TlsPem{.ca = *std::move(ca),
-                .cert = *std::move(cert),
-                .key = *std::move(key),
+  return TlsPem{.ca = ToPem(*roots),
+                .cert = ToPem(*chain),
+                .key = ToPem(private_key.get()),
                 .not_after = NotAfter(chain->front().get())};
 }
 

@@ -21,20 +21,21 @@
 
 namespace hermes::runtime {
 
-// The contents of the three files, as read and checked by ReadTlsFiles.
+// What ReadTlsFiles read and checked, written out again as PEM from what was parsed (so that a
+// TLS stack given it reads exactly that, and nothing else the files held).
 struct TlsPem {
-  std::string ca;
-  std::string cert;
-  std::string key;
-  absl::Time not_after;  // of the certificate (the first in `cert`)
+  std::string ca;        // the CA certificates
+  std::string cert;      // the certificate chain, ours first
+  std::string key;       // the private key, unencrypted PKCS#8
+  absl::Time not_after;  // of our certificate
 };
 
 // Reads the three files as a TLS stack would: the CA file holds one or more certificates, the
-// certificate file a certificate chain, the key file a private key matching its first
-// certificate. gRPC itself only logs a bad file and keeps serving with handshakes that all fail;
-// this makes it an error that names the flag. A file that cannot be read is NotFound or
-// FailedPrecondition; one read that holds no valid TLS material is InvalidArgument, a
-// certificate that does not parse included (a TLS stack would quietly use the ones before it).
+// certificate file a certificate chain, the key file an unencrypted private key matching the
+// chain's first certificate. gRPC itself only logs a bad file and keeps serving with handshakes
+// that all fail; this makes it an error that names the flag. A file that cannot be read is
+// NotFound or FailedPrecondition; one read that holds no valid TLS material is InvalidArgument,
+// a certificate that does not parse included (a TLS stack would quietly use the ones before it).
 absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files);
 absl::Status CheckTlsFiles(const TlsFiles& files);  // ReadTlsFiles, for its status only
 

@@ -101,15 +101,14 @@ absl::Status TlsMaterial::Load() {
   // A whole second past the last copies' (see the header), and no earlier than now.
   const absl::Time modified = std::max(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())),
                                        last_modified_ + absl::Seconds(1));
-  if (absl::Status status = identity_.Replace(absl::StrCat(pem->key, "\n", pem->cert), modified);
-      !status.ok()) {
-    return status;
+  absl::Status status = identity_.Replace(absl::StrCat(pem->key, pem->cert), modified);
+  if (status.ok()) {
+    last_modified_ = modified;  // even if the CA's copy fails: this one is in force
+    absl::MutexLock lock(&mu_);
+    not_after_ = pem->not_after;
   }
-  if (absl::Status status = ca_.Replace(pem->ca, modified); !status.ok()) return status;
-  last_modified_ = modified;
-  absl::MutexLock lock(&mu_);
-  not_after_ = pem->not_after;
-  return absl::OkStatus();
+  if (status.ok()) status = ca_.Replace(pem->ca, modified);
+  return status;
 }
 
 }  // namespace hermes::runtime

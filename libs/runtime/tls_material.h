@@ -3,13 +3,14 @@
 //
 // gRPC's FileWatcherCertificateProvider (1.51) installs whatever the files hold at its next
 // refresh, and reads the key and the certificate as two files: a key written before its
-// certificate, a file caught half-written or a key of another certificate makes every new
-// handshake fail (and the server unreachable for new clients) until the files agree again.
-// TlsMaterial watches the operator's files (config::WatchedFiles) and checks each change as
-// start-up does (ReadTlsFiles: every certificate parses, the key matches the certificate); only
-// a change that passes is handed to gRPC. A change that fails is reported, and the last good
-// files stay in force; the next change is checked again, so a key and then its certificate
-// written one after the other are taken together as soon as both are there.
+// certificate, a file caught half-way through a certificate or a key of another certificate
+// makes every new handshake fail (and the server unreachable for new clients) until the files
+// agree again. TlsMaterial watches the operator's files (config::WatchedFiles) and checks each
+// change as start-up does (ReadTlsFiles: every certificate parses, the key is unencrypted and
+// matches the certificate); only a change that passes is handed to gRPC, written out again from
+// what was parsed. A change that fails is reported, and the last good files stay in force; the
+// next change is checked again, so a key and then its certificate written one after the other
+// are taken together as soon as both are there.
 //
 // gRPC watches copies held in memory, not on disk (memfd, read at /proc/self/fd/N, so a private
 // key is never copied to disk): the key and the certificate chain in one file, which gRPC is
@@ -24,7 +25,8 @@
 //   auto creds = MutualTlsServerCredentials((*tls)->in_force(), TlsMaterial::kGrpcRefresh);
 //
 // The TlsMaterial must outlive every credentials built from in_force(): keep it for the life of
-// main().
+// main(). (gRPC may release a provider after its server or channel is gone; one that reads after
+// the TlsMaterial closed its copies only logs a failed read.)
 #pragma once
 
 #include <functional>

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -70,9 +69,13 @@ grpc::StatusCode EventuallyAnswers(Call call, bool (*wanted)(grpc::StatusCode)) 
   return code;
 }
 
-// Rewrites a file where it is (truncate, write), as a hand-written script would.
-void WriteFileInPlace(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::trunc) << content;
+// hermes_config_last_reload_successful{config}: whether the files on disk are in force.
+double ReloadSuccessful(const ServiceProcess& server, const std::string& config) {
+  absl::StatusOr<std::string> body = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_TRUE(body.ok()) << body.status();
+  return MetricValue(body.value_or(""), "hermes_config_last_reload_successful",
+                     {{"config", config}})
+      .value_or(-1);
 }
 
 // Health checks that reached the server's chain: the handshake tests' witness that a refused
@@ -166,9 +169,12 @@ TEST_F(SecurityTest, PolicyFileEdit_TakesEffectWithoutRestart_BadEditKeepsOldPol
       EventuallyAnswers([&] { return CallGetUser(user.Channel("client")); }, ReachedHandler)))
       << user.Output();
 
+  EXPECT_EQ(ReloadSuccessful(user, "authz_policy"), 1);
+
   WriteFileAtomically(policy, "{ this is not json");
   EXPECT_TRUE(user.WaitForOutput("rejected", kReloadWait)) << user.Output();
   EXPECT_TRUE(ReachedHandler(CallGetUser(user.Channel("client"))));
+  EXPECT_EQ(ReloadSuccessful(user, "authz_policy"), 0);
 }
 
 TEST_F(SecurityTest, CertificateRotation_TakesEffectWithoutRestart) {
@@ -204,16 +210,9 @@ TEST_F(SecurityTest, CertificateRotation_TakesEffectWithoutRestart) {
       << user.Output();
 }
 
-double TlsReloadSuccessful(const ServiceProcess& server) {
-  absl::StatusOr<std::string> body = HttpGet(server.metrics_port(), "/metrics");
-  EXPECT_TRUE(body.ok()) << body.status();
-  return MetricValue(body.value_or(""), "hermes_config_last_reload_successful", {{"config", "tls"}})
-      .value_or(-1);
-}
-
 TEST_F(SecurityTest, RotationWrittenFileByFile_NoHandshakeFails_TheHalfWayStateIsReported) {
-  // The server's own copies of its files, rewritten in place one at a time: not how operators
-  // are told to rotate, but what a hand-written script does.
+  // The server's own copies of its files, replaced one at a time: not how operators are told to
+  // rotate (a directory swap), but what a hand-written script does.
   CertificateAuthority next;
   const std::string root = ca_->dir() + "/in-place";
   std::filesystem::create_directories(root);
@@ -227,7 +226,7 @@ TEST_F(SecurityTest, RotationWrittenFileByFile_NoHandshakeFails_TheHalfWayStateI
                          .extra_args = {"--tls_cert=" + cert, "--tls_key=" + key, "--tls_ca=" + ca,
                                         "--reload_interval=1s"}});
   ASSERT_TRUE(server.WaitUntilServing());
-  EXPECT_EQ(TlsReloadSuccessful(server), 1);
+  EXPECT_EQ(ReloadSuccessful(server, "tls"), 1);
   absl::StatusOr<std::string> metrics = HttpGet(server.metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   const double expiry =
@@ -235,18 +234,18 @@ TEST_F(SecurityTest, RotationWrittenFileByFile_NoHandshakeFails_TheHalfWayStateI
   EXPECT_GT(expiry, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
 
   // The next CA's key first: it does not match the certificate still there.
-  WriteFileInPlace(key, ReadFile(next.Identity("user").key));
+  WriteFileAtomically(key, ReadFile(next.Identity("user").key));
   ASSERT_TRUE(server.WaitForOutput(R"("msg":"configuration change rejected")", kReloadWait))
       << server.Output();
   EXPECT_THAT(server.Output(), ::testing::HasSubstr("does not match the certificate in " + cert));
-  EXPECT_EQ(TlsReloadSuccessful(server), 0);
+  EXPECT_EQ(ReloadSuccessful(server, "tls"), 0);
   // Past gRPC's own re-read of its files (the reload interval): new clients still get in.
   absl::SleepFor(absl::Seconds(2));
   EXPECT_EQ(CallHealth(TestChannel(server.address(), ca_->ClientCredentials("admin"))),
             grpc::StatusCode::OK);
 
   // Then the certificate: the pair is complete and goes in force.
-  WriteFileInPlace(cert, ReadFile(next.Identity("user").cert));
+  WriteFileAtomically(cert, ReadFile(next.Identity("user").cert));
   EXPECT_EQ(EventuallyAnswers(
                 [&] {
                   return CallHealth(TestChannel(server.address(), next.ClientCredentials("admin")));
@@ -254,7 +253,7 @@ TEST_F(SecurityTest, RotationWrittenFileByFile_NoHandshakeFails_TheHalfWayStateI
                 [](grpc::StatusCode code) { return code == grpc::StatusCode::OK; }),
             grpc::StatusCode::OK)
       << server.Output();
-  EXPECT_EQ(TlsReloadSuccessful(server), 1);
+  EXPECT_EQ(ReloadSuccessful(server, "tls"), 1);
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +27,7 @@ using ::hermes::testing::CertificateAuthority;
 using ::hermes::testing::ReadFile;
 using ::hermes::testing::WriteFileAtomically;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
@@ -128,6 +129,33 @@ TEST_F(TlsMaterialTest, Start_KeyOfAnotherCertificate_FailsNamingTlsKey) {
               HasSubstr("--tls_key=" + files_.key + ": does not match the certificate in"));
 }
 
+TEST_F(TlsMaterialTest, Start_EncryptedKey_FailsWithoutAskingForAPassphrase) {
+  const std::string encrypted = dir_ + "/encrypted.pem";
+  ASSERT_EQ(std::system(("openssl pkey -in " + files_.key + " -aes256 -passout pass:secret -out " +
+                         encrypted + " 2>/dev/null </dev/null")
+                            .c_str()),
+            0);
+  files_.key = encrypted;
+  auto material = Start();
+  EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(material.status().message()),
+              HasSubstr("--tls_key=" + encrypted + ": holds an encrypted private key"));
+}
+
+TEST_F(TlsMaterialTest, KeyFileHoldingACertificateToo_GrpcGetsOnlyWhatWasChecked) {
+  // A key file with a stale certificate in front of the key: gRPC, given the raw bytes, would
+  // take that certificate as ours, and no handshake would work.
+  WriteFileAtomically(files_.key, ReadFile(ca_.Identity("order").cert) + ReadFile(files_.key));
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  const std::string in_force = ReadFile((*material)->in_force().cert);
+  EXPECT_THAT(in_force, Not(HasSubstr(ReadFile(ca_.Identity("order").cert))));
+  EXPECT_THAT(in_force, HasSubstr(ReadFile(files_.cert)));
+  auto server = ServeOn(**material);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(Handshake(*server, ca_).ok());
+}
+
 TEST_F(TlsMaterialTest, Start_MissingCa_FailsWithNotFoundNamingTlsCa) {
   std::filesystem::remove(files_.ca);
   auto material = Start();
@@ -157,7 +185,7 @@ TEST_F(TlsMaterialTest, KeyWrittenBeforeItsCertificate_NeverReachesGrpc_ThePairD
   const testing::IdentityFiles next_user = next.Identity("user");
   WriteFileAtomically(files_.ca, ReadFile(ca_.ca_file()) + ReadFile(next.ca_file()));
   ASSERT_TRUE(log_.WaitFor(1).at(0).ok());
-  std::ofstream(files_.key, std::ios::trunc) << ReadFile(next_user.key);  // in place
+  WriteFileAtomically(files_.key, ReadFile(next_user.key));
 
   std::vector<absl::Status> outcomes = log_.WaitFor(2);
   ASSERT_EQ(outcomes.size(), 2u);
@@ -168,12 +196,11 @@ TEST_F(TlsMaterialTest, KeyWrittenBeforeItsCertificate_NeverReachesGrpc_ThePairD
   absl::SleepFor(absl::Milliseconds(1500));
   EXPECT_TRUE(Handshake(*server, ca_).ok());
 
-  std::ofstream(files_.cert, std::ios::trunc) << ReadFile(next_user.cert);
+  WriteFileAtomically(files_.cert, ReadFile(next_user.cert));
   outcomes = log_.WaitFor(3);
   ASSERT_EQ(outcomes.size(), 3u);
   EXPECT_TRUE(outcomes[2].ok()) << outcomes[2];
-  EXPECT_EQ(ReadFile((*material)->in_force().cert),
-            ReadFile(next_user.key) + "\n" + ReadFile(next_user.cert));
+  EXPECT_THAT(ReadFile((*material)->in_force().cert), HasSubstr(ReadFile(next_user.cert)));
   EXPECT_TRUE(EventuallyHandshakes(*server, next));
 }
 
@@ -183,7 +210,7 @@ TEST_F(TlsMaterialTest, HalfWrittenCaBundle_IsRejected_TheWholeBundleStays) {
   CertificateAuthority next;
   const std::string next_ca = ReadFile(next.ca_file());
   // A second CA cut off half-way: a TLS stack would quietly keep only the first.
-  std::ofstream(files_.ca, std::ios::app) << next_ca.substr(0, next_ca.size() / 2);
+  WriteFileAtomically(files_.ca, ReadFile(ca_.ca_file()) + next_ca.substr(0, next_ca.size() / 2));
 
   const std::vector<absl::Status> outcomes = log_.WaitFor(1);
   ASSERT_EQ(outcomes.size(), 1u);
