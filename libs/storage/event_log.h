@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "libs/storage/connection_pool.h"
 #include "libs/storage/sqlite_database.h"
 
@@ -34,14 +35,19 @@ struct EventLogPrune {
   absl::string_view table;  // the log, e.g. "user_events"
   int64_t keep = 0;         // the newest events to keep; INVALID_ARGUMENT when negative
   int64_t batch = 1000;     // events deleted per write transaction (at least 1)
+  // A run stops after about this long (and at least one batch), leaving the rest to the next
+  // run: a backlog (a lowered --event_retention, the first prune of a long log) is worked off
+  // over several runs rather than in one that a shutdown would wait for.
+  absl::Duration max_duration = absl::Seconds(1);
 };
 
 // Deletes the events of `prune.table` older than its `keep` newest as of the call (events
 // written meanwhile are all kept), `batch` at a time, each batch its own IMMEDIATE transaction
-// on `writer` under `write_mu` (the lock the store's writes hold), so a writer waits for one
-// batch at most. The range is read first on a connection of `readers`, given back before the
-// deleting starts. Returns how many events were deleted; on an error the batches committed
-// before it stay deleted.
+// on `writer` under `write_mu` (the lock the store's writes hold). Between two batches it
+// leaves the lock alone for as long as the batch held it (at least 1 ms), so a writer waits for
+// one batch at most. The range is read first on a connection of `readers`, given back before
+// the deleting starts. Returns how many events were deleted (fewer than due when the run ran
+// out of `max_duration`); on an error the batches committed before it stay deleted.
 absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
                                       SqliteDatabase& writer, absl::Mutex& write_mu);
 

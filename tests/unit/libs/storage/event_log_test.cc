@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "tests/unit/libs/storage/temp_database.h"
 
 namespace hermes::storage {
@@ -27,9 +31,13 @@ class EventLogTest : public TempDatabaseTest {
   }
 
   void Append(int count) {
-    for (int i = 0; i < count; ++i) {
-      ASSERT_TRUE(writer_->Execute("INSERT INTO demo_events (payload) VALUES ('e')").ok());
-    }
+    // One statement, one transaction, however many.
+    ASSERT_TRUE(
+        writer_
+            ->Execute(absl::StrCat("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                   "FROM n WHERE i < ",
+                                   count, ") INSERT INTO demo_events (payload) SELECT 'e' FROM n"))
+            .ok());
   }
   EventLogRange Range() {
     absl::StatusOr<ConnectionPool::Lease> reader = readers_->Acquire();
@@ -38,9 +46,11 @@ class EventLogTest : public TempDatabaseTest {
     EXPECT_TRUE(range.ok()) << range.status();
     return range.value_or(EventLogRange{-1, -1});
   }
-  absl::StatusOr<int64_t> Prune(int64_t keep, int64_t batch = 1000) {
-    return PruneEventLog({.table = "demo_events", .keep = keep, .batch = batch}, *readers_,
-                         *writer_, write_mu_);
+  absl::StatusOr<int64_t> Prune(int64_t keep, int64_t batch = 1000,
+                                absl::Duration max_duration = absl::Seconds(60)) {
+    return PruneEventLog(
+        {.table = "demo_events", .keep = keep, .batch = batch, .max_duration = max_duration},
+        *readers_, *writer_, write_mu_);
   }
 
   absl::Mutex write_mu_;
@@ -68,6 +78,36 @@ TEST_F(EventLogTest, Prune_KeepsTheNewestInBatches_ThenEverything_RangeStaysAbov
   Append(1);
   EXPECT_EQ(Range().oldest, 11);  // 11 is issued next, never an old sequence
   EXPECT_EQ(Range().newest, 11);
+}
+
+TEST_F(EventLogTest, Prune_OutOfTime_StopsAfterABatch_TheNextRunGoesOn) {
+  Append(5);
+  EXPECT_EQ(*Prune(0, /*batch=*/2, /*max_duration=*/absl::ZeroDuration()), 2);
+  EXPECT_EQ(Range().oldest, 3);
+  EXPECT_EQ(*Prune(0, /*batch=*/2), 3);
+  EXPECT_EQ(Range().oldest, 6);
+}
+
+// A writer that wants the store's write lock while a long prune runs gets it between two
+// batches: absl::Mutex is not fair, and a loop that took the lock again at once kept writers
+// (the group commit's leader, and everyone queued behind it) out for the whole prune.
+TEST_F(EventLogTest, Prune_LongBacklog_AWriterGetsTheLockBetweenBatches) {
+  Append(300);
+  std::atomic<bool> pruned{false};
+  std::thread pruner([&] {
+    EXPECT_EQ(*Prune(0, /*batch=*/1), 300);
+    pruned = true;
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (Range().oldest < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_GE(Range().oldest, 3) << "the prune did not start";
+  {
+    absl::MutexLock lock(&write_mu_);  // as the group commit's leader takes it
+    EXPECT_FALSE(pruned) << "the writer waited for the whole prune";
+    EXPECT_LT(Range().oldest, 300);
+  }
+  pruner.join();
+  EXPECT_EQ(Range().oldest, 301);
 }
 
 TEST_F(EventLogTest, Prune_NegativeKeep_InvalidArgumentAndNothingDeleted) {
