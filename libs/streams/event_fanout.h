@@ -102,6 +102,10 @@ class EventFanout {
     // then stop reading requests.
     bool Inject(Event event) { return fanout_->Inject(*subscriber_, std::move(event)); }
 
+    // Whether events published before this call are still to be read by this subscriber (items
+    // it injected aside): a stream that lags behind the fan-out.
+    bool Behind() const { return fanout_->Behind(*subscriber_); }
+
    private:
     friend class EventFanout;
     Handle(EventFanout* fanout, std::unique_ptr<Subscriber> subscriber)
@@ -234,6 +238,11 @@ class EventFanout {
       return Next::kEvent;
     }
     return closed_ ? Next::kClosed : Next::kTimeout;
+  }
+
+  bool Behind(const Subscriber& subscriber) const {
+    absl::MutexLock lock(&mutex_);
+    return subscriber.next < published_;
   }
 
   bool Inject(Subscriber& subscriber, Event item) {

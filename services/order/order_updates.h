@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "libs/streams/event_fanout.h"
 #include "order/v1/order.pb.h"
@@ -12,13 +13,16 @@ namespace hermes::order {
 
 // One item of a StreamOrderUpdates stream's queue.
 struct OrderUpdate {
-  enum class Kind { kChange, kReply, kEnd };
+  // kSubscribed marks where in the stream's queue a subscription began (nothing is sent for
+  // it): the changes queued before it are older than the current status its reply will carry.
+  enum class Kind { kChange, kReply, kSubscribed, kEnd };
   Kind kind = Kind::kChange;
-  ::order::v1::StreamOrderUpdatesResponse response;  // kChange and kReply
+  ::order::v1::StreamOrderUpdatesResponse response;  // kChange, kReply; kSubscribed: order_id
   OrderStatus status = OrderStatus::kPending;        // kChange: for per-order dedup
   // kReply to a subscription of an order the stream already tracked (a refresh): sent even if
   // a message with the same status went out before, never if a newer one did.
   bool refresh = false;
+  uint64_t subscription = 0;  // kSubscribed: which subscription of the stream's
 };
 
 using OrderUpdateFanout = streams::EventFanout<OrderUpdate>;

@@ -82,11 +82,22 @@ bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequ
           absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
       return subscription_->Inject(std::move(reply));
     }
-    // Tracked before the read, so no change committed after the read is dropped. Subscribing
-    // again to an order already tracked is a refresh: its reply goes out even if that status
-    // was sent before (API.md: "on subscribe the server at once sends the order's current
-    // status"), but never after a newer one.
-    reply.refresh = !tracked_.try_emplace(request.order_id(), 0).second;
+    // Tracked, and marked in the queue, before the read: no change committed after the read is
+    // dropped, and those queued before the marker (older than what the read finds) are.
+    // Subscribing again to an order already tracked is a refresh: its reply goes out even if
+    // that status was sent before (API.md: "on subscribe the server at once sends the order's
+    // current status"), but never after a newer one.
+    auto [it, fresh] = tracked_.try_emplace(request.order_id());
+    reply.refresh = !fresh;
+    if (fresh && !subscription_->Behind()) {
+      it->second.caught_up = true;  // nothing from before the subscription waits to be read
+    } else if (fresh) {
+      it->second.subscription = ++subscriptions_;
+      OrderUpdate marker{.kind = OrderUpdate::Kind::kSubscribed,
+                         .subscription = it->second.subscription};
+      marker.response.set_order_id(request.order_id());
+      if (!subscription_->Inject(std::move(marker))) return false;  // the stream is ending
+    }
   }
   absl::StatusOr<Order> order = store_.Get(request.order_id());
   if (order.ok()) {
@@ -139,6 +150,13 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
       finish_status_ = grpc::Status::OK;
       return Step::kFinish;
     }
+    if (update->kind == OrderUpdate::Kind::kSubscribed) {  // nothing to send: see Tracked
+      auto it = tracked_.find(update->response.order_id());
+      if (it != tracked_.end() && it->second.subscription == update->subscription) {
+        it->second.caught_up = true;
+      }
+      continue;
+    }
     if (!update->response.has_error()) {  // a change or a current status
       auto it = tracked_.find(update->response.order_id());
       const int status = static_cast<int>(update->status);
@@ -147,7 +165,7 @@ StreamOrderUpdatesReactor::Step StreamOrderUpdatesReactor::Next(
         looked_ahead_ =
             LookedAhead{.status = status, .refresh = update->refresh};  // see StillToSend
       } else {
-        it->second = status;
+        it->second.sent = status;
       }
     }
     *out = update->response;
@@ -162,7 +180,7 @@ bool StreamOrderUpdatesReactor::StillToSend(
   const int status = ahead.status;
   auto it = tracked_.find(looked_ahead.order_id());
   if (it == tracked_.end() || !IsNews(status, it->second, ahead.refresh)) return false;
-  it->second = status;
+  it->second.sent = status;
   return true;
 }
 

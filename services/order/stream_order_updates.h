@@ -16,9 +16,13 @@
 // One FIFO per stream carries the live status changes from the fan-out and the stream's own
 // replies (current status, errors, the end marker on half-close), so a current status always
 // precedes the changes that follow it and half-close ends the stream (OK) after every reply
-// was sent. Changes and current statuses are deduplicated per order by status (every allowed
-// transition increases the status number), so neither a stale current status nor a stale
-// change is sent; the reply to a re-subscribe goes out even if that status was sent before.
+// was sent. A subscription on a stream that lags behind the fan-out first queues a marker,
+// then reads the current status: the changes the stream has not read yet when it subscribes
+// are older than that status and are skipped up to the marker, so the first message about an order
+// is its current status (or a newer change), never a change from before the subscription. Changes
+// and current statuses are deduplicated per order by status (every allowed transition increases the
+// status number), so neither a stale current status nor a stale change is sent; the reply to a
+// re-subscribe goes out even if that status was sent before.
 // A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking writers; on
 // shutdown the stream ends UNAVAILABLE. Either way a last message whose `error` is set and
 // `order_id` empty says why, then the status does.
@@ -27,6 +31,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -83,15 +88,25 @@ class StreamOrderUpdatesReactor final
   grpc::ByteBuffer received_;                       // the read in flight owns it
   ::order::v1::StreamOrderUpdatesRequest request_;  // received_, parsed (in OnReadDone)
 
-  // Orders this stream tracks, and the newest status sent for each (0: none yet).
-  absl::flat_hash_map<std::string, int> tracked_ ABSL_GUARDED_BY(mutex_);
+  // An order this stream tracks.
+  struct Tracked {
+    int sent = 0;               // the newest status sent for it (0: none yet)
+    uint64_t subscription = 0;  // the subscription that began the tracking (see kSubscribed)
+    // Whether the stream has read past the point in its queue where that subscription began:
+    // until then, a change it reads for the order was committed before the subscription (its
+    // status is no newer than the reply's current status) and is not sent.
+    bool caught_up = false;
+  };
+  absl::flat_hash_map<std::string, Tracked> tracked_ ABSL_GUARDED_BY(mutex_);
+  uint64_t subscriptions_ ABSL_GUARDED_BY(mutex_) = 0;
   // Why the server ends the stream early: sent as a last message, then as the status.
   std::optional<absl::Status> ended_early_ ABSL_GUARDED_BY(mutex_);
   bool last_message_sent_ ABSL_GUARDED_BY(mutex_) = false;
-  // Whether a status is worth sending for an order whose newest status sent is `sent`: a
-  // newer one always; the same one again only as the reply to a refresh (a re-subscribe).
-  static bool IsNews(int status, int sent, bool refresh) {
-    return status > sent || (refresh && status == sent);
+  // Whether a status is worth sending for a tracked order: none from before its subscription
+  // (see Tracked); then a status newer than the newest sent, always; the same one again only
+  // as the reply to a refresh (a re-subscribe).
+  static bool IsNews(int status, const Tracked& order, bool refresh) {
+    return order.caught_up && (status > order.sent || (refresh && status == order.sent));
   }
 
   // The response looked ahead at (none for an error reply): tracked_ is updated when it goes

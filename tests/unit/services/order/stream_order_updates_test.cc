@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <new>
 #include <optional>
@@ -179,6 +180,56 @@ TEST_F(StreamOrderUpdatesTest, StoreThrowsAnsweringARequest_StreamEndsAsAThrowin
   EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING);
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// API.md: "On subscribe the server at once sends the order's current status". A stream that
+// lags behind the fan-out (here: its wake-ups held back) still has changes of the order queued
+// from before the subscription when it subscribes; they are older than the current status and
+// must not come first.
+TEST_F(StreamOrderUpdatesTest, LaggingStream_Subscribes_FirstMessageIsTheCurrentStatus) {
+  Serve({});
+  store_->SetEventListener([this](const OrderEvent& event) { fanout_.Publish(ChangeFor(event)); });
+  const std::string other = NewOrder();
+  const std::string id = NewOrder();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  ::order::v1::StreamOrderUpdatesResponse response;
+  request.set_order_id(other);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));  // the stream is live, idle, waiting to be woken
+
+  // Publishing no longer wakes it: the wake-ups are held here instead of run.
+  absl::Mutex held_mu;
+  std::vector<std::function<void()>> held;
+  fanout_.SetWakeExecutor([&](std::function<void()> task) {
+    absl::MutexLock lock(&held_mu);
+    held.push_back(std::move(task));
+  });
+  for (OrderStatus to : {OrderStatus::kConfirmed, OrderStatus::kShipped}) {
+    ASSERT_TRUE(store_->Transition(id, to, "", "id", "status").ok());
+  }
+
+  request.set_order_id(id);
+  ASSERT_TRUE(stream->Write(request));  // its reply wakes the stream, behind two changes
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.order_id(), id);
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_SHIPPED) << response.ShortDebugString();
+
+  fanout_.SetWakeExecutor(nullptr);  // publishing wakes the stream itself again
+  std::vector<std::function<void()>> tasks;
+  {
+    absl::MutexLock lock(&held_mu);
+    tasks.swap(held);
+  }
+  for (auto& task : tasks) task();
+  ASSERT_TRUE(store_->Transition(id, OrderStatus::kDelivered, "", "id", "status").ok());
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_DELIVERED) << response.ShortDebugString();
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
   EXPECT_TRUE(stream->Finish().ok());
 }
 
