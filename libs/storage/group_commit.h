@@ -114,6 +114,10 @@ class GroupCommit {
       pending.result = absl::InternalError("write threw a non-standard exception");
     }
     if (!pending.result.ok()) {
+      // Some errors (I/O, a full disk in some statements, an interrupt) make SQLite roll the
+      // whole transaction back: the batch is lost, and the cause every item should hear is this
+      // write's error, not the "no such savepoint" of the ROLLBACK TO that would follow.
+      if (!db_.InTransaction()) return pending.result.status();
       if (absl::Status status = db_.Run("ROLLBACK TO hermes_write"); !status.ok()) {
         return status;
       }

@@ -1,9 +1,13 @@
 #include "libs/storage/sqlite_error.h"
 
+#include <prometheus/counter.h>
 #include <sqlite3.h>
+
+#include <string>
 
 #include "libs/errors/app_error.h"
 #include "libs/telemetry/log.h"
+#include "libs/telemetry/metrics.h"
 
 namespace hermes::storage {
 namespace {
@@ -16,6 +20,8 @@ absl::string_view MessageFor(int rc, absl::StatusCode code) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return "storage is corrupted";
+    case SQLITE_FULL:
+      return "storage is full";
     default:
       break;
   }
@@ -31,7 +37,55 @@ absl::string_view MessageFor(int rc, absl::StatusCode code) {
   }
 }
 
+// What hermes_storage_errors_total counts a failure as: a small fixed set, so the label stays
+// bounded. Empty for what is not a failure of the storage (a constraint refusing a write is an
+// answer: a duplicate email).
+absl::string_view FailureKind(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      return "";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "busy";
+    case SQLITE_FULL:
+      return "full";
+    case SQLITE_IOERR:
+      return "io";
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+      return "unwritable";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return "corrupt";
+    default:
+      return "other";
+  }
+}
+
+prometheus::Family<prometheus::Counter>& Failures() {
+  static prometheus::Family<prometheus::Counter>& failures = []() -> auto& {
+    auto& family =
+        prometheus::BuildCounter()
+            .Name("hermes_storage_errors_total")
+            .Help("SQLite calls that failed, by kind: busy, full, io, unwritable, corrupt, other.")
+            .Register(*telemetry::MetricsRegistry());
+    for (const char* kind : {"busy", "full", "io", "unwritable", "corrupt", "other"}) {
+      family.Add({{"kind", kind}});  // at 0 from the start, so the first failure is an increase
+    }
+    return family;
+  }
+  ();
+  return failures;
+}
+
+void CountFailure(int rc) {
+  const absl::string_view kind = FailureKind(rc);
+  if (!kind.empty()) Failures().Add({{"kind", std::string(kind)}}).Increment();
+}
+
 }  // namespace
+
+void RegisterStorageErrorCounters() { Failures(); }
 
 absl::StatusCode StatusCodeForSqlite(int rc) {
   switch (rc) {
@@ -48,10 +102,11 @@ absl::StatusCode StatusCodeForSqlite(int rc) {
     case SQLITE_ROW:
     case SQLITE_DONE:
       return absl::StatusCode::kOk;
+    case SQLITE_FULL:  // gRPC's own example of RESOURCE_EXHAUSTED: "out of space"
+      return absl::StatusCode::kResourceExhausted;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_IOERR:
-    case SQLITE_FULL:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
     case SQLITE_NOMEM:
@@ -67,6 +122,7 @@ absl::Status SqliteError(int rc, absl::string_view operation, absl::string_view 
   const absl::StatusCode code = StatusCodeForSqlite(rc);
   const bool expected = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ||
                         (rc & 0xff) == SQLITE_CONSTRAINT;
+  CountFailure(rc);
   HERMES_LOG(expected ? spdlog::level::warn : spdlog::level::err, "sqlite call failed")
       .Str("operation", operation)
       .Int("sqlite_code", rc)

@@ -6,7 +6,8 @@
 //
 //   if (rc != SQLITE_OK) return SqliteError(rc, "prepare", sqlite3_errmsg(db));
 //
-//   busy, locked, I/O, disk full, cannot open, read-only, out of memory  -> UNAVAILABLE
+//   busy, locked, I/O, cannot open, read-only, out of memory           -> UNAVAILABLE
+//   disk full                                                           -> RESOURCE_EXHAUSTED
 //   UNIQUE and PRIMARY KEY constraints                                  -> ALREADY_EXISTS
 //   FOREIGN KEY constraints                                             -> FAILED_PRECONDITION
 //   corrupt file, not a database                                        -> INTERNAL
@@ -27,7 +28,13 @@ absl::StatusCode StatusCodeForSqlite(int rc);
 
 // The status for a failed SQLite call: code per StatusCodeForSqlite, a generic message. Logs
 // `operation` (what was attempted, e.g. "step"), `detail` (SQLite's message, the SQL) and the
-// result code, at warning level for busy/constraint and error level otherwise.
+// result code, at warning level for busy/constraint and error level otherwise, and counts the
+// failure in hermes_storage_errors_total{kind} (busy, full, io, unwritable, corrupt, other;
+// constraint refusals are answers, not failures, and are not counted).
 absl::Status SqliteError(int rc, absl::string_view operation, absl::string_view detail);
+
+// Puts every kind of hermes_storage_errors_total on /metrics at 0 (a store calls it when it
+// opens), so that an alert on its increase sees the first failure.
+void RegisterStorageErrorCounters();
 
 }  // namespace hermes::storage

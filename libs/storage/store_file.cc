@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/errors/app_error.h"
+#include "libs/storage/sqlite_error.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::storage {
@@ -177,6 +178,7 @@ void WriterLock::Release() {
 absl::StatusOr<StoreFile> OpenStoreFile(const std::string& path,
                                         std::span<const Migration> migrations,
                                         absl::Duration busy_timeout) {
+  RegisterStorageErrorCounters();
   // What SqliteDatabase::Open refuses, refused before a lock file is made for it.
   if (absl::Status status = CheckDatabaseFilePath(path); !status.ok()) return status;
   if (absl::Status status = CreateParentDirectories(path); !status.ok()) return status;

@@ -8,8 +8,10 @@
 namespace hermes::storage {
 absl::StatusOr<Transaction> Transaction::Begin(SqliteDatabase& db, Mode mode) {
   if (db.InTransaction()) {
-    HERMES_LOG(spdlog::level::err, "nested transaction refused");
-    return errors::Error(absl::StatusCode::kInternal, "storage error");
+    // A transaction whose ROLLBACK failed (see the destructor) left open: undone now, or the
+    // connection would refuse every write from here on.
+    HERMES_LOG(spdlog::level::err, "a transaction was left open on this connection; rolling back");
+    if (absl::Status status = db.Run("ROLLBACK"); !status.ok()) return status;
   }
   absl::Status status = db.Run(mode == Mode::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
   if (!status.ok()) return status;

@@ -127,6 +127,25 @@ TEST_F(GroupCommitTest, Batch_RefusalRolledBackAlone_OthersCommitInOrder) {
   EXPECT_EQ(seen.size(), 2u);  // the refused write is not reported committed
 }
 
+// Some errors (I/O, a full disk, an interrupt) make SQLite roll the whole transaction back
+// from inside a write. Every writer of the batch hears that write's error (here UNAVAILABLE, as
+// an I/O error is), not an INTERNAL "no such savepoint", and the next batch runs as usual.
+TEST_F(GroupCommitTest, WriteWhoseErrorEndedTheTransaction_TheBatchGetsThatError) {
+  auto abandons_the_transaction = [](SqliteDatabase& db) -> absl::StatusOr<std::string> {
+    EXPECT_TRUE(db.Execute("INSERT INTO t VALUES ('lost')").ok());
+    EXPECT_TRUE(db.Run("ROLLBACK").ok());  // what SQLite does itself after such an error
+    return absl::UnavailableError("storage is unavailable");
+  };
+  auto results = RunAsOneBatch({Insert("b"), abandons_the_transaction}, [](std::string&) {});
+  EXPECT_TRUE(results[0].ok());  // the lead commits in a batch of its own, before
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].status(), absl::UnavailableError("storage is unavailable"));
+  }
+  EXPECT_EQ(Rows(), std::vector<std::string>{"lead"});
+  EXPECT_TRUE(commits_->Run(Insert("next"), [](std::string&) {}).ok());
+  EXPECT_EQ(Rows(), (std::vector<std::string>{"lead", "next"}));
+}
+
 TEST_F(GroupCommitTest, CommitFails_EveryItemOfTheBatchGetsTheError_NothingStays) {
   auto orphan = [](SqliteDatabase& db) -> absl::StatusOr<std::string> {
     if (absl::Status status = db.Execute("INSERT INTO child VALUES (42)"); !status.ok()) {
