@@ -46,6 +46,12 @@ absl::Status Configure(sqlite3* db, const ConnectionOptions& options) {
     if (!stmt.ok()) return stmt.status();
     if (absl::Status status = stmt->Run(); !status.ok()) return status;
   }
+  // The WAL file grows during a burst (a long prune, a migration's backfill) and SQLite keeps it
+  // at its largest size; past 64 MiB it is cut back after each checkpoint that empties it.
+  if (absl::StatusOr<std::string> limit = QueryText(db, "PRAGMA journal_size_limit = 67108864");
+      !limit.ok()) {
+    return limit.status();
+  }
   if (options.query_only) {
     absl::StatusOr<Statement> stmt = Statement::Prepare(db, "PRAGMA query_only = ON");
     if (!stmt.ok()) return stmt.status();

@@ -33,8 +33,10 @@ absl::StatusOr<NewOrder> ValidateCreate(const ::order::v1::CreateOrderRequest& r
   if (request.items_size() < 1 || request.items_size() > kMaxItems) {
     return errors::InvalidArgument("items", "an order has 1-100 items");
   }
-  if (request.request_id().size() > kMaxRequestId) {
-    return errors::InvalidArgument("request_id", "request_id must be at most 128 characters");
+  if (const std::optional<size_t> length = errors::CodePointCount(request.request_id());
+      !length.has_value() || *length > kMaxRequestId) {
+    return errors::InvalidArgument("request_id",
+                                   "request_id must be at most 128 characters of valid UTF-8");
   }
   NewOrder order{.user_id = request.user_id(), .request_id = request.request_id()};
   for (int i = 0; i < request.items_size(); ++i) {

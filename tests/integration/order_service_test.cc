@@ -626,9 +626,9 @@ TEST_F(OrderServiceTest, CancelOrder_FromPendingAndConfirmed_NotFromShipped_Reas
 
   const Order shipped = NewOrder();
   ASSERT_NO_FATAL_FAILURE(Advance(shipped.id(), {kConfirmed, kShipped}));
-  EXPECT_TRUE(IsAppErrorCode(orders.Cancel(shipped.id(), "too late"),
-                             grpc::StatusCode::FAILED_PRECONDITION,
-                             ERROR_CODE_FAILED_PRECONDITION));
+  EXPECT_TRUE(IsAppError(orders.Cancel(shipped.id(), "too late"),
+                         grpc::StatusCode::FAILED_PRECONDITION, ERROR_CODE_FAILED_PRECONDITION,
+                         "id"));
   ASSERT_TRUE(IsOk(orders.Get(shipped.id(), &fetched)));
   EXPECT_EQ(fetched.status(), kShipped);
   EXPECT_TRUE(fetched.cancel_reason().empty());

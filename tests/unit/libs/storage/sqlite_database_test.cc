@@ -32,6 +32,7 @@ TEST_F(SqliteDatabaseTest, Open_AppliesDurabilitySettings) {
   EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "2");  // FULL
   EXPECT_EQ(QueryText(*db, "PRAGMA foreign_keys"), "1");
   EXPECT_EQ(QueryText(*db, "PRAGMA busy_timeout"), "1234");
+  EXPECT_EQ(QueryText(*db, "PRAGMA journal_size_limit"), "67108864");  // the WAL cut back to 64 MiB
   EXPECT_EQ(QueryText(*db, "PRAGMA query_only"), "0");
   EXPECT_TRUE(std::filesystem::exists(Path()));
 }

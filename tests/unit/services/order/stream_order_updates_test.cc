@@ -105,6 +105,43 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
     return order.ok() ? order->id : "";
   }
 
+  using Stream = grpc::ClientReaderWriter<::order::v1::StreamOrderUpdatesRequest,
+                                          ::order::v1::StreamOrderUpdatesResponse>;
+  // Opens a stream and asks for `order`: true if it answered, false if it ended (`status`).
+  bool Ask(const std::string& order, grpc::ClientContext& context, std::unique_ptr<Stream>& stream,
+           grpc::Status* status) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    stream = stub_->StreamOrderUpdates(&context);
+    ::order::v1::StreamOrderUpdatesRequest request;
+    request.set_order_id(order);
+    ::order::v1::StreamOrderUpdatesResponse response;
+    if (stream->Write(request) && stream->Read(&response)) return response.order_id() == order;
+    *status = stream->Finish();
+    return false;
+  }
+
+  // With max_streams = 1 and that one taken: whether a new stream gets in within about a second
+  // (100 tries), each refused one RESOURCE_EXHAUSTED.
+  bool PlaceComesBack(const std::string& order) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      grpc::ClientContext context;
+      std::unique_ptr<Stream> next;
+      grpc::Status status;
+      if (Ask(order, context, next, &status)) {
+        next->WritesDone();
+        ::order::v1::StreamOrderUpdatesResponse response;
+        while (next->Read(&response)) {
+        }
+        EXPECT_TRUE(next->Finish().ok());
+        return true;
+      }
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
   prometheus::Registry registry_;
   std::unique_ptr<SqliteOrderStore> store_;
   std::unique_ptr<CountingOrderStore> counted_;  // what the service reads through
@@ -264,53 +301,36 @@ TEST_F(StreamOrderUpdatesTest, SubscribingAgain_TheCurrentStatusIsSentAgain) {
 TEST_F(StreamOrderUpdatesTest, BeyondMaxStreams_ResourceExhausted_PlaceComesBackWhenOneEnds) {
   Serve({.max_streams = 1});
   const std::string order = NewOrder();
-  using Stream = grpc::ClientReaderWriter<::order::v1::StreamOrderUpdatesRequest,
-                                          ::order::v1::StreamOrderUpdatesResponse>;
-  // Opens a stream and asks for the order: true if it answered, false if it ended (status).
-  auto ask = [&](grpc::ClientContext& context, std::unique_ptr<Stream>& stream,
-                 grpc::Status* status) {
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    stream = stub_->StreamOrderUpdates(&context);
-    ::order::v1::StreamOrderUpdatesRequest request;
-    request.set_order_id(order);
-    ::order::v1::StreamOrderUpdatesResponse response;
-    if (stream->Write(request) && stream->Read(&response)) return response.order_id() == order;
-    *status = stream->Finish();
-    return false;
-  };
-
   grpc::ClientContext first_context;
   std::unique_ptr<Stream> first;
   grpc::Status status;
-  ASSERT_TRUE(ask(first_context, first, &status)) << status.error_message();
+  ASSERT_TRUE(Ask(order, first_context, first, &status)) << status.error_message();
 
   grpc::ClientContext refused_context;
   std::unique_ptr<Stream> refused;
-  ASSERT_FALSE(ask(refused_context, refused, &status));
+  ASSERT_FALSE(Ask(order, refused_context, refused, &status));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
 
   ASSERT_TRUE(first->WritesDone());
   ::order::v1::StreamOrderUpdatesResponse response;
   EXPECT_FALSE(first->Read(&response));
   ASSERT_TRUE(first->Finish().ok());
+  EXPECT_TRUE(PlaceComesBack(order)) << "the ended stream's place never came back";
+}
 
-  bool answered = false;
-  for (int attempt = 0; attempt < 100 && !answered; ++attempt) {
-    grpc::ClientContext context;
-    std::unique_ptr<Stream> next;
-    answered = ask(context, next, &status);
-    if (!answered) {
-      ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-          << status.error_message();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    } else {
-      next->WritesDone();
-      while (next->Read(&response)) {
-      }
-      EXPECT_TRUE(next->Finish().ok());
-    }
-  }
-  EXPECT_TRUE(answered) << "the ended stream's place never came back";
+// API.md: "the client cancelling ends it at once": the server lets the stream go (its place
+// among max_streams comes back) well before the stream's own 20 s deadline.
+TEST_F(StreamOrderUpdatesTest, ClientCancels_StreamEndsAtOnce_PlaceComesBack) {
+  Serve({.max_streams = 1});
+  const std::string order = NewOrder();
+  grpc::ClientContext first_context;
+  std::unique_ptr<Stream> first;
+  grpc::Status status;
+  ASSERT_TRUE(Ask(order, first_context, first, &status)) << status.error_message();
+
+  first_context.TryCancel();
+  EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(PlaceComesBack(order)) << "the cancelled stream's place did not come back in 1 s";
 }
 
 // A client that stops reading falls behind; once more than buffer_updates replies and changes
