@@ -61,9 +61,10 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
   int64_t deleted = 0;
   bool done = false;
   while (!done) {
-    const absl::Time batch_start = absl::Now();
+    absl::Duration held;
     {
       absl::MutexLock lock(&write_mu);  // per batch: writers wait for one batch at most
+      const absl::Time locked_at = absl::Now();
       absl::StatusOr<Transaction> txn = Transaction::Begin(writer, Transaction::Mode::kImmediate);
       absl::Status status = txn.status();
       if (status.ok()) {
@@ -82,12 +83,13 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
       }
       deleted += batch_deleted;
       done = batch_deleted < batch;
+      held = absl::Now() - locked_at;
     }
     if (done || absl::Now() >= stop_at) break;
     // absl::Mutex is not fair: taken again at once, the lock would go back to this loop batch
     // after batch while the group commit's leader, and every writer queued behind it, waited
     // for the whole prune. Leaving it alone as long as the batch held it lets them in.
-    absl::SleepFor(std::max(absl::Now() - batch_start, absl::Milliseconds(1)));
+    absl::SleepFor(std::max(held, absl::Milliseconds(1)));
   }
   HERMES_LOG(spdlog::level::info, "pruned the event log")
       .Str("table", prune.table)

@@ -77,6 +77,12 @@ class SqliteDatabase {
   // Whether a transaction is open (SQLite ends some on errors by itself).
   bool InTransaction() const;
 
+  // Set by a Transaction whose ROLLBACK failed: the transaction open on this connection is a
+  // leftover, which the next Transaction::Begin rolls back (any other open transaction makes
+  // Begin refuse, as nesting is a bug).
+  void set_leftover_transaction(bool leftover) { leftover_transaction_ = leftover; }
+  bool leftover_transaction() const { return leftover_transaction_; }
+
   sqlite3* handle() const { return db_; }
 
  private:
@@ -89,6 +95,7 @@ class SqliteDatabase {
   explicit SqliteDatabase(sqlite3* db) : db_(db) {}
 
   sqlite3* db_;
+  bool leftover_transaction_ = false;
   // std::string keys with absl's transparent hashing: lookups by string_view do not allocate.
   absl::flat_hash_map<std::string, std::unique_ptr<CacheEntry>> cache_;
 };

@@ -3,6 +3,7 @@
 #include <prometheus/counter.h>
 #include <sqlite3.h>
 
+#include <array>
 #include <string>
 
 #include "libs/errors/app_error.h"
@@ -62,30 +63,37 @@ absl::string_view FailureKind(int rc) {
   }
 }
 
-prometheus::Family<prometheus::Counter>& Failures() {
-  static prometheus::Family<prometheus::Counter>& failures = []() -> auto& {
+constexpr std::array<absl::string_view, 6> kFailureKinds = {"busy",       "full",    "io",
+                                                            "unwritable", "corrupt", "other"};
+
+// hermes_storage_errors_total's counters, one per kind, registered on the process's registry on
+// first use, all at 0 (so that an alert sees the first failure as an increase).
+const std::array<prometheus::Counter*, kFailureKinds.size()>& FailureCounters() {
+  static const std::array<prometheus::Counter*, kFailureKinds.size()> counters = [] {
     auto& family =
         prometheus::BuildCounter()
             .Name("hermes_storage_errors_total")
             .Help("SQLite calls that failed, by kind: busy, full, io, unwritable, corrupt, other.")
             .Register(*telemetry::MetricsRegistry());
-    for (const char* kind : {"busy", "full", "io", "unwritable", "corrupt", "other"}) {
-      family.Add({{"kind", kind}});  // at 0 from the start, so the first failure is an increase
+    std::array<prometheus::Counter*, kFailureKinds.size()> made{};
+    for (size_t i = 0; i < kFailureKinds.size(); ++i) {
+      made[i] = &family.Add({{"kind", std::string(kFailureKinds[i])}});
     }
-    return family;
-  }
-  ();
-  return failures;
+    return made;
+  }();
+  return counters;
 }
 
 void CountFailure(int rc) {
   const absl::string_view kind = FailureKind(rc);
-  if (!kind.empty()) Failures().Add({{"kind", std::string(kind)}}).Increment();
+  for (size_t i = 0; i < kFailureKinds.size(); ++i) {
+    if (kFailureKinds[i] == kind) FailureCounters()[i]->Increment();
+  }
 }
 
 }  // namespace
 
-void RegisterStorageErrorCounters() { Failures(); }
+void RegisterStorageErrorCounters() { FailureCounters(); }
 
 absl::StatusCode StatusCodeForSqlite(int rc) {
   switch (rc) {

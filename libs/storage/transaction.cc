@@ -7,11 +7,16 @@
 
 namespace hermes::storage {
 absl::StatusOr<Transaction> Transaction::Begin(SqliteDatabase& db, Mode mode) {
-  if (db.InTransaction()) {
-    // A transaction whose ROLLBACK failed (see the destructor) left open: undone now, or the
-    // connection would refuse every write from here on.
-    HERMES_LOG(spdlog::level::err, "a transaction was left open on this connection; rolling back");
+  if (db.InTransaction() && db.leftover_transaction()) {
+    // A transaction whose ROLLBACK failed (see the destructor): undone now, or the connection
+    // would refuse every write from here on.
+    HERMES_LOG(spdlog::level::warn, "rolling back a transaction left open on this connection");
     if (absl::Status status = db.Run("ROLLBACK"); !status.ok()) return status;
+  }
+  db.set_leftover_transaction(false);
+  if (db.InTransaction()) {
+    HERMES_LOG(spdlog::level::err, "nested transaction refused");
+    return errors::Error(absl::StatusCode::kInternal, "storage error");
   }
   absl::Status status = db.Run(mode == Mode::kImmediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
   if (!status.ok()) return status;
@@ -24,6 +29,7 @@ Transaction::~Transaction() {
   if (db_ == nullptr || !db_->InTransaction()) return;
   if (absl::Status status = db_->Run("ROLLBACK"); !status.ok()) {
     HERMES_LOG(spdlog::level::err, "rollback failed").Str("status", status.ToString());
+    db_->set_leftover_transaction(db_->InTransaction());
   }
 }
 

@@ -18,9 +18,11 @@
 // precedes the changes that follow it and half-close ends the stream (OK) after every reply
 // was sent. A subscription on a stream that lags behind the fan-out first queues a marker,
 // then reads the current status: the changes the stream has not read yet when it subscribes
-// are older than that status and are skipped up to the marker, so the first message about an order
-// is its current status (or a newer change), never a change from before the subscription. Changes
-// and current statuses are deduplicated per order by status (every allowed transition increases the
+// are older than that status and are skipped up to the marker, so the first message about an
+// order is its current status (or a newer change). (One window is left: a change is published
+// just after its commit, so two changes committed before the read but published after the
+// marker, microseconds apart, both go out, in order, ending at the current status.) Changes and
+// current statuses are deduplicated per order by status (every allowed transition increases the
 // status number), so neither a stale current status nor a stale change is sent; the reply to a
 // re-subscribe goes out even if that status was sent before.
 // A slow reader's queue overflows (RESOURCE_EXHAUSTED) instead of blocking writers; on

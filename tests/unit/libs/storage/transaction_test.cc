@@ -61,12 +61,21 @@ TEST_F(TransactionTest, Commit_Twice_Internal) {
   EXPECT_EQ(txn->Commit().code(), absl::StatusCode::kInternal);
 }
 
-// A transaction left open on the connection (its ROLLBACK failed) would make it refuse every
-// write from then on: the next Begin undoes it and goes on.
-TEST_F(TransactionTest, Begin_AfterATransactionWasLeftOpen_UndoesItAndBegins) {
+TEST_F(TransactionTest, Begin_Nested_Internal) {
+  absl::StatusOr<Transaction> outer = Transaction::Begin(*db_, Transaction::Mode::kImmediate);
+  ASSERT_TRUE(outer.ok());
+  EXPECT_EQ(Transaction::Begin(*db_, Transaction::Mode::kImmediate).status().code(),
+            absl::StatusCode::kInternal);
+  EXPECT_TRUE(db_->InTransaction());  // the outer one is untouched
+}
+
+// A transaction left open on the connection because its ROLLBACK failed would make it refuse
+// every write from then on: the next Begin undoes it and goes on.
+TEST_F(TransactionTest, Begin_AfterARollbackFailed_UndoesTheLeftoverAndBegins) {
   ASSERT_TRUE(db_->Execute("CREATE TABLE left_open (x INTEGER)").ok());
   ASSERT_TRUE(db_->Run("BEGIN IMMEDIATE").ok());
   ASSERT_TRUE(db_->Execute("INSERT INTO left_open VALUES (1)").ok());  // never committed
+  db_->set_leftover_transaction(true);  // as ~Transaction marks it when its ROLLBACK fails
   absl::StatusOr<Transaction> txn = Transaction::Begin(*db_, Transaction::Mode::kImmediate);
   ASSERT_TRUE(txn.ok()) << txn.status();
   ASSERT_TRUE(db_->Execute("INSERT INTO left_open VALUES (2)").ok());
