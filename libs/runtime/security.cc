@@ -67,7 +67,8 @@ absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
     current_policy = [shared] { return shared; };
     HERMES_LOG(spdlog::level::info, "authorization: the built-in default policy");
   } else {
-    // Shared with the watcher's callback: the watcher may outlive this object (see the header).
+    // Shared with the watcher's callback, which keeps the registry (that owns the reloads'
+    // gauges) too: the watcher may outlive this object (see the header).
     auto reloads = std::make_shared<ConfigReloads>(
         *registry,
         ConfigReloads::Options{

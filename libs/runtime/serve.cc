@@ -69,24 +69,27 @@ absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig&
       registry,
       ConfigReloads::Options{
           .config = "tls", .kept = "the previous key and certificates", .path = config.tls.cert});
-  prometheus::Gauge* expiry =
-      &prometheus::BuildGauge()
-           .Name("hermes_tls_certificate_expiry_timestamp_seconds")
-           .Help("When the certificate this process presents (the one in force) expires.")
-           .Register(registry)
-           .Add({});
+  prometheus::Gauge& expiry_gauge =
+      prometheus::BuildGauge()
+          .Name("hermes_tls_certificate_expiry_timestamp_seconds")
+          .Help("When the certificate this process presents (the one in force) expires.")
+          .Register(registry)
+          .Add({});
+  auto set_expiry = [&expiry_gauge](absl::Time not_after) {
+    expiry_gauge.Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
+  };
   reloads->Loaded();  // before the watcher can report anything
   absl::StatusOr<std::unique_ptr<TlsMaterial>> tls =
       TlsMaterial::Start(config.tls, config.reload_interval,
-                         [reloads, expiry](const absl::Status& outcome, absl::Time not_after) {
+                         [reloads, set_expiry](const absl::Status& outcome, absl::Time not_after) {
                            reloads->Report(outcome);
-                           expiry->Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
+                           set_expiry(not_after);
                          });
   if (!tls.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot set up mTLS").Str("error", tls.status().message());
     return tls.status();
   }
-  expiry->Set(absl::ToDoubleSeconds((*tls)->certificate_not_after() - absl::UnixEpoch()));
+  set_expiry((*tls)->certificate_not_after());
   return tls;
 }
 

@@ -100,21 +100,23 @@ absl::Time NotAfter(X509* certificate) {
   return absl::FromTM(expiry, absl::UTCTimeZone());
 }
 
-// PEM of exactly what was parsed: the certificates, or the key (unencrypted PKCS#8).
-std::string ToPem(const std::vector<Certificate>& certificates) {
+// PEM of exactly what was parsed: `write` puts it into a memory BIO, read back here.
+template <typename Write>
+std::string ToPem(Write write) {
   std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
-  for (const Certificate& certificate : certificates)
-    PEM_write_bio_X509(bio.get(), certificate.get());
+  write(bio.get());
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
   return std::string(data, static_cast<size_t>(size));
 }
-std::string ToPem(EVP_PKEY* key) {
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
-  return std::string(data, static_cast<size_t>(size));
+std::string ToPem(const std::vector<Certificate>& certificates) {
+  return ToPem([&](BIO* bio) {
+    for (const Certificate& certificate : certificates) PEM_write_bio_X509(bio, certificate.get());
+  });
+}
+std::string ToPem(EVP_PKEY* key) {  // unencrypted PKCS#8
+  return ToPem(
+      [&](BIO* bio) { PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr); });
 }
 
 }  // namespace

@@ -101,14 +101,16 @@ absl::Status TlsMaterial::Load() {
   // A whole second past the last copies' (see the header), and no earlier than now.
   const absl::Time modified = std::max(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())),
                                        last_modified_ + absl::Seconds(1));
-  absl::Status status = identity_.Replace(absl::StrCat(pem->key, pem->cert), modified);
-  if (status.ok()) {
-    last_modified_ = modified;  // even if the CA's copy fails: this one is in force
+  if (absl::Status status = identity_.Replace(absl::StrCat(pem->key, pem->cert), modified);
+      !status.ok()) {
+    return status;
+  }
+  last_modified_ = modified;  // even if the CA's copy fails below: this one is in force
+  {
     absl::MutexLock lock(&mu_);
     not_after_ = pem->not_after;
   }
-  if (status.ok()) status = ca_.Replace(pem->ca, modified);
-  return status;
+  return ca_.Replace(pem->ca, modified);
 }
 
 }  // namespace hermes::runtime

@@ -39,32 +39,33 @@ absl::string_view MessageFor(int rc, absl::StatusCode code) {
 }
 
 // What hermes_storage_errors_total counts a failure as: a small fixed set, so the label stays
-// bounded. Empty for what is not a failure of the storage (a constraint refusing a write is an
-// answer: a duplicate email).
-absl::string_view FailureKind(int rc) {
+// bounded (kFailureKinds names each). kNotAFailure for a constraint refusing a write: that is an
+// answer (a duplicate email), not a failure of the storage.
+enum FailureKind { kBusy, kFull, kIo, kUnwritable, kCorrupt, kOther, kNotAFailure };
+constexpr std::array<absl::string_view, kNotAFailure> kFailureKinds = {
+    "busy", "full", "io", "unwritable", "corrupt", "other"};
+
+FailureKind KindOf(int rc) {
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
-      return "";
+      return kNotAFailure;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return "busy";
+      return kBusy;
     case SQLITE_FULL:
-      return "full";
+      return kFull;
     case SQLITE_IOERR:
-      return "io";
+      return kIo;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
-      return "unwritable";
+      return kUnwritable;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return "corrupt";
+      return kCorrupt;
     default:
-      return "other";
+      return kOther;
   }
 }
-
-constexpr std::array<absl::string_view, 6> kFailureKinds = {"busy",       "full",    "io",
-                                                            "unwritable", "corrupt", "other"};
 
 // hermes_storage_errors_total's counters, one per kind, registered on the process's registry on
 // first use, all at 0 (so that an alert sees the first failure as an increase).
@@ -85,9 +86,8 @@ const std::array<prometheus::Counter*, kFailureKinds.size()>& FailureCounters() 
 }
 
 void CountFailure(int rc) {
-  const absl::string_view kind = FailureKind(rc);
-  for (size_t i = 0; i < kFailureKinds.size(); ++i) {
-    if (kFailureKinds[i] == kind) FailureCounters()[i]->Increment();
+  if (const FailureKind kind = KindOf(rc); kind != kNotAFailure) {
+    FailureCounters()[kind]->Increment();
   }
 }
 

@@ -6,21 +6,13 @@
 
 #include <string>
 
-#include "libs/errors/app_error.h"
+#include "tests/unit/services/invalid_argument.h"
 
 namespace hermes::order {
 namespace {
 
-std::string Repeat(const std::string& text, int times) {
-  std::string out;
-  for (int i = 0; i < times; ++i) out += text;
-  return out;
-}
-
-void ExpectInvalid(const absl::Status& status, const std::string& field) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_EQ(errors::FieldOf(status), field) << status;
-}
+using ::hermes::testing::ExpectInvalid;
+using ::hermes::testing::Repeat;
 
 ::order::v1::CreateOrderRequest Create(std::string product_id, int64_t price_cents = 100) {
   ::order::v1::CreateOrderRequest request;

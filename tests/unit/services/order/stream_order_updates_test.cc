@@ -230,13 +230,12 @@ TEST_F(StreamOrderUpdatesTest, LaggingStream_Subscribes_FirstMessageIsTheCurrent
   const std::string other = NewOrder();
   const std::string id = NewOrder();
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto stream = stub_->StreamOrderUpdates(&context);
+  std::unique_ptr<Stream> stream;
+  grpc::Status status;
+  // The stream is then live, idle, waiting to be woken.
+  ASSERT_TRUE(Ask(other, context, stream, &status)) << status.error_message();
   ::order::v1::StreamOrderUpdatesRequest request;
   ::order::v1::StreamOrderUpdatesResponse response;
-  request.set_order_id(other);
-  ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(stream->Read(&response));  // the stream is live, idle, waiting to be woken
 
   // Publishing no longer wakes it: the wake-ups are held here instead of run.
   absl::Mutex held_mu;

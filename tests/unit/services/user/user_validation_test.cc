@@ -2,27 +2,19 @@
 
 #include <gtest/gtest.h>
 
-#include "libs/errors/app_error.h"
+#include "tests/unit/services/invalid_argument.h"
 
 namespace hermes::user {
 namespace {
+
+using ::hermes::testing::ExpectInvalid;
+using ::hermes::testing::Repeat;
 
 ::user::v1::CreateUserRequest Create(std::string email, std::string name) {
   ::user::v1::CreateUserRequest request;
   request.set_email(std::move(email));
   request.set_display_name(std::move(name));
   return request;
-}
-
-std::string Repeat(const std::string& text, int times) {
-  std::string out;
-  for (int i = 0; i < times; ++i) out += text;
-  return out;
-}
-
-void ExpectInvalid(const absl::Status& status, const std::string& field) {
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_EQ(errors::FieldOf(status), field) << status;
 }
 
 TEST(NormalizeEmailTest, ValidAddresses_AreLowerCased) {
