@@ -8,8 +8,8 @@
 
 namespace hermes::interceptor {
 
-HandlerPool::HandlerPool(int max_threads)
-    : max_threads_(static_cast<size_t>(std::max(1, max_threads))) {}
+HandlerPool::HandlerPool(int max_threads, size_t max_waiting)
+    : max_threads_(static_cast<size_t>(std::max(1, max_threads))), max_waiting_(max_waiting) {}
 
 HandlerPool::~HandlerPool() {
   std::vector<std::thread> threads;
@@ -21,21 +21,27 @@ HandlerPool::~HandlerPool() {
   for (std::thread& thread : threads) thread.join();
 }
 
-void HandlerPool::Post(std::function<void()> task) {
+bool HandlerPool::TryPost(std::function<void()> task) { return Enqueue(task, true); }
+
+void HandlerPool::Post(std::function<void()> task) { Enqueue(task, false); }
+
+bool HandlerPool::Enqueue(std::function<void()>& task, bool admit) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
+      // Every idle thread will take one task: the rest wait, unless a thread can be started.
+      const bool all_busy = threads_.size() >= max_threads_;
+      if (admit && all_busy && tasks_.size() >= idle_ + max_waiting_) return false;
       tasks_.push_back(std::move(task));
-      // Every idle thread will take one task: start another only for a task none will take.
-      if (tasks_.size() <= idle_ || threads_.size() >= max_threads_) return;
+      if (tasks_.size() <= idle_ || all_busy) return true;
       try {
         threads_.emplace_back([this] { Run(); });
-        return;
+        return true;
       } catch (const std::system_error& error) {
         HERMES_LOG(spdlog::level::warn, "the handler pool could not start a thread")
             .Str("error", error.what())
             .Int("threads", static_cast<int64_t>(threads_.size()));
-        if (!threads_.empty()) return;  // a thread that is there will take the task
+        if (!threads_.empty()) return true;  // a thread that is there will take the task
         task = std::move(tasks_.back());
         tasks_.pop_back();
       }
@@ -44,6 +50,7 @@ void HandlerPool::Post(std::function<void()> task) {
   // No thread to run it (none could be started, or the pool is being destroyed, which must not
   // happen while a server can still call): run it here rather than never answer the call.
   task();
+  return true;
 }
 
 size_t HandlerPool::threads() const {
@@ -54,6 +61,11 @@ size_t HandlerPool::threads() const {
 size_t HandlerPool::idle_threads() const {
   absl::MutexLock lock(&mu_);
   return idle_;
+}
+
+size_t HandlerPool::waiting() const {
+  absl::MutexLock lock(&mu_);
+  return tasks_.size() > idle_ ? tasks_.size() - idle_ : 0;
 }
 
 void HandlerPool::Run() {

@@ -22,7 +22,10 @@
 // two on machines of up to 5 cores), so a handler that waits there stalls them all. Every
 // other handler goes to a HandlerPool, where it may wait: the request, the response and the
 // context stay valid until it has answered. A call whose client has gone (cancelled, or past
-// its deadline) while it waited in the pool's queue is answered CANCELLED without running.
+// its deadline) while it waited in the pool's queue is answered CANCELLED without running; a
+// call that finds the pool's queue full (kDefaultMaxWaiting calls already wait for a thread) is
+// answered RESOURCE_EXHAUSTED at once (kOverloaded), as gRPC's sync server answers a call it
+// has no thread for: nothing of it ran, so it is safe to retry, later or on another instance.
 //
 // Why not the sync API: in a server that also has callback methods (the streams), gRPC 1.51
 // gives the sync methods non-polling completion queues, and a sync call then waited ~100 ms
@@ -79,13 +82,16 @@ template <typename Handler>
 grpc::ServerUnaryReactor* AnswerOn(HandlerPool& pool, grpc::CallbackServerContext* context,
                                    Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool.Post([context, reactor, handler = std::move(handler)]() mutable {
+  const bool admitted = pool.TryPost([context, reactor, handler = std::move(handler)]() mutable {
     if (context->IsCancelled()) {  // nobody waits for the answer: do not commit for nobody
       reactor->Finish(grpc::Status::CANCELLED);
       return;
     }
     reactor->Finish(RunCatching(handler));
   });
+  if (!admitted) {
+    reactor->Finish(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, kOverloaded));
+  }
   return reactor;
 }
 

@@ -1,5 +1,7 @@
 #include "services/order/upload_order_events.h"
 
+#include <utility>
+
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "services/order/order_validation.h"
@@ -22,7 +24,7 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
     FinishWithSummary();
     return;
   }
-  pool_.Post([this] {
+  auto apply = [this] {
     try {
       Apply();
     } catch (...) {
@@ -32,7 +34,14 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
     }
     ++index_;
     StartRead(&received_);
-  });
+  };
+  // The first message is the call's admission, refused as a unary call's is when too many calls
+  // wait (nothing applied yet); the stream's later ones are never dropped half-way.
+  if (index_ > 0) {
+    pool_.Post(std::move(apply));
+  } else if (!pool_.TryPost(std::move(apply))) {
+    Finish(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
+  }
 }
 
 void UploadOrderEventsReactor::Apply() {

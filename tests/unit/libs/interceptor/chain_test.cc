@@ -26,6 +26,7 @@
 #include "libs/runtime/grpc_server.h"
 #include "libs/telemetry/log.h"
 #include "tests/support/http.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
 
@@ -36,6 +37,8 @@ using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::MetricValue;
 using ::hermes::testing::ScriptedCallbackUserService;
 using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::StartLoopbackServer;
+using ::hermes::testing::StubTo;
 using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
@@ -66,13 +69,9 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
         ServerChain::Create({.services = {"user.v1.UserService"}, .registry = registry_.get()});
     ASSERT_TRUE(chain.ok()) << chain.status();
     chain_ = *chain;
-    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                              .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{service(), "user.v1.UserService"}},
-                                              .interceptors = chain_->InterceptorFactories()});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+    server_ = StartLoopbackServer(service(), "user.v1.UserService", chain_->InterceptorFactories());
+    ASSERT_NE(server_, nullptr);
+    stub_ = StubTo<::user::v1::UserService>(*server_);
   }
   void TearDown() override {
     server_.reset();

@@ -17,6 +17,7 @@
 #include "libs/interceptor/chain.h"
 #include "libs/runtime/grpc_server.h"
 #include "tests/support/http.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
 
@@ -26,6 +27,7 @@ namespace {
 using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::MetricValue;
 using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
@@ -53,11 +55,7 @@ class ClientChainTest : public ::testing::Test {
   }
 
   std::unique_ptr<runtime::GrpcServer> Start(ScriptedUserService* service) {
-    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                              .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{service, "user.v1.UserService"}}});
-    EXPECT_TRUE(server.ok()) << server.status();
-    return server.ok() ? *std::move(server) : nullptr;
+    return StartLoopbackServer(service, "user.v1.UserService");
   }
 
   grpc::Status Call(absl::Duration deadline, const std::string& request_id = "") {

@@ -1,5 +1,6 @@
 // HandlerPool: every task runs, tasks that wait run side by side up to the pool's size, threads
-// are started only when no idle one can take a task, and the destructor runs what is queued.
+// are started only when no idle one can take a task, the destructor runs what is queued, and a
+// new task is refused (TryPost) only when every thread is busy and the queue is full.
 #include "libs/interceptor/handler_pool.h"
 
 #include <gtest/gtest.h>
@@ -67,6 +68,50 @@ TEST(HandlerPoolTest, WaitingTasks_RunSideBySideUpToMaxThreads_TheRestQueue) {
   auto all_done = [&] { return finished == 2 * kMax; };
   EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_done), kWait)) << finished;
   EXPECT_EQ(most_running, kMax);
+}
+
+TEST(HandlerPoolTest, TryPost_RefusedOnlyWhenEveryThreadIsBusyAndMaxWaitingWait_PostAlwaysQueues) {
+  constexpr int kThreads = 2;
+  constexpr size_t kMaxWaiting = 3;
+  std::atomic<int> ran{0};
+  std::atomic<int> refused_ran{0};
+  absl::Notification release;
+  absl::Mutex mu;
+  int started = 0;
+  HandlerPool pool(kThreads, kMaxWaiting);  // destroyed first: its threads use the above
+  auto blocker = [&] {
+    {
+      absl::MutexLock lock(&mu);
+      ++started;
+    }
+    release.WaitForNotificationWithTimeout(kWait);
+    ran.fetch_add(1);
+  };
+  // A thread is started for each while there are fewer than kThreads: never refused.
+  for (int i = 0; i < kThreads; ++i) EXPECT_TRUE(pool.TryPost(blocker));
+  {
+    absl::MutexLock lock(&mu);
+    auto all_busy = [&] { return started == kThreads; };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_busy), kWait)) << started;
+  }
+  for (size_t i = 0; i < kMaxWaiting; ++i) {
+    EXPECT_TRUE(pool.TryPost([&ran] { ran.fetch_add(1); })) << i;
+  }
+  EXPECT_EQ(pool.waiting(), kMaxWaiting);
+  EXPECT_FALSE(pool.TryPost([&refused_ran] { refused_ran.fetch_add(1); }));
+  pool.Post([&ran] { ran.fetch_add(1); });  // work of an admitted call: queued regardless
+  EXPECT_EQ(pool.waiting(), kMaxWaiting + 1);
+  release.Notify();
+  const absl::Time deadline = absl::Now() + kWait;
+  while (ran.load() < kThreads + static_cast<int>(kMaxWaiting) + 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(ran.load(), kThreads + static_cast<int>(kMaxWaiting) + 1);
+  EXPECT_EQ(refused_ran.load(), 0);
+  // Room again once the queue has drained.
+  absl::Notification after;
+  EXPECT_TRUE(pool.TryPost([&after] { after.Notify(); }));
+  EXPECT_TRUE(after.WaitForNotificationWithTimeout(kWait));
 }
 
 TEST(HandlerPoolTest, OneCallAtATime_ReusesOneThread) {

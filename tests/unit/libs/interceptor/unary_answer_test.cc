@@ -1,5 +1,6 @@
 // AnswerInline/AnswerOn over a real server: a call whose client gave up while it waited in the
-// pool's queue is answered without running its handler (no commit nobody waits for); a method
+// pool's queue is answered without running its handler (no commit nobody waits for), one that
+// finds the queue full is refused at once; a method
 // registered raw gets its request parsed, its response serialized, a request that does not
 // parse answered INVALID_ARGUMENT naming the field, and an exception answered as gRPC answers
 // one.
@@ -7,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -15,19 +15,21 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
-#include "tests/support/network.h"
+#include "tests/support/loopback_server.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
 
 namespace hermes::interceptor {
 namespace {
 
-using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::ScriptedCallbackUserService;
-using ::hermes::testing::TestChannel;
+using ::hermes::testing::StartLoopbackServer;
+using ::hermes::testing::StubTo;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
@@ -41,43 +43,94 @@ grpc::Status GetUser(::user::v1::UserService::Stub& stub, const std::string& id,
   return stub.GetUser(&context, request, &response);
 }
 
-TEST(AnswerOnTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
-  absl::Notification blocker_started;
-  absl::Notification release_blocker;
-  std::atomic<bool> abandoned_ran{false};
-  HandlerPool pool(1);  // one thread: the second call queues behind the first
-  ScriptedCallbackUserService service;
-  service.pool = &pool;
-  service.get_user = [&](grpc::ServerContextBase*, const GetUserRequest& request,
-                         GetUserResponse*) {
-    if (request.id() == "blocker") {
-      blocker_started.Notify();
-      release_blocker.WaitForNotificationWithTimeout(absl::Seconds(10));
-    } else if (request.id() == "abandoned") {
-      abandoned_ran = true;
-    }
-    return grpc::Status::OK;
-  };
-  auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                            .credentials = grpc::InsecureServerCredentials(),
-                                            .services = {{&service, "user.v1.UserService"}}});
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress((*server)->port())));
+// GetUser answered on a pool: the call "blocker" holds one of the pool's threads until
+// Unblock(); the calls of every other id are counted.
+class AnswerOnTest : public ::testing::Test {
+ protected:
+  void Serve(int threads, size_t max_waiting) {
+    pool_.emplace(threads, max_waiting);
+    service_.pool = &*pool_;
+    service_.get_user = [this](grpc::ServerContextBase*, const GetUserRequest& request,
+                               GetUserResponse*) {
+      if (request.id() == "blocker") {
+        blocker_started_.Notify();
+        release_blocker_.WaitForNotificationWithTimeout(absl::Seconds(10));
+      } else {
+        absl::MutexLock lock(&mu_);
+        ++ran_[request.id()];
+      }
+      return grpc::Status::OK;
+    };
+    server_ = StartLoopbackServer(&service_, "user.v1.UserService");
+    ASSERT_NE(server_, nullptr);
+    stub_ = StubTo<::user::v1::UserService>(*server_);
+  }
 
-  std::thread blocker(
-      [&] { EXPECT_TRUE(GetUser(*stub, "blocker", std::chrono::seconds(20)).ok()); });
-  ASSERT_TRUE(blocker_started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // Returns once the blocker's call holds a pool thread.
+  void Block() {
+    blocker_ = std::thread(
+        [this] { EXPECT_TRUE(GetUser(*stub_, "blocker", std::chrono::seconds(20)).ok()); });
+    ASSERT_TRUE(blocker_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  void Unblock() {
+    if (!release_blocker_.HasBeenNotified()) release_blocker_.Notify();
+    if (blocker_.joinable()) blocker_.join();
+  }
+  void TearDown() override { Unblock(); }
+
+  int Ran(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return ran_[id];
+  }
+
+  std::optional<HandlerPool> pool_;  // outlives the server, which posts to it
+  ScriptedCallbackUserService service_;
+  std::unique_ptr<runtime::GrpcServer> server_;
+  std::unique_ptr<::user::v1::UserService::Stub> stub_;
+
+ private:
+  absl::Notification blocker_started_;
+  absl::Notification release_blocker_;
+  std::thread blocker_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> ran_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(AnswerOnTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
+  Serve(1, kDefaultMaxWaiting);  // one thread: the second call queues behind the first
+  Block();
   // Queued behind the blocker, it runs out of time before the pool's only thread is free.
-  EXPECT_EQ(GetUser(*stub, "abandoned", std::chrono::milliseconds(200)).error_code(),
+  EXPECT_EQ(GetUser(*stub_, "abandoned", std::chrono::milliseconds(200)).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
   // The server enforces the same deadline, from when the request reached it, with a timer of
   // its own: there is nothing to await but time, so give that timer a generous second.
   absl::SleepFor(absl::Seconds(1));
-  release_blocker.Notify();
-  blocker.join();
+  Unblock();
   // Posted after the abandoned call, so answered after its task has been taken off the queue.
-  EXPECT_TRUE(GetUser(*stub, "after", std::chrono::seconds(10)).ok());
-  EXPECT_FALSE(abandoned_ran.load());
+  EXPECT_TRUE(GetUser(*stub_, "after", std::chrono::seconds(10)).ok());
+  EXPECT_EQ(Ran("abandoned"), 0);
+}
+
+TEST_F(AnswerOnTest, PoolQueueFull_AnsweredResourceExhaustedAtOnce_WithoutRunning) {
+  Serve(1, 1);  // one thread, one call may wait for it
+  Block();
+  // The one place in the queue: this call waits behind the blocker, and is answered after it.
+  std::thread waiting(
+      [this] { EXPECT_TRUE(GetUser(*stub_, "waiting", std::chrono::seconds(20)).ok()); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (pool_->waiting() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(pool_->waiting(), 1u);  // (no ASSERT: the thread must be joined)
+  const grpc::Status refused = GetUser(*stub_, "refused", std::chrono::seconds(5));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(), kOverloaded);
+  const std::optional<::common::v1::AppError> error = errors::AppErrorOf(refused);
+  EXPECT_EQ(error.has_value() ? error->message() : "no AppError", kOverloaded);
+  Unblock();
+  waiting.join();
+  // The pool has room again.
+  EXPECT_TRUE(GetUser(*stub_, "after", std::chrono::seconds(10)).ok());
+  EXPECT_EQ(Ran("waiting"), 1);
+  EXPECT_EQ(Ran("refused"), 0);  // a refused call never runs, not even later
 }
 
 // GetUser registered raw, answered inline or on a pool as the services answer theirs.
@@ -108,12 +161,9 @@ class RawMethodTest : public ::testing::TestWithParam<bool> {  // on a pool?
  protected:
   void SetUp() override {
     if (GetParam()) service_.pool = &pool_;
-    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                              .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{&service_, "user.v1.UserService"}}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+    server_ = StartLoopbackServer(&service_, "user.v1.UserService");
+    ASSERT_NE(server_, nullptr);
+    stub_ = StubTo<::user::v1::UserService>(*server_);
   }
 
   grpc::Status Get(const std::string& id, GetUserResponse* response) {

@@ -8,16 +8,16 @@
 #include <functional>
 
 #include "libs/runtime/grpc_server.h"
-#include "tests/support/network.h"
+#include "tests/support/loopback_server.h"
 #include "tests/unit/libs/tracing/test_exporters.h"
 #include "user/v1/user.grpc.pb.h"
 
 namespace hermes::tracing {
 namespace {
 
-using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::RecordingProcessor;
-using ::hermes::testing::TestChannel;
+using ::hermes::testing::StartLoopbackServer;
+using ::hermes::testing::StubTo;
 
 constexpr char kCallerTraceparent[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -34,12 +34,9 @@ class HandlerService final : public ::user::v1::UserService::Service {
 class ScopedSpanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                              .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{&service_, "user.v1.UserService"}}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+    server_ = StartLoopbackServer(&service_, "user.v1.UserService");
+    ASSERT_NE(server_, nullptr);
+    stub_ = StubTo<::user::v1::UserService>(*server_);
   }
   void TearDown() override { SetDefaultTracerProvider(nullptr); }
 

@@ -24,6 +24,7 @@
 #include "libs/tracing/tracer.h"
 #include "order/v1/order.grpc.pb.h"
 #include "tests/support/http.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
 #include "tests/unit/libs/tracing/otlp_collector.h"
@@ -37,7 +38,8 @@ using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::MetricValue;
 using ::hermes::testing::OtlpCollector;
 using ::hermes::testing::ScriptedUserService;
-using ::hermes::testing::TestChannel;
+using ::hermes::testing::StartLoopbackServer;
+using ::hermes::testing::StubTo;
 using ::order::v1::CreateOrderRequest;
 using ::order::v1::CreateOrderResponse;
 using ::user::v1::GetUserRequest;
@@ -115,13 +117,9 @@ class TracingChainTest : public ::testing::Test {
                                            .tracer = user_->provider.get(),
                                            .server_address = "127.0.0.1"});
     ASSERT_TRUE(user_chain.ok()) << user_chain.status();
-    auto user_server =
-        runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                    .credentials = grpc::InsecureServerCredentials(),
-                                    .services = {{&user_service_, "user.v1.UserService"}},
-                                    .interceptors = (*user_chain)->InterceptorFactories()});
-    ASSERT_TRUE(user_server.ok()) << user_server.status();
-    user_server_ = *std::move(user_server);
+    user_server_ = StartLoopbackServer(&user_service_, "user.v1.UserService",
+                                       (*user_chain)->InterceptorFactories());
+    ASSERT_NE(user_server_, nullptr);
     user_port_ = user_server_->port();
 
     client_chain_ = std::make_shared<ClientChain>(*order_->registry, order_->provider.get());
@@ -147,15 +145,10 @@ class TracingChainTest : public ::testing::Test {
                                             .registry = order_->registry.get(),
                                             .tracer = order_->provider.get()});
     ASSERT_TRUE(order_chain.ok()) << order_chain.status();
-    auto order_server =
-        runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                    .credentials = grpc::InsecureServerCredentials(),
-                                    .services = {{&order_service_, "order.v1.OrderService"}},
-                                    .interceptors = (*order_chain)->InterceptorFactories()});
-    ASSERT_TRUE(order_server.ok()) << order_server.status();
-    order_server_ = *std::move(order_server);
-    order_stub_ =
-        ::order::v1::OrderService::NewStub(TestChannel(LoopbackAddress(order_server_->port())));
+    order_server_ = StartLoopbackServer(&order_service_, "order.v1.OrderService",
+                                        (*order_chain)->InterceptorFactories());
+    ASSERT_NE(order_server_, nullptr);
+    order_stub_ = StubTo<::order::v1::OrderService>(*order_server_);
   }
 
   grpc::Status CreateOrder(const std::string& traceparent = "") {

@@ -15,6 +15,7 @@
 #include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
 #include "tests/support/http.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::ScriptedUserService;
+using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
@@ -49,11 +51,7 @@ class UserDirectoryTest : public ::testing::Test {
   }
 
   static std::unique_ptr<runtime::GrpcServer> Start(ScriptedUserService* service) {
-    auto server = runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                              .credentials = grpc::InsecureServerCredentials(),
-                                              .services = {{service, "user.v1.UserService"}}});
-    EXPECT_TRUE(server.ok()) << server.status();
-    return server.ok() ? *std::move(server) : nullptr;
+    return StartLoopbackServer(service, "user.v1.UserService");
   }
 
   // A CreateOrder-like call by a caller allowing `deadline`.

@@ -24,13 +24,13 @@
 #include "libs/storage/sqlite_database.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
-#include "tests/support/network.h"
+#include "tests/support/loopback_server.h"
 
 namespace hermes::user {
 namespace {
 
-using ::hermes::testing::LoopbackAddress;
-using ::hermes::testing::TestChannel;
+using ::hermes::testing::StartLoopbackServer;
+using ::hermes::testing::StubTo;
 using ::user::v1::WatchUsersRequest;
 using ::user::v1::WatchUsersResponse;
 
@@ -113,13 +113,9 @@ class WatchUsersReplayTest : public ::testing::Test {
   // Starts the service, with replay batches small enough to see each step.
   void StartServer(WatchOptions options = {.replay_batch = 2}) {
     service_ = std::make_unique<UserServiceImpl>(*store_, fanout_, options);
-    auto server =
-        runtime::GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                    .credentials = grpc::InsecureServerCredentials(),
-                                    .services = {{service_.get(), "user.v1.UserService"}}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(server_->port())));
+    server_ = StartLoopbackServer(service_.get(), "user.v1.UserService");
+    ASSERT_NE(server_, nullptr);
+    stub_ = StubTo<::user::v1::UserService>(*server_);
   }
   void TearDown() override {
     fanout_.Close();
