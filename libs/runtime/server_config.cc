@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/base/call_once.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -14,6 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/telemetry/log.h"
 #include "libs/tracing/tracing_config.h"
@@ -48,8 +51,7 @@ ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(5),
 
 ABSL_FLAG(int32_t, max_streams, 256,
           "Concurrent long-lived streams (WatchUsers, StreamOrderUpdates) this instance keeps "
-          "open; more get RESOURCE_EXHAUSTED. Server threads are capped at this + 64, so "
-          "streams never take the threads unary calls need");
+          "open; more get RESOURCE_EXHAUSTED (retry later)");
 
 ABSL_FLAG(bool, bench_no_chain, false,
           "BENCHMARKS ONLY: serve with no interceptor chain (no recovery, logging, metrics or "
@@ -59,10 +61,29 @@ ABSL_FLAG(bool, bench_no_chain, false,
 namespace hermes::runtime {
 namespace {
 
-// Loads HERMES_<FLAG> for every registered flag. Runs before argv is parsed, so a flag given
-// on the command line overrides its environment variable.
-absl::Status ApplyEnvironment() {
+// The flags named on the command line before a "--": `--name`, `-name`, `--name=value`, and
+// `--noname` for a bool (which also names a flag "noname", if there were one).
+absl::flat_hash_set<std::string> FlagsOnCommandLine(int argc, char** argv) {
+  absl::flat_hash_set<std::string> names;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "-")) continue;  // a value, or a positional argument
+    absl::ConsumePrefix(&arg, "-");
+    const absl::string_view name = arg.substr(0, arg.find('='));
+    names.emplace(name);
+    if (absl::StartsWith(name, "no")) names.emplace(name.substr(2));
+  }
+  return names;
+}
+
+// Loads HERMES_<FLAG> for every registered flag that the command line does not name: the flag
+// wins, so its variable is not read at all (a bad value there must not stop a start-up that
+// overrides it). Runs before argv is parsed.
+absl::Status ApplyEnvironment(int argc, char** argv) {
+  const absl::flat_hash_set<std::string> on_command_line = FlagsOnCommandLine(argc, argv);
   for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (on_command_line.contains(name)) continue;
     const std::string variable = EnvironmentVariableFor(name);
     const char* value = std::getenv(variable.c_str());
     if (value == nullptr) continue;
@@ -179,7 +200,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, absl::strin
   // Debian's abseil checks every absl::Mutex lock for deadlock cycles (a debug aid gRPC pays
   // for on every call: it locks absl mutexes throughout). Our lock order is fixed by design.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  if (absl::Status status = ApplyEnvironment(); !status.ok()) return status;
+  if (absl::Status status = ApplyEnvironment(argc, argv); !status.ok()) return status;
   absl::ParseCommandLine(argc, argv);
 
   ServerConfig config;

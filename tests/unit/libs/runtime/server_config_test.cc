@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -18,7 +20,8 @@ namespace {
 class ServerConfigTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    for (const char* variable : {"HERMES_GRPC_ADDR", "HERMES_SHUTDOWN_GRACE", "HERMES_LOG_LEVEL"}) {
+    for (const char* variable :
+         {"HERMES_GRPC_ADDR", "HERMES_SHUTDOWN_GRACE", "HERMES_LOG_LEVEL", "HERMES_INSECURE"}) {
       unsetenv(variable);
     }
   }
@@ -105,6 +108,20 @@ TEST_F(ServerConfigTest, CommandLineFlag_WinsOverEnvironment) {
   auto config = Load({"--insecure", "--grpc_addr=127.0.0.1:7001"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->grpc_addr, "127.0.0.1:7001");
+}
+
+TEST_F(ServerConfigTest, UnparsableEnvironmentValue_OfAFlagGivenOnTheCommandLine_IsNotRead) {
+  setenv("HERMES_SHUTDOWN_GRACE", "soon", 1);
+  setenv("HERMES_INSECURE", "", 1);  // not a bool: overridden by --noinsecure, then --insecure
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--insecure", "--shutdown_grace=2s"},
+        {"--insecure", "-shutdown_grace", "2s"},
+        {"--noinsecure", "--insecure", "--shutdown_grace", "2s"}}) {
+    auto config = Load(args);
+    ASSERT_TRUE(config.ok()) << config.status() << " " << args[1];
+    EXPECT_EQ(config->shutdown_grace, absl::Seconds(2));
+    EXPECT_TRUE(config->insecure);
+  }
 }
 
 TEST_F(ServerConfigTest, UnparsableEnvironmentValue_IsAnErrorNamingTheVariable) {
