@@ -1,7 +1,8 @@
 // MethodTable: every gRPC method a server registers, known before the first call.
 //
 // Metric labels come only from this table, so a client calling made-up method names cannot
-// grow the label space: anything not registered is reported as the single "unknown" method.
+// grow the label space: anything not registered is the single "unknown" method (logged and
+// traced under the path it was called by, not counted in metrics).
 // Built from the generated descriptors of the registered service names; immutable afterwards,
 // so lookups on the hot path need no lock.
 #pragma once

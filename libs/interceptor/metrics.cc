@@ -88,25 +88,32 @@ MethodSeries GrpcMetricFamilies::SeriesFor(const MethodInfo& method) {
 MetricsStage::MetricsStage(const MetricsOptions& options, const MethodTable& methods)
     : families_(*options.registry, GrpcMetricFamilies::Side::kServer) {
   for (const MethodInfo* method : methods.All()) series_[method] = families_.SeriesFor(*method);
-  series_[&methods.Unknown()] = families_.SeriesFor(methods.Unknown());
 }
 
-const MethodSeries& MetricsStage::Series(const ServerCall& call) const {
-  return series_.find(call.method)->second;  // every MethodInfo of the table is present
+const MethodSeries* MetricsStage::Series(const ServerCall& call) const {
+  auto it = series_.find(call.method);
+  return it == series_.end() ? nullptr : &it->second;
 }
 
 void MetricsStage::OnStart(ServerCall& call) {
-  const MethodSeries& series = Series(call);
-  series.started->Increment();
-  series.in_flight->Increment();
+  if (const MethodSeries* series = Series(call)) {
+    series->started->Increment();
+    series->in_flight->Increment();
+  }
 }
 
-void MetricsStage::OnMessageReceived(ServerCall& call) { Series(call).received->Increment(); }
+void MetricsStage::OnMessageReceived(ServerCall& call) {
+  if (const MethodSeries* series = Series(call)) series->received->Increment();
+}
 
-void MetricsStage::OnMessageSent(ServerCall& call) { Series(call).sent->Increment(); }
+void MetricsStage::OnMessageSent(ServerCall& call) {
+  if (const MethodSeries* series = Series(call)) series->sent->Increment();
+}
 
 void MetricsStage::OnFinish(ServerCall& call, grpc::Status& status) {
-  Series(call).Finish(status.error_code(), call.ElapsedSeconds());
+  if (const MethodSeries* series = Series(call)) {
+    series->Finish(status.error_code(), call.ElapsedSeconds());
+  }
 }
 
 ClientMetrics::ClientMetrics(prometheus::Registry& registry)

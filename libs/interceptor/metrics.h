@@ -10,6 +10,9 @@
 // values come only from the MethodTable, and every series of every registered method is
 // created at start-up (at 0), so dashboards and alerts see them before the first call and the
 // hot path does no map insertions: one immutable-table lookup per call, then atomic updates.
+// A call to a method the server does not have is not counted (it is logged): grpc-go answers
+// such a call UNIMPLEMENTED before any interceptor runs, and a series for it would put an
+// "unknown" service on every dashboard.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -68,7 +71,8 @@ class MetricsStage final : public ServerStage {
   void OnFinish(ServerCall& call, grpc::Status& status) override;
 
  private:
-  const MethodSeries& Series(const ServerCall& call) const;
+  // nullptr for a method the server does not have.
+  const MethodSeries* Series(const ServerCall& call) const;
 
   GrpcMetricFamilies families_;
   absl::flat_hash_map<const MethodInfo*, MethodSeries> series_;  // immutable after construction
