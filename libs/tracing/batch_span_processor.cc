@@ -90,6 +90,9 @@ absl::Status BatchSpanProcessor::Shutdown(absl::Duration timeout) {
     if (progress_.WaitWithDeadline(&mutex_, deadline)) break;
   }
   if (stopped_) return absl::OkStatus();
+  // Time is up: the export in flight (started with a deadline of its own, up to export_timeout
+  // away) ends now, and the worker drops what is left instead of sending it.
+  exporter_->Abort();
   return absl::DeadlineExceededError(
       absl::StrCat("span export did not finish within ", absl::FormatDuration(timeout)));
 }

@@ -208,7 +208,19 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + options_.timeout)));
   for (const auto& [key, value] : options_.headers) context.AddMetadata(key, value);
   collector::ExportTraceServiceResponse response;
+  {
+    absl::MutexLock lock(&abort_mutex_);
+    if (aborted_) {
+      return absl::CancelledError(
+          absl::StrCat("OTLP export to ", options_.endpoint, ": the exporter is shutting down"));
+    }
+    in_flight_ = &context;
+  }
   const grpc::Status status = stub_->Export(&context, request, &response);
+  {
+    absl::MutexLock lock(&abort_mutex_);
+    in_flight_ = nullptr;
+  }
   next_probe_unix_nanos_.store(status.error_code() == grpc::StatusCode::UNAVAILABLE
                                    ? absl::ToUnixNanos(absl::Now() + options_.probe_interval)
                                    : 0,
@@ -217,6 +229,12 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   return absl::Status(
       static_cast<absl::StatusCode>(status.error_code()),
       absl::StrCat("OTLP export to ", options_.endpoint, ": ", status.error_message()));
+}
+
+void OtlpExporter::Abort() {
+  absl::MutexLock lock(&abort_mutex_);
+  aborted_ = true;
+  if (in_flight_ != nullptr) in_flight_->TryCancel();
 }
 
 }  // namespace hermes::tracing

@@ -13,6 +13,8 @@
 //   absl::Status sent = (*exporter)->Export(batch, absl::Now() + absl::Seconds(10));
 #pragma once
 
+#include <grpcpp/client_context.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -20,7 +22,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/tracing/span_processor.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -63,6 +67,8 @@ class OtlpExporter final : public SpanExporter {
 
   absl::Status Export(const std::vector<std::unique_ptr<SpanData>>& batch,
                       absl::Time deadline) override;
+  // Cancels the call in flight; later exports fail without a call.
+  void Abort() override;
 
   // The request Export sends for `batch` (one ResourceSpans, one ScopeSpans per scope).
   ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest BuildRequest(
@@ -78,6 +84,9 @@ class OtlpExporter final : public SpanExporter {
   // channel that is not READY fail fast. Export runs on one thread (the processor's), but tests
   // call it from theirs: atomic.
   std::atomic<int64_t> next_probe_unix_nanos_{0};
+  absl::Mutex abort_mutex_;
+  bool aborted_ ABSL_GUARDED_BY(abort_mutex_) = false;
+  grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(abort_mutex_) = nullptr;
 };
 
 }  // namespace hermes::tracing

@@ -39,6 +39,11 @@ class SpanExporter {
   // never throws; a non-OK status means the batch is lost, and says why.
   virtual absl::Status Export(const std::vector<std::unique_ptr<SpanData>>& batch,
                               absl::Time deadline) = 0;
+
+  // Makes an Export in flight return at once (an error) and every later one fail without
+  // sending. The processor calls it when a shutdown's time is up, so that a collector that does
+  // not answer cannot hold up the exit for the rest of an export's own timeout. Thread-safe.
+  virtual void Abort() {}
 };
 
 }  // namespace hermes::tracing

@@ -29,6 +29,16 @@ grpc::Status OtlpCollector::Export(grpc::ServerContext* context,
                                    const collector::ExportTraceServiceRequest* request,
                                    collector::ExportTraceServiceResponse*) {
   absl::MutexLock lock(&mutex_);
+  if (holding_) {
+    ++held_;
+    // Bounded: a test that forgets Release() still ends.
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return !holding_; };
+    while (!context->IsCancelled() && absl::Now() < deadline &&
+           !mutex_.AwaitWithTimeout(absl::Condition(&released), absl::Milliseconds(10))) {
+    }
+    if (holding_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "held, never answered");
+  }
   requests_.push_back(*request);
   for (const auto& resource_spans : request->resource_spans()) {
     for (const auto& scope_spans : resource_spans.scope_spans()) {
@@ -41,6 +51,22 @@ grpc::Status OtlpCollector::Export(grpc::ServerContext* context,
                           std::string(value.data(), value.size()));
   }
   return grpc::Status::OK;
+}
+
+void OtlpCollector::Hold() {
+  absl::MutexLock lock(&mutex_);
+  holding_ = true;
+}
+
+void OtlpCollector::Release() {
+  absl::MutexLock lock(&mutex_);
+  holding_ = false;
+}
+
+bool OtlpCollector::AwaitHeld(int n, absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  auto held = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return held_ >= n; };
+  return mutex_.AwaitWithTimeout(absl::Condition(&held), timeout);
 }
 
 std::vector<collector::ExportTraceServiceRequest> OtlpCollector::Requests() {

@@ -45,12 +45,21 @@ class OtlpCollector final
   // The metadata value of `key` in the last request ("" if absent).
   std::string LastHeader(const std::string& key);
 
+  // From Hold() to Release(), an Export does not answer (as a collector that hangs) until its
+  // caller cancels it; it is then kept only if released. Held() counts the requests held so far.
+  void Hold();
+  void Release();
+  // Waits until `n` requests have been held or `timeout` passed; returns whether they were.
+  bool AwaitHeld(int n, absl::Duration timeout);
+
  private:
   absl::Mutex mutex_;
   std::vector<::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest> requests_
       ABSL_GUARDED_BY(mutex_);
   size_t span_count_ ABSL_GUARDED_BY(mutex_) = 0;
   std::multimap<std::string, std::string> last_headers_ ABSL_GUARDED_BY(mutex_);
+  bool holding_ ABSL_GUARDED_BY(mutex_) = false;
+  int held_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

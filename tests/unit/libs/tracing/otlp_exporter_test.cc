@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/tracing/otlp_collector.h"
@@ -189,6 +192,32 @@ TEST_F(OtlpExporterTest, PastDeadline_ExportFailsWithDeadlineExceeded) {
   batch.push_back(MakeSpan(scope_));
   EXPECT_EQ(exporter->Export(batch, absl::Now() - absl::Seconds(1)).code(),
             absl::StatusCode::kDeadlineExceeded);
+}
+
+// What a shutdown whose time is up relies on: a collector that hangs cannot hold the exit for
+// the rest of the export's own timeout (an hour here).
+TEST_F(OtlpExporterTest, Abort_EndsTheExportInFlightAtOnce_LaterOnesFailWithoutACall) {
+  auto exporter = Exporter({.timeout = absl::Hours(1)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  collector_->Hold();
+  absl::Status in_flight;
+  absl::Notification returned;
+  std::thread exporting([&] {
+    in_flight = exporter->Export(batch, absl::Now() + absl::Hours(1));
+    returned.Notify();
+  });
+  EXPECT_TRUE(collector_->AwaitHeld(1, absl::Seconds(10)));  // the call has reached it
+  exporter->Abort();
+  EXPECT_TRUE(returned.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  if (!returned.HasBeenNotified()) collector_->Release();  // lets it return: Abort did not
+  exporting.join();
+  EXPECT_EQ(in_flight.code(), absl::StatusCode::kCancelled) << in_flight;
+
+  EXPECT_EQ(exporter->Export(batch, absl::Now() + absl::Hours(1)).code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_FALSE(collector_->AwaitHeld(2, absl::ZeroDuration()));  // a call would have been held
+  collector_->Release();
 }
 
 TEST_F(OtlpExporterTest, EmptyBatch_SendsNothing) {

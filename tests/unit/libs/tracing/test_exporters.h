@@ -45,6 +45,7 @@ class ScriptedExporter final : public tracing::SpanExporter {
     std::vector<size_t> batches ABSL_GUARDED_BY(mutex);  // sizes, in export order
     absl::Status result ABSL_GUARDED_BY(mutex) = absl::OkStatus();
     bool blocked ABSL_GUARDED_BY(mutex) = false;
+    bool aborted ABSL_GUARDED_BY(mutex) = false;  // Abort() was called
     int in_export ABSL_GUARDED_BY(mutex) = 0;
 
     size_t ExportedSpans() {
@@ -74,15 +75,22 @@ class ScriptedExporter final : public tracing::SpanExporter {
 
   explicit ScriptedExporter(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
+  void Abort() override {
+    absl::MutexLock lock(&state_->mutex);
+    state_->aborted = true;
+  }
+
   absl::Status Export(const std::vector<std::unique_ptr<tracing::SpanData>>& batch,
                       absl::Time deadline) override {
     absl::MutexLock lock(&state_->mutex);
     ++state_->in_export;
-    auto unblocked = [this]()
-                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mutex) { return !state_->blocked; };
+    auto unblocked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mutex) {
+      return !state_->blocked || state_->aborted;
+    };
     const bool in_time = state_->mutex.AwaitWithDeadline(absl::Condition(&unblocked), deadline);
     --state_->in_export;
     if (!in_time) return absl::DeadlineExceededError("stuck exporter");
+    if (state_->aborted) return absl::CancelledError("aborted");
     state_->batches.push_back(batch.size());
     return state_->result;
   }
