@@ -80,7 +80,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint) {
+absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint, bool insecure) {
   OtlpEndpoint result;
   absl::string_view rest = absl::StripAsciiWhitespace(endpoint);
   if (absl::StartsWithIgnoreCase(rest, "https://")) {
@@ -91,9 +91,16 @@ absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint) {
   } else if (absl::StrContains(rest, "://")) {
     return absl::InvalidArgumentError(
         absl::StrCat("OTLP endpoint \"", endpoint, "\": the scheme must be http or https"));
+  } else {
+    result.use_tls = !insecure;
   }
   // gRPC has no path: anything after the authority (e.g. a trailing '/') is ignored.
   rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (absl::StrContains(rest, '@')) {  // the endpoint is not repeated: it holds a secret
+    return absl::InvalidArgumentError(
+        "OTLP endpoint: credentials in the URL are not supported; send them as "
+        "OTEL_EXPORTER_OTLP_HEADERS");
+  }
   absl::string_view host = rest;
   absl::string_view port;
   if (absl::StartsWith(rest, "[")) {
@@ -129,7 +136,7 @@ absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint) {
 
 absl::StatusOr<std::unique_ptr<OtlpExporter>> OtlpExporter::Create(
     const OtlpExporterOptions& options) {
-  absl::StatusOr<OtlpEndpoint> endpoint = ParseOtlpEndpoint(options.endpoint);
+  absl::StatusOr<OtlpEndpoint> endpoint = ParseOtlpEndpoint(options.endpoint, options.insecure);
   if (!endpoint.ok()) return endpoint.status();
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (endpoint->use_tls) {

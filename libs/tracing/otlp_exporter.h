@@ -34,6 +34,9 @@ namespace hermes::tracing {
 struct OtlpExporterOptions {
   std::string endpoint = "http://localhost:4317";
   std::string certificate_file;  // PEM roots for https; "" = the system's
+  // For an endpoint without a scheme only (OTEL_EXPORTER_OTLP_INSECURE): plaintext instead of
+  // the specification's default, TLS.
+  bool insecure = false;
   // gRPC metadata sent with every export (OTEL_EXPORTER_OTLP_HEADERS), keys lower case.
   std::vector<std::pair<std::string, std::string>> headers;
   absl::Duration timeout = absl::Seconds(10);  // per export, on top of the caller's deadline
@@ -52,9 +55,11 @@ struct OtlpEndpoint {
   bool use_tls = false;
 };
 
-// http://host[:port][/...] -> plaintext, https://... -> TLS, host:port -> plaintext. A missing
-// port is 4317. InvalidArgument for another scheme or an empty host.
-absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint);
+// http://host[:port][/...] -> plaintext, https://... -> TLS, host:port -> TLS unless
+// `insecure` (the OpenTelemetry specification's OTEL_EXPORTER_OTLP_INSECURE, which applies only
+// to an endpoint without a scheme). A missing port is 4317. InvalidArgument for another scheme,
+// an empty host, or credentials in the URL (user:password@, which the message does not repeat).
+absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint, bool insecure = false);
 
 class OtlpExporter final : public SpanExporter {
  public:

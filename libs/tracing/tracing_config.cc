@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/types/optional.h"
 #include "libs/telemetry/log.h"
@@ -20,6 +22,8 @@ const char kTracingEnvironmentHelp[] =
     "                                    sent are dropped and counted, never block a call)\n"
     "  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT the same, for traces only (wins)\n"
     "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _HEADERS, _TIMEOUT  TLS roots, k=v headers, ms\n"
+    "  OTEL_EXPORTER_OTLP_[TRACES_]INSECURE  true: plaintext to an endpoint given without a\n"
+    "                                    scheme (host:port is TLS otherwise, as the spec says)\n"
     "  OTEL_SERVICE_NAME                 service.name of the spans (default: the service)\n"
     "  OTEL_RESOURCE_ATTRIBUTES          k=v,k2=v2 resource attributes\n"
     "  OTEL_TRACES_SAMPLER               parentbased_always_on (default), always_on, always_off,\n"
@@ -34,6 +38,7 @@ namespace {
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kSdkVersion[] = "0.1.0";
+constexpr int64_t kMaxQueueSize = 1 << 20;  // spans: 8 MiB of queue, far above any real need
 
 // The variable's value; nullopt when unset or empty (the specification treats both alike).
 absl::optional<std::string> Env(const char* name) {
@@ -84,19 +89,25 @@ absl::optional<std::string> PercentDecode(absl::string_view in) {
 
 // "k=v,k2=v2" (the W3C Baggage-like format of OTEL_RESOURCE_ATTRIBUTES and *_HEADERS): keys
 // and values trimmed, values percent-decoded. Malformed entries are skipped with a warning.
+// The warnings name an entry by its position and key, never its value: a header's value is
+// often a credential.
 KeyValues ParseKeyValueList(const char* variable, absl::string_view list) {
   KeyValues result;
+  int position = 0;
   for (absl::string_view entry : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    ++position;
     const size_t eq = entry.find('=');
     absl::string_view key = absl::StripAsciiWhitespace(entry.substr(0, std::min(eq, entry.size())));
     if (eq == absl::string_view::npos || key.empty()) {
-      WarnInvalid(variable, entry, "entry is not key=value", "entry skipped");
+      WarnInvalid(variable, absl::StrCat("entry ", position), "entry is not key=value",
+                  "entry skipped");
       continue;
     }
     absl::optional<std::string> value =
         PercentDecode(absl::StripAsciiWhitespace(entry.substr(eq + 1)));
     if (!value) {
-      WarnInvalid(variable, entry, "bad percent-encoding", "entry skipped");
+      WarnInvalid(variable, absl::StrCat("entry ", position, " (", key, ")"),
+                  "bad percent-encoding in its value", "entry skipped");
       continue;
     }
     result.emplace_back(std::string(key), *std::move(value));
@@ -115,8 +126,10 @@ void Put(KeyValues& attributes, std::string key, std::string value) {
   attributes.emplace_back(std::move(key), std::move(value));
 }
 
-// A positive integer variable (counts, milliseconds); the default when unset or invalid.
-int64_t PositiveInt(const char* variable, int64_t default_value) {
+// A positive integer variable (counts, milliseconds); the default when unset or invalid, and
+// `max` when above it.
+int64_t PositiveInt(const char* variable, int64_t default_value,
+                    int64_t max = std::numeric_limits<int64_t>::max()) {
   absl::optional<std::string> raw = Env(variable);
   if (!raw) return default_value;
   int64_t value = 0;
@@ -124,7 +137,22 @@ int64_t PositiveInt(const char* variable, int64_t default_value) {
     WarnInvalid(variable, *raw, "not a positive integer", std::to_string(default_value));
     return default_value;
   }
+  if (value > max) {
+    WarnInvalid(variable, *raw, "too large", std::to_string(max));
+    return max;
+  }
   return value;
+}
+
+// A boolean variable: true or false, in any case; `default_value` when unset or neither.
+bool Boolean(const char* variable, bool default_value) {
+  absl::optional<std::string> raw = Env(variable);
+  if (!raw) return default_value;
+  const absl::string_view value = absl::StripAsciiWhitespace(*raw);
+  if (absl::EqualsIgnoreCase(value, "true")) return true;
+  if (absl::EqualsIgnoreCase(value, "false")) return false;
+  WarnInvalid(variable, *raw, "not true or false", default_value ? "true" : "false");
+  return default_value;
 }
 
 double SamplerRatio() {
@@ -234,8 +262,10 @@ TracingConfig TracingConfig::FromEnvironment(absl::string_view default_service_n
       PositiveInt("OTEL_BSP_SCHEDULE_DELAY", absl::ToInt64Milliseconds(batch.schedule_delay)));
   batch.export_timeout = absl::Milliseconds(
       PositiveInt("OTEL_BSP_EXPORT_TIMEOUT", absl::ToInt64Milliseconds(batch.export_timeout)));
-  batch.max_queue_size = static_cast<size_t>(
-      PositiveInt("OTEL_BSP_MAX_QUEUE_SIZE", static_cast<int64_t>(batch.max_queue_size)));
+  // The queue is allocated whole at start-up (so that ending a span never allocates): a typo
+  // of a few zeros must not take gigabytes, or stop the service.
+  batch.max_queue_size = static_cast<size_t>(PositiveInt(
+      "OTEL_BSP_MAX_QUEUE_SIZE", static_cast<int64_t>(batch.max_queue_size), kMaxQueueSize));
   batch.max_export_batch_size = static_cast<size_t>(PositiveInt(
       "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", static_cast<int64_t>(batch.max_export_batch_size)));
   if (batch.max_export_batch_size > batch.max_queue_size) {
@@ -248,12 +278,17 @@ TracingConfig TracingConfig::FromEnvironment(absl::string_view default_service_n
   const char* endpoint_variable = Env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                                       ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
                                       : "OTEL_EXPORTER_OTLP_ENDPOINT";
+  const char* insecure_variable = Env("OTEL_EXPORTER_OTLP_TRACES_INSECURE")
+                                      ? "OTEL_EXPORTER_OTLP_TRACES_INSECURE"
+                                      : "OTEL_EXPORTER_OTLP_INSECURE";
+  exporter.insecure = Boolean(insecure_variable, false);
   if (absl::optional<std::string> endpoint = Env(endpoint_variable)) {
-    absl::StatusOr<OtlpEndpoint> parsed = ParseOtlpEndpoint(*endpoint);
+    absl::StatusOr<OtlpEndpoint> parsed = ParseOtlpEndpoint(*endpoint, exporter.insecure);
     if (parsed.ok()) {
       exporter.endpoint = *endpoint;
     } else {
-      WarnInvalid(endpoint_variable, *endpoint, parsed.status().message(), exporter.endpoint);
+      // The message quotes the endpoint unless it held credentials, which it never repeats.
+      WarnInvalid(endpoint_variable, "(see reason)", parsed.status().message(), exporter.endpoint);
     }
   }
   if (absl::optional<std::string> certificate =

@@ -249,13 +249,29 @@ TEST(ParseOtlpEndpointTest, SchemesPortsAndPaths) {
            {"http://jaeger", "jaeger:4317", false},
            {"http://[::1]:4317", "[::1]:4317", false},
            {"http://[::1]", "[::1]:4317", false},
-           {"collector:4317", "collector:4317", false},
+           {"collector:4317", "collector:4317", true},  // no scheme: TLS, as the spec says
            {"http://collector:4317/v1/traces", "collector:4317", false},
        }) {
     absl::StatusOr<OtlpEndpoint> parsed = ParseOtlpEndpoint(c.endpoint);
     ASSERT_TRUE(parsed.ok()) << c.endpoint << ": " << parsed.status();
     EXPECT_EQ(parsed->target, c.target) << c.endpoint;
     EXPECT_EQ(parsed->use_tls, c.tls) << c.endpoint;
+  }
+}
+
+// OTEL_EXPORTER_OTLP_INSECURE applies only to an endpoint without a scheme.
+TEST(ParseOtlpEndpointTest, Insecure_MakesOnlyASchemelessEndpointPlaintext) {
+  EXPECT_FALSE(ParseOtlpEndpoint("collector:4317", /*insecure=*/true)->use_tls);
+  EXPECT_TRUE(ParseOtlpEndpoint("https://collector:4317", /*insecure=*/true)->use_tls);
+  EXPECT_FALSE(ParseOtlpEndpoint("http://collector:4317", /*insecure=*/false)->use_tls);
+}
+
+TEST(ParseOtlpEndpointTest, CredentialsInTheUrl_RefusedWithoutRepeatingThem) {
+  for (const std::string endpoint :
+       {"https://user:s3cret@collector:4317", "user:s3cret@collector:4317"}) {
+    const absl::Status status = ParseOtlpEndpoint(endpoint).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << endpoint;
+    EXPECT_EQ(status.message().find("s3cret"), absl::string_view::npos) << status;
   }
 }
 

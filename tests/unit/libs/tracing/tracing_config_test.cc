@@ -34,6 +34,8 @@ constexpr const char* kVariables[] = {
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
 };
 
 // Every test starts from a clean OTEL_* environment and leaves one behind, and captures the
@@ -209,6 +211,37 @@ TEST_F(TracingConfigTest, CertificateHeadersTimeout_TracesVariablesWin) {
   EXPECT_EQ(config.exporter.certificate_file, "/etc/traces-ca.pem");
   EXPECT_EQ(config.exporter.headers, (KeyValues{{"x-tenant", "t1"}}));
   EXPECT_EQ(config.exporter.timeout, absl::Milliseconds(700));
+}
+
+TEST_F(TracingConfigTest, Insecure_TracesVariableWins_InvalidIsFalseWithAWarning) {
+  EXPECT_FALSE(TracingConfig::FromEnvironment("x").exporter.insecure);
+  Set("OTEL_EXPORTER_OTLP_INSECURE", "TRUE");
+  EXPECT_TRUE(TracingConfig::FromEnvironment("x").exporter.insecure);
+  Set("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false");
+  EXPECT_FALSE(TracingConfig::FromEnvironment("x").exporter.insecure);
+  Set("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "yes");
+  EXPECT_FALSE(TracingConfig::FromEnvironment("x").exporter.insecure);
+  EXPECT_NE(Log().find("OTEL_EXPORTER_OTLP_TRACES_INSECURE"), std::string::npos);
+}
+
+// A header's value, or a URL's password, is a credential: the warnings say which entry, not it.
+TEST_F(TracingConfigTest, BadHeadersAndEndpointWithCredentials_WarningsNeverRepeatTheSecret) {
+  Set("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=t1,Bearer s3cret-token,authorization=s3cret%zz");
+  Set("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:s3cret-password@collector:4317");
+  const TracingConfig config = TracingConfig::FromEnvironment("x");
+  EXPECT_EQ(config.exporter.headers, (KeyValues{{"x-tenant", "t1"}}));
+  EXPECT_EQ(config.exporter.endpoint, "http://localhost:4317");
+  const std::string log = Log();
+  EXPECT_NE(log.find("entry 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("entry 3 (authorization)"), std::string::npos) << log;
+  EXPECT_NE(log.find("credentials in the URL"), std::string::npos) << log;
+  EXPECT_EQ(log.find("s3cret"), std::string::npos) << log;
+}
+
+TEST_F(TracingConfigTest, HugeQueueSize_IsCappedWithAWarning) {
+  Set("OTEL_BSP_MAX_QUEUE_SIZE", "1000000000000");
+  EXPECT_EQ(TracingConfig::FromEnvironment("x").batch.max_queue_size, size_t{1} << 20);
+  EXPECT_NE(Log().find("too large"), std::string::npos);
 }
 
 TEST_F(TracingConfigTest, EmptyVariables_CountAsUnset) {
