@@ -106,6 +106,10 @@ class EventFanout {
     // it injected aside): a stream that lags behind the fan-out.
     bool Behind() const { return fanout_->Behind(*subscriber_); }
 
+    // Whether the fan-out was closed (a stream that is not reading it, e.g. one replaying from
+    // the store, ends too).
+    bool Closed() const { return fanout_->closed(); }
+
    private:
     friend class EventFanout;
     Handle(EventFanout* fanout, std::unique_ptr<Subscriber> subscriber)
@@ -160,8 +164,10 @@ class EventFanout {
     }
   }
 
-  // Ends every subscription (kClosed once what it has not read yet is read) and refuses new
-  // ones. Events published from now on are dropped.
+  // Ends every subscription at its next read (kClosed; what it has not read yet is dropped: a
+  // stream resumes by sequence, or subscribes again, elsewhere) and refuses new ones. Events
+  // published from now on are dropped. A shutdown ends its streams this way, each at once
+  // rather than after a backlog that a slow client may take the whole grace period to read.
   void Close() {
     absl::MutexLock lock(&mutex_);
     closed_ = true;
@@ -171,6 +177,11 @@ class EventFanout {
     for (Subscriber* subscriber : subscribers_) {
       if (subscriber->waker) subscriber->waker();
     }
+  }
+
+  bool closed() const {
+    absl::MutexLock lock(&mutex_);
+    return closed_;
   }
 
   size_t subscribers() const {
@@ -228,6 +239,7 @@ class EventFanout {
       subscriber.injected = {};
     }
     if (subscriber.overflowed) return Next::kOverflow;
+    if (closed_) return Next::kClosed;
     if (!subscriber.injected.empty() && subscriber.injected.front().first <= subscriber.next) {
       *event = std::move(subscriber.injected.front().second);
       subscriber.injected.erase(subscriber.injected.begin());
@@ -237,7 +249,7 @@ class EventFanout {
       *event = ring_[subscriber.next++ % ring_.size()];
       return Next::kEvent;
     }
-    return closed_ ? Next::kClosed : Next::kTimeout;
+    return Next::kTimeout;
   }
 
   bool Behind(const Subscriber& subscriber) const {

@@ -75,5 +75,5 @@ int main(int argc, char** argv) {
                                           {.max_streams = config->max_streams});
   return hermes::runtime::Serve(*config, tls->get(),
                                 {{&service, ::order::v1::OrderService::service_full_name()}},
-                                signals, [&fanout] { fanout.Close(); });
+                                signals, [&service] { service.Drain(); });
 }

@@ -130,8 +130,13 @@ grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& req
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
     grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
-  return UploadOrderEventsReactor::Start(store_, handlers_, options_.max_rejections_listed,
-                                         response);
+  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_,
+                                         options_.max_rejections_listed, response);
+}
+
+void OrderServiceImpl::Drain() {
+  fanout_.Close();
+  uploads_.Drain();
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OrderServiceImpl::StreamOrderUpdates(

@@ -56,12 +56,18 @@ class OrderServiceImpl final : public OrderServiceBase {
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamOrderUpdates(
       grpc::CallbackServerContext* context) override;
 
+  // On shutdown, before the server's grace period: ends every stream with UNAVAILABLE (the
+  // update streams at their next delivery, uploads as upload_order_events.h says) and refuses
+  // new ones, so that none waits for the grace period to run out.
+  void Drain();
+
  private:
   OrderStore& store_;
   UserDirectory& users_;
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
   streams::StreamSlots streams_;  // open StreamOrderUpdates streams, against max_streams
+  UploadStreams uploads_;         // open UploadOrderEvents streams, for Drain
   // Runs the update streams' deliveries. Destroyed right after wakes_, running what is still
   // posted (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;

@@ -1,47 +1,140 @@
 #include "services/order/upload_order_events.h"
 
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
 
+void UploadStreams::Drain() {
+  std::vector<UploadOrderEventsReactor*> open;
+  {
+    absl::MutexLock lock(&mutex_);
+    draining_ = true;
+    for (UploadOrderEventsReactor* upload : open_) {
+      upload->references_.fetch_add(1, std::memory_order_relaxed);  // kept past its OnDone
+      open.push_back(upload);
+    }
+  }
+  // Unlocked: a Finish may run OnDone, which removes the upload from open_.
+  for (UploadOrderEventsReactor* upload : open) {
+    upload->Drain();
+    upload->Unref();
+  }
+}
+
+bool UploadStreams::Add(UploadOrderEventsReactor* upload) {
+  absl::MutexLock lock(&mutex_);
+  if (draining_) return false;
+  open_.insert(upload);
+  return true;
+}
+
+void UploadStreams::Remove(UploadOrderEventsReactor* upload) {
+  absl::MutexLock lock(&mutex_);
+  open_.erase(upload);
+}
+
 UploadOrderEventsReactor* UploadOrderEventsReactor::Start(OrderStore& store,
                                                           interceptor::HandlerPool& pool,
+                                                          UploadStreams& streams,
                                                           size_t max_rejections_listed,
                                                           grpc::ByteBuffer* response) {
-  auto* reactor = new UploadOrderEventsReactor(store, pool, max_rejections_listed, response);
+  auto* reactor =
+      new UploadOrderEventsReactor(store, pool, streams, max_rejections_listed, response);
+  absl::MutexLock lock(&reactor->mutex_);
+  if (!streams.Add(reactor)) {
+    reactor->draining_ = true;
+    reactor->FinishOnce(reactor->ShuttingDown());
+    return reactor;
+  }
+  reactor->reading_ = true;
   reactor->StartRead(&reactor->received_);
   return reactor;
 }
 
 void UploadOrderEventsReactor::OnReadDone(bool ok) {
-  // Not ok: the client half-closed (or the call is over: cancelled, deadline): nothing more
-  // will be read, and the summary is the answer (a cancelled call's is not sent).
-  if (!ok) {
-    FinishWithSummary();
-    return;
-  }
-  auto apply = [this] {
-    try {
-      Apply();
-    } catch (...) {
-      // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
-      Finish(errors::HandlerThrew());
+  {
+    absl::MutexLock lock(&mutex_);
+    reading_ = false;
+    if (finished_) return;  // drained while the read was pending
+    // Not ok: the client half-closed (or the call is over: cancelled, deadline): nothing more
+    // will be read, and the summary is the answer (a cancelled call's is not sent).
+    if (!ok) {
+      FinishOnce(grpc::Status::OK);
       return;
     }
-    ++index_;
-    StartRead(&received_);
-  };
+    if (draining_) {  // this message arrived as the drain began: not applied
+      FinishOnce(ShuttingDown());
+      return;
+    }
+  }
+  // Posted unlocked: a pool that cannot start a thread runs the task here. A drain from now on
+  // finds no read pending and leaves the end to the task.
+  auto apply = [this] { ApplyThenReadNext(); };
   // The first message is the call's admission, refused as a unary call's is when too many calls
   // wait (nothing applied yet); the stream's later ones are never dropped half-way.
   if (index_ > 0) {
     pool_.Post(std::move(apply));
   } else if (!pool_.TryPost(std::move(apply))) {
-    Finish(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
+    absl::MutexLock lock(&mutex_);
+    FinishOnce(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
   }
+}
+
+void UploadOrderEventsReactor::ApplyThenReadNext() {
+  try {
+    Apply();
+  } catch (...) {
+    // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
+    absl::MutexLock lock(&mutex_);
+    FinishOnce(errors::HandlerThrew());
+    return;
+  }
+  absl::MutexLock lock(&mutex_);
+  ++index_;
+  if (draining_) {
+    FinishOnce(ShuttingDown());
+    return;
+  }
+  reading_ = true;
+  StartRead(&received_);
+}
+
+void UploadOrderEventsReactor::Drain() {
+  absl::MutexLock lock(&mutex_);
+  draining_ = true;
+  if (reading_) FinishOnce(ShuttingDown());  // else the message being applied ends it
+}
+
+// Finish and StartRead are called under mutex_ (so that a drain cannot come between deciding and
+// doing): gRPC runs neither OnReadDone nor OnDone on the calling thread (its read tags are not
+// inlined, and a finish's inlined completion only schedules OnDone).
+void UploadOrderEventsReactor::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status.ok() ? api::SerializeResponse(summary_, response_) : status);
+}
+
+grpc::Status UploadOrderEventsReactor::ShuttingDown() const {
+  return errors::GrpcError(
+      grpc::StatusCode::UNAVAILABLE,
+      absl::StrCat("the server is shutting down: the first ", index_,
+                   " messages of this stream were applied (", summary_.accepted(), " accepted, ",
+                   summary_.rejected(), " rejected); send the rest to another instance"));
+}
+
+void UploadOrderEventsReactor::OnDone() {
+  streams_.Remove(this);
+  Unref();
+}
+
+void UploadOrderEventsReactor::Unref() {
+  if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
 void UploadOrderEventsReactor::Apply() {
@@ -71,10 +164,6 @@ absl::Status UploadOrderEventsReactor::Outcome() {
   }
   return store_.Transition(event_.order_id(), *target, event_.note(), "order_id", "new_status")
       .status();
-}
-
-void UploadOrderEventsReactor::FinishWithSummary() {
-  Finish(api::SerializeResponse(summary_, response_));
 }
 
 }  // namespace hermes::order

@@ -15,36 +15,67 @@
 // API.md wants: gRPC 1.51 reports a message it cannot parse exactly as it reports the end of the
 // stream (the read completes "not ok"), so the stream would end OK, the messages after it unread
 // and the bad one in no count.
+//
+// A shutdown (UploadStreams::Drain) ends every open upload with UNAVAILABLE, saying how many of
+// its messages were applied, so the client sends the rest elsewhere: one waiting for its next
+// message at once, one applying a message as soon as that message is applied (never half-way).
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/interceptor/handler_pool.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
 
 namespace hermes::order {
 
+class UploadOrderEventsReactor;
+
+// The open UploadOrderEvents streams of a service, so that a shutdown can end them.
+class UploadStreams {
+ public:
+  // Ends every open upload (see the top of this file), and every one started from now on.
+  void Drain();
+
+ private:
+  friend class UploadOrderEventsReactor;
+  bool Add(UploadOrderEventsReactor* upload);  // false once draining
+  void Remove(UploadOrderEventsReactor* upload);
+
+  absl::Mutex mutex_;
+  bool draining_ ABSL_GUARDED_BY(mutex_) = false;
+  absl::flat_hash_set<UploadOrderEventsReactor*> open_ ABSL_GUARDED_BY(mutex_);
+};
+
 class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   // `response` (gRPC's, valid until OnDone) receives the serialized summary. Deletes itself
-  // after OnDone.
+  // after OnDone, once Drain is done with it. Open in `streams` until then.
   static UploadOrderEventsReactor* Start(OrderStore& store, interceptor::HandlerPool& pool,
-                                         size_t max_rejections_listed, grpc::ByteBuffer* response);
+                                         UploadStreams& streams, size_t max_rejections_listed,
+                                         grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
-  void OnDone() override { delete this; }
+  void OnDone() override;
 
  private:
+  friend class UploadStreams;
+
   UploadOrderEventsReactor(OrderStore& store, interceptor::HandlerPool& pool,
-                           size_t max_rejections_listed, grpc::ByteBuffer* response)
+                           UploadStreams& streams, size_t max_rejections_listed,
+                           grpc::ByteBuffer* response)
       : store_(store),
         pool_(pool),
+        streams_(streams),
         max_rejections_listed_(max_rejections_listed),
         response_(response) {}
 
@@ -53,19 +84,36 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   void Apply();
   // The outcome of received_: OK, or why it was rejected.
   absl::Status Outcome();
-  // Ends the stream with summary_ as the answer.
-  void FinishWithSummary();
+  // Applies received_ on the pool, then reads the next message (or ends, when draining).
+  void ApplyThenReadNext();
+  // The shutdown's end: now if the stream waits for a message, else once the message being
+  // applied is.
+  void Drain();
+  // Finishes the stream once; `status` is used unless it is OK, then the summary is the answer.
+  void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // UNAVAILABLE, with what was applied.
+  grpc::Status ShuttingDown() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void Unref();
 
   OrderStore& store_;
   interceptor::HandlerPool& pool_;
+  UploadStreams& streams_;
   const size_t max_rejections_listed_;
   grpc::ByteBuffer* const response_;
   // Touched by one thread at a time: a read completes only after the task that started it
-  // (the previous message's) has finished with them.
+  // (the previous message's) has finished with them; Drain reads summary_ and index_ only while
+  // a read is pending (reading_).
   grpc::ByteBuffer received_;
   ::order::v1::UploadOrderEventsRequest event_;
   ::order::v1::UploadOrderEventsResponse summary_;
   int32_t index_ = 0;
+
+  absl::Mutex mutex_;
+  bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // a read is pending, no message is applied
+  bool draining_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  // gRPC's (until OnDone) and one for each Drain that is using this reactor.
+  std::atomic<int> references_{1};
 };
 
 }  // namespace hermes::order

@@ -131,6 +131,13 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
     // Once the events read are sent, the position moves past the stretch the read covered: a
     // filtered read skipped the events that do not match.
     if (replay_.empty() && last_ < replay_read_to_) last_ = replay_read_to_;
+    // A shutdown ends a replay too, rather than after up to --event_retention more events (the
+    // live events below learn it from the fan-out).
+    if ((!replay_.empty() || last_ < replay_to_) && subscription_->Closed()) {
+      finish_status_ =
+          ResumeHint(grpc::StatusCode::UNAVAILABLE, "the server is shutting down", last_);
+      return Step::kFinish;
+    }
     // 3. The log, up to replay_to_: at the start when resuming, and whenever a live event
     // shows that events were committed but not seen here.
     if (replay_.empty() && last_ < replay_to_) {

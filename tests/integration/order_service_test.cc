@@ -730,6 +730,40 @@ TEST_F(OrderServiceTest, UploadOrderEvents_MessageNotValidUtf8_RejectedAndTheRes
   EXPECT_EQ(fetched.cancel_reason(), "out of stock");
 }
 
+// SIGTERM ends an upload that waits for its next message at once, UNAVAILABLE, saying how much
+// of it was applied (ARCHITECTURE.md: "streams are ended with UNAVAILABLE"), rather than at the
+// end of the grace period as CANCELLED, with the client left guessing.
+TEST_F(OrderServiceTest, UploadOrderEvents_Shutdown_EndsUnavailableSayingWhatWasApplied) {
+  const Order order = NewOrder();
+  auto stub = ::order::v1::OrderService::NewStub(order_server_->Channel("admin"));
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(absl::Seconds(30)));
+  UploadOrderEventsResponse response;
+  std::unique_ptr<grpc::ClientWriter<UploadOrderEventsRequest>> writer =
+      stub->UploadOrderEvents(&context, &response);
+  EXPECT_TRUE(writer->Write(Event(order.id(), kConfirmed)));
+  EXPECT_TRUE(writer->Write(Event(order.id(), kShipped)));
+  // Both applied (the stream now waits for a third message that will not come).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  Order fetched;
+  while (IsOk(Orders().Get(order.id(), &fetched)) && fetched.status() != kShipped &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(fetched.status(), kShipped);
+
+  const absl::Time stopping = absl::Now();
+  EXPECT_TRUE(StopOrderService());
+  // Well inside the default grace period of 10 s, after which gRPC would cancel the upload.
+  EXPECT_LT(absl::Now() - stopping, absl::Seconds(8));
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find(
+                "the first 2 messages of this stream were applied (2 accepted, 0 rejected)"),
+            std::string::npos)
+      << status.error_message();
+}
+
 // --- StreamOrderUpdates -------------------------------------------------------------------
 
 TEST_F(OrderServiceTest, StreamOrderUpdates_CurrentStatusThenChangesFromAnotherClientInOrder) {

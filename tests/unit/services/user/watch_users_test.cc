@@ -342,6 +342,22 @@ TEST_F(WatchUsersReplayTest, FilteredReplay_ShutdownHint_PointsPastTheStretchRea
       << status.error_message();
 }
 
+// A shutdown in the middle of a replay ends it there (UNAVAILABLE, resume from the last event
+// sent), not after the rest of the retained log.
+TEST_F(WatchUsersReplayTest, ShutdownDuringReplay_EndsThere_HintAtTheLastEventSent) {
+  CreateUsers(20);  // 1-20
+  StartServer();    // replay batches of 2
+  store_->SetReadHook([this](const UserStore::EventQuery& query, HookedStore::When now) {
+    if (query.after_sequence == 5 && now == HookedStore::When::kBeforeRead) fanout_.Close();
+  });
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(19), (Seqs{2, 3, 4, 5}));
+  const grpc::Status status = watch->reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("resume with after_sequence=5"), std::string::npos)
+      << status.error_message();
+}
+
 // What the stream's own work throws (an allocation failure) ends that stream as a throwing
 // handler's call ends (UNKNOWN "Unexpected error in RPC handling", which the chain's recovery
 // stage makes INTERNAL), whether it is thrown where the call starts (a gRPC thread) or in the
