@@ -29,9 +29,12 @@ bool HandlerPool::Enqueue(std::function<void()>& task, bool admit) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      // Every idle thread will take one task: the rest wait, unless a thread can be started.
+      // Every idle thread will take one task, and every thread still to be started one more:
+      // the rest wait. (Counted so, not by whether the pool is at max_threads, so that a pool
+      // where a thread could not be started still bounds its queue.)
       const bool all_busy = threads_.size() >= max_threads_;
-      if (admit && all_busy && tasks_.size() >= idle_ + max_waiting_) return false;
+      const size_t can_take = idle_ + (max_threads_ - threads_.size());
+      if (admit && tasks_.size() >= can_take + max_waiting_) return false;
       tasks_.push_back(std::move(task));
       if (tasks_.size() <= idle_ || all_busy) return true;
       try {

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/storage/events_pruned.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::runtime {
@@ -71,17 +72,17 @@ class PeriodicTask {
 // Every 10 s, `prune` (a store's PruneEvents with --event_retention); a failure is logged as a
 // warning and tried again next time. A prune stops after about a second with work left
 // (storage::EventLogPrune::max_duration, so that a shutdown never waits long for it); a run
-// that took that long is followed by the next at once, so a backlog is worked off.
+// that did not complete is followed by the next at once, so a backlog is worked off.
 //   const PeriodicTask pruner = EventLogPruner([&] { return store->PruneEvents(retention); });
-inline PeriodicTask EventLogPruner(std::function<absl::StatusOr<int64_t>()> prune) {
+inline PeriodicTask EventLogPruner(std::function<absl::StatusOr<storage::EventsPruned>()> prune) {
   return PeriodicTask(absl::Seconds(10), [prune = std::move(prune)] {
-    const absl::Time start = absl::Now();
-    if (absl::StatusOr<int64_t> pruned = prune(); !pruned.ok()) {
+    absl::StatusOr<storage::EventsPruned> pruned = prune();
+    if (!pruned.ok()) {
       HERMES_LOG(spdlog::level::warn, "event log pruning failed")
           .Str("error", pruned.status().message());
       return false;
     }
-    return absl::Now() - start >= absl::Seconds(1);  // it ran out of time: more to do
+    return !pruned->complete;  // more to do
   });
 }
 

@@ -40,8 +40,8 @@ absl::StatusOr<EventLogRange> RetainedEvents(SqliteDatabase& db, absl::string_vi
   return range;
 }
 
-absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
-                                      SqliteDatabase& writer, absl::Mutex& write_mu) {
+absl::StatusOr<EventsPruned> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
+                                           SqliteDatabase& writer, absl::Mutex& write_mu) {
   if (prune.keep < 0) return errors::InvalidArgument("", "keep must not be negative");
   absl::StatusOr<EventLogRange> range;
   {
@@ -51,7 +51,7 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
   }
   if (!range.ok()) return range.status();
   const int64_t last_to_delete = range->newest - prune.keep;
-  if (range->oldest == 0 || last_to_delete < range->oldest) return 0;
+  if (range->oldest == 0 || last_to_delete < range->oldest) return EventsPruned{};
 
   const std::string sql =
       absl::StrCat("DELETE FROM ", prune.table, " WHERE sequence IN (SELECT sequence FROM ",
@@ -96,7 +96,7 @@ absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool
       .Int("deleted", deleted)
       .Int("through_sequence", last_to_delete)
       .Bool("complete", done);  // false: out of time, the next run goes on
-  return deleted;
+  return EventsPruned{.deleted = deleted, .complete = done};
 }
 
 }  // namespace hermes::storage

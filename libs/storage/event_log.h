@@ -4,7 +4,7 @@
 //
 //   absl::StatusOr<storage::EventLogRange> range =
 //       storage::RetainedEvents(**reader, "user_events");
-//   absl::StatusOr<int64_t> deleted = storage::PruneEventLog(
+//   absl::StatusOr<storage::EventsPruned> pruned = storage::PruneEventLog(
 //       {.table = "user_events", .keep = 1000000, .batch = 1000}, readers, *writer, write_mu);
 #pragma once
 
@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/storage/connection_pool.h"
+#include "libs/storage/events_pruned.h"
 #include "libs/storage/sqlite_database.h"
 
 namespace hermes::storage {
@@ -46,9 +47,10 @@ struct EventLogPrune {
 // on `writer` under `write_mu` (the lock the store's writes hold). Between two batches it
 // leaves the lock alone for as long as the batch held it (at least 1 ms), so a writer waits for
 // one batch at most. The range is read first on a connection of `readers`, given back before
-// the deleting starts. Returns how many events were deleted (fewer than due when the run ran
-// out of `max_duration`); on an error the batches committed before it stay deleted.
-absl::StatusOr<int64_t> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
-                                      SqliteDatabase& writer, absl::Mutex& write_mu);
+// the deleting starts. Returns how many events were deleted and whether that was all that was
+// due (not when the run ran out of `max_duration`); on an error the batches committed before it
+// stay deleted.
+absl::StatusOr<EventsPruned> PruneEventLog(const EventLogPrune& prune, ConnectionPool& readers,
+                                           SqliteDatabase& writer, absl::Mutex& write_mu);
 
 }  // namespace hermes::storage

@@ -83,6 +83,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint, bool insecure) {
   OtlpEndpoint result;
   absl::string_view rest = absl::StripAsciiWhitespace(endpoint);
+  // First, and without repeating the endpoint: it holds a secret (user:password@, whatever else
+  // is wrong with it).
+  if (absl::StrContains(rest, '@')) {
+    return absl::InvalidArgumentError(
+        "OTLP endpoint: credentials in the URL are not supported; send them as "
+        "OTEL_EXPORTER_OTLP_HEADERS");
+  }
   if (absl::StartsWithIgnoreCase(rest, "https://")) {
     result.use_tls = true;
     rest.remove_prefix(8);
@@ -96,11 +103,6 @@ absl::StatusOr<OtlpEndpoint> ParseOtlpEndpoint(absl::string_view endpoint, bool 
   }
   // gRPC has no path: anything after the authority (e.g. a trailing '/') is ignored.
   rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (absl::StrContains(rest, '@')) {  // the endpoint is not repeated: it holds a secret
-    return absl::InvalidArgumentError(
-        "OTLP endpoint: credentials in the URL are not supported; send them as "
-        "OTEL_EXPORTER_OTLP_HEADERS");
-  }
   absl::string_view host = rest;
   absl::string_view port;
   if (absl::StartsWith(rest, "[")) {

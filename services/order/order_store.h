@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "libs/storage/events_pruned.h"
 #include "services/order/order.h"
 
 namespace hermes::order {
@@ -41,9 +42,10 @@ class OrderStore {
   virtual absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to,
                                            absl::string_view reason, absl::string_view id_field,
                                            absl::string_view field_for_status) = 0;
-  // Deletes all but the newest `keep` events of the status-change log (--event_retention);
-  // returns how many were deleted. INVALID_ARGUMENT for a negative `keep`.
-  virtual absl::StatusOr<int64_t> PruneEvents(int64_t keep) = 0;
+  // Deletes all but the newest `keep` events of the status-change log (--event_retention), or as
+  // many of them as a run allows; says how many were deleted and whether that was all.
+  // INVALID_ARGUMENT for a negative `keep`.
+  virtual absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) = 0;
 };
 
 }  // namespace hermes::order

@@ -423,7 +423,7 @@ absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderSt
   });
 }
 
-absl::StatusOr<int64_t> SqliteOrderStore::PruneEvents(int64_t keep) {
+absl::StatusOr<storage::EventsPruned> SqliteOrderStore::PruneEvents(int64_t keep) {
   return storage::PruneEventLog(
       {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, readers_, *writer_,
       write_mu_);

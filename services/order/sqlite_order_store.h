@@ -89,7 +89,7 @@ class SqliteOrderStore final : public OrderStore {
   absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
                                    absl::string_view id_field,
                                    absl::string_view field_for_status) override;
-  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override;
 
  private:
   SqliteOrderStore(storage::StoreFile file, std::string path, SqliteOrderStoreOptions options);

@@ -74,15 +74,24 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
     }
   }
   // Posted unlocked: a pool that cannot start a thread runs the task here. A drain from now on
-  // finds no read pending and leaves the end to the task.
-  auto apply = [this] { ApplyThenReadNext(); };
+  // finds no read pending and leaves the end to the task. The task holds a reference: once it
+  // has finished the stream, OnDone may run on another thread before the task lets go of
+  // mutex_.
+  references_.fetch_add(1, std::memory_order_relaxed);
+  auto apply = [this] {
+    ApplyThenReadNext();
+    Unref();
+  };
   // The first message is the call's admission, refused as a unary call's is when too many calls
   // wait (nothing applied yet); the stream's later ones are never dropped half-way.
   if (index_ > 0) {
     pool_.Post(std::move(apply));
   } else if (!pool_.TryPost(std::move(apply))) {
-    absl::MutexLock lock(&mutex_);
-    FinishOnce(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
+    {
+      absl::MutexLock lock(&mutex_);
+      FinishOnce(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
+    }
+    Unref();  // the task's, never run (gRPC's is held until this reaction returns)
   }
 }
 

@@ -112,7 +112,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // a read is pending, no message is applied
   bool draining_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
-  // gRPC's (until OnDone) and one for each Drain that is using this reactor.
+  // gRPC's (until OnDone), one for each Drain that is using this reactor, and one for the
+  // message being applied on the pool.
   std::atomic<int> references_{1};
 };
 

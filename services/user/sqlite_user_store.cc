@@ -439,7 +439,7 @@ absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {
   return EventRange{.oldest = range->oldest, .newest = range->newest};
 }
 
-absl::StatusOr<int64_t> SqliteUserStore::PruneEvents(int64_t keep) {
+absl::StatusOr<storage::EventsPruned> SqliteUserStore::PruneEvents(int64_t keep) {
   return storage::PruneEventLog(
       {.table = kEventTable, .keep = keep, .batch = options_.prune_batch_size}, readers_, *writer_,
       write_mu_);

@@ -107,7 +107,7 @@ class SqliteUserStore final : public UserStore {
 
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<EventRange> RetainedEvents() override;
-  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override;
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override;
 
   // The SQL ReadEvents runs for a query with `status`: for tests of its query plan.
   static absl::string_view EventsSqlForTesting(std::optional<UserStatus> status);

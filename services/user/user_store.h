@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "libs/storage/events_pruned.h"
 #include "services/user/user.h"
 
 namespace hermes::user {
@@ -67,8 +68,9 @@ class UserStore {
     int64_t newest = 0;
   };
   virtual absl::StatusOr<EventRange> RetainedEvents() = 0;
-  // Deletes all but the newest `keep` events; returns how many were deleted.
-  virtual absl::StatusOr<int64_t> PruneEvents(int64_t keep) = 0;
+  // Deletes all but the newest `keep` events, or as many of them as a run allows; says how many
+  // were deleted and whether that was all.
+  virtual absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) = 0;
 };
 
 }  // namespace hermes::user

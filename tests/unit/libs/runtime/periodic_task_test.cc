@@ -49,5 +49,23 @@ TEST(PeriodicTaskTest, Destructor_ReturnsPromptlyWithALongInterval) {
   EXPECT_EQ(runs, 0);
 }
 
+// A prune that ran out of its time (incomplete) is followed by the next at once, not 10 s later,
+// so a backlog is worked off.
+TEST(EventLogPrunerTest, IncompletePrune_RunsAgainAtOnce) {
+  absl::Mutex mu;
+  std::vector<absl::Time> runs;
+  absl::Notification third;
+  const PeriodicTask pruner = EventLogPruner([&]() -> absl::StatusOr<storage::EventsPruned> {
+    absl::MutexLock lock(&mu);
+    runs.push_back(absl::Now());
+    if (runs.size() == 3) third.Notify();
+    return storage::EventsPruned{.deleted = 1000, .complete = runs.size() >= 3};
+  });
+  ASSERT_TRUE(third.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::MutexLock lock(&mu);
+  EXPECT_LT(runs[2] - runs[0], absl::Seconds(10));  // the pruner's interval
+  EXPECT_EQ(runs.size(), 3u);                       // the failed one waits for it
+}
+
 }  // namespace
 }  // namespace hermes::runtime

@@ -46,8 +46,8 @@ class EventLogTest : public TempDatabaseTest {
     EXPECT_TRUE(range.ok()) << range.status();
     return range.value_or(EventLogRange{-1, -1});
   }
-  absl::StatusOr<int64_t> Prune(int64_t keep, int64_t batch = 1000,
-                                absl::Duration max_duration = absl::Seconds(60)) {
+  absl::StatusOr<EventsPruned> Prune(int64_t keep, int64_t batch = 1000,
+                                     absl::Duration max_duration = absl::Seconds(60)) {
     return PruneEventLog(
         {.table = "demo_events", .keep = keep, .batch = batch, .max_duration = max_duration},
         *readers_, *writer_, write_mu_);
@@ -62,17 +62,17 @@ TEST_F(EventLogTest, Range_NoEventEver_ZeroZero) {
   const EventLogRange range = Range();
   EXPECT_EQ(range.oldest, 0);
   EXPECT_EQ(range.newest, 0);
-  EXPECT_EQ(*Prune(0), 0);
+  EXPECT_EQ(Prune(0)->deleted, 0);
 }
 
 TEST_F(EventLogTest, Prune_KeepsTheNewestInBatches_ThenEverything_RangeStaysAboveTheNewest) {
   Append(10);
-  EXPECT_EQ(*Prune(4, /*batch=*/3), 6);
+  EXPECT_EQ(Prune(4, /*batch=*/3)->deleted, 6);
   EXPECT_EQ(Range().oldest, 7);
   EXPECT_EQ(Range().newest, 10);
-  EXPECT_EQ(*Prune(4), 0);
+  EXPECT_EQ(Prune(4)->deleted, 0);
 
-  EXPECT_EQ(*Prune(0), 4);
+  EXPECT_EQ(Prune(0)->deleted, 4);
   EXPECT_EQ(Range().oldest, 11);  // empty, just above the newest
   EXPECT_EQ(Range().newest, 10);
   Append(1);
@@ -82,9 +82,15 @@ TEST_F(EventLogTest, Prune_KeepsTheNewestInBatches_ThenEverything_RangeStaysAbov
 
 TEST_F(EventLogTest, Prune_OutOfTime_StopsAfterABatch_TheNextRunGoesOn) {
   Append(5);
-  EXPECT_EQ(*Prune(0, /*batch=*/2, /*max_duration=*/absl::ZeroDuration()), 2);
+  absl::StatusOr<EventsPruned> first = Prune(0, /*batch=*/2, /*max_duration=*/absl::ZeroDuration());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->deleted, 2);
+  EXPECT_FALSE(first->complete);  // so the pruner runs again at once
   EXPECT_EQ(Range().oldest, 3);
-  EXPECT_EQ(*Prune(0, /*batch=*/2), 3);
+  absl::StatusOr<EventsPruned> second = Prune(0, /*batch=*/2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->deleted, 3);
+  EXPECT_TRUE(second->complete);
   EXPECT_EQ(Range().oldest, 6);
 }
 
@@ -95,7 +101,7 @@ TEST_F(EventLogTest, Prune_LongBacklog_AWriterGetsTheLockBetweenBatches) {
   Append(300);
   std::atomic<bool> pruned{false};
   std::thread pruner([&] {
-    EXPECT_EQ(*Prune(0, /*batch=*/1), 300);
+    EXPECT_EQ(Prune(0, /*batch=*/1)->deleted, 300);
     pruned = true;
   });
   const absl::Time deadline = absl::Now() + absl::Seconds(30);

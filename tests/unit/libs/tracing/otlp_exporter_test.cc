@@ -268,7 +268,8 @@ TEST(ParseOtlpEndpointTest, Insecure_MakesOnlyASchemelessEndpointPlaintext) {
 
 TEST(ParseOtlpEndpointTest, CredentialsInTheUrl_RefusedWithoutRepeatingThem) {
   for (const std::string endpoint :
-       {"https://user:s3cret@collector:4317", "user:s3cret@collector:4317"}) {
+       {"https://user:s3cret@collector:4317", "user:s3cret@collector:4317",
+        "grpc://user:s3cret@collector:4317", "https://user:s3/cret@collector:4317"}) {
     const absl::Status status = ParseOtlpEndpoint(endpoint).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << endpoint;
     EXPECT_EQ(status.message().find("s3cret"), absl::string_view::npos) << status;

@@ -415,12 +415,13 @@ std::vector<int64_t> Sequences(const std::vector<OrderEvent>& events) {
 TEST_F(SqliteOrderStoreTest, PruneEvents_KeepsTheNewestOrdersStayAndSequencesContinue) {
   std::vector<Order> orders;
   for (int i = 0; i < 10; ++i) orders.push_back(CreateOrDie());
-  absl::StatusOr<int64_t> deleted = store_->PruneEvents(4);
+  absl::StatusOr<storage::EventsPruned> deleted = store_->PruneEvents(4);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
-  EXPECT_EQ(*deleted, 6);
+  EXPECT_EQ(deleted->deleted, 6);
+  EXPECT_TRUE(deleted->complete);
   EXPECT_THAT(Sequences(Events()), ElementsAre(7, 8, 9, 10));
-  EXPECT_EQ(*store_->PruneEvents(4), 0);  // nothing more to do
-  EXPECT_EQ(*store_->PruneEvents(100), 0);
+  EXPECT_EQ(store_->PruneEvents(4)->deleted, 0);  // nothing more to do
+  EXPECT_EQ(store_->PruneEvents(100)->deleted, 0);
   // Only the log is pruned: the orders whose events went are all there.
   for (const Order& order : orders) EXPECT_TRUE(store_->Get(order.id).ok()) << order.id;
 
@@ -433,13 +434,13 @@ TEST_F(SqliteOrderStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
   store_ = OpenStore(/*prune_batch_size=*/3);
   ASSERT_NE(store_, nullptr);
   for (int i = 0; i < 10; ++i) CreateOrDie();
-  EXPECT_EQ(*store_->PruneEvents(1), 9);
+  EXPECT_EQ(store_->PruneEvents(1)->deleted, 9);
   EXPECT_THAT(Sequences(Events()), ElementsAre(10));
 }
 
 TEST_F(SqliteOrderStoreTest, PruneEvents_Everything_ASequenceIsNeverIssuedAgain) {
   for (int i = 0; i < 3; ++i) CreateOrDie();
-  EXPECT_EQ(*store_->PruneEvents(0), 3);
+  EXPECT_EQ(store_->PruneEvents(0)->deleted, 3);
   EXPECT_THAT(Events(), IsEmpty());
 
   Reopen();  // the highest sequence is kept in the file, not in memory

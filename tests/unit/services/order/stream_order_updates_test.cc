@@ -1,5 +1,6 @@
 // StreamOrderUpdates in-process, over a loopback plaintext server: the reactor's own paths that
-// the integration tests cannot reach through the binary (options it does not expose as flags).
+// the integration tests cannot reach through the binary (options it does not expose as flags);
+// and UploadOrderEvents' drain while a message is being applied, which needs the store held.
 #include "services/order/stream_order_updates.h"
 
 #include <grpcpp/grpcpp.h>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/client_chain.h"
 #include "order/v1/order.grpc.pb.h"
@@ -26,7 +28,8 @@
 namespace hermes::order {
 namespace {
 
-// The real store, counting the reads StreamOrderUpdates makes (one per subscribe request).
+// The real store, counting the reads StreamOrderUpdates makes (one per subscribe request), and
+// running `before_transition` (if set) before each Transition.
 class CountingOrderStore final : public OrderStore {
  public:
   explicit CountingOrderStore(OrderStore& store) : store_(store) {}
@@ -52,9 +55,13 @@ class CountingOrderStore final : public OrderStore {
   absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
                                    absl::string_view id_field,
                                    absl::string_view field_for_status) override {
+    if (before_transition) before_transition();
     return store_.Transition(id, to, reason, id_field, field_for_status);
   }
-  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_.PruneEvents(keep); }
+  std::function<void()> before_transition;  // set before serving
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
+    return store_.PruneEvents(keep);
+  }
 
  private:
   OrderStore& store_;
@@ -388,6 +395,58 @@ TEST_F(StreamOrderUpdatesTest, ReaderFallsBehind_LastMessageSaysWhy_ResourceExha
   // client that does not read is stalled, it looked up 28-151 in three runs.)
   EXPECT_LE(counted_->gets(), static_cast<int>(received.size()) + 8 + 1)
       << received.size() << " messages, " << written << " requests";
+}
+
+}  // namespace
+}  // namespace hermes::order
+
+namespace hermes::order {
+namespace {
+
+// A shutdown while an upload's message is being applied: the message is applied, then the
+// stream ends UNAVAILABLE saying so, and nothing after it is read. An upload that starts after
+// the drain gets UNAVAILABLE with nothing applied.
+TEST_F(StreamOrderUpdatesTest, UploadDrainedWhileApplying_ThatMessageApplied_ThenUnavailable) {
+  const std::string order = NewOrder();
+  absl::Notification applying;
+  absl::Notification release;
+  counted_->before_transition = [&] {
+    if (!applying.HasBeenNotified()) applying.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+  };
+  Serve({});
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ::order::v1::UploadOrderEventsResponse response;
+  auto writer = stub_->UploadOrderEvents(&context, &response);
+  ::order::v1::UploadOrderEventsRequest event;
+  event.set_order_id(order);
+  event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
+  EXPECT_TRUE(writer->Write(event));
+  EXPECT_TRUE(applying.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  service_->Drain();  // what SIGTERM does
+  release.Notify();
+  event.set_new_status(::order::v1::ORDER_STATUS_SHIPPED);
+  writer->Write(event);  // may fail: the stream may be over already
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find(
+                "the first 1 messages of this stream were applied (1 accepted, 0 rejected)"),
+            std::string::npos)
+      << status.error_message();
+  absl::StatusOr<Order> stored = store_->Get(order);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status, OrderStatus::kConfirmed);  // the second message was not applied
+
+  grpc::ClientContext late_context;
+  late_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto late = stub_->UploadOrderEvents(&late_context, &response);
+  late->WritesDone();
+  const grpc::Status refused = late->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("the first 0 messages"), std::string::npos)
+      << refused.error_message();
 }
 
 }  // namespace

@@ -690,15 +690,16 @@ TEST_F(SqliteUserStoreTest, RetainedEvents_NoEventYet_ZeroZero) {
 
 TEST_F(SqliteUserStoreTest, PruneEvents_KeepsTheNewestAndSequencesContinue) {
   for (int i = 0; i < 10; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
-  absl::StatusOr<int64_t> deleted = store_->PruneEvents(4);
+  absl::StatusOr<storage::EventsPruned> deleted = store_->PruneEvents(4);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
-  EXPECT_EQ(*deleted, 6);
+  EXPECT_EQ(deleted->deleted, 6);
+  EXPECT_TRUE(deleted->complete);
   absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
   EXPECT_EQ(range->oldest, 7);
   EXPECT_EQ(range->newest, 10);
   EXPECT_EQ(store_->EventsAfter(0, 100)->front().sequence, 7);
-  EXPECT_EQ(*store_->PruneEvents(4), 0);  // nothing more to do
-  EXPECT_EQ(*store_->PruneEvents(100), 0);
+  EXPECT_EQ(store_->PruneEvents(4)->deleted, 0);  // nothing more to do
+  EXPECT_EQ(store_->PruneEvents(100)->deleted, 0);
 
   CreateOrDie("after@x");
   EXPECT_EQ(AllEvents().back().sequence, 11);
@@ -711,13 +712,13 @@ TEST_F(SqliteUserStoreTest, PruneEvents_InSmallBatches_DeletesThemAll) {
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(store_->Create({.email = absl::StrCat("u", i, "@x"), .display_name = "U"}).ok());
   }
-  EXPECT_EQ(*store_->PruneEvents(1), 9);
+  EXPECT_EQ(store_->PruneEvents(1)->deleted, 9);
   EXPECT_EQ(store_->RetainedEvents()->oldest, 10);
 }
 
 TEST_F(SqliteUserStoreTest, PruneEvents_Everything_NewestStaysAndIsNeverReissued) {
   for (int i = 0; i < 3; ++i) CreateOrDie(absl::StrCat("u", i, "@x"));
-  EXPECT_EQ(*store_->PruneEvents(0), 3);
+  EXPECT_EQ(store_->PruneEvents(0)->deleted, 3);
   absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
   EXPECT_EQ(range->newest, 3);
   EXPECT_EQ(range->oldest, 4);  // empty, just above the newest

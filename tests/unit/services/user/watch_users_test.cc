@@ -79,7 +79,9 @@ class HookedStore final : public UserStore {
     if (throw_in_retained_events) throw std::bad_alloc();
     return store_->RetainedEvents();
   }
-  absl::StatusOr<int64_t> PruneEvents(int64_t keep) override { return store_->PruneEvents(keep); }
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
+    return store_->PruneEvents(keep);
+  }
 
  private:
   std::unique_ptr<SqliteUserStore> store_;
