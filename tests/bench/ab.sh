@@ -57,9 +57,10 @@ start() {  # start NAME BINARY "ENV..." "ARGS..."
     { echo "ab: server $name did not start" >&2; exit 1; }
   ADDR[$name]=127.0.0.1:$(jq -r .grpc_port <<<"$line")
   "$PROBE_BIN" --addr="${ADDR[$name]}" --insecure >/dev/null
-  # One user to get (hermes-load prints no responses, so its id comes from ListUsers).
+  # Twenty users, so that ListUsers' page of 20 is full; the first is the one GetUser gets
+  # (hermes-load prints no responses, so its id comes from ListUsers).
   "$LOAD_BIN" --format json --call user.v1.UserService/CreateUser --addr "${ADDR[$name]}" --insecure \
-    --total 1 -d '{"email": "ab@bench.test", "display_name": "AB"}' >"$WORK/create_$name.json"
+    --total 20 -d '{"email": "ab{{n}}@bench.test", "display_name": "AB {{n}}"}' >"$WORK/create_$name.json"
   ID[$name]=$(node_modules/.bin/buf curl --protocol grpc -d '{"page": {"page_size": 1}}' \
     "http://${ADDR[$name]}/user.v1.UserService/ListUsers" | jq -r '.users[0].id')
 }

@@ -31,9 +31,19 @@ serving_line() {
 }
 
 # non_ok_statuses REPORT: "Code=count,..." of the calls in a hermes-load JSON report that did
-# not end OK; empty when all did.
+# not end OK, and "unsent=N" for an open-loop run's calls that were due but never left (the
+# generator fell behind: their latency is in no figure); empty when all ended OK.
 non_ok_statuses() {
-  jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$1"
+  jq -r '[(.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"),
+          (if (.unsent // 0) > 0 then "unsent=\(.unsent)" else empty end)] | join(",")' "$1"
+}
+
+# seconds DURATION: a hermes-load duration (250ms, 10s, 2m, 1h) in seconds, for arithmetic.
+seconds() {
+  awk -v d="$1" 'BEGIN {
+    if (d ~ /ms$/) { print substr(d, 1, length(d) - 2) / 1000; exit }
+    u = substr(d, length(d)); v = substr(d, 1, length(d) - 1)
+    print (u == "h") ? v * 3600 : (u == "m") ? v * 60 : (u == "s") ? v : d }'
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

@@ -7,7 +7,7 @@
 # description of the machine to tests/bench/RESULTS.md (committed, so the figures travel with
 # the code). Nothing here is pass/fail: a benchmark prints numbers, the tests assert behaviour.
 #
-#   tests/bench/run.sh                   the whole suite (about 5 minutes)
+#   tests/bench/run.sh                   the whole suite (about 12 minutes)
 #   DURATION=5s WATCHERS="1000" tests/bench/run.sh      shorter runs, fewer watchers
 #   RESULTS=/tmp/r.md tests/bench/run.sh                write the table elsewhere
 set -euo pipefail
@@ -95,6 +95,14 @@ load() {
 }
 field() { jq -r "$2" "$WORK/$1.json"; }  # field OUT JQ_EXPR
 errors_of() { non_ok_statuses "$WORK/$1.json"; }
+# errors_note OUT...: " errors: ..." for each run that had any (a row never hides them).
+errors_note() {
+  local out errors
+  for out in "$@"; do
+    errors=$(errors_of "$out")
+    [[ -z $errors ]] || printf ' errors (%s): %s' "$out" "$errors"
+  done
+}
 fmt() { printf "%.${2:-0}f" "$1"; }
 
 # ---- 0. start-up and idle memory ---------------------------------------------------------------
@@ -130,7 +138,7 @@ for c in 1 16 64; do
   row "GetUser full chain mTLS, $c in flight" "req/s | p50 | p99 (ms)" \
     "$(fmt "${GET_RPS[chain_$c]}") | $(fmt "$(field "get_chain_$c" .p50_ms)" 3) | $(fmt "${GET_P99[chain_$c]}" 3)" \
     "$([[ $c == 16 ]] && echo "p99 ≤ 1 ms")" \
-    "$([[ $c == 16 ]] && verdict "${GET_P99[chain_16]} <= 1")$([[ -n $(errors_of "get_chain_$c") ]] && echo " errors: $(errors_of "get_chain_$c")")"
+    "$([[ $c == 16 ]] && verdict "${GET_P99[chain_16]} <= 1")$(errors_note "get_chain_$c")"
 done
 
 # ---- 3. CreateUser, durable --------------------------------------------------------------------
@@ -143,7 +151,7 @@ for c in 1 16 64; do
   row "CreateUser durable, $c in flight" "req/s | p50 | p99 (ms)" \
     "$(fmt "$rps") | $(fmt "$(field "create_$c" .p50_ms)" 3) | $(fmt "$(field "create_$c" .p99_ms)" 3)" \
     "$([[ $c == 64 ]] && echo "≥ 5,000/s")" \
-    "$([[ $c == 64 ]] && verdict "$rps >= 5000")$([[ -n $(errors_of "create_$c") ]] && echo " errors: $(errors_of "create_$c")")"
+    "$([[ $c == 64 ]] && verdict "$rps >= 5000")$(errors_note "create_$c")"
 done
 
 # ---- 4. ListUsers, a page of 20 ----------------------------------------------------------------
@@ -152,7 +160,8 @@ load list_16 --call user.v1.UserService/ListUsers --addr "$USER_ADDR" "${MTLS[@]
   --concurrency 16 --duration "$DURATION" --warmup "$WARMUP" \
   -d '{"page": {"page": 7, "page_size": 20}}'
 row "ListUsers page of 20, 16 in flight" "req/s | p50 | p99 (ms)" \
-  "$(fmt "$(field list_16 .rps)") | $(fmt "$(field list_16 .p50_ms)" 3) | $(fmt "$(field list_16 .p99_ms)" 3)"
+  "$(fmt "$(field list_16 .rps)") | $(fmt "$(field list_16 .p50_ms)" 3) | $(fmt "$(field list_16 .p99_ms)" 3)" \
+  "" "$(errors_note list_16)"
 
 # ---- 5. CreateOrder, and 7. StreamOrderUpdates -------------------------------------------------
 log "order service: CreateOrder, then StreamOrderUpdates"
@@ -165,7 +174,7 @@ load create_order_16 --call order.v1.OrderService/CreateOrder --addr "$ORDER_ADD
   -d "{\"user_id\": \"$USER_ID\", \"items\": [{\"product_id\": \"p-{{n}}\", \"quantity\": 1, \"price_cents\": 100}]}"
 row "CreateOrder (+1 GetUser), 16 in flight" "req/s | p50 | p99 (ms)" \
   "$(fmt "$(field create_order_16 .rps)") | $(fmt "$(field create_order_16 .p50_ms)" 3) | $(fmt "$(field create_order_16 .p99_ms)" 3)" \
-  "" "$([[ -n $(errors_of create_order_16) ]] && echo "errors: $(errors_of create_order_16)")"
+  "" "$(errors_note create_order_16)"
 
 # Five orders every stream tracks; UploadOrderEvents moves them on while the streams are open.
 ORDERS=()
@@ -228,7 +237,9 @@ for n in $WATCHERS; do
   log "WatchUsers: $n watchers, $WRITES_PER_S writes/s"
   before_kb=$(rss_kb "$PID_user")
   ready=$WORK/watchers_$n.ready
-  watch_s=$(( ${DURATION%s} + 20 ))
+  # The writes cover GetUser's whole run (its warm-up too), then the watchers get 20 s more.
+  writes_s=$(awk "BEGIN {print $(seconds "$WARMUP") + $(seconds "$DURATION")}")
+  watch_s=$(awk "BEGIN {print $writes_s + 20}")
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/WatchUsers \
     --addr "$USER_ADDR" "${MTLS[@]}" --streams "$n" --connections "$(((n + 499) / 500))" --duration "${watch_s}s" \
     --latency_field event_time --streams_ready_file "$ready" -d '{"after_sequence": 0}' \
@@ -239,7 +250,7 @@ for n in $WATCHERS; do
   [[ -f $ready ]] || { cat "$WORK/watch_$n.err" >&2; echo "bench: watchers did not open" >&2; exit 1; }
   open_kb=$(rss_kb "$PID_user")
   load "watch_writes_$n" --call user.v1.UserService/CreateUser --addr "$USER_ADDR" "${MTLS[@]}" \
-    --rps "$WRITES_PER_S" --duration "$DURATION" \
+    --rps "$WRITES_PER_S" --duration "${writes_s}s" \
     -d "{\"email\": \"w$n-{{n}}@bench.test\", \"display_name\": \"Watched {{n}}\"}" &
   writes_pid=$!
   load "watch_get_$n" --call user.v1.UserService/GetUser --addr "$USER_ADDR" "${MTLS[@]}" \
@@ -263,10 +274,12 @@ for n in $WATCHERS; do
   # window would mostly measure how long they have been gone.
   written=$(field "watch_writes_$n" '.status.OK // 0')
   row "WatchUsers $n watchers" "messages delivered" \
-    "$(field "watch_$n" '.streams.messages // 0') of $((n * written))" "$n watchers × $written writes"
+    "$(field "watch_$n" '.streams.messages // 0') of $((n * written))" "$n watchers × $written writes" \
+    "$(errors_note "watch_writes_$n")"
   get_p99=$(field "watch_get_$n" .p99_ms)
   row "WatchUsers $n watchers" "GetUser p99 at 16 (ms)" "$(fmt "$get_p99" 3)" \
-    "≤ 2 × idle ($(fmt "${GET_P99[chain_16]}" 3))" "$(verdict "$get_p99 <= 2 * ${GET_P99[chain_16]}")"
+    "≤ 2 × idle ($(fmt "${GET_P99[chain_16]}" 3))" \
+    "$(verdict "$get_p99 <= 2 * ${GET_P99[chain_16]}")$(errors_note "watch_get_$n")"
 done
 
 # ---- 2. GetUser, no chain, plaintext: the ceiling ----------------------------------------------
@@ -282,7 +295,8 @@ for c in 1 16 64; do
     -d "{\"id\": \"$USER_ID\"}"
   GET_RPS[bare_$c]=$(field "get_bare_$c" .rps)
   row "GetUser no chain plaintext, $c in flight" "req/s | p50 | p99 (ms)" \
-    "$(fmt "${GET_RPS[bare_$c]}") | $(fmt "$(field "get_bare_$c" .p50_ms)" 3) | $(fmt "$(field "get_bare_$c" .p99_ms)" 3)"
+    "$(fmt "${GET_RPS[bare_$c]}") | $(fmt "$(field "get_bare_$c" .p50_ms)" 3) | $(fmt "$(field "get_bare_$c" .p99_ms)" 3)" \
+    "" "$(errors_note "get_bare_$c")"
 done
 
 # ---- The chain's cost: median of interleaved runs at 64 in flight -----------------------------
@@ -314,8 +328,12 @@ stop_service "$PID_bare"
 row "GetUser at 64, median of $ROUNDS interleaved" "req/s: chain mTLS | plain | none" \
   "$(fmt "${GET_RPS[median_chain]}") | $(fmt "${GET_RPS[median_plain]}") | $(fmt "${GET_RPS[median_bare]}")"
 ratio=$(awk "BEGIN {print 100 * ${GET_RPS[median_chain]} / ${GET_RPS[median_bare]}}")
+ratio_runs=()
+for round in $(seq "$ROUNDS"); do
+  for server in chain plain bare; do ratio_runs+=("ratio_${server}_$round"); done
+done
 row "GetUser chain ÷ no chain, 64 in flight" "throughput ratio" "$(fmt "$ratio" 1) %" "≥ 85 %" \
-  "$(verdict "$ratio >= 85")"
+  "$(verdict "$ratio >= 85")$(errors_note "${ratio_runs[@]}")"
 row "GetUser chain plaintext ÷ no chain, 64" "throughput ratio (stages only)" \
   "$(fmt "$(awk "BEGIN {print 100 * ${GET_RPS[median_plain]} / ${GET_RPS[median_bare]}}")" 1) %"
 row "GetUser chain mTLS ÷ chain plaintext, 64" "throughput ratio (mTLS only)" \

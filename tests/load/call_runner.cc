@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "tests/load/stop_signal.h"
 
 namespace hermes::load {
 namespace {
@@ -83,8 +84,7 @@ void CallWorker::Issue(Call* call, Clock::time_point intended, bool counted) {
   const uint64_t n = workload_.request->has_counter() ? workload_.next_n.fetch_add(1) : 0;
   absl::StatusOr<const std::vector<grpc::ByteBuffer>*> messages = renderer_.Render(n);
   if (!messages.ok()) {  // a body that only fails for some n: counted as a failed call
-    if (counted) {
-      stats_.latency.Record(0);
+    if (counted) {       // with no latency: it never left (a 0 would pull the figures down)
       stats_.status.Add(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("hermes-load: ", messages.status().message()));
       stats_.last_completion = Clock::now();
@@ -178,7 +178,7 @@ void CallWorker::StopIssuing(Clock::time_point now) {
 
 void CallWorker::IssueClosedLoop(Clock::time_point now) {
   while (issuing_) {
-    if (now >= schedule_.end) return StopIssuing(now);
+    if (now >= schedule_.end || StopRequested()) return StopIssuing(now);
     if (free_.empty() && static_cast<int>(calls_.size()) >= cap_) return;
     const bool counted = now >= schedule_.measure_start;
     if (counted && schedule_.total > 0 && workload_.claimed.fetch_add(1) >= schedule_.total) {
@@ -190,10 +190,11 @@ void CallWorker::IssueClosedLoop(Clock::time_point now) {
 }
 
 void CallWorker::IssueOpenLoop(Clock::time_point now) {
-  if (now >= schedule_.end) {
-    // Calls due before the end that never left: the cap was full all along.
-    const auto window_ns =
-        std::chrono::duration<double, std::nano>(schedule_.end - schedule_.start);
+  // A run stopped by a signal ends now, as if its duration had been this long.
+  const Clock::time_point end = StopRequested() ? std::min(now, schedule_.end) : schedule_.end;
+  if (now >= end) {
+    // Calls due before the end that never left: the cap was full, or this worker late.
+    const auto window_ns = std::chrono::duration<double, std::nano>(end - schedule_.start);
     const uint64_t due_before_end = std::min(
         end_index_, static_cast<uint64_t>(std::ceil(window_ns.count() * schedule_.rps / 1e9)));
     uint64_t first = next_index_;
@@ -205,7 +206,7 @@ void CallWorker::IssueOpenLoop(Clock::time_point now) {
   }
   while (next_index_ < end_index_) {
     const Clock::time_point due = Due(next_index_);
-    if (due >= schedule_.end) return StopIssuing(now);
+    if (due >= end) return StopIssuing(now);
     if (due > now) return;
     Call* call = FreeCall();
     if (call == nullptr) return;

@@ -94,8 +94,13 @@ RunReport RunLongLivedStreams(const LoadOptions& options, const RpcMethod& metho
   report.latency_field = options.latency_field;
   if (const std::optional<Clock::time_point> window_start = workload.window_start()) {
     report.open_seconds = Seconds(*window_start - workload.start);
-    report.window_seconds =
-        workload.opened.load() == 0 ? 0 : absl::ToDoubleSeconds(options.duration);
+    // As long as it lasted: a signal, or every stream ending early, cuts it short.
+    const Clock::time_point measure_start =
+        *window_start + absl::ToChronoNanoseconds(options.warmup);
+    const std::optional<Clock::time_point> window_end = workload.window_end();
+    report.window_seconds = workload.opened.load() == 0 || !window_end.has_value()
+                                ? 0
+                                : std::max(0.0, Seconds(*window_end - measure_start));
   }
   return report;
 }

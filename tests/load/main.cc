@@ -22,6 +22,7 @@
 #include "tests/load/report.h"
 #include "tests/load/request_template.h"
 #include "tests/load/rpc_method.h"
+#include "tests/load/stop_signal.h"
 #include "tests/load/timestamp_field.h"
 
 namespace {
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     std::cout << LoadUsage();
     return 0;
   }
+  StopOnSignals();
   absl::StatusOr<RpcMethod> method = FindRpcMethod(options->call);
   if (!method.ok()) return Fail(method.status());
   if (absl::Status status = CheckOptionsForMethod(*options, *method); !status.ok()) {

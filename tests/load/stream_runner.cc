@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "tests/load/stop_signal.h"
 
 namespace hermes::load {
 namespace {
@@ -39,6 +40,19 @@ Clock::time_point StreamWorkload::opening_deadline() const {
 
 std::optional<Clock::time_point> StreamWorkload::window_start() const {
   const int64_t ticks = window_start_ns.load(std::memory_order_acquire);
+  if (ticks == 0) return std::nullopt;
+  return Clock::time_point(Clock::duration(ticks));
+}
+
+void StreamWorkload::EndWindow(Clock::time_point end) {
+  const int64_t ticks = std::max<Clock::rep>(1, end.time_since_epoch().count());
+  int64_t seen = window_end_ns.load(std::memory_order_relaxed);
+  while (seen < ticks && !window_end_ns.compare_exchange_weak(seen, ticks)) {
+  }
+}
+
+std::optional<Clock::time_point> StreamWorkload::window_end() const {
+  const int64_t ticks = window_end_ns.load(std::memory_order_acquire);
   if (ticks == 0) return std::nullopt;
   return Clock::time_point(Clock::duration(ticks));
 }
@@ -306,7 +320,10 @@ void StreamWorker::Run() {
       }
     }
     const bool all_opened = static_cast<int>(streams_.size()) == my_streams_;
-    if (window_start_.has_value() && !closing_ && (now >= end_ || (all_opened && live_ == 0))) {
+    if (window_start_.has_value() && !closing_ &&
+        (now >= end_ || StopRequested() || (all_opened && live_ == 0))) {
+      end_ = std::min(end_, now);  // nothing after it is counted
+      workload_.EndWindow(std::max(end_, measure_start_));
       Close(now);
     }
     if (closing_ && !cancelled_ && now >= close_deadline_) {

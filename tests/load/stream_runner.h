@@ -57,11 +57,15 @@ struct StreamWorkload {
   std::atomic<int> settled{0};      // streams open or failed in the opening phase
   std::atomic<int> opened{0};
   std::atomic<int64_t> window_start_ns{0};  // Clock ticks since its epoch; 0 while opening
+  std::atomic<int64_t> window_end_ns{0};    // the latest end of a worker's window; 0: none yet
 
   // Ends the opening phase once (at `now`): the first caller wins, writes the ready file and
   // logs. Returns the start of the window either way.
   Clock::time_point EndOpening(Clock::time_point now);
   std::optional<Clock::time_point> window_start() const;
+  // A worker's window ended at `end` (its duration, a signal, or every stream gone early).
+  void EndWindow(Clock::time_point end);
+  std::optional<Clock::time_point> window_end() const;
   Clock::time_point opening_deadline() const;  // the last stream due + timeout
 };
 

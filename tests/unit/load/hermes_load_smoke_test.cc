@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -160,6 +161,32 @@ TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
   EXPECT_GT(Number(delivery, "max_ms"), 0);
   EXPECT_GE(Number(streams, "delivery_p99_ms"), Number(delivery, "p50_ms"));
   EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 5);
+  std::filesystem::remove(ready_file);
+}
+
+// SIGINT (what a bench script sends a run it started in the background) ends a run as its
+// duration would: exit 0, the report of what ran, its rate over the time it ran.
+TEST_F(HermesLoadTest, SigintDuringAStreamRun_EndsItEarlyWithTheReport) {
+  const std::string ready_file =
+      absl::StrCat(::testing::TempDir(), "/hermes-load-ready-sigint-", getpid());
+  std::filesystem::remove(ready_file);
+  Subprocess load(LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "3",
+                            "--duration", "10m", "--streams_ready_file", ready_file}));
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!std::filesystem::exists(ready_file) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(std::filesystem::exists(ready_file)) << load.Output();
+  load.Signal(SIGINT);
+  const std::optional<int> status = load.WaitForExit(absl::Seconds(30));  // not the 10 minutes
+  ASSERT_TRUE(status.has_value()) << load.Output();
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
+  Struct report;
+  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  const Struct& streams = report.fields().at("streams").struct_value();
+  EXPECT_EQ(Number(streams, "opened"), 3);
+  EXPECT_LT(Number(streams, "window_s"), 30);  // as long as it ran, not the 10 minutes asked
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 3);
   std::filesystem::remove(ready_file);
 }
 
