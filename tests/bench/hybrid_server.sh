@@ -44,6 +44,9 @@ for round in $(seq "$ROUNDS"); do
     errors=$(non_ok_statuses "$WORK/run.json")
     [[ -z $errors ]] ||
       { echo "hybrid_server: the $shape server answered errors: $errors" >&2; exit 1; }
+    errors=$(unsent_calls "$WORK/run.json")
+    [[ -z $errors ]] ||
+      echo "hybrid_server: $shape: calls due but never sent (not in the figures): $errors" >&2
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     P99[$shape]="${P99[$shape]:-} $(jq -r .p99_ms "$WORK/run.json")"

@@ -31,19 +31,30 @@ serving_line() {
 }
 
 # non_ok_statuses REPORT: "Code=count,..." of the calls in a hermes-load JSON report that did
-# not end OK, and "unsent=N" for an open-loop run's calls that were due but never left (the
-# generator fell behind: their latency is in no figure); empty when all ended OK.
+# not end OK; empty when all did.
 non_ok_statuses() {
-  jq -r '[(.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"),
-          (if (.unsent // 0) > 0 then "unsent=\(.unsent)" else empty end)] | join(",")' "$1"
+  jq -r '[.status | to_entries[] | select(.key != "OK") | "\(.key)=\(.value)"] | join(",")' "$1"
 }
 
-# seconds DURATION: a hermes-load duration (250ms, 10s, 2m, 1h) in seconds, for arithmetic.
+# unsent_calls REPORT: "unsent=N" for an open-loop run's calls that were due but never left
+# (the generator's cap was full to the end: their latency is in no figure); empty when none.
+unsent_calls() { jq -r 'if (.unsent // 0) > 0 then "unsent=\(.unsent)" else "" end' "$1"; }
+
+# seconds DURATION: a hermes-load duration (250ms, 10s, 1m30s, 1.5h) in seconds, for
+# arithmetic; anything else is an error.
 seconds() {
   awk -v d="$1" 'BEGIN {
-    if (d ~ /ms$/) { print substr(d, 1, length(d) - 2) / 1000; exit }
-    u = substr(d, length(d)); v = substr(d, 1, length(d) - 1)
-    print (u == "h") ? v * 3600 : (u == "m") ? v * 60 : (u == "s") ? v : d }'
+    rest = d; total = 0
+    while (match(rest, /^[0-9]+(\.[0-9]+)?(h|m|s|ms|us|ns)/)) {
+      part = substr(rest, 1, RLENGTH); rest = substr(rest, RLENGTH + 1)
+      match(part, /[a-z]+$/); unit = substr(part, RSTART); value = substr(part, 1, RSTART - 1)
+      scale = 1e-9
+      if (unit == "h") scale = 3600; else if (unit == "m") scale = 60; else if (unit == "s") scale = 1
+      else if (unit == "ms") scale = 1e-3; else if (unit == "us") scale = 1e-6
+      total += value * scale
+    }
+    if (d == "" || rest != "") { print "bench: not a duration: " d > "/dev/stderr"; exit 1 }
+    print total }'
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

@@ -94,7 +94,12 @@ load() {
     { cat "$WORK/$out.err" >&2; echo "bench: hermes-load failed ($out)" >&2; exit 1; }
 }
 field() { jq -r "$2" "$WORK/$1.json"; }  # field OUT JQ_EXPR
-errors_of() { non_ok_statuses "$WORK/$1.json"; }
+errors_of() {  # the calls that did not end OK, and those an open-loop run never sent
+  local statuses unsent
+  statuses=$(non_ok_statuses "$WORK/$1.json")
+  unsent=$(unsent_calls "$WORK/$1.json")
+  if [[ -n $statuses && -n $unsent ]]; then echo "$statuses,$unsent"; else echo "$statuses$unsent"; fi
+}
 # errors_note OUT...: " errors: ..." for each run that had any (a row never hides them).
 errors_note() {
   local out errors
@@ -228,7 +233,7 @@ row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "memory per stream" 
 # the last stream opened.
 row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "messages | delivery p99 (ms)" \
   "$(field order_streams '.streams.messages // 0') | $(fmt "$(field order_streams '.streams.delivery_p99_ms // "nan"')" 1)" \
-  "$((ORDER_STREAMS * 5 * 3)) changes"
+  "$((ORDER_STREAMS * 5 * 3)) changes" "$(errors_note order_streams)"
 stop_service "$PID_order"
 
 # ---- 6. WatchUsers fan-out (last on this instance: a backlog of undelivered events keeps the
@@ -238,7 +243,9 @@ for n in $WATCHERS; do
   before_kb=$(rss_kb "$PID_user")
   ready=$WORK/watchers_$n.ready
   # The writes cover GetUser's whole run (its warm-up too), then the watchers get 20 s more.
-  writes_s=$(awk "BEGIN {print $(seconds "$WARMUP") + $(seconds "$DURATION")}")
+  warmup_s=$(seconds "$WARMUP")
+  duration_s=$(seconds "$DURATION")
+  writes_s=$(awk "BEGIN {print $warmup_s + $duration_s}")
   watch_s=$(awk "BEGIN {print $writes_s + 20}")
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call user.v1.UserService/WatchUsers \
     --addr "$USER_ADDR" "${MTLS[@]}" --streams "$n" --connections "$(((n + 499) / 500))" --duration "${watch_s}s" \
@@ -256,8 +263,7 @@ for n in $WATCHERS; do
   load "watch_get_$n" --call user.v1.UserService/GetUser --addr "$USER_ADDR" "${MTLS[@]}" \
     --concurrency 16 --duration "$DURATION" --warmup "$WARMUP" -d "{\"id\": \"$USER_ID\"}"
   wait "$writes_pid"
-  kill -INT "$watch_pid" 2>/dev/null || true
-  wait "$watch_pid" || true
+  wait "$watch_pid" || true  # 20 s after the writes: what was still on its way is counted
   # A connection carries at most 1,000 streams (the server's HTTP/2 limit): 500 a connection
   # keeps every watcher open; the table says how many were.
   opened=$(field "watch_$n" '.streams.opened // 0')

@@ -192,8 +192,19 @@ void CallWorker::IssueClosedLoop(Clock::time_point now) {
 void CallWorker::IssueOpenLoop(Clock::time_point now) {
   // A run stopped by a signal ends now, as if its duration had been this long.
   const Clock::time_point end = StopRequested() ? std::min(now, schedule_.end) : schedule_.end;
+  while (next_index_ < end_index_) {
+    const Clock::time_point due = Due(next_index_);
+    if (due >= end) return StopIssuing(now);  // everything due in the window has left
+    if (due > now) return;
+    Call* call = FreeCall();
+    if (call == nullptr) break;  // the cap is full
+    Issue(call, due, next_index_ >= first_counted_index_);
+    next_index_ += static_cast<uint64_t>(count_);
+  }
+  if (next_index_ >= end_index_) return StopIssuing(now);
   if (now >= end) {
-    // Calls due before the end that never left: the cap was full, or this worker late.
+    // Calls due before the end that never left: the cap was full to the end. (Those that could
+    // still leave, late, just did above.)
     const auto window_ns = std::chrono::duration<double, std::nano>(end - schedule_.start);
     const uint64_t due_before_end = std::min(
         end_index_, static_cast<uint64_t>(std::ceil(window_ns.count() * schedule_.rps / 1e9)));
@@ -202,18 +213,9 @@ void CallWorker::IssueOpenLoop(Clock::time_point now) {
       first += (first_counted_index_ - first + count_ - 1) / count_ * count_;
     }
     if (first < due_before_end) stats_.unsent += (due_before_end - first + count_ - 1) / count_;
-    return StopIssuing(now);
+    StopIssuing(now);
   }
-  while (next_index_ < end_index_) {
-    const Clock::time_point due = Due(next_index_);
-    if (due >= end) return StopIssuing(now);
-    if (due > now) return;
-    Call* call = FreeCall();
-    if (call == nullptr) return;
-    Issue(call, due, next_index_ >= first_counted_index_);
-    next_index_ += static_cast<uint64_t>(count_);
-  }
-  StopIssuing(now);
+  // Else the cap is full before the end: a call that completes frees a place.
 }
 
 void CallWorker::Run() {

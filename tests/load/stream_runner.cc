@@ -306,7 +306,7 @@ void StreamWorker::Run() {
       Open(due_of(static_cast<int>(streams_.size())));
     }
     if (!window_start_.has_value()) {
-      if (!opening_deadline_passed && now >= opening_deadline) {
+      if (!opening_deadline_passed && (now >= opening_deadline || StopRequested())) {
         opening_deadline_passed = true;
         CancelRemaining(/*only_unopened=*/true);
         workload_.EndOpening(now);

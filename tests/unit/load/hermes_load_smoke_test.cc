@@ -101,6 +101,23 @@ TEST_F(HermesLoadTest, GetUserClosedLoop_CountsEveryCallAsOk) {
   EXPECT_GT(Number(report, "p99_ms"), 0);
 }
 
+// Open loop with room to spare: every call due in the window leaves (late if the generator
+// was), so the count is the rate times the duration and none is reported unsent.
+TEST_F(HermesLoadTest, OpenLoopWithRoom_SendsEveryCallDueInTheWindow) {
+  const std::string id = CreateUser("load-open@bench.test");
+  const CommandResult result =
+      RunCommand(LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
+                           absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "500", "--duration",
+                           "2s", "--concurrency", "64"}),
+                 kRunTimeout);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report, "unsent"), 0) << result.output;
+  EXPECT_EQ(Number(report, "count"), 1000) << result.output;  // 500/s for 2 s
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 1000);
+}
+
 TEST_F(HermesLoadTest, GetUserUnknownId_CountsEveryNotFound) {
   const CommandResult result =
       RunCommand(LoadArgs({"--call", "user.v1.UserService.GetUser", "-d",
