@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/support/certs.h"
+#include "tests/support/http.h"
 #include "tests/support/network.h"
 #include "tests/support/service_process.h"
 #include "tests/support/subprocess.h"
@@ -205,6 +207,37 @@ TEST_F(HermesLoadTest, SigintDuringAStreamRun_EndsItEarlyWithTheReport) {
   EXPECT_LT(Number(streams, "window_s"), 30);  // as long as it ran, not the 10 minutes asked
   EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 3);
   std::filesystem::remove(ready_file);
+}
+
+// The same for a closed-loop call run: the calls in flight are drained, and the report counts
+// what was answered until the signal.
+TEST_F(HermesLoadTest, SigintDuringACallRun_EndsItEarlyWithTheReport) {
+  const std::string id = CreateUser("load-sigint@bench.test");
+  Subprocess load(
+      LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
+                absl::StrCat(R"({"id":")", id, "\"}"), "--concurrency", "4", "--duration", "10m"}));
+  // Under way once the server has answered some of its calls.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  std::optional<double> answered;
+  while (absl::Now() < give_up) {
+    absl::StatusOr<std::string> metrics = HttpGet(user_->metrics_port(), "/metrics");
+    if (metrics.ok()) {
+      answered = MetricValue(*metrics, "grpc_server_handled_total",
+                             {{"grpc_method", "GetUser"}, {"grpc_code", "OK"}});
+    }
+    if (answered.value_or(0) > 100) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GT(answered.value_or(0), 100) << load.Output();
+  load.Signal(SIGINT);
+  const std::optional<int> status = load.WaitForExit(absl::Seconds(30));  // not the 10 minutes
+  ASSERT_TRUE(status.has_value()) << load.Output();
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
+  Struct report;
+  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  EXPECT_GT(Number(report, "count"), 100);
+  EXPECT_EQ(Number(report, "errors"), 0) << load.Output();
+  EXPECT_LT(Number(report, "total_s"), 30);
 }
 
 TEST(HermesLoadFailures, NoServer_ExitsWithCode2) {
