@@ -55,8 +55,9 @@ class HandlerPool {
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;
 
-  // Queues `task` unless every thread is busy and `max_waiting` tasks already wait: then it
-  // returns false and `task` is neither run nor kept.
+  // Queues `task` unless `max_waiting` tasks already wait beyond those the idle threads and
+  // the threads still to be started will take: then it returns false and `task` is neither run
+  // nor kept.
   [[nodiscard]] bool TryPost(std::function<void()> task);
   // Queues `task` however many wait.
   void Post(std::function<void()> task);

@@ -47,10 +47,13 @@ absl::optional<std::string> Env(const char* name) {
   return std::string(value);
 }
 
-// The signal-specific variable wins over the generic one.
+// The signal-specific variable wins over the generic one: the name of the one in force (the
+// generic one when neither is set).
+const char* InForce(const char* traces_name, const char* generic_name) {
+  return Env(traces_name) ? traces_name : generic_name;
+}
 absl::optional<std::string> EnvEither(const char* traces_name, const char* generic_name) {
-  absl::optional<std::string> value = Env(traces_name);
-  return value ? value : Env(generic_name);
+  return Env(InForce(traces_name, generic_name));
 }
 
 void WarnInvalid(absl::string_view variable, absl::string_view value, absl::string_view reason,
@@ -201,12 +204,8 @@ bool IsPrintable(absl::string_view value) {
 }
 
 KeyValues HeadersFromEnvironment() {
-  const char* variable = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+  const char* variable = InForce("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
   absl::optional<std::string> raw = Env(variable);
-  if (!raw) {
-    variable = "OTEL_EXPORTER_OTLP_HEADERS";
-    raw = Env(variable);
-  }
   if (!raw) return {};
   KeyValues headers;
   for (auto& [key, value] : ParseKeyValueList(variable, *raw)) {
@@ -275,13 +274,10 @@ TracingConfig TracingConfig::FromEnvironment(absl::string_view default_service_n
   }
 
   OtlpExporterOptions& exporter = config.exporter;
-  const char* endpoint_variable = Env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                                      ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-                                      : "OTEL_EXPORTER_OTLP_ENDPOINT";
-  const char* insecure_variable = Env("OTEL_EXPORTER_OTLP_TRACES_INSECURE")
-                                      ? "OTEL_EXPORTER_OTLP_TRACES_INSECURE"
-                                      : "OTEL_EXPORTER_OTLP_INSECURE";
-  exporter.insecure = Boolean(insecure_variable, false);
+  const char* endpoint_variable =
+      InForce("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
+  exporter.insecure =
+      Boolean(InForce("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"), false);
   if (absl::optional<std::string> endpoint = Env(endpoint_variable)) {
     absl::StatusOr<OtlpEndpoint> parsed = ParseOtlpEndpoint(*endpoint, exporter.insecure);
     if (parsed.ok()) {
@@ -296,11 +292,9 @@ TracingConfig TracingConfig::FromEnvironment(absl::string_view default_service_n
     exporter.certificate_file = *certificate;
   }
   exporter.headers = HeadersFromEnvironment();
-  const char* timeout_variable = Env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-                                     ? "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
-                                     : "OTEL_EXPORTER_OTLP_TIMEOUT";
   exporter.timeout = absl::Milliseconds(
-      PositiveInt(timeout_variable, absl::ToInt64Milliseconds(exporter.timeout)));
+      PositiveInt(InForce("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+                  absl::ToInt64Milliseconds(exporter.timeout)));
   if (absl::optional<std::string> protocol =
           EnvEither("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
     if (*protocol != "grpc") {

@@ -313,6 +313,7 @@ start_service chain "$USER_BIN" --data_dir="$DATA/user-chain" \
   --tls_ca="$CERTS/ca.pem" --tls_cert="$CERTS/user/cert.pem" --tls_key="$CERTS/user/key.pem"
 start_service plain "$USER_BIN" --data_dir="$DATA/user-plain" --insecure
 declare -A RUNS
+ratio_runs=()  # every round's report, for the errors of the ratio's row
 for round in $(seq "$ROUNDS"); do
   for server in chain plain bare; do
     log "GetUser at 64 in flight, $server, round $round of $ROUNDS"
@@ -322,6 +323,7 @@ for round in $(seq "$ROUNDS"); do
       "${creds[@]}" --concurrency 64 --connections 4 --duration "$DURATION" --warmup "$WARMUP" \
       -d "{\"id\": \"$USER_ID\"}"
     RUNS[$server]+=" $(field "ratio_${server}_$round" .rps)"
+    ratio_runs+=("ratio_${server}_$round")
   done
 done
 for server in chain plain bare; do
@@ -334,10 +336,6 @@ stop_service "$PID_bare"
 row "GetUser at 64, median of $ROUNDS interleaved" "req/s: chain mTLS | plain | none" \
   "$(fmt "${GET_RPS[median_chain]}") | $(fmt "${GET_RPS[median_plain]}") | $(fmt "${GET_RPS[median_bare]}")"
 ratio=$(awk "BEGIN {print 100 * ${GET_RPS[median_chain]} / ${GET_RPS[median_bare]}}")
-ratio_runs=()
-for round in $(seq "$ROUNDS"); do
-  for server in chain plain bare; do ratio_runs+=("ratio_${server}_$round"); done
-done
 row "GetUser chain ÷ no chain, 64 in flight" "throughput ratio" "$(fmt "$ratio" 1) %" "≥ 85 %" \
   "$(verdict "$ratio >= 85")$(errors_note "${ratio_runs[@]}")"
 row "GetUser chain plaintext ÷ no chain, 64" "throughput ratio (stages only)" \

@@ -55,6 +55,30 @@ int ExitCode(const CommandResult& result) {
   return result.status.has_value() && WIFEXITED(*result.status) ? WEXITSTATUS(*result.status) : -1;
 }
 
+// Waits (at most 20 s) for a stream run's ready file: its streams are open.
+::testing::AssertionResult AwaitReadyFile(const std::string& file, Subprocess& load) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!std::filesystem::exists(file) && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  if (std::filesystem::exists(file)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no ready file; output:\n" << load.Output();
+}
+
+// SIGINT, then the run must end (well before the long duration the tests ask for) with exit 0
+// and a JSON report, into `report`.
+::testing::AssertionResult StopWithSigint(Subprocess& load, Struct* report) {
+  load.Signal(SIGINT);
+  const std::optional<int> status = load.WaitForExit(absl::Seconds(30));
+  if (!status.has_value()) {
+    return ::testing::AssertionFailure() << "still running 30 s after SIGINT\n" << load.Output();
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return ::testing::AssertionFailure() << "wait status " << *status << "\n" << load.Output();
+  }
+  return ReportOf(load.Output(), report);
+}
+
 class HermesLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -155,11 +179,7 @@ TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
   Subprocess load(
       LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "5", "--duration", "6s",
                 "--latency_field", "event_time", "--streams_ready_file", ready_file}));
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (!std::filesystem::exists(ready_file) && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  ASSERT_TRUE(std::filesystem::exists(ready_file)) << load.Output();
+  ASSERT_TRUE(AwaitReadyFile(ready_file, load));
   for (int i = 0; i < 3; ++i) CreateUser(absl::StrCat("watched", i, "@bench.test"));
 
   const std::optional<int> status = load.WaitForExit(kRunTimeout);
@@ -191,17 +211,9 @@ TEST_F(HermesLoadTest, SigintDuringAStreamRun_EndsItEarlyWithTheReport) {
   std::filesystem::remove(ready_file);
   Subprocess load(LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "3",
                             "--duration", "10m", "--streams_ready_file", ready_file}));
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (!std::filesystem::exists(ready_file) && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  ASSERT_TRUE(std::filesystem::exists(ready_file)) << load.Output();
-  load.Signal(SIGINT);
-  const std::optional<int> status = load.WaitForExit(absl::Seconds(30));  // not the 10 minutes
-  ASSERT_TRUE(status.has_value()) << load.Output();
-  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
+  ASSERT_TRUE(AwaitReadyFile(ready_file, load));
   Struct report;
-  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  ASSERT_TRUE(StopWithSigint(load, &report));
   const Struct& streams = report.fields().at("streams").struct_value();
   EXPECT_EQ(Number(streams, "opened"), 3);
   EXPECT_LT(Number(streams, "window_s"), 30);  // as long as it ran, not the 10 minutes asked
@@ -229,12 +241,8 @@ TEST_F(HermesLoadTest, SigintDuringACallRun_EndsItEarlyWithTheReport) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_GT(answered.value_or(0), 100) << load.Output();
-  load.Signal(SIGINT);
-  const std::optional<int> status = load.WaitForExit(absl::Seconds(30));  // not the 10 minutes
-  ASSERT_TRUE(status.has_value()) << load.Output();
-  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
   Struct report;
-  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  ASSERT_TRUE(StopWithSigint(load, &report));
   EXPECT_GT(Number(report, "count"), 100);
   EXPECT_EQ(Number(report, "errors"), 0) << load.Output();
   EXPECT_LT(Number(report, "total_s"), 30);
