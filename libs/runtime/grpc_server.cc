@@ -45,30 +45,62 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
     quota.SetMaxThreads(options.max_streams + kUnaryThreadReserve);
     builder.SetResourceQuota(quota);
   }
-  std::vector<std::string> names;
   if (!options.interceptors.empty()) {
     builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
   }
+  std::unique_ptr<GrpcServer> result(new GrpcServer);
   for (const ServiceRegistration& registration : options.services) {
     builder.RegisterService(registration.service);
-    names.push_back(registration.name);
+    result->service_names_.push_back(registration.name);
+    if (auto* serves = dynamic_cast<interceptor::ServesUnaryMethods*>(registration.service)) {
+      result->unary_methods_.push_back(&serves->unary_methods());
+    }
   }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    if (server != nullptr) server->Shutdown();
+  if (!result->unary_methods_.empty()) {
+    for (int i = 0; i < kUnaryQueues; ++i) result->queues_.push_back(builder.AddCompletionQueue());
+  }
+  result->server_ = builder.BuildAndStart();
+  result->port_ = port;
+  if (result->server_ == nullptr || port == 0) {
+    if (result->server_ != nullptr) result->server_->Shutdown();
+    result->StopUnaryQueues();
+    result->shut_down_ = true;
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address,
                      ": the address is taken, malformed, or not an address of this host"));
   }
-  SetHealth(*server, names, true);
-  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), port, std::move(names)));
+  result->StartUnaryQueues();
+  SetHealth(*result->server_, result->service_names_, true);
+  return result;
 }
 
-GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port,
-                       std::vector<std::string> names)
-    : server_(std::move(server)), port_(port), service_names_(std::move(names)) {}
-
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
+
+void GrpcServer::StartUnaryQueues() {
+  for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
+    for (interceptor::UnaryMethods* methods : unary_methods_) methods->RequestCalls(queue.get());
+    queue_threads_.emplace_back([queue = queue.get()] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (queue->Next(&tag, &ok)) static_cast<interceptor::AsyncTag*>(tag)->Proceed(ok);
+    });
+  }
+}
+
+void GrpcServer::StopUnaryQueues() {
+  for (interceptor::UnaryMethods* methods : unary_methods_) methods->Stop();
+  for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) queue->Shutdown();
+  if (queue_threads_.empty()) {  // the server did not start: no thread drains them
+    void* tag = nullptr;
+    bool ok = false;
+    for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
+      while (queue->Next(&tag, &ok)) {
+      }
+    }
+  }
+  for (std::thread& thread : queue_threads_) thread.join();
+  queue_threads_.clear();
+}
 
 void GrpcServer::MarkNotServing() { SetHealth(*server_, service_names_, false); }
 
@@ -76,8 +108,11 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   SetHealth(*server_, service_names_, false);
+  // The unary queues' threads keep running meanwhile: the calls that finish in the grace
+  // period complete on them, and Shutdown returns once every call has ended.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
+  StopUnaryQueues();
 }
 
 }  // namespace hermes::runtime

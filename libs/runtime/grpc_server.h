@@ -3,7 +3,9 @@
 // It owns what is common to all services: the listening port (SO_REUSEPORT off, so a port
 // that is taken is an error instead of a silent second listener), the standard
 // grpc.health.v1 service (SERVING for "" and every registered service once started,
-// NOT_FOUND for unknown names, NOT_SERVING while draining), and server reflection.
+// NOT_FOUND for unknown names, NOT_SERVING while draining), server reflection, and the
+// completion queues and threads that serve the services' unary methods on the async API
+// (a service that implements interceptor::ServesUnaryMethods, libs/interceptor/unary_methods.h).
 //
 //   auto server = GrpcServer::Start({.listen_address = "0.0.0.0:50051",
 //                                    .credentials = grpc::InsecureServerCredentials(),
@@ -13,16 +15,19 @@
 //   (*server)->Shutdown(absl::Seconds(10));
 #pragma once
 
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/interceptor/unary_methods.h"
 
 namespace hermes::runtime {
 
@@ -39,11 +44,11 @@ struct ServerOptions {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
 
   // Capacity, set on purpose. The sync API holds one thread per running call: gRPC's sync
-  // threads are capped at `max_streams + kUnaryThreadReserve`. The services' own methods all
-  // run on the callback API (the handlers that wait, on a HandlerPool of at most
-  // interceptor::kDefaultHandlerThreads), so today the cap bounds gRPC's reflection service
-  // and any sync service a test registers; the services refuse streams beyond `max_streams`
-  // themselves (RESOURCE_EXHAUSTED). 0 = gRPC's defaults (tests).
+  // threads are capped at `max_streams + kUnaryThreadReserve`. The services' own methods run
+  // on the async API (unary) and the callback API (streams), the handlers that wait on a
+  // HandlerPool of at most interceptor::kDefaultHandlerThreads, so today the cap bounds gRPC's
+  // reflection service and any sync service a test registers; the services refuse streams
+  // beyond `max_streams` themselves (RESOURCE_EXHAUSTED). 0 = gRPC's defaults (tests).
   int max_streams = 0;
   int max_message_bytes = 4 * 1024 * 1024;           // both directions
   int max_concurrent_streams_per_connection = 1000;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
@@ -51,6 +56,9 @@ struct ServerOptions {
 
 // Sync-API threads kept on top of the long-lived streams a service allows.
 inline constexpr int kUnaryThreadReserve = 64;
+// Completion queues for the unary methods on the async API, one thread each: as many as gRPC
+// runs callback threads on machines of up to 5 cores (and as this machine kind has cores).
+inline constexpr int kUnaryQueues = 2;
 
 class GrpcServer {
  public:
@@ -74,11 +82,18 @@ class GrpcServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  GrpcServer(std::unique_ptr<grpc::Server> server, int port, std::vector<std::string> names);
+  GrpcServer() = default;
+  // Serves the unary methods' calls on `queues_` (RequestCalls, then a thread per queue).
+  void StartUnaryQueues();
+  // After the server shut down: no call is asked for any more, the queues drain and stop.
+  void StopUnaryQueues();
 
   std::unique_ptr<grpc::Server> server_;
-  int port_;
+  int port_ = 0;
   std::vector<std::string> service_names_;
+  std::vector<interceptor::UnaryMethods*> unary_methods_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> queue_threads_;
   bool shut_down_ = false;
 };
 

@@ -1,7 +1,6 @@
 #include "services/order/order_service.h"
 
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/unary_answer.h"
 #include "services/order/order_proto.h"
 #include "services/order/order_validation.h"
 
@@ -23,46 +22,23 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       fanout_(fanout),
       options_(options),
       streams_(options.max_streams),
-      wakes_(fanout, delivery_) {}
-
-grpc::ServerUnaryReactor* OrderServiceImpl::GetOrder(grpc::CallbackServerContext* context,
-                                                     const grpc::ByteBuffer* request_bytes,
-                                                     grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerInline<GetOrderRequest, GetOrderResponse>(
-      context, request_bytes, response_bytes,
-      [this](const GetOrderRequest& request, GetOrderResponse* response) {
-        return Get(request, response);
-      });
-}
-
-grpc::ServerUnaryReactor* OrderServiceImpl::ListOrders(grpc::CallbackServerContext* context,
-                                                       const grpc::ByteBuffer* request_bytes,
-                                                       grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<ListOrdersRequest, ListOrdersResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const ListOrdersRequest& request, ListOrdersResponse* response) {
-        return List(request, response);
-      });
-}
-
-grpc::ServerUnaryReactor* OrderServiceImpl::CreateOrder(grpc::CallbackServerContext* context,
-                                                        const grpc::ByteBuffer* request_bytes,
-                                                        grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<CreateOrderRequest, CreateOrderResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this, context](const CreateOrderRequest& request, CreateOrderResponse* response) {
-        return Create(*context, request, response);
-      });
-}
-
-grpc::ServerUnaryReactor* OrderServiceImpl::CancelOrder(grpc::CallbackServerContext* context,
-                                                        const grpc::ByteBuffer* request_bytes,
-                                                        grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<CancelOrderRequest, CancelOrderResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const CancelOrderRequest& request, CancelOrderResponse* response) {
-        return Cancel(request, response);
-      });
+      wakes_(fanout, delivery_) {
+  unary_.AddInline<GetOrderRequest, GetOrderResponse>(
+      [this](auto... call) { RequestGetOrder(call...); },
+      [this](const grpc::ServerContext&, const GetOrderRequest& request,
+             GetOrderResponse* response) { return Get(request, response); });
+  unary_.AddOnPool<ListOrdersRequest, ListOrdersResponse>(
+      handlers_, [this](auto... call) { RequestListOrders(call...); },
+      [this](const grpc::ServerContext&, const ListOrdersRequest& request,
+             ListOrdersResponse* response) { return List(request, response); });
+  unary_.AddOnPool<CreateOrderRequest, CreateOrderResponse>(
+      handlers_, [this](auto... call) { RequestCreateOrder(call...); },
+      [this](const grpc::ServerContext& context, const CreateOrderRequest& request,
+             CreateOrderResponse* response) { return Create(context, request, response); });
+  unary_.AddOnPool<CancelOrderRequest, CancelOrderResponse>(
+      handlers_, [this](auto... call) { RequestCancelOrder(call...); },
+      [this](const grpc::ServerContext&, const CancelOrderRequest& request,
+             CancelOrderResponse* response) { return Cancel(request, response); });
 }
 
 grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,

@@ -2,15 +2,16 @@
 // validates requests (order_validation.h), checks users through the UserDirectory, calls the
 // store, maps results and errors (libs/errors). No SQL here.
 //
-// Every method runs on gRPC's callback API (libs/interceptor/unary_answer.h): GetOrder, a read
-// by id that never waits, is answered on the thread that received it; the other unary methods,
-// which wait for a commit or for the user service or read a page, on a HandlerPool, where
-// UploadOrderEvents (upload_order_events.h; registered raw, so that it parses its messages
-// itself) also applies its messages. StreamOrderUpdates is a
+// The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetOrder, a
+// read by id that never waits, is answered on the thread that received it; the others, which
+// wait for a commit or for the user service or read a page, on a HandlerPool, where
+// UploadOrderEvents (a callback-API reactor, upload_order_events.h; registered raw, so that it
+// parses its messages itself) also applies its messages. StreamOrderUpdates is a callback-API
 // reactor (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
 #include "libs/interceptor/handler_pool.h"
+#include "libs/interceptor/unary_methods.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "order/v1/order.grpc.pb.h"
@@ -22,35 +23,24 @@
 
 namespace hermes::order {
 
-// Every method on the callback API; the unary ones raw, their requests parsed by
-// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why), and both
-// streams that read raw, their messages parsed by their reactors (upload_order_events.h,
-// stream_order_updates.h).
-using OrderServiceBase = ::order::v1::OrderService::WithRawCallbackMethod_GetOrder<
-    ::order::v1::OrderService::WithRawCallbackMethod_ListOrders<
-        ::order::v1::OrderService::WithRawCallbackMethod_CreateOrder<
-            ::order::v1::OrderService::WithRawCallbackMethod_CancelOrder<
+// The unary methods raw on the async API, their requests parsed by interceptor::UnaryMethods
+// (libs/interceptor/unary_methods.h says why); both streams raw on the callback API, their
+// messages parsed by their reactors (upload_order_events.h, stream_order_updates.h).
+using OrderServiceBase = ::order::v1::OrderService::WithRawMethod_GetOrder<
+    ::order::v1::OrderService::WithRawMethod_ListOrders<
+        ::order::v1::OrderService::WithRawMethod_CreateOrder<
+            ::order::v1::OrderService::WithRawMethod_CancelOrder<
                 ::order::v1::OrderService::WithRawCallbackMethod_UploadOrderEvents<
                     ::order::v1::OrderService::WithRawCallbackMethod_StreamOrderUpdates<
                         ::order::v1::OrderService::Service>>>>>>;
 
-class OrderServiceImpl final : public OrderServiceBase {
+class OrderServiceImpl final : public OrderServiceBase, public interceptor::ServesUnaryMethods {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
 
-  grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
-                                     const grpc::ByteBuffer* request_bytes,
-                                     grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,
-                                       const grpc::ByteBuffer* request_bytes,
-                                       grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* CreateOrder(grpc::CallbackServerContext* context,
-                                        const grpc::ByteBuffer* request_bytes,
-                                        grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* CancelOrder(grpc::CallbackServerContext* context,
-                                        const grpc::ByteBuffer* request_bytes,
-                                        grpc::ByteBuffer* response_bytes) override;
+  interceptor::UnaryMethods& unary_methods() override { return unary_; }
+
   grpc::ServerReadReactor<grpc::ByteBuffer>* UploadOrderEvents(grpc::CallbackServerContext* context,
                                                                grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamOrderUpdates(
@@ -74,6 +64,7 @@ class OrderServiceImpl final : public OrderServiceBase {
   // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 
+  interceptor::UnaryMethods unary_;  // GetOrder inline, the others on handlers_
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;

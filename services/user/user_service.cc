@@ -1,7 +1,6 @@
 #include "services/user/user_service.h"
 
 #include "libs/errors/app_error.h"
-#include "libs/interceptor/unary_answer.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
 
@@ -23,54 +22,29 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       fanout_(fanout),
       options_(options),
       watchers_(options.max_watchers),
-      wakes_(fanout, delivery_) {}
-
-grpc::ServerUnaryReactor* UserServiceImpl::GetUser(grpc::CallbackServerContext* context,
-                                                   const grpc::ByteBuffer* request_bytes,
-                                                   grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerInline<GetUserRequest, GetUserResponse>(
-      context, request_bytes, response_bytes,
-      [this](const GetUserRequest& request, GetUserResponse* response) {
+      wakes_(fanout, delivery_) {
+  unary_.AddInline<GetUserRequest, GetUserResponse>(
+      [this](auto... call) { RequestGetUser(call...); },
+      [this](const grpc::ServerContext&, const GetUserRequest& request, GetUserResponse* response) {
         return Get(request, response);
       });
-}
-
-grpc::ServerUnaryReactor* UserServiceImpl::ListUsers(grpc::CallbackServerContext* context,
-                                                     const grpc::ByteBuffer* request_bytes,
-                                                     grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<ListUsersRequest, ListUsersResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const ListUsersRequest& request, ListUsersResponse* response) {
-        return List(request, response);
+  unary_.AddOnPool<ListUsersRequest, ListUsersResponse>(
+      handlers_, [this](auto... call) { RequestListUsers(call...); },
+      [this](const grpc::ServerContext&, const ListUsersRequest& request,
+             ListUsersResponse* response) { return List(request, response); });
+  unary_.AddOnPool<CreateUserRequest, CreateUserResponse>(
+      handlers_, [this](auto... call) { RequestCreateUser(call...); },
+      [this](const grpc::ServerContext&, const CreateUserRequest& request,
+             CreateUserResponse* response) { return Create(request, response); });
+  unary_.AddOnPool<UpdateUserRequest, UpdateUserResponse>(
+      handlers_, [this](auto... call) { RequestUpdateUser(call...); },
+      [this](const grpc::ServerContext&, const UpdateUserRequest& request,
+             UpdateUserResponse* response) { return Update(request, response); });
+  unary_.AddOnPool<DeleteUserRequest, DeleteUserResponse>(
+      handlers_, [this](auto... call) { RequestDeleteUser(call...); },
+      [this](const grpc::ServerContext&, const DeleteUserRequest& request, DeleteUserResponse*) {
+        return Delete(request);
       });
-}
-
-grpc::ServerUnaryReactor* UserServiceImpl::CreateUser(grpc::CallbackServerContext* context,
-                                                      const grpc::ByteBuffer* request_bytes,
-                                                      grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<CreateUserRequest, CreateUserResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const CreateUserRequest& request, CreateUserResponse* response) {
-        return Create(request, response);
-      });
-}
-
-grpc::ServerUnaryReactor* UserServiceImpl::UpdateUser(grpc::CallbackServerContext* context,
-                                                      const grpc::ByteBuffer* request_bytes,
-                                                      grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<UpdateUserRequest, UpdateUserResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const UpdateUserRequest& request, UpdateUserResponse* response) {
-        return Update(request, response);
-      });
-}
-
-grpc::ServerUnaryReactor* UserServiceImpl::DeleteUser(grpc::CallbackServerContext* context,
-                                                      const grpc::ByteBuffer* request_bytes,
-                                                      grpc::ByteBuffer* response_bytes) {
-  return interceptor::AnswerOn<DeleteUserRequest, DeleteUserResponse>(
-      handlers_, context, request_bytes, response_bytes,
-      [this](const DeleteUserRequest& request, DeleteUserResponse*) { return Delete(request); });
 }
 
 grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,

@@ -2,9 +2,10 @@
 // validates requests (user_validation.h), calls the store, maps results and errors
 // (libs/errors: one mapping, AppError details). No SQL here.
 //
-// Every method runs on gRPC's callback API (libs/interceptor/unary_answer.h): GetUser, a read
+// The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetUser, a read
 // by id that never waits, is answered on the thread that received it; the others, which wait
-// for a commit or read a page, on a HandlerPool. WatchUsers is a reactor (watch_users.h):
+// for a commit or read a page, on a HandlerPool. WatchUsers is a callback-API reactor
+// (watch_users.h):
 // an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
@@ -13,6 +14,7 @@
 #include <cstdint>
 
 #include "libs/interceptor/handler_pool.h"
+#include "libs/interceptor/unary_methods.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
@@ -21,36 +23,23 @@
 
 namespace hermes::user {
 
-// Every method on the callback API; the unary ones raw, their requests parsed by
-// interceptor::AnswerInline/AnswerOn (libs/interceptor/unary_answer.h says why).
-using UserServiceBase = ::user::v1::UserService::WithRawCallbackMethod_GetUser<
-    ::user::v1::UserService::WithRawCallbackMethod_ListUsers<
-        ::user::v1::UserService::WithRawCallbackMethod_CreateUser<
-            ::user::v1::UserService::WithRawCallbackMethod_UpdateUser<
-                ::user::v1::UserService::WithRawCallbackMethod_DeleteUser<
+// The unary methods raw on the async API, their requests parsed by interceptor::UnaryMethods
+// (libs/interceptor/unary_methods.h says why); WatchUsers on the callback API.
+using UserServiceBase =
+    ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::WithRawMethod_ListUsers<
+        ::user::v1::UserService::WithRawMethod_CreateUser<
+            ::user::v1::UserService::WithRawMethod_UpdateUser<
+                ::user::v1::UserService::WithRawMethod_DeleteUser<
                     ::user::v1::UserService::WithCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
-class UserServiceImpl final : public UserServiceBase {
+class UserServiceImpl final : public UserServiceBase, public interceptor::ServesUnaryMethods {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
 
-  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-                                    const grpc::ByteBuffer* request_bytes,
-                                    grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
-                                      const grpc::ByteBuffer* request_bytes,
-                                      grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* context,
-                                       const grpc::ByteBuffer* request_bytes,
-                                       grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* context,
-                                       const grpc::ByteBuffer* request_bytes,
-                                       grpc::ByteBuffer* response_bytes) override;
-  grpc::ServerUnaryReactor* DeleteUser(grpc::CallbackServerContext* context,
-                                       const grpc::ByteBuffer* request_bytes,
-                                       grpc::ByteBuffer* response_bytes) override;
+  interceptor::UnaryMethods& unary_methods() override { return unary_; }
+
   grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* WatchUsers(
       grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) override;
 
@@ -65,6 +54,7 @@ class UserServiceImpl final : public UserServiceBase {
   // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
+  interceptor::UnaryMethods unary_;  // GetUser inline, the others on handlers_
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;

@@ -18,7 +18,7 @@ DURATION=${DURATION:-3s}
 ROUNDS=${ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
-SHAPES=(sync hybrid inline pool)
+read -ra SHAPES <<<"${SHAPES:-sync hybrid inline pool async}"
 
 for bin in "$SERVER_BIN" "$LOAD_BIN"; do
   [[ -x $bin ]] ||

@@ -35,7 +35,7 @@ namespace {
 
 using ::hermes::testing::LoopbackAddress;
 using ::hermes::testing::MetricValue;
-using ::hermes::testing::ScriptedCallbackUserService;
+using ::hermes::testing::ScriptedAsyncUserService;
 using ::hermes::testing::ScriptedUserService;
 using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::StubTo;
@@ -43,16 +43,16 @@ using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
-enum class GetUserOn { kSyncApi, kCallbackApiInline, kCallbackApiPool };
+enum class GetUserOn { kSyncApi, kAsyncApiInline, kAsyncApiPool };
 
 const char* NameOf(GetUserOn on) {
   switch (on) {
     case GetUserOn::kSyncApi:
       return "OnSyncApi";
-    case GetUserOn::kCallbackApiInline:
-      return "OnCallbackApiInline";
-    case GetUserOn::kCallbackApiPool:
-      return "OnCallbackApiPool";
+    case GetUserOn::kAsyncApiInline:
+      return "OnAsyncApiInline";
+    case GetUserOn::kAsyncApiPool:
+      return "OnAsyncApiPool";
   }
   return "";
 }
@@ -112,17 +112,17 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
 
   grpc::Service* service() {
     if (GetParam() == GetUserOn::kSyncApi) return &sync_service_;
-    if (GetParam() == GetUserOn::kCallbackApiPool) callback_service_.pool = &pool_;
-    return &callback_service_;
+    if (GetParam() == GetUserOn::kAsyncApiPool) async_service_.pool = &pool_;
+    return &async_service_;
   }
   testing::GetUserFn& get_user() {
-    return GetParam() == GetUserOn::kSyncApi ? sync_service_.get_user : callback_service_.get_user;
+    return GetParam() == GetUserOn::kSyncApi ? sync_service_.get_user : async_service_.get_user;
   }
 
   std::ostringstream log_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   ScriptedUserService sync_service_;
-  ScriptedCallbackUserService callback_service_;
+  ScriptedAsyncUserService async_service_;
   HandlerPool pool_{4};
   std::shared_ptr<ServerChain> chain_;
   std::unique_ptr<runtime::GrpcServer> server_;
@@ -131,7 +131,7 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
 
 // A GetUser handler that records the x-request-id it sees in its request metadata.
 testing::GetUserFn RecordRequestId(std::string* seen) {
-  return [seen](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
+  return [seen](const grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
     auto it = context->client_metadata().find("x-request-id");
     if (it != context->client_metadata().end()) seen->assign(it->second.data(), it->second.size());
     return grpc::Status::OK;
@@ -157,7 +157,7 @@ TEST_P(ServerChainTest, Stages_RunInDocumentedOrder_RecoveryAuthLoggingMetrics) 
 }
 
 TEST_P(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKeepsServing) {
-  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request,
+  get_user() = [](const grpc::ServerContextBase*, const GetUserRequest& request,
                   GetUserResponse*) -> grpc::Status {
     if (request.id() == "boom") throw std::runtime_error("secret: SELECT * FROM users");
     return grpc::Status::OK;
@@ -221,7 +221,7 @@ TEST_P(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerS
 }
 
 TEST_P(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBuckets) {
-  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
+  get_user() = [](const grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
     return request.id() == "missing"
                ? errors::ToGrpcStatus(errors::NotFound("id", "no user with this id"))
                : grpc::Status::OK;
@@ -268,10 +268,10 @@ TEST_P(ServerChainTest, Metrics_ServerStream_CountsEachMessageSent) {
 
 TEST_P(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
   absl::Notification started;
-  get_user() = [&](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
+  absl::Notification client_gone;
+  get_user() = [&](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
     started.Notify();
-    // Wait (bounded) for the client to go away.
-    for (int i = 0; i < 500 && !context->IsCancelled(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    client_gone.WaitForNotificationWithTimeout(absl::Seconds(10));
     return grpc::Status::OK;
   };
   grpc::ClientContext context;
@@ -280,6 +280,7 @@ TEST_P(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
   EXPECT_EQ(MetricValue(Metrics(), "grpc_server_in_flight", kGetUser), 1);
   context.TryCancel();
   caller.join();
+  client_gone.Notify();
   // The server side finishes asynchronously after the cancellation: wait, bounded.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (MetricValue(Metrics(), "grpc_server_in_flight", kGetUser) != 0 && absl::Now() < deadline) {
@@ -290,7 +291,7 @@ TEST_P(ServerChainTest, Metrics_CallCancelledByClient_InFlightReturnsToZero) {
 }
 
 TEST_P(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
-  get_user() = [](grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
+  get_user() = [](const grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
     return request.id() == "bad" ? errors::ToGrpcStatus(errors::InvalidArgument("id", "bad id"))
                                  : grpc::Status::OK;
   };
@@ -364,8 +365,8 @@ TEST_P(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest,
-                         ::testing::Values(GetUserOn::kSyncApi, GetUserOn::kCallbackApiInline,
-                                           GetUserOn::kCallbackApiPool),
+                         ::testing::Values(GetUserOn::kSyncApi, GetUserOn::kAsyncApiInline,
+                                           GetUserOn::kAsyncApiPool),
                          [](const ::testing::TestParamInfo<GetUserOn>& param) {
                            return std::string(NameOf(param.param));
                          });

@@ -45,7 +45,7 @@ class ClientChainTest : public ::testing::Test {
                                         client_chain_);
     downstream_stub_ = ::user::v1::UserService::NewStub(channel);
     // The upstream's GetUser asks the downstream, on behalf of its caller.
-    upstream_service_.get_user = [this](grpc::ServerContextBase* context,
+    upstream_service_.get_user = [this](const grpc::ServerContextBase* context,
                                         const GetUserRequest& request, GetUserResponse* response) {
       auto outgoing = OutgoingContext(*context, kCap);
       return downstream_stub_->GetUser(outgoing.get(), request, response);
@@ -85,7 +85,7 @@ TEST_F(ClientChainTest, OutgoingCall_CarriesRequestIdAndTheSoonerDeadline) {
   absl::Mutex mutex;
   std::string request_id;
   absl::Duration remaining;
-  downstream_service_.get_user = [&](grpc::ServerContextBase* context, const GetUserRequest&,
+  downstream_service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
                                      GetUserResponse*) {
     absl::MutexLock lock(&mutex);
     auto it = context->client_metadata().find("x-request-id");
@@ -112,7 +112,7 @@ TEST_F(ClientChainTest, OutgoingCall_CarriesRequestIdAndTheSoonerDeadline) {
 }
 
 TEST_F(ClientChainTest, FailedCall_CountedWithGoCodeInClientMetrics) {
-  downstream_service_.get_user = [](grpc::ServerContextBase*, const GetUserRequest&,
+  downstream_service_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&,
                                     GetUserResponse*) {
     return errors::ToGrpcStatus(errors::NotFound("id", "no such user"));
   };
@@ -129,7 +129,7 @@ TEST_F(ClientChainTest, FailedCall_CountedWithGoCodeInClientMetrics) {
 
 TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
   std::atomic<int> attempts{0};
-  downstream_service_.get_user = [&](grpc::ServerContextBase*, const GetUserRequest&,
+  downstream_service_.get_user = [&](const grpc::ServerContextBase*, const GetUserRequest&,
                                      GetUserResponse*) {
     return ++attempts == 1 ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "warming up")
                            : grpc::Status::OK;
@@ -138,7 +138,7 @@ TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
   EXPECT_EQ(attempts.load(), 2);
 
   attempts = 0;
-  downstream_service_.get_user = [&](grpc::ServerContextBase*, const GetUserRequest&,
+  downstream_service_.get_user = [&](const grpc::ServerContextBase*, const GetUserRequest&,
                                      GetUserResponse*) {
     ++attempts;
     return grpc::Status(grpc::StatusCode::INTERNAL, "broken");
@@ -152,7 +152,7 @@ TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
 TEST_F(ClientChainTest, TracestateInSeveralHeaders_PassedOnAsOneList) {
   absl::Mutex mutex;
   std::vector<std::string> seen;
-  downstream_service_.get_user = [&](grpc::ServerContextBase* context, const GetUserRequest&,
+  downstream_service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
                                      GetUserResponse*) {
     absl::MutexLock lock(&mutex);
     for (auto [it, end] = context->client_metadata().equal_range("tracestate"); it != end; ++it) {
@@ -197,7 +197,7 @@ TEST_F(ClientChainTest, UpstreamBackAfterAnOutage_UsedWithinTheReconnectBackoffC
   absl::SleepFor(absl::Seconds(18));
 
   ScriptedUserService back;
-  back.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+  back.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
     return grpc::Status::OK;
   };
   auto server = runtime::GrpcServer::Start({.listen_address = LoopbackAddress(port),

@@ -1,21 +1,23 @@
 // UserServices for chain tests: GetUser does what each test says (by default it echoes the
 // id); WatchUsers sends three events. ScriptedUserService runs GetUser on the sync API;
-// ScriptedCallbackUserService on the callback API, answered inline (AnswerInline) or, given a
-// HandlerPool, on the pool (AnswerOn), as the services answer their methods. The chain must
-// treat them all alike.
+// ScriptedAsyncUserService on the async API (interceptor::UnaryMethods), answered on its
+// queue's thread or, given a HandlerPool, on the pool, as the services answer their methods.
+// The chain must treat them all alike.
 #pragma once
 
 #include <functional>
 
-#include "libs/interceptor/unary_answer.h"
+#include "libs/interceptor/unary_methods.h"
 #include "user/v1/user.grpc.pb.h"
 
 namespace hermes::testing {
 
-using GetUserFn = std::function<grpc::Status(
-    grpc::ServerContextBase*, const ::user::v1::GetUserRequest&, ::user::v1::GetUserResponse*)>;
+using GetUserFn =
+    std::function<grpc::Status(const grpc::ServerContextBase*, const ::user::v1::GetUserRequest&,
+                               ::user::v1::GetUserResponse*)>;
 
-inline grpc::Status EchoId(grpc::ServerContextBase*, const ::user::v1::GetUserRequest& request,
+inline grpc::Status EchoId(const grpc::ServerContextBase*,
+                           const ::user::v1::GetUserRequest& request,
                            ::user::v1::GetUserResponse* response) {
   response->mutable_user()->set_id(request.id());
   return grpc::Status::OK;
@@ -45,26 +47,41 @@ class ScriptedUserService final : public ::user::v1::UserService::Service {
   }
 };
 
-class ScriptedCallbackUserService final
-    : public ::user::v1::UserService::WithCallbackMethod_GetUser<::user::v1::UserService::Service> {
+class ScriptedAsyncUserService final
+    : public ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::Service>,
+      public interceptor::ServesUnaryMethods {
  public:
   GetUserFn get_user = EchoId;
-  interceptor::HandlerPool* pool = nullptr;  // null: answered inline
+  interceptor::HandlerPool* pool = nullptr;  // null: answered on the queue's thread
 
-  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-                                    const ::user::v1::GetUserRequest* request,
-                                    ::user::v1::GetUserResponse* response) override {
-    auto handler = [this, context, request, response] {
-      return get_user(context, *request, response);
-    };
-    if (pool != nullptr) return interceptor::AnswerOn(*pool, context, handler);
-    return interceptor::AnswerInline(context, handler);
+  // GrpcServer asks for it when the service is registered: `pool` is read then.
+  interceptor::UnaryMethods& unary_methods() override {
+    if (!added_) {
+      added_ = true;
+      auto ask = [this](auto... call) { RequestGetUser(call...); };
+      auto handler = [this](const grpc::ServerContext& context,
+                            const ::user::v1::GetUserRequest& request,
+                            ::user::v1::GetUserResponse* response) {
+        return get_user(&context, request, response);
+      };
+      if (pool != nullptr) {
+        methods_.AddOnPool<::user::v1::GetUserRequest, ::user::v1::GetUserResponse>(*pool, ask,
+                                                                                    handler);
+      } else {
+        methods_.AddInline<::user::v1::GetUserRequest, ::user::v1::GetUserResponse>(ask, handler);
+      }
+    }
+    return methods_;
   }
   grpc::Status WatchUsers(grpc::ServerContext*, const ::user::v1::WatchUsersRequest*,
                           grpc::ServerWriter<::user::v1::WatchUsersResponse>* writer) override {
     WriteThreeEvents(writer);
     return grpc::Status::OK;
   }
+
+ private:
+  interceptor::UnaryMethods methods_;
+  bool added_ = false;
 };
 
 }  // namespace hermes::testing

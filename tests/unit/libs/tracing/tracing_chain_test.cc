@@ -206,7 +206,8 @@ class TracingChainTest : public ::testing::Test {
 
 TEST_F(TracingChainTest, CallChain_OneTrace_ParentLinksKindsNamesAttributesAndStatus) {
   StartServices(collector_->endpoint());
-  user_service_.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+  user_service_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&,
+                              GetUserResponse*) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such user");
   };
   const std::string caller = std::string("00-") + kCallerTrace + "-" + kCallerSpan + "-01";
@@ -271,7 +272,8 @@ TEST_F(TracingChainTest, CallChain_OneTrace_ParentLinksKindsNamesAttributesAndSt
 
 TEST_F(TracingChainTest, ServerError_IsAnErrorOnBothSidesOfTheCall) {
   StartServices(collector_->endpoint());
-  user_service_.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+  user_service_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&,
+                              GetUserResponse*) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "database on fire");
   };
   EXPECT_EQ(CreateOrder().error_code(), grpc::StatusCode::INTERNAL);
@@ -330,7 +332,7 @@ TEST_F(TracingChainTest, AlwaysOff_ExportsNothing_ButTraceIdsStillPropagate) {
   StartServices(collector_->endpoint(), tracing::Sampler::AlwaysOff());
   absl::Mutex mutex;
   std::string seen_traceparent;
-  user_service_.get_user = [&](grpc::ServerContextBase* context, const GetUserRequest&,
+  user_service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
                                GetUserResponse*) {
     auto it = context->client_metadata().find("traceparent");
     absl::MutexLock lock(&mutex);

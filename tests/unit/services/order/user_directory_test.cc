@@ -42,8 +42,8 @@ class UserDirectoryTest : public ::testing::Test {
             .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)}},
         std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
     // The order service's side: CreateOrder's user check, for its caller.
-    caller_side_.get_user = [this](grpc::ServerContextBase* context, const GetUserRequest& request,
-                                   GetUserResponse*) {
+    caller_side_.get_user = [this](const grpc::ServerContextBase* context,
+                                   const GetUserRequest& request, GetUserResponse*) {
       return errors::ToGrpcStatus(directory_->CheckCanOrder(*context, request.id()));
     };
     order_service_ = Start(&caller_side_);
@@ -66,7 +66,8 @@ class UserDirectoryTest : public ::testing::Test {
 
   // The user service hangs: it answers only when the call is cancelled (10 s at most).
   void Hang() {
-    user_.get_user = [](grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
+    user_.get_user = [](const grpc::ServerContextBase* context, const GetUserRequest&,
+                        GetUserResponse*) {
       const absl::Time until = absl::Now() + absl::Seconds(10);
       while (!context->IsCancelled() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
       return grpc::Status::OK;
@@ -85,7 +86,7 @@ class UserDirectoryTest : public ::testing::Test {
     return false;
   }
   void AnswerActive() {
-    user_.get_user = [](grpc::ServerContextBase*, const GetUserRequest& request,
+    user_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest& request,
                         GetUserResponse* response) {
       response->mutable_user()->set_id(request.id());
       response->mutable_user()->set_status(::user::v1::USER_STATUS_ACTIVE);
@@ -133,7 +134,7 @@ TEST_F(UserDirectoryTest, TightCallerDeadlines_SayNothing_TheBreakerStaysClosed)
 // The user service cancelling the check on its side (shutting down, say) is not the caller's
 // cancel: the caller is told the user service is unavailable.
 TEST_F(UserDirectoryTest, CancelledOnTheUserServiceSide_Unavailable) {
-  user_.get_user = [](grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+  user_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
     return grpc::Status(grpc::StatusCode::CANCELLED, "shutting down");
   };
   const grpc::Status status = Check(absl::Seconds(5));

@@ -1,13 +1,14 @@
-// AnswerInline/AnswerOn over a real server: a call whose client gave up while it waited in the
-// pool's queue is answered without running its handler (no commit nobody waits for), one that
-// finds the queue full is refused at once; a method
-// registered raw gets its request parsed, its response serialized, a request that does not
-// parse answered INVALID_ARGUMENT naming the field, and an exception answered as gRPC answers
-// one.
-#include "libs/interceptor/unary_answer.h"
+// UnaryMethods over a real server (runtime::GrpcServer serves them on its queues): a call whose
+// client gave up while it waited in the pool's queue is answered without running its handler
+// (no commit nobody waits for), one that finds the queue full is refused at once, a handler
+// sees its client go (IsCancelled); a request is parsed, a response serialized, a request that
+// does not parse answered INVALID_ARGUMENT naming the field, an exception answered as gRPC
+// answers one; a call running at shutdown gets its grace period, and is answered.
+#include "libs/interceptor/unary_methods.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -27,7 +28,7 @@
 namespace hermes::interceptor {
 namespace {
 
-using ::hermes::testing::ScriptedCallbackUserService;
+using ::hermes::testing::ScriptedAsyncUserService;
 using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::StubTo;
 using ::user::v1::GetUserRequest;
@@ -45,12 +46,12 @@ grpc::Status GetUser(::user::v1::UserService::Stub& stub, const std::string& id,
 
 // GetUser answered on a pool: the call "blocker" holds one of the pool's threads until
 // Unblock(); the calls of every other id are counted.
-class AnswerOnTest : public ::testing::Test {
+class OnPoolTest : public ::testing::Test {
  protected:
   void Serve(int threads, size_t max_waiting) {
     pool_.emplace(threads, max_waiting);
     service_.pool = &*pool_;
-    service_.get_user = [this](grpc::ServerContextBase*, const GetUserRequest& request,
+    service_.get_user = [this](const grpc::ServerContextBase*, const GetUserRequest& request,
                                GetUserResponse*) {
       if (request.id() == "blocker") {
         blocker_started_.Notify();
@@ -84,7 +85,7 @@ class AnswerOnTest : public ::testing::Test {
   }
 
   std::optional<HandlerPool> pool_;  // outlives the server, which posts to it
-  ScriptedCallbackUserService service_;
+  ScriptedAsyncUserService service_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
 
@@ -96,7 +97,7 @@ class AnswerOnTest : public ::testing::Test {
   absl::flat_hash_map<std::string, int> ran_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_F(AnswerOnTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
+TEST_F(OnPoolTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
   Serve(1, kDefaultMaxWaiting);  // one thread: the second call queues behind the first
   Block();
   // Queued behind the blocker, it runs out of time before the pool's only thread is free.
@@ -111,7 +112,7 @@ TEST_F(AnswerOnTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
   EXPECT_EQ(Ran("abandoned"), 0);
 }
 
-TEST_F(AnswerOnTest, PoolQueueFull_AnsweredResourceExhaustedAtOnce_WithoutRunning) {
+TEST_F(OnPoolTest, PoolQueueFull_AnsweredResourceExhaustedAtOnce_WithoutRunning) {
   Serve(1, 1);  // one thread, one call may wait for it
   Block();
   // The one place in the queue: this call waits behind the blocker, and is answered after it.
@@ -133,14 +134,68 @@ TEST_F(AnswerOnTest, PoolQueueFull_AnsweredResourceExhaustedAtOnce_WithoutRunnin
   EXPECT_EQ(Ran("refused"), 0);  // a refused call never runs, not even later
 }
 
+// A handler on the pool sees its call's client go: the order service's check of a user relies
+// on it to tell the caller's cancel from the user service's failure.
+TEST_F(OnPoolTest, HandlerSeesTheClientCancel) {
+  absl::Notification started;
+  std::atomic<bool> saw_cancel{false};
+  pool_.emplace(2, kDefaultMaxWaiting);
+  service_.pool = &*pool_;
+  service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
+                          GetUserResponse*) {
+    started.Notify();
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (!context->IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
+    saw_cancel = context->IsCancelled();
+    return grpc::Status::OK;
+  };
+  server_ = StartLoopbackServer(&service_, "user.v1.UserService");
+  ASSERT_NE(server_, nullptr);
+  stub_ = StubTo<::user::v1::UserService>(*server_);
+  grpc::ClientContext context;
+  std::thread caller([&] {
+    GetUserRequest request;
+    GetUserResponse response;
+    EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
+              grpc::StatusCode::CANCELLED);
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  context.TryCancel();
+  caller.join();
+  server_->Shutdown(absl::Seconds(10));  // returns once the handler has answered
+  EXPECT_TRUE(saw_cancel);
+}
+
+// Shutdown gives a running call its grace period, and the client gets the handler's answer.
+TEST_F(OnPoolTest, CallRunningAtShutdown_AnsweredWithinTheGrace) {
+  Serve(2, kDefaultMaxWaiting);
+  Block();
+  std::thread stopper([this] { server_->Shutdown(absl::Seconds(20)); });
+  // New calls are refused once the shutdown began (UNAVAILABLE; CANCELLED for one that reached
+  // the server as it began: gRPC drops it unrun); the blocker is still running meanwhile.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  grpc::Status refused;
+  do {
+    refused = GetUser(*stub_, "late", std::chrono::seconds(5));
+  } while (refused.ok() && absl::Now() < deadline);
+  EXPECT_TRUE(refused.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              refused.error_code() == grpc::StatusCode::CANCELLED)
+      << refused.error_code() << " " << refused.error_message();
+  Unblock();  // the blocker's caller checks that it was answered OK
+  stopper.join();
+}
+
 // GetUser registered raw, answered inline or on a pool as the services answer theirs.
-class RawGetUserService final : public ::user::v1::UserService::WithRawCallbackMethod_GetUser<
-                                    ::user::v1::UserService::Service> {
+class RawGetUserService final
+    : public ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::Service>,
+      public ServesUnaryMethods {
  public:
-  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
-                                    const grpc::ByteBuffer* request_bytes,
-                                    grpc::ByteBuffer* response_bytes) override {
-    auto handler = [](const GetUserRequest& request, GetUserResponse* response) {
+  UnaryMethods& unary_methods() override {  // GrpcServer asks once: `pool` is read then
+    if (added_) return methods_;
+    added_ = true;
+    auto ask = [this](auto... call) { RequestGetUser(call...); };
+    auto handler = [](const grpc::ServerContext&, const GetUserRequest& request,
+                      GetUserResponse* response) {
       if (request.id() == "throws") throw std::runtime_error("handler bug");
       if (request.id() == "missing") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no user");
       response->mutable_user()->set_id(request.id());
@@ -148,13 +203,17 @@ class RawGetUserService final : public ::user::v1::UserService::WithRawCallbackM
       return grpc::Status::OK;
     };
     if (pool != nullptr) {
-      return AnswerOn<GetUserRequest, GetUserResponse>(*pool, context, request_bytes,
-                                                       response_bytes, handler);
+      methods_.AddOnPool<GetUserRequest, GetUserResponse>(*pool, ask, handler);
+    } else {
+      methods_.AddInline<GetUserRequest, GetUserResponse>(ask, handler);
     }
-    return AnswerInline<GetUserRequest, GetUserResponse>(context, request_bytes, response_bytes,
-                                                         handler);
+    return methods_;
   }
   HandlerPool* pool = nullptr;
+
+ private:
+  UnaryMethods methods_;
+  bool added_ = false;
 };
 
 class RawMethodTest : public ::testing::TestWithParam<bool> {  // on a pool?

@@ -1,0 +1,114 @@
+#include "libs/interceptor/unary_methods.h"
+
+#include <atomic>
+
+namespace hermes::interceptor {
+
+// One call of a method, from the moment it is asked for until gRPC is done with it. Its tag
+// comes back twice: when the call arrives (or, not ok, never will) and when its answer was
+// sent. It also asks to be told when the call ends (done_): so that a call whose client went
+// away while it waited for a pool thread is not run, and so that a handler may ask
+// ServerContext::IsCancelled() (on the async API that is safe only with this notification; it
+// plucks the completion queue otherwise). The call is deleted by whichever of the two ends
+// comes last.
+class UnaryMethods::Call final : public AsyncTag {
+ public:
+  Call(UnaryMethods& methods, const Method& method, grpc::ServerCompletionQueue* cq)
+      : methods_(methods), method_(method), cq_(cq) {
+    context_.AsyncNotifyWhenDone(&done_);
+    method_.request(&context_, &request_, &responder_, cq_, cq_, this);
+  }
+  ~Call() { methods_.Ended(); }
+
+  void Proceed(bool ok) override {
+    if (answered_.load(
+            std::memory_order_acquire)) {  // the answer went out (or the call had ended by then)
+      Unref();
+      return;
+    }
+    if (!ok) {  // asked for while the server shuts down: no call, and no done_ either
+      delete this;
+      return;
+    }
+    methods_.Ask(method_, cq_);
+    if (method_.pool == nullptr) {
+      Answer(method_.exchange(context_, request_, &response_));
+      return;
+    }
+    const bool admitted = method_.pool->TryPost([this] {
+      // Nobody waits for the answer any more: do not commit for nobody.
+      if (done_.ended.load(std::memory_order_acquire)) {
+        Answer(grpc::Status::CANCELLED);
+        return;
+      }
+      Answer(method_.exchange(context_, request_, &response_));
+    });
+    if (!admitted) {
+      Answer(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, kOverloaded));
+    }
+  }
+
+ private:
+  // The AsyncNotifyWhenDone tag: the call ended, answered or not (cancelled, past its deadline).
+  struct Done final : AsyncTag {
+    explicit Done(Call* owner) : call(owner) {}
+    void Proceed(bool /*ok*/) override {
+      ended.store(true, std::memory_order_release);
+      call->Unref();
+    }
+    Call* call;
+    std::atomic<bool> ended{false};
+  };
+
+  void Answer(const grpc::Status& status) {
+    // Set first: the completion may come back on the queue's thread before Finish returns.
+    answered_.store(true, std::memory_order_release);
+    if (status.ok()) {
+      responder_.Finish(response_, status, this);
+    } else {
+      responder_.FinishWithError(status, this);
+    }
+  }
+
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  UnaryMethods& methods_;
+  const Method& method_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext context_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_{&context_};
+  Done done_{this};
+  std::atomic<int> refs_{2};  // the answer's completion, and done_
+  std::atomic<bool> answered_{false};
+};
+
+void UnaryMethods::RequestCalls(grpc::ServerCompletionQueue* cq) {
+  for (const std::unique_ptr<Method>& method : methods_) {
+    for (int i = 0; i < kRequestsPerMethod; ++i) Ask(*method, cq);
+  }
+}
+
+void UnaryMethods::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+  mu_.Await(absl::Condition(
+      +[](int* live_calls) { return *live_calls == 0; }, &live_calls_));
+}
+
+void UnaryMethods::Ask(const Method& method, grpc::ServerCompletionQueue* cq) {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) return;
+  ++live_calls_;
+  new Call(*this, method, cq);  // owned by gRPC's events from here: see Call
+}
+
+void UnaryMethods::Ended() {
+  absl::MutexLock lock(&mu_);
+  --live_calls_;
+}
+
+}  // namespace hermes::interceptor

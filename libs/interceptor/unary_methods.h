@@ -1,0 +1,177 @@
+// UnaryMethods: a service's unary methods on gRPC's async API, each answered on the thread that
+// received it (AddInline) or on a HandlerPool (AddOnPool), with its request parsed here.
+//
+// A service registers its unary methods raw (`WithRawMethod_<Method>` bases), implements
+// ServesUnaryMethods, and adds each method once, in its constructor:
+//
+//   UserServiceImpl::UserServiceImpl(...) {
+//     unary_.AddInline<GetUserRequest, GetUserResponse>(
+//         [this](auto... call) { RequestGetUser(call...); },
+//         [this](const grpc::ServerContext&, const GetUserRequest& request,
+//                GetUserResponse* response) { return Get(request, response); });
+//     unary_.AddOnPool<CreateUserRequest, CreateUserResponse>(handlers_, ...);
+//   }
+//
+// runtime::GrpcServer finds such a service, gives it completion queues of its own, asks for
+// its calls on them (RequestCalls) and runs one thread per queue that hands every event to its
+// tag (AsyncTag). The interceptor chain runs around these calls as around any other.
+//
+// AddInline is for handlers that never wait: no commit, no call to another service, no lock
+// held for long — a read by primary key (GetUser, GetOrder). The queue's thread runs it, so a
+// handler that waits there stalls every call of that queue. Every other handler goes to a
+// HandlerPool, where it may wait. A call whose client has gone (cancelled, or past its
+// deadline) while it waited in the pool's queue is answered CANCELLED without running; a call
+// that finds the pool's queue full (kDefaultMaxWaiting calls already wait for a thread) is
+// answered RESOURCE_EXHAUSTED at once (kOverloaded), as gRPC's sync server answers a call it
+// has no thread for: nothing of it ran, so it is safe to retry, later or on another instance.
+//
+// Why the async API (README, "Decisions and deviations"; tests/bench/hybrid_server.sh):
+// - not the callback API: gRPC 1.51 (as Debian builds it, without NDEBUG) searches a completion
+//   queue's outstanding operations linearly on every completion, and every open stream keeps
+//   one outstanding on the server's one callback queue. Beside 10,000 open, idle WatchUsers
+//   streams an echo GetUser on the callback API lost half its throughput and doubled its p99;
+//   on queues of its own it did not move. And at 16 in flight its p99 was about half the
+//   callback API's (0.63-0.69 ms against 1.2-1.4 ms), for ~15 % less throughput.
+// - not the sync API: in a server that also has callback methods (the streams), gRPC 1.51 gives
+//   the sync methods non-polling completion queues, and a sync call then waited ~100 ms every
+//   so often.
+//
+// A request's bytes are parsed here (libs/api/parse_request.h), so one that does not parse is
+// answered INVALID_ARGUMENT naming its field (a string that is not valid UTF-8) instead of
+// gRPC's bare INTERNAL. An exception that escapes a handler is answered as gRPC's sync handlers
+// answer it (errors::HandlerThrew()), so the recovery stage turns it into INTERNAL with an
+// AppError; without that, one thrown on a queue's or the pool's thread would end the process.
+#pragma once
+
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_unary_call.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/api/parse_request.h"
+#include "libs/errors/app_error.h"
+#include "libs/interceptor/handler_pool.h"
+
+namespace hermes::interceptor {
+
+// An event's receiver on the unary methods' completion queues: every tag put on them is one.
+class AsyncTag {
+ public:
+  // `ok`: what the completion queue reported for the operation (false: it did not happen,
+  // e.g. a call asked for while the server shuts down).
+  virtual void Proceed(bool ok) = 0;
+
+ protected:
+  ~AsyncTag() = default;
+};
+
+// Calls of each method asked for in advance on each queue: a burst of new calls is matched
+// without waiting for the queue's thread to ask for the next one.
+inline constexpr int kRequestsPerMethod = 8;
+
+// `handler()`, with an escaping exception answered as gRPC's sync wrapper answers it.
+template <typename Handler>
+grpc::Status RunCatching(Handler& handler) {
+  try {
+    return handler();
+  } catch (...) {
+    return errors::HandlerThrew();
+  }
+}
+
+class UnaryMethods {
+ public:
+  // The generated `Request<Method>` of a `WithRawMethod_<Method>` base, bound to the service.
+  using RequestFn = std::function<void(
+      grpc::ServerContext*, grpc::ByteBuffer*, grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>*,
+      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)>;
+
+  UnaryMethods() = default;
+  UnaryMethods(const UnaryMethods&) = delete;
+  UnaryMethods& operator=(const UnaryMethods&) = delete;
+
+  // `handler`: (const grpc::ServerContext&, const Request&, Response*) -> grpc::Status; its
+  // response is serialized and sent when it answers OK.
+  template <typename Request, typename Response, typename Handler>
+  void AddInline(RequestFn request, Handler handler) {
+    Add<Request, Response>(std::move(request), nullptr, std::move(handler));
+  }
+  template <typename Request, typename Response, typename Handler>
+  void AddOnPool(HandlerPool& pool, RequestFn request, Handler handler) {
+    Add<Request, Response>(std::move(request), &pool, std::move(handler));
+  }
+
+  // Asks for the next calls of every method on `cq` (kRequestsPerMethod each); each call asks
+  // for one more as it arrives, until Stop.
+  void RequestCalls(grpc::ServerCompletionQueue* cq);
+  // No call is asked for from now on, and it returns once gRPC is done with every call asked
+  // for so far: answered, or (not arrived) given back by the server's shutdown. The server calls
+  // it after its own Shutdown, with the queues' threads still running, and shuts the queues
+  // down after it: gRPC's Shutdown does not wait for an async call that its client cancelled
+  // (its handler may still be running on the pool, and answers it later).
+  void Stop();
+
+ private:
+  // What a call does with the request's bytes: parse, handle, serialize.
+  using Exchange = std::function<grpc::Status(const grpc::ServerContext&, const grpc::ByteBuffer&,
+                                              grpc::ByteBuffer*)>;
+  struct Method {
+    RequestFn request;
+    HandlerPool* pool = nullptr;  // null: answered on the queue's thread
+    Exchange exchange;
+  };
+  class Call;  // one call of a method, from the moment it is asked for (unary_methods.cc)
+
+  template <typename Request, typename Response, typename Handler>
+  void Add(RequestFn request_fn, HandlerPool* pool, Handler handler);
+  // Asks for the next call of `method` on `cq`, unless stopped.
+  void Ask(const Method& method, grpc::ServerCompletionQueue* cq);
+
+  // A Call's end (it was deleted).
+  void Ended();
+
+  std::vector<std::unique_ptr<Method>> methods_;  // added before the server starts
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  int live_calls_ ABSL_GUARDED_BY(mu_) = 0;  // asked for and not yet deleted
+};
+
+// Implemented by a service whose unary methods are UnaryMethods: runtime::GrpcServer serves
+// them for it.
+class ServesUnaryMethods {
+ public:
+  virtual UnaryMethods& unary_methods() = 0;
+
+ protected:
+  ~ServesUnaryMethods() = default;
+};
+
+template <typename Request, typename Response, typename Handler>
+void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, Handler handler) {
+  auto method = std::make_unique<Method>();
+  method->request = std::move(request_fn);
+  method->pool = pool;
+  method->exchange = [handler = std::move(handler)](const grpc::ServerContext& context,
+                                                    const grpc::ByteBuffer& request_bytes,
+                                                    grpc::ByteBuffer* response_bytes) mutable {
+    Request request;
+    if (absl::Status parsed = api::ParseRequest(request_bytes, &request); !parsed.ok()) {
+      return errors::ToGrpcStatus(parsed);
+    }
+    Response response;
+    auto run = [&] { return handler(context, request, &response); };
+    grpc::Status status = RunCatching(run);
+    if (!status.ok()) return status;
+    return api::SerializeResponse(response, response_bytes);
+  };
+  methods_.push_back(std::move(method));
+}
+
+}  // namespace hermes::interceptor
