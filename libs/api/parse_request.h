@@ -3,8 +3,9 @@
 //
 // gRPC parses requests itself and answers a message that does not parse without naming why
 // (UNIMPLEMENTED or INTERNAL with an empty message, see libs/interceptor/recovery.h). The
-// methods that take their requests as raw bytes (a `WithRawCallbackMethod_` base: every unary
-// method, through libs/interceptor/unary_answer.h, and UploadOrderEvents, so that one bad
+// methods that take their requests as raw bytes (every unary method, a `WithRawMethod_` base
+// through libs/interceptor/unary_methods.h, and UploadOrderEvents and StreamOrderUpdates,
+// `WithRawCallbackMethod_` bases, so that one bad
 // message is a rejection and not the end of the stream) parse them here instead and learn
 // which field was at fault: proto3 refuses a string field that is not valid UTF-8, and API.md
 // makes that INVALID_ARGUMENT naming the field.

@@ -93,9 +93,10 @@ std::optional<::common::v1::AppError> AppErrorOf(const grpc::Status& status);
 absl::string_view GoCodeName(grpc::StatusCode code);
 
 // What gRPC's sync handler wrapper (CatchingFunctionHandler) answers, with UNKNOWN, when a
-// handler throws. Code that runs a handler's work itself (the callback API's unary answers, the
-// streaming reactors) answers an escaping exception the same way, with HandlerThrew(), and the
-// recovery stage (libs/interceptor/recovery.h) turns it into INTERNAL, logged and counted.
+// handler throws. Code that runs a handler's work itself (the unary methods on the async API,
+// libs/interceptor/unary_methods.h; the streaming reactors) answers an escaping exception the same
+// way, with HandlerThrew(), and the recovery stage (libs/interceptor/recovery.h) turns it into
+// INTERNAL, logged and counted.
 inline constexpr char kHandlerThrew[] = "Unexpected error in RPC handling";
 inline grpc::Status HandlerThrew() {
   return grpc::Status(grpc::StatusCode::UNKNOWN, kHandlerThrew);

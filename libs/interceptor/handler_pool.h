@@ -1,16 +1,18 @@
-// HandlerPool: the threads that run the unary handlers which wait — for a commit's fsync, for
-// another service — when their methods are on gRPC's callback API (AnswerOn, unary_answer.h).
+// HandlerPool: the threads that run the handlers which wait — for a commit's fsync, for
+// another service: the unary methods' (UnaryMethods::AddOnPool, unary_methods.h) and
+// UploadOrderEvents' messages.
 //
-// gRPC 1.51 runs a server's callback completions on a few shared threads (two on machines of
-// up to 5 cores), so a handler that waits cannot run there; these threads are where it waits
-// instead. Threads are started on demand, when a task arrives and no thread is idle, up to
-// `max_threads`, and then kept: the same steady state as the sync API's thread pool (which
-// kept up to 64 idle threads, see runtime::kUnaryThreadReserve), without its completion queue.
-// Tasks run in the order posted; beyond `max_threads` busy, they queue.
+// The unary calls complete on two completion-queue threads, the streams' on gRPC's few shared
+// callback threads (two on machines of up to 5 cores); a handler that waits cannot run on
+// either without stalling every call behind it, so these threads are where it waits instead.
+// Threads are started on demand, when a task arrives and no thread is idle, up to `max_threads`,
+// and then kept: the same steady state as the sync API's thread pool (which kept up to 64 idle
+// threads, see runtime::kUnaryThreadReserve), without its completion queue. Tasks run in the order
+// posted; beyond `max_threads` busy, they queue.
 //
 // A new call is admitted with TryPost, which refuses it once `max_waiting` tasks already wait
 // for a thread: under a load beyond what the threads get through, the caller answers at once
-// (RESOURCE_EXHAUSTED, see AnswerOn) instead of the queue, its memory and every call's wait
+// (RESOURCE_EXHAUSTED, see unary_methods.h) instead of the queue, its memory and every call's wait
 // growing for as long as the overload lasts. Post is for work of a call already admitted (the
 // next message of a stream), which must not be dropped half-way: it always queues.
 //

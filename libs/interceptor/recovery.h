@@ -3,7 +3,8 @@
 // keeps serving.
 //
 // gRPC C++ catches the exception itself (the generated sync handlers run inside a try/catch;
-// for the callback-API point reads, AnswerInline does the same) and answers UNKNOWN
+// for the services' unary methods and streams, unary_methods.h and the reactors do the same) and
+// answers UNKNOWN
 // "Unexpected error in RPC handling"; the exception object is gone by the time any
 // interceptor runs. This stage recognises that exact status when the handler finishes and
 // rewrites it, before any later stage reports it. The client never sees the exception text.
@@ -12,7 +13,7 @@
 // INTERNAL with an empty message on the sync API, UNIMPLEMENTED with an empty message on the
 // callback API — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with an
 // AppError, as API.md requires for invalid UTF-8. The services' unary methods parse their own
-// requests and name the field (unary_answer.h); this is for the methods whose one request gRPC
+// requests and name the field (unary_methods.h); this is for the methods whose one request gRPC
 // parses for us: WatchUsers and the health service. gRPC answers a call whose client
 // cancelled it before its request arrived the same way, and every hook sees it the same way,
 // so for those methods such a call is counted as INVALID_ARGUMENT too.

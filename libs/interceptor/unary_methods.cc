@@ -15,10 +15,10 @@ class UnaryMethods::Call final : public AsyncTag {
  public:
   Call(UnaryMethods& methods, const Method& method, grpc::ServerCompletionQueue* cq)
       : methods_(methods), method_(method), cq_(cq) {
-    context_.AsyncNotifyWhenDone(&done_);
-    method_.request(&context_, &request_, &responder_, cq_, cq_, this);
+    // Tags go out as AsyncTag*, which is what the queue threads cast them back to.
+    context_.AsyncNotifyWhenDone(static_cast<AsyncTag*>(&done_));
+    method_.request(&context_, &request_, &responder_, cq_, cq_, static_cast<AsyncTag*>(this));
   }
-  ~Call() { methods_.Ended(); }
 
   void Proceed(bool ok) override {
     if (answered_.load(
@@ -27,7 +27,7 @@ class UnaryMethods::Call final : public AsyncTag {
       return;
     }
     if (!ok) {  // asked for while the server shuts down: no call, and no done_ either
-      delete this;
+      Delete();
       return;
     }
     methods_.Ask(method_, cq_);
@@ -64,14 +64,20 @@ class UnaryMethods::Call final : public AsyncTag {
     // Set first: the completion may come back on the queue's thread before Finish returns.
     answered_.store(true, std::memory_order_release);
     if (status.ok()) {
-      responder_.Finish(response_, status, this);
+      responder_.Finish(response_, status, static_cast<AsyncTag*>(this));
     } else {
-      responder_.FinishWithError(status, this);
+      responder_.FinishWithError(status, static_cast<AsyncTag*>(this));
     }
   }
 
   void Unref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Delete();
+  }
+  // Counted as ended only once its context (which releases gRPC's call) is gone.
+  void Delete() {
+    UnaryMethods& methods = methods_;
+    delete this;
+    methods.Ended();
   }
 
   UnaryMethods& methods_;
@@ -102,8 +108,8 @@ void UnaryMethods::Stop() {
 void UnaryMethods::Ask(const Method& method, grpc::ServerCompletionQueue* cq) {
   absl::MutexLock lock(&mu_);
   if (stopped_) return;
-  ++live_calls_;
   new Call(*this, method, cq);  // owned by gRPC's events from here: see Call
+  ++live_calls_;  // after: a Call that failed to be made is not waited for (Ended needs mu_)
 }
 
 void UnaryMethods::Ended() {

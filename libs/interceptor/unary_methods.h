@@ -98,7 +98,11 @@ class UnaryMethods {
   UnaryMethods& operator=(const UnaryMethods&) = delete;
 
   // `handler`: (const grpc::ServerContext&, const Request&, Response*) -> grpc::Status; its
-  // response is serialized and sent when it answers OK.
+  // response is serialized and sent when it answers OK. The context's IsCancelled() says
+  // whether the call has ended (its client cancelled it, or its deadline passed) once the queue
+  // thread has taken gRPC's word for it, a moment after: a handler on a pool sees it (the
+  // order service's user check asks it), one run inline never does (its own thread is the one
+  // that would take the word), and a server-side TryCancel() does not show.
   template <typename Request, typename Response, typename Handler>
   void AddInline(RequestFn request, Handler handler) {
     Add<Request, Response>(std::move(request), nullptr, std::move(handler));
@@ -144,7 +148,8 @@ class UnaryMethods {
 };
 
 // Implemented by a service whose unary methods are UnaryMethods: runtime::GrpcServer serves
-// them for it.
+// them for it. Such a service can be given to one server in its life (gRPC's rule for async
+// services, which it asserts; and Stop is for good), even if that server failed to start.
 class ServesUnaryMethods {
  public:
   virtual UnaryMethods& unary_methods() = 0;

@@ -63,7 +63,8 @@ inline constexpr int kUnaryQueues = 2;
 class GrpcServer {
  public:
   // Binds, starts serving and reports every service SERVING. Fails (without leaving anything
-  // running) when the address cannot be bound.
+  // running) when the address cannot be bound. A service with UnaryMethods can be given to
+  // one Start only (unary_methods.h).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(ServerOptions options);
 
   ~GrpcServer();
@@ -78,7 +79,10 @@ class GrpcServer {
   void MarkNotServing();
 
   // Drains: health turns NOT_SERVING, new calls are refused, running calls get `grace` to
-  // finish and are cancelled after it. Idempotent; the destructor calls it with no grace.
+  // finish and are cancelled after it. It returns once every handler has returned: a handler
+  // on a HandlerPool answers a cancelled call when it is done, so a handler that never returns
+  // holds it up (as a sync handler holds up gRPC's own Shutdown). Idempotent; the destructor
+  // calls it with no grace.
   void Shutdown(absl::Duration grace);
 
  private:
@@ -88,12 +92,13 @@ class GrpcServer {
   // After the server shut down: no call is asked for any more, the queues drain and stop.
   void StopUnaryQueues();
 
+  // The queues first, so that they outlive the server (gRPC's order).
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> queue_threads_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::vector<std::string> service_names_;
   std::vector<interceptor::UnaryMethods*> unary_methods_;
-  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
-  std::vector<std::thread> queue_threads_;
   bool shut_down_ = false;
 };
 

@@ -1,6 +1,6 @@
 // UploadOrderEventsReactor: one UploadOrderEvents stream (client-streaming), on gRPC's
 // callback API, so that the order service has no method left on the sync API (see
-// libs/interceptor/unary_answer.h for why that matters).
+// libs/interceptor/unary_methods.h for why that matters).
 //
 // It reads one message at a time, as the bytes that came (the method is registered raw: see
 // OrderServiceBase in order_service.h). Each is parsed, validated and committed on the service's

@@ -8,6 +8,25 @@
 #include "libs/errors/app_error.h"
 
 namespace hermes::order {
+namespace {
+
+// Whether the incoming call has ended: its caller cancelled it, or its deadline passed. gRPC
+// passes a caller's cancel on to our call to the user service before it marks the incoming
+// call (on the async API, until the service's queue thread has taken the call-ended
+// notification), so after a CANCELLED from the user service the mark is given a moment.
+bool CallerGone(const grpc::ServerContextBase& incoming, bool after_cancelled) {
+  const absl::Time until =
+      absl::Now() + (after_cancelled ? absl::Milliseconds(100) : absl::ZeroDuration());
+  while (true) {
+    if (incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now()) {
+      return true;
+    }
+    if (absl::Now() >= until) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+}  // namespace
 
 UserDirectory::UserDirectory(const UserDirectoryOptions& options,
                              const std::shared_ptr<interceptor::ClientChain>& chain,
@@ -53,13 +72,12 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::CANCELLED: {
       // Our cap running out is the user service's failure. But the caller's own deadline or
-      // cancel ends our call too, as DEADLINE_EXCEEDED or CANCELLED, and IsCancelled() may not
-      // say so yet (gRPC passes the cancel on before it marks the incoming call): that says
+      // cancel ends our call too, as DEADLINE_EXCEEDED or CANCELLED (CallerGone): that says
       // nothing about the user service, unless the check had waited `slow_call` without an
       // answer. A user service that hangs would otherwise never open the breaker for callers
       // whose deadlines are under the cap.
       const bool caller_gone =
-          incoming.IsCancelled() || incoming.deadline() <= std::chrono::system_clock::now();
+          CallerGone(incoming, status.error_code() == grpc::StatusCode::CANCELLED);
       const bool cap_ran_out =
           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !caller_gone;
       if (cap_ran_out || waited >= options_.slow_call) {

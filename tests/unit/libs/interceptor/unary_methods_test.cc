@@ -166,6 +166,46 @@ TEST_F(OnPoolTest, HandlerSeesTheClientCancel) {
   EXPECT_TRUE(saw_cancel);
 }
 
+// Shutdown returns only once a handler still running for a call whose client cancelled it has
+// answered: gRPC's own Shutdown does not wait for such a call, and the queue its answer
+// completes on must outlive it.
+TEST_F(OnPoolTest, Shutdown_WaitsForAHandlerWhoseClientCancelled) {
+  absl::Notification started;
+  absl::Notification release;
+  pool_.emplace(2, kDefaultMaxWaiting);
+  service_.pool = &*pool_;
+  service_.get_user = [&](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+    started.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return grpc::Status::OK;
+  };
+  server_ = StartLoopbackServer(&service_, "user.v1.UserService");
+  ASSERT_NE(server_, nullptr);
+  stub_ = StubTo<::user::v1::UserService>(*server_);
+  grpc::ClientContext context;
+  std::thread caller([&] {
+    GetUserRequest request;
+    GetUserResponse response;
+    EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
+              grpc::StatusCode::CANCELLED);
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  context.TryCancel();
+  caller.join();
+  std::atomic<bool> returned{false};
+  std::thread stopper([&] {
+    server_->Shutdown(absl::ZeroDuration());
+    returned = true;
+  });
+  // Nothing to await here: what is checked is that Shutdown does not return while the handler
+  // runs. Without the wait it returns within milliseconds.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(returned);
+  release.Notify();
+  stopper.join();
+  EXPECT_TRUE(returned);
+}
+
 // Shutdown gives a running call its grace period, and the client gets the handler's answer.
 TEST_F(OnPoolTest, CallRunningAtShutdown_AnsweredWithinTheGrace) {
   Serve(2, kDefaultMaxWaiting);

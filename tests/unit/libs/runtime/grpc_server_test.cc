@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/interceptor/handler_pool.h"
+#include "libs/interceptor/unary_methods.h"
 #include "tests/support/network.h"
 #include "user/v1/user.grpc.pb.h"
 
@@ -98,24 +100,52 @@ TEST_F(GrpcServerTest, Shutdown_StopsAcceptingCalls) {
 
 // GetUser takes as long as its id says (in ms), or, for "until-cancelled", until the call is
 // cancelled (at most 10 s).
-class SlowUserService final : public user::v1::UserService::Service {
- public:
-  grpc::Status GetUser(grpc::ServerContext* context, const user::v1::GetUserRequest* request,
-                       user::v1::GetUserResponse*) override {
+struct SlowGetUser {
+  grpc::Status operator()(const grpc::ServerContextBase& context,
+                          const user::v1::GetUserRequest& request) {
     started.Notify();
-    if (request->id() == "until-cancelled") {
+    if (request.id() == "until-cancelled") {
       const absl::Time limit = absl::Now() + absl::Seconds(10);
-      while (!context->IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
-      saw_cancellation = context->IsCancelled();
+      while (!context.IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
+      saw_cancellation = context.IsCancelled();
       return grpc::Status::OK;
     }
     int ms = 0;
-    (void)absl::SimpleAtoi(request->id(), &ms);
+    (void)absl::SimpleAtoi(request.id(), &ms);
     absl::SleepFor(absl::Milliseconds(ms));  // the work being drained
     return grpc::Status::OK;
   }
   absl::Notification started;
   std::atomic<bool> saw_cancellation{false};
+};
+
+// On the sync API, as gRPC's own services run...
+class SlowSyncUserService final : public user::v1::UserService::Service {
+ public:
+  grpc::Status GetUser(grpc::ServerContext* context, const user::v1::GetUserRequest* request,
+                       user::v1::GetUserResponse*) override {
+    return slow(*context, *request);
+  }
+  SlowGetUser slow;
+};
+
+// ... and on the async API, on a HandlerPool, as the services run theirs.
+class SlowAsyncUserService final
+    : public user::v1::UserService::WithRawMethod_GetUser<user::v1::UserService::Service>,
+      public interceptor::ServesUnaryMethods {
+ public:
+  SlowAsyncUserService() {
+    methods_.AddOnPool<user::v1::GetUserRequest, user::v1::GetUserResponse>(
+        pool_, [this](auto... call) { RequestGetUser(call...); },
+        [this](const grpc::ServerContext& context, const user::v1::GetUserRequest& request,
+               user::v1::GetUserResponse*) { return slow(context, request); });
+  }
+  interceptor::UnaryMethods& unary_methods() override { return methods_; }
+  SlowGetUser slow;
+
+ private:
+  interceptor::HandlerPool pool_{4};
+  interceptor::UnaryMethods methods_;
 };
 
 void CallInBackground(int port, const std::string& id, std::thread* thread, grpc::Status* result) {
@@ -130,37 +160,76 @@ void CallInBackground(int port, const std::string& id, std::thread* thread, grpc
   });
 }
 
-TEST(GrpcServerShutdownTest, CallInFlight_FinishesWithinGrace) {
-  SlowUserService service;
-  auto server = GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                   .credentials = grpc::InsecureServerCredentials(),
-                                   .services = {{&service, "user.v1.UserService"}}});
-  ASSERT_TRUE(server.ok()) << server.status();
+class GrpcServerShutdownTest : public ::testing::TestWithParam<bool> {  // async API?
+ protected:
+  void SetUp() override {
+    grpc::Service* service = &sync_service_;
+    slow_ = &sync_service_.slow;
+    if (GetParam()) {
+      service = &async_service_;
+      slow_ = &async_service_.slow;
+    }
+    auto started = GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                      .credentials = grpc::InsecureServerCredentials(),
+                                      .services = {{service, "user.v1.UserService"}}});
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = *std::move(started);
+  }
+
+  SlowSyncUserService sync_service_;
+  SlowAsyncUserService async_service_;
+  SlowGetUser* slow_ = nullptr;
+  std::unique_ptr<GrpcServer> server_;
+};
+
+TEST_P(GrpcServerShutdownTest, CallInFlight_FinishesWithinGrace) {
   std::thread caller;
   grpc::Status result(grpc::StatusCode::UNKNOWN, "not finished");
-  CallInBackground((*server)->port(), "300", &caller, &result);
-  ASSERT_TRUE(service.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  (*server)->Shutdown(absl::Seconds(10));
+  CallInBackground(server_->port(), "300", &caller, &result);
+  ASSERT_TRUE(slow_->started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  server_->Shutdown(absl::Seconds(10));
   caller.join();
   EXPECT_TRUE(result.ok()) << result.error_message();
 }
 
-TEST(GrpcServerShutdownTest, CallBeyondGrace_IsCancelledSoShutdownIsBounded) {
-  SlowUserService service;
-  auto server = GrpcServer::Start({.listen_address = "127.0.0.1:0",
-                                   .credentials = grpc::InsecureServerCredentials(),
-                                   .services = {{&service, "user.v1.UserService"}}});
-  ASSERT_TRUE(server.ok()) << server.status();
+TEST_P(GrpcServerShutdownTest, CallBeyondGrace_IsCancelledSoShutdownIsBounded) {
   std::thread caller;
   grpc::Status result;
-  CallInBackground((*server)->port(), "until-cancelled", &caller, &result);
-  ASSERT_TRUE(service.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  CallInBackground(server_->port(), "until-cancelled", &caller, &result);
+  ASSERT_TRUE(slow_->started.WaitForNotificationWithTimeout(absl::Seconds(10)));
   const absl::Time start = absl::Now();
-  (*server)->Shutdown(absl::Milliseconds(200));
+  server_->Shutdown(absl::Milliseconds(200));
   caller.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  EXPECT_TRUE(service.saw_cancellation);
+  EXPECT_TRUE(slow_->saw_cancellation);
   EXPECT_FALSE(result.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Api, GrpcServerShutdownTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return std::string(param.param ? "Async" : "Sync");
+                         });
+
+// A server whose unary methods are on the async API, started on a port that is taken: its
+// completion queues are shut down and drained without a thread ever serving them.
+TEST(GrpcServerAsyncTest, Start_PortTaken_FailsAndCleansUp) {
+  SlowAsyncUserService first_service;
+  auto first = GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                  .credentials = grpc::InsecureServerCredentials(),
+                                  .services = {{&first_service, "user.v1.UserService"}}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  SlowAsyncUserService second_service;
+  auto second = GrpcServer::Start({.listen_address = LoopbackAddress((*first)->port()),
+                                   .credentials = grpc::InsecureServerCredentials(),
+                                   .services = {{&second_service, "user.v1.UserService"}}});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  // The first still serves its async method.
+  std::thread caller;
+  grpc::Status result(grpc::StatusCode::UNKNOWN, "not finished");
+  CallInBackground((*first)->port(), "0", &caller, &result);
+  caller.join();
+  EXPECT_TRUE(result.ok()) << result.error_message();
 }
 
 }  // namespace

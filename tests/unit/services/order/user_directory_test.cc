@@ -1,7 +1,7 @@
 // UserDirectory between two real in-process servers, as CreateOrder uses it: an upstream whose
-// GetUser asks the directory (on behalf of its caller, with the caller's deadline), and a
-// scripted user service behind it. What a failure of the user service is, for the breaker, and
-// what the caller is told.
+// GetUser asks the directory (on behalf of its caller, with the caller's deadline, on a
+// HandlerPool of the async API as CreateOrder runs), and a scripted user service behind it. What a
+// failure of the user service is, for the breaker, and what the caller is told.
 #include "services/order/user_directory.h"
 
 #include <gtest/gtest.h>
@@ -9,8 +9,13 @@
 #include <prometheus/text_serializer.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
@@ -23,6 +28,7 @@ namespace hermes::order {
 namespace {
 
 using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::ScriptedAsyncUserService;
 using ::hermes::testing::ScriptedUserService;
 using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::TestChannel;
@@ -44,13 +50,18 @@ class UserDirectoryTest : public ::testing::Test {
     // The order service's side: CreateOrder's user check, for its caller.
     caller_side_.get_user = [this](const grpc::ServerContextBase* context,
                                    const GetUserRequest& request, GetUserResponse*) {
-      return errors::ToGrpcStatus(directory_->CheckCanOrder(*context, request.id()));
+      const grpc::Status status =
+          errors::ToGrpcStatus(directory_->CheckCanOrder(*context, request.id()));
+      absl::MutexLock lock(&mu_);
+      answered_.push_back(status);
+      return status;
     };
+    caller_side_.pool = &pool_;
     order_service_ = Start(&caller_side_);
     stub_ = ::user::v1::UserService::NewStub(TestChannel(LoopbackAddress(order_service_->port())));
   }
 
-  static std::unique_ptr<runtime::GrpcServer> Start(ScriptedUserService* service) {
+  static std::unique_ptr<runtime::GrpcServer> Start(grpc::Service* service) {
     return StartLoopbackServer(service, "user.v1.UserService");
   }
 
@@ -94,9 +105,25 @@ class UserDirectoryTest : public ::testing::Test {
     };
   }
 
+  // What the caller's side answered, in order (a caller that cancelled does not hear it).
+  std::optional<grpc::Status> Answered(size_t index) {
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(
+        absl::Condition(
+            +[](std::vector<grpc::Status>* answered_so_far) { return !answered_so_far->empty(); },
+            &answered_),
+        until);
+    if (answered_.size() <= index) return std::nullopt;
+    return answered_[index];
+  }
+
   prometheus::Registry registry_;
   ScriptedUserService user_;
-  ScriptedUserService caller_side_;
+  interceptor::HandlerPool pool_{4};
+  ScriptedAsyncUserService caller_side_;
+  absl::Mutex mu_;
+  std::vector<grpc::Status> answered_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<runtime::GrpcServer> user_service_;
   std::unique_ptr<UserDirectory> directory_;
   std::unique_ptr<runtime::GrpcServer> order_service_;
@@ -141,6 +168,35 @@ TEST_F(UserDirectoryTest, CancelledOnTheUserServiceSide_Unavailable) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_NE(status.error_message().find("cancelled the check"), std::string::npos)
       << status.error_message();
+}
+
+// A caller that cancels while its user is being checked is not the user service's failure:
+// gRPC cancels the check at once, before the incoming call is marked cancelled; the check must
+// not answer "the user service cancelled the check" (an UNAVAILABLE on the server's metrics).
+TEST_F(UserDirectoryTest, CallerCancelsDuringTheCheck_CancelledNotBlamedOnTheUserService) {
+  absl::Notification checking;
+  user_.get_user = [&checking](const grpc::ServerContextBase* context, const GetUserRequest&,
+                               GetUserResponse*) {
+    checking.Notify();
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (!context->IsCancelled() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
+    return grpc::Status::OK;
+  };
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  GetUserRequest request;
+  request.set_id("u1");
+  GetUserResponse response;
+  std::thread caller([&] {
+    EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
+              grpc::StatusCode::CANCELLED);
+  });
+  ASSERT_TRUE(checking.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  context.TryCancel();
+  caller.join();
+  const std::optional<grpc::Status> answered = Answered(0);
+  ASSERT_TRUE(answered.has_value()) << "the check did not end";
+  EXPECT_EQ(answered->error_code(), grpc::StatusCode::CANCELLED) << answered->error_message();
 }
 
 }  // namespace
