@@ -67,10 +67,13 @@ class OnPoolTest : public ::testing::Test {
     stub_ = StubTo<::user::v1::UserService>(*server_);
   }
 
-  // Returns once the blocker's call holds a pool thread.
-  void Block() {
-    blocker_ = std::thread(
-        [this] { EXPECT_TRUE(GetUser(*stub_, "blocker", std::chrono::seconds(20)).ok()); });
+  // Returns once the blocker's call holds a pool thread; the call must end OK unless
+  // `may_be_cancelled`.
+  void Block(bool may_be_cancelled = false) {
+    blocker_ = std::thread([this, may_be_cancelled] {
+      const grpc::Status status = GetUser(*stub_, "blocker", std::chrono::seconds(20));
+      EXPECT_TRUE(status.ok() || may_be_cancelled) << status.error_message();
+    });
     ASSERT_TRUE(blocker_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   }
   void Unblock() {
@@ -204,6 +207,26 @@ TEST_F(OnPoolTest, Shutdown_WaitsForAHandlerWhoseClientCancelled) {
   release.Notify();
   stopper.join();
   EXPECT_TRUE(returned);
+}
+
+// A call still waiting for a pool thread when the shutdown's grace runs out is answered without
+// running (no commit for nobody); Shutdown returns once the running handler has answered.
+TEST_F(OnPoolTest, CallQueuedWhenTheGraceRunsOut_AnsweredWithoutRunning) {
+  Serve(1, kDefaultMaxWaiting);  // one thread: the second call queues behind the first
+  Block(/*may_be_cancelled=*/true);
+  std::thread queued(
+      [this] { EXPECT_FALSE(GetUser(*stub_, "queued", std::chrono::seconds(20)).ok()); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (pool_->waiting() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(pool_->waiting(), 1u);  // (no ASSERT: the threads must be joined)
+  std::thread stopper([this] { server_->Shutdown(absl::Milliseconds(100)); });
+  queued.join();  // its call was cancelled when the grace ran out
+  // The server learns it on its own, a moment after the client: there is nothing to await but
+  // time (the same as for a client that gives up, above), so give it a generous half second.
+  absl::SleepFor(absl::Milliseconds(500));
+  Unblock();  // the pool's thread is free: the queued call's task runs, and answers
+  stopper.join();
+  EXPECT_EQ(Ran("queued"), 0);
 }
 
 // Shutdown gives a running call its grace period, and the client gets the handler's answer.
