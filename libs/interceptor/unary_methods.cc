@@ -63,11 +63,15 @@ class UnaryMethods::Call final : public AsyncTag {
   void Answer(const grpc::Status& status) {
     // Set first: the completion may come back on the queue's thread before Finish returns.
     answered_.store(true, std::memory_order_release);
+    // Held until Finish has returned: its completion may otherwise delete the call (on the
+    // queue's thread) while Finish is still unwinding through it.
+    refs_.fetch_add(1, std::memory_order_relaxed);
     if (status.ok()) {
       responder_.Finish(response_, status, static_cast<AsyncTag*>(this));
     } else {
       responder_.FinishWithError(status, static_cast<AsyncTag*>(this));
     }
+    Unref();
   }
 
   void Unref() {
@@ -88,7 +92,7 @@ class UnaryMethods::Call final : public AsyncTag {
   grpc::ByteBuffer response_;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_{&context_};
   Done done_{this};
-  std::atomic<int> refs_{2};  // the answer's completion, and done_
+  std::atomic<int> refs_{2};  // the answer's completion, and done_ (and Answer, while it runs)
   std::atomic<bool> answered_{false};
 };
 
