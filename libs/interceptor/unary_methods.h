@@ -30,8 +30,10 @@
 //   queue's outstanding operations linearly on every completion, and every open stream keeps
 //   one outstanding on the server's one callback queue. Beside 10,000 open, idle WatchUsers
 //   streams an echo GetUser on the callback API lost half its throughput and doubled its p99;
-//   on queues of its own it did not move. And at 16 in flight its p99 was about half the
-//   callback API's (0.63-0.69 ms against 1.2-1.4 ms), for ~15 % less throughput.
+//   on queues of its own it did not move. The price, with no stream open: each call wakes a
+//   queue thread where the callback API ran it on the thread that read it, so Hermes' GetUser
+//   serves 14-23 % fewer calls a second at saturation; at 16 in flight its p99 is lower
+//   (1.82 -> 1.08 ms over plaintext, tests/bench/ab.sh).
 // - not the sync API: in a server that also has callback methods (the streams), gRPC 1.51 gives
 //   the sync methods non-polling completion queues, and a sync call then waited ~100 ms every
 //   so often.
