@@ -21,8 +21,8 @@ class UnaryMethods::Call final : public AsyncTag {
   }
 
   void Proceed(bool ok) override {
-    if (answered_.load(
-            std::memory_order_acquire)) {  // the answer went out (or the call had ended by then)
+    // The answer went out (or the call had ended by then).
+    if (answered_.load(std::memory_order_acquire)) {
       Unref();
       return;
     }
@@ -95,6 +95,12 @@ class UnaryMethods::Call final : public AsyncTag {
   std::atomic<int> refs_{2};  // the answer's completion, and done_ (and Answer, while it runs)
   std::atomic<bool> answered_{false};
 };
+
+void ServeQueue(grpc::ServerCompletionQueue& queue) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) static_cast<AsyncTag*>(tag)->Proceed(ok);
+}
 
 void UnaryMethods::RequestCalls(grpc::ServerCompletionQueue* cq) {
   for (const std::unique_ptr<Method>& method : methods_) {

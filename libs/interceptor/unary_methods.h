@@ -74,6 +74,10 @@ class AsyncTag {
   ~AsyncTag() = default;
 };
 
+// Hands every event of `queue` to its tag until the queue is shut down and drained: what each
+// of the unary methods' queue threads runs.
+void ServeQueue(grpc::ServerCompletionQueue& queue);
+
 // Calls of each method asked for in advance on each queue: a burst of new calls is matched
 // without waiting for the queue's thread to ask for the next one.
 inline constexpr int kRequestsPerMethod = 8;

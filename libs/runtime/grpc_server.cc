@@ -79,11 +79,7 @@ GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 void GrpcServer::StartUnaryQueues() {
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
     for (interceptor::UnaryMethods* methods : unary_methods_) methods->RequestCalls(queue.get());
-    queue_threads_.emplace_back([queue = queue.get()] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (queue->Next(&tag, &ok)) static_cast<interceptor::AsyncTag*>(tag)->Proceed(ok);
-    });
+    queue_threads_.emplace_back([queue = queue.get()] { interceptor::ServeQueue(*queue); });
   }
 }
 
@@ -91,11 +87,8 @@ void GrpcServer::StopUnaryQueues() {
   for (interceptor::UnaryMethods* methods : unary_methods_) methods->Stop();
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) queue->Shutdown();
   if (queue_threads_.empty()) {  // the server did not start: no thread drains them
-    void* tag = nullptr;
-    bool ok = false;
     for (const std::unique_ptr<grpc::ServerCompletionQueue>& queue : queues_) {
-      while (queue->Next(&tag, &ok)) {
-      }
+      interceptor::ServeQueue(*queue);
     }
   }
   for (std::thread& thread : queue_threads_) thread.join();

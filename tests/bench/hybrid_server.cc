@@ -153,11 +153,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;  // runtime::GrpcServer's queue threads, as they run there
   for (const auto& queue : queues) {
     static_cast<AsyncService*>(service.get())->methods().RequestCalls(queue.get());
-    threads.emplace_back([queue = queue.get()] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (queue->Next(&tag, &ok)) static_cast<hermes::interceptor::AsyncTag*>(tag)->Proceed(ok);
-    });
+    threads.emplace_back([queue = queue.get()] { hermes::interceptor::ServeQueue(*queue); });
   }
   server->Wait();
 }

@@ -49,22 +49,43 @@ grpc::Status GetUser(::user::v1::UserService::Stub& stub, const std::string& id,
 class OnPoolTest : public ::testing::Test {
  protected:
   void Serve(int threads, size_t max_waiting) {
+    ServeWith(
+        threads, max_waiting,
+        [this](const grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
+          if (request.id() == "blocker") {
+            blocker_started_.Notify();
+            release_blocker_.WaitForNotificationWithTimeout(absl::Seconds(10));
+          } else {
+            absl::MutexLock lock(&mu_);
+            ++ran_[request.id()];
+          }
+          return grpc::Status::OK;
+        });
+  }
+  // GetUser answered by `get_user` instead.
+  void ServeWith(int threads, size_t max_waiting, testing::GetUserFn get_user) {
     pool_.emplace(threads, max_waiting);
     service_.pool = &*pool_;
-    service_.get_user = [this](const grpc::ServerContextBase*, const GetUserRequest& request,
-                               GetUserResponse*) {
-      if (request.id() == "blocker") {
-        blocker_started_.Notify();
-        release_blocker_.WaitForNotificationWithTimeout(absl::Seconds(10));
-      } else {
-        absl::MutexLock lock(&mu_);
-        ++ran_[request.id()];
-      }
-      return grpc::Status::OK;
-    };
+    service_.get_user = std::move(get_user);
     server_ = StartLoopbackServer(&service_, "user.v1.UserService");
     ASSERT_NE(server_, nullptr);
     stub_ = StubTo<::user::v1::UserService>(*server_);
+  }
+
+  // A GetUser that its client cancels once `started` (the handler notifies it); returns, when
+  // the client has its CANCELLED, whether the handler started.
+  bool CallThenCancel(absl::Notification& started) {
+    grpc::ClientContext context;
+    std::thread caller([&] {
+      GetUserRequest request;
+      GetUserResponse response;
+      EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
+                grpc::StatusCode::CANCELLED);
+    });
+    const bool handler_started = started.WaitForNotificationWithTimeout(absl::Seconds(10));
+    context.TryCancel();
+    caller.join();
+    return handler_started;
   }
 
   // Returns once the blocker's call holds a pool thread; the call must end OK unless
@@ -142,29 +163,17 @@ TEST_F(OnPoolTest, PoolQueueFull_AnsweredResourceExhaustedAtOnce_WithoutRunning)
 TEST_F(OnPoolTest, HandlerSeesTheClientCancel) {
   absl::Notification started;
   std::atomic<bool> saw_cancel{false};
-  pool_.emplace(2, kDefaultMaxWaiting);
-  service_.pool = &*pool_;
-  service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
-                          GetUserResponse*) {
-    started.Notify();
-    const absl::Time limit = absl::Now() + absl::Seconds(10);
-    while (!context->IsCancelled() && absl::Now() < limit) absl::SleepFor(absl::Milliseconds(5));
-    saw_cancel = context->IsCancelled();
-    return grpc::Status::OK;
-  };
-  server_ = StartLoopbackServer(&service_, "user.v1.UserService");
-  ASSERT_NE(server_, nullptr);
-  stub_ = StubTo<::user::v1::UserService>(*server_);
-  grpc::ClientContext context;
-  std::thread caller([&] {
-    GetUserRequest request;
-    GetUserResponse response;
-    EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
-              grpc::StatusCode::CANCELLED);
-  });
-  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  context.TryCancel();
-  caller.join();
+  ASSERT_NO_FATAL_FAILURE(ServeWith(
+      2, kDefaultMaxWaiting,
+      [&](const grpc::ServerContextBase* context, const GetUserRequest&, GetUserResponse*) {
+        started.Notify();
+        const absl::Time limit = absl::Now() + absl::Seconds(10);
+        while (!context->IsCancelled() && absl::Now() < limit)
+          absl::SleepFor(absl::Milliseconds(5));
+        saw_cancel = context->IsCancelled();
+        return grpc::Status::OK;
+      }));
+  ASSERT_TRUE(CallThenCancel(started));
   server_->Shutdown(absl::Seconds(10));  // returns once the handler has answered
   EXPECT_TRUE(saw_cancel);
 }
@@ -175,26 +184,14 @@ TEST_F(OnPoolTest, HandlerSeesTheClientCancel) {
 TEST_F(OnPoolTest, Shutdown_WaitsForAHandlerWhoseClientCancelled) {
   absl::Notification started;
   absl::Notification release;
-  pool_.emplace(2, kDefaultMaxWaiting);
-  service_.pool = &*pool_;
-  service_.get_user = [&](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(absl::Seconds(10));
-    return grpc::Status::OK;
-  };
-  server_ = StartLoopbackServer(&service_, "user.v1.UserService");
-  ASSERT_NE(server_, nullptr);
-  stub_ = StubTo<::user::v1::UserService>(*server_);
-  grpc::ClientContext context;
-  std::thread caller([&] {
-    GetUserRequest request;
-    GetUserResponse response;
-    EXPECT_EQ(stub_->GetUser(&context, request, &response).error_code(),
-              grpc::StatusCode::CANCELLED);
-  });
-  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  context.TryCancel();
-  caller.join();
+  ASSERT_NO_FATAL_FAILURE(
+      ServeWith(2, kDefaultMaxWaiting,
+                [&](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+                  started.Notify();
+                  release.WaitForNotificationWithTimeout(absl::Seconds(10));
+                  return grpc::Status::OK;
+                }));
+  ASSERT_TRUE(CallThenCancel(started));
   std::atomic<bool> returned{false};
   std::thread stopper([&] {
     server_->Shutdown(absl::ZeroDuration());
