@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <cerrno>
+#include <ctime>
+
 namespace hermes::runtime {
 
 TerminationSignals::TerminationSignals() {
@@ -11,7 +14,17 @@ TerminationSignals::TerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &set_, &previous_);
 }
 
-TerminationSignals::~TerminationSignals() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+TerminationSignals::~TerminationSignals() {
+  // A second SIGTERM or SIGINT during the drain (Ctrl-C, then a supervisor's TERM) is still
+  // pending, blocked: taken here, or unblocking it would kill the process by that signal at
+  // the very end of a clean stop, instead of letting it exit 0.
+  const timespec now{};
+  int taken = 0;
+  do {
+    taken = sigtimedwait(&set_, nullptr, &now);
+  } while (taken > 0 || (taken < 0 && errno == EINTR));
+  pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
 
 int TerminationSignals::Wait() const {
   int signal = 0;

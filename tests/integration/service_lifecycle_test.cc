@@ -100,6 +100,23 @@ TEST_P(ServiceLifecycleTest, Sigint_ExitsZero) {
   EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
 }
 
+// Ctrl-C and then a supervisor's SIGTERM (make up's Ctrl-C does exactly that): the second
+// signal arrives while the first one's drain runs, changes nothing, and the exit is still 0,
+// not death by the second signal.
+TEST_P(ServiceLifecycleTest, SecondSignalDuringTheDrain_StillExitsZero) {
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  server.process().Signal(SIGINT);
+  server.process().Signal(SIGTERM);
+  const std::optional<int> status = server.process().WaitForExit(kStopTimeout);
+  EXPECT_TRUE(ExitedWith(status, 0))
+      << (status.has_value() && WIFSIGNALED(*status) ? "killed by signal " : "status ")
+      << (status.has_value() && WIFSIGNALED(*status) ? WTERMSIG(*status) : status.value_or(-1))
+      << "\n"
+      << server.Output();
+  EXPECT_NE(server.Output().find("\"msg\":\"stopped\""), std::string::npos) << server.Output();
+}
+
 TEST_P(ServiceLifecycleTest, GrpcPortTaken_SecondInstanceFailsWithClearMessage) {
   ServiceProcess first(Options());
   ASSERT_TRUE(first.WaitUntilServing());
