@@ -141,6 +141,8 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // Asked before the response looked ahead at goes out, since the stream's state may have
   // changed meanwhile (a request read while the write before it was in flight): false drops
   // it and asks Next again. A reactor applies here what its Next skipped when looking ahead.
+  // A dropped response is sent all the same when the write before it was buffered and Next
+  // has nothing else: it is the one write that flushes the stream.
   virtual bool StillToSend(const Response& /*looked_ahead*/) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return true;
   }
@@ -242,9 +244,21 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     } else if (abort_status_.has_value()) {
       step = Step::kFinish;
       finish_status_ = *abort_status_;
-    } else if (ahead_ == Step::kWrite && StillToSend(next_response_)) {
-      response_.Swap(&next_response_);  // the response looked ahead at last time
-      step = Step::kWrite;
+    } else if (ahead_ == Step::kWrite) {
+      if (StillToSend(next_response_)) {
+        response_.Swap(&next_response_);  // the response looked ahead at last time
+        step = Step::kWrite;
+      } else {
+        step = Next(&response_, /*looking_ahead=*/false);
+        // The write before went out with the buffer hint, on the promise of this one, and
+        // nothing else is ready to flush it: it would sit in gRPC's buffer until the stream's
+        // next message, maybe for good. The dropped response goes out after all: it was chosen
+        // before what made it unwanted was read, as if that request had come a moment later.
+        if (buffered_writes_ > 0 && (step == Step::kIdle || step == Step::kYield)) {
+          response_.Swap(&next_response_);
+          step = Step::kWrite;
+        }
+      }
     } else if (ahead_ == Step::kFinish) {
       step = Step::kFinish;
     } else {

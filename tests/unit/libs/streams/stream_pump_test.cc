@@ -163,6 +163,31 @@ TEST_F(StreamPumpTest, LookedAheadMessageNoLongerWanted_Dropped_NextOneSentAndFl
   EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}, {3, false}}));
 }
 
+// Dropping the looked-ahead message when nothing else is ready would leave the write before it
+// in gRPC's buffer (it carried the hint on the promise of this one) until the stream's next
+// message, maybe for good: the client would not get it. It goes out after all, and flushes.
+TEST_F(StreamPumpTest, LookedAheadMessageNoLongerWanted_NothingElseReady_SentAnywayToFlush) {
+  reactor_->ready = {1, 2};
+  reactor_->still_to_send = [](int64_t sequence) { return sequence != 2; };
+  reactor_->MarkStarted();
+  reactor_->Pump();  // writes 1 buffered, looks ahead at 2
+  CompleteWrite();   // 2 is no longer wanted, but nothing else would flush 1
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}, {2, false}}));
+  CompleteWrite();
+  EXPECT_EQ(reactor_->writes.size(), 2u);
+}
+
+// ... but only then: after a write that flushed (the 33rd in a row), it is dropped.
+TEST_F(StreamPumpTest, LookedAheadMessageNoLongerWanted_AfterAFlushingWrite_Dropped) {
+  for (int64_t i = 1; i <= 34; ++i) reactor_->ready.push_back(i);
+  reactor_->still_to_send = [](int64_t sequence) { return sequence != 34; };
+  reactor_->MarkStarted();
+  reactor_->Pump();
+  for (int i = 1; i <= 33; ++i) CompleteWrite();
+  ASSERT_EQ(reactor_->writes.size(), 33u);
+  EXPECT_FALSE(reactor_->writes.back().buffered);  // the 33rd flushed, looking ahead at 34
+}
+
 TEST_F(StreamPumpTest, CancelledWhileWriting_FinishesCancelledAfterTheWrite) {
   reactor_->ready = {1, 2};
   reactor_->MarkStarted();
