@@ -1,6 +1,7 @@
 #include "libs/interceptor/unary_methods.h"
 
 #include <atomic>
+#include <optional>
 
 namespace hermes::interceptor {
 
@@ -31,9 +32,14 @@ class UnaryMethods::Call final : public AsyncTag {
       return;
     }
     methods_.Ask(method_, cq_);
-    if (method_.pool == nullptr) {
-      Answer(method_.exchange(context_, request_, &response_));
-      return;
+    if (method_.inline_first) {
+      // With no pool to go to, the handler answers whatever it takes (AddInline).
+      const bool may_wait = method_.pool == nullptr;
+      if (std::optional<grpc::Status> status =
+              method_.exchange(context_, request_, &response_, may_wait)) {
+        Answer(*status);
+        return;
+      }
     }
     const bool admitted = method_.pool->TryPost([this] {
       // Nobody waits for the answer any more: do not commit for nobody.
@@ -41,7 +47,10 @@ class UnaryMethods::Call final : public AsyncTag {
         Answer(grpc::Status::CANCELLED);
         return;
       }
-      Answer(method_.exchange(context_, request_, &response_));
+      std::optional<grpc::Status> status =
+          method_.exchange(context_, request_, &response_, /*may_wait=*/true);
+      // A handler that declines though it may wait is a bug: answered as one that throws.
+      Answer(status.value_or(errors::HandlerThrew()));
     });
     if (!admitted) {
       Answer(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, kOverloaded));

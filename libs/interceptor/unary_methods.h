@@ -5,10 +5,12 @@
 // ServesUnaryMethods, and adds each method once, in its constructor:
 //
 //   UserServiceImpl::UserServiceImpl(...) {
-//     unary_.AddInline<GetUserRequest, GetUserResponse>(
-//         [this](auto... call) { RequestGetUser(call...); },
+//     unary_.AddInlineOrOnPool<GetUserRequest, GetUserResponse>(
+//         handlers_, [this](auto... call) { RequestGetUser(call...); },
 //         [this](const grpc::ServerContext&, const GetUserRequest& request,
-//                GetUserResponse* response) { return Get(request, response); });
+//                GetUserResponse* response, bool may_wait) {
+//           return Get(request, response, may_wait);  // std::nullopt: would wait
+//         });
 //     unary_.AddOnPool<CreateUserRequest, CreateUserResponse>(handlers_, ...);
 //   }
 //
@@ -17,13 +19,15 @@
 // tag (AsyncTag). The interceptor chain runs around these calls as around any other.
 //
 // AddInline is for handlers that never wait: no commit, no call to another service, no lock
-// held for long — a read by primary key (GetUser, GetOrder). The queue's thread runs it, so a
-// handler that waits there stalls every call of that queue. Every other handler goes to a
-// HandlerPool, where it may wait. A call whose client has gone (cancelled, or past its
-// deadline) while it waited in the pool's queue is answered CANCELLED without running; a call
-// that finds the pool's queue full (kDefaultMaxWaiting calls already wait for a thread) is
-// answered RESOURCE_EXHAUSTED at once (kOverloaded), as gRPC's sync server answers a call it
-// has no thread for: nothing of it ran, so it is safe to retry, later or on another instance.
+// held for long. The queue's thread runs it, so a handler that waits there stalls every call of
+// that queue. AddInlineOrOnPool is for those that usually need no wait and can tell when they
+// would (a read by primary key, GetUser and GetOrder: from the cache or an idle connection, or
+// else on the pool). Every other handler goes to a HandlerPool, where it may wait. A call whose
+// client has gone (cancelled, or past its deadline) while it waited in the pool's queue is answered
+// CANCELLED without running; a call that finds the pool's queue full (kDefaultMaxWaiting calls
+// already wait for a thread) is answered RESOURCE_EXHAUSTED at once (kOverloaded), as gRPC's sync
+// server answers a call it has no thread for: nothing of it ran, so it is safe to retry, later or
+// on another instance.
 //
 // Why the async API (README, "Decisions and deviations"; tests/bench/hybrid_server.sh):
 // - not the callback API: gRPC 1.51 (as Debian builds it, without NDEBUG) searches a completion
@@ -52,6 +56,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -84,7 +89,7 @@ inline constexpr int kRequestsPerMethod = 8;
 
 // `handler()`, with an escaping exception answered as gRPC's sync wrapper answers it.
 template <typename Handler>
-grpc::Status RunCatching(Handler& handler) {
+auto RunCatching(Handler& handler) -> decltype(handler()) {
   try {
     return handler();
   } catch (...) {
@@ -111,11 +116,25 @@ class UnaryMethods {
   // that would take the word), and a server-side TryCancel() does not show.
   template <typename Request, typename Response, typename Handler>
   void AddInline(RequestFn request, Handler handler) {
-    Add<Request, Response>(std::move(request), nullptr, std::move(handler));
+    Add<Request, Response>(std::move(request), nullptr, /*inline_first=*/true,
+                           Answering<Request, Response>(std::move(handler)));
   }
   template <typename Request, typename Response, typename Handler>
   void AddOnPool(HandlerPool& pool, RequestFn request, Handler handler) {
-    Add<Request, Response>(std::move(request), &pool, std::move(handler));
+    Add<Request, Response>(std::move(request), &pool, /*inline_first=*/false,
+                           Answering<Request, Response>(std::move(handler)));
+  }
+  // Answered on the queue's thread when that needs no wait, else on `pool`. `handler`:
+  // (const grpc::ServerContext&, const Request&, Response*, bool may_wait) ->
+  // std::optional<grpc::Status>. It runs first on the queue's thread with may_wait false, and
+  // says std::nullopt where answering would have to wait (a read of the store with no idle
+  // connection); the call then goes to the pool as AddOnPool's do, where it runs again, from
+  // the request, with may_wait true, and must answer. A read by key served from a cache or an
+  // idle connection stays on the queue's thread; one that would wait for a connection no longer
+  // holds up every other call of that queue meanwhile.
+  template <typename Request, typename Response, typename Handler>
+  void AddInlineOrOnPool(HandlerPool& pool, RequestFn request, Handler handler) {
+    Add<Request, Response>(std::move(request), &pool, /*inline_first=*/true, std::move(handler));
   }
 
   // Asks for the next calls of every method on `cq` (kRequestsPerMethod each); each call asks
@@ -129,18 +148,29 @@ class UnaryMethods {
   void Stop();
 
  private:
-  // What a call does with the request's bytes: parse, handle, serialize.
-  using Exchange = std::function<grpc::Status(const grpc::ServerContext&, const grpc::ByteBuffer&,
-                                              grpc::ByteBuffer*)>;
+  // What a call does with the request's bytes: parse, handle, serialize; std::nullopt when
+  // the handler would have to wait and `may_wait` is false (see AddInlineOrOnPool).
+  using Exchange = std::function<std::optional<grpc::Status>(
+      const grpc::ServerContext&, const grpc::ByteBuffer&, grpc::ByteBuffer*, bool may_wait)>;
   struct Method {
     RequestFn request;
     HandlerPool* pool = nullptr;  // null: answered on the queue's thread
+    bool inline_first = true;     // tried on the queue's thread first (always, with no pool)
     Exchange exchange;
   };
   class Call;  // one call of a method, from the moment it is asked for (unary_methods.cc)
 
+  // An AddInline/AddOnPool handler, which always answers, as an AddInlineOrOnPool one.
   template <typename Request, typename Response, typename Handler>
-  void Add(RequestFn request_fn, HandlerPool* pool, Handler handler);
+  static auto Answering(Handler handler) {
+    return
+        [handler = std::move(handler)](const grpc::ServerContext& context, const Request& request,
+                                       Response* response, bool /*may_wait*/) mutable {
+          return std::optional<grpc::Status>(handler(context, request, response));
+        };
+  }
+  template <typename Request, typename Response, typename Handler>
+  void Add(RequestFn request_fn, HandlerPool* pool, bool inline_first, Handler handler);
   // Asks for the next call of `method` on `cq`, unless stopped.
   void Ask(const Method& method, grpc::ServerCompletionQueue* cq);
 
@@ -165,21 +195,26 @@ class ServesUnaryMethods {
 };
 
 template <typename Request, typename Response, typename Handler>
-void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, Handler handler) {
+void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, bool inline_first,
+                       Handler handler) {
   auto method = std::make_unique<Method>();
   method->request = std::move(request_fn);
   method->pool = pool;
-  method->exchange = [handler = std::move(handler)](const grpc::ServerContext& context,
-                                                    const grpc::ByteBuffer& request_bytes,
-                                                    grpc::ByteBuffer* response_bytes) mutable {
+  method->inline_first = inline_first || pool == nullptr;
+  method->exchange = [handler = std::move(handler)](
+                         const grpc::ServerContext& context, const grpc::ByteBuffer& request_bytes,
+                         grpc::ByteBuffer* response_bytes,
+                         bool may_wait) mutable -> std::optional<grpc::Status> {
     Request request;
     if (absl::Status parsed = api::ParseRequest(request_bytes, &request); !parsed.ok()) {
       return errors::ToGrpcStatus(parsed);
     }
     Response response;
-    auto run = [&] { return handler(context, request, &response); };
-    grpc::Status status = RunCatching(run);
-    if (!status.ok()) return status;
+    auto run = [&]() -> std::optional<grpc::Status> {
+      return handler(context, request, &response, may_wait);
+    };
+    std::optional<grpc::Status> status = RunCatching(run);
+    if (!status.has_value() || !status->ok()) return status;
     return api::SerializeResponse(response, response_bytes);
   };
   methods_.push_back(std::move(method));

@@ -13,11 +13,7 @@ bool ConnectionPool::CanAcquire() const { return !idle_.empty() || open_count_ <
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   {
     absl::MutexLock lock(&mu_, absl::Condition(this, &ConnectionPool::CanAcquire));
-    if (!idle_.empty()) {
-      std::unique_ptr<SqliteDatabase> db = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(db));
-    }
+    if (std::optional<Lease> idle = TakeIdle()) return *std::move(idle);
     ++open_count_;  // reserve the slot; open outside the lock
   }
   absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = open_();
@@ -27,6 +23,18 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     return db.status();
   }
   return Lease(this, *std::move(db));
+}
+
+std::optional<ConnectionPool::Lease> ConnectionPool::TryAcquire() {
+  absl::MutexLock lock(&mu_);
+  return TakeIdle();
+}
+
+std::optional<ConnectionPool::Lease> ConnectionPool::TakeIdle() {
+  if (idle_.empty()) return std::nullopt;
+  std::unique_ptr<SqliteDatabase> db = std::move(idle_.back());
+  idle_.pop_back();
+  return Lease(this, std::move(db));
 }
 
 int ConnectionPool::size() const {

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -58,6 +59,9 @@ class ConnectionPool {
   // An idle connection, a new one if fewer than max_connections exist, or else the first one
   // given back. Fails only when opening a new connection fails.
   absl::StatusOr<Lease> Acquire();
+  // An idle connection, or std::nullopt when none is: never waits for one to come back, nor
+  // opens one (for a caller that has somewhere better to wait, see UnaryMethods).
+  std::optional<Lease> TryAcquire();
 
   // Connections opened and not closed (idle or lent out).
   int size() const;
@@ -65,6 +69,7 @@ class ConnectionPool {
  private:
   void GiveBack(std::unique_ptr<SqliteDatabase> db);
   bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<Lease> TakeIdle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Opener open_;
   const int max_connections_;

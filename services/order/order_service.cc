@@ -23,10 +23,10 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       options_(options),
       streams_(options.max_streams),
       wakes_(fanout, delivery_) {
-  unary_.AddInline<GetOrderRequest, GetOrderResponse>(
-      [this](auto... call) { RequestGetOrder(call...); },
-      [this](const grpc::ServerContext&, const GetOrderRequest& request,
-             GetOrderResponse* response) { return Get(request, response); });
+  unary_.AddInlineOrOnPool<GetOrderRequest, GetOrderResponse>(
+      handlers_, [this](auto... call) { RequestGetOrder(call...); },
+      [this](const grpc::ServerContext&, const GetOrderRequest& request, GetOrderResponse* response,
+             bool may_wait) { return Get(request, response, may_wait); });
   unary_.AddOnPool<ListOrdersRequest, ListOrdersResponse>(
       handlers_, [this](auto... call) { RequestListOrders(call...); },
       [this](const grpc::ServerContext&, const ListOrdersRequest& request,
@@ -41,14 +41,17 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
              CancelOrderResponse* response) { return Cancel(request, response); });
 }
 
-grpc::Status OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
-                                   ::order::v1::GetOrderResponse* response) {
+std::optional<grpc::Status> OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
+                                                  ::order::v1::GetOrderResponse* response,
+                                                  bool may_wait) {
   if (absl::Status status = ValidateId(request.id(), "id"); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  absl::StatusOr<Order> order = store_.Get(request.id());
-  if (!order.ok()) return errors::ToGrpcStatus(order.status());
-  ToProto(*order, response->mutable_order());
+  std::optional<absl::StatusOr<Order>> order =
+      may_wait ? store_.Get(request.id()) : store_.TryGet(request.id());
+  if (!order.has_value()) return std::nullopt;
+  if (!order->ok()) return errors::ToGrpcStatus(order->status());
+  ToProto(**order, response->mutable_order());
   return grpc::Status::OK;
 }
 

@@ -70,8 +70,9 @@ class OrderServiceImpl final : public OrderServiceBase, public interceptor::Serv
   interceptor::HandlerPool handlers_;
 
   // The handlers, whichever thread runs them.
-  grpc::Status Get(const ::order::v1::GetOrderRequest& request,
-                   ::order::v1::GetOrderResponse* response);
+  // std::nullopt when it would wait for a connection and may not (see AddInlineOrOnPool).
+  std::optional<grpc::Status> Get(const ::order::v1::GetOrderRequest& request,
+                                  ::order::v1::GetOrderResponse* response, bool may_wait);
   grpc::Status List(const ::order::v1::ListOrdersRequest& request,
                     ::order::v1::ListOrdersResponse* response);
   grpc::Status Create(const grpc::ServerContextBase& context,

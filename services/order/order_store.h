@@ -31,6 +31,9 @@ class OrderStore {
   // the first call created and creates nothing (no event either).
   virtual absl::StatusOr<Order> Create(const NewOrder& order) = 0;
   virtual absl::StatusOr<Order> Get(absl::string_view id) = 0;
+  // Get without waiting for a connection: std::nullopt when the read would have to wait for one
+  // (or open one). The default is Get, for a store that has none to wait for.
+  virtual std::optional<absl::StatusOr<Order>> TryGet(absl::string_view id) { return Get(id); }
   // The order `user_id` created with `request_id` (as it is now), or nullopt: lets a retry be
   // answered before anything else is checked.
   virtual absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,

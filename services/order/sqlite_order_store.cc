@@ -333,6 +333,12 @@ absl::StatusOr<Order> SqliteOrderStore::Get(absl::string_view id) {
   return FindOrder(**db, id, "id");
 }
 
+std::optional<absl::StatusOr<Order>> SqliteOrderStore::TryGet(absl::string_view id) {
+  std::optional<storage::ConnectionPool::Lease> db = readers_.TryAcquire();
+  if (!db.has_value()) return std::nullopt;
+  return FindOrder(**db, id, "id");
+}
+
 absl::StatusOr<std::optional<Order>> SqliteOrderStore::FindByRequestId(
     absl::string_view user_id, absl::string_view request_id) {
   absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();

@@ -83,6 +83,8 @@ class SqliteOrderStore final : public OrderStore {
 
   absl::StatusOr<Order> Create(const NewOrder& order) override;
   absl::StatusOr<Order> Get(absl::string_view id) override;
+  // Read on an idle reader connection.
+  std::optional<absl::StatusOr<Order>> TryGet(absl::string_view id) override;
   absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
                                                        absl::string_view request_id) override;
   absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) override;

@@ -313,6 +313,20 @@ absl::StatusOr<User> SqliteUserStore::Get(absl::string_view id) {
   });
 }
 
+std::optional<absl::StatusOr<User>> SqliteUserStore::TryGet(absl::string_view id) {
+  bool would_wait = false;
+  absl::StatusOr<User> user = cache_.GetOrLoad(id, [&]() -> absl::StatusOr<User> {
+    std::optional<storage::ConnectionPool::Lease> db = readers_.TryAcquire();
+    if (!db.has_value()) {
+      would_wait = true;
+      return absl::UnavailableError("no idle reader");  // an error: nothing is cached
+    }
+    return FindUser(**db, id);
+  });
+  if (would_wait) return std::nullopt;
+  return user;
+}
+
 absl::StatusOr<UserPage> SqliteUserStore::List(const ListUsersQuery& query) {
   if (query.offset < 0) return errors::InvalidArgument("", "offset must not be negative");
   if (query.limit < 1) return errors::InvalidArgument("", "limit must be at least 1");

@@ -101,6 +101,8 @@ class SqliteUserStore final : public UserStore {
 
   absl::StatusOr<User> Create(const NewUser& user) override;
   absl::StatusOr<User> Get(absl::string_view id) override;
+  // From the cache, or read on an idle reader connection.
+  std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) override;
   absl::StatusOr<UserPage> List(const ListUsersQuery& query) override;
   absl::StatusOr<User> Update(const UserUpdate& update) override;
   absl::Status Delete(absl::string_view id) override;

@@ -23,11 +23,10 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       options_(options),
       watchers_(options.max_watchers),
       wakes_(fanout, delivery_) {
-  unary_.AddInline<GetUserRequest, GetUserResponse>(
-      [this](auto... call) { RequestGetUser(call...); },
-      [this](const grpc::ServerContext&, const GetUserRequest& request, GetUserResponse* response) {
-        return Get(request, response);
-      });
+  unary_.AddInlineOrOnPool<GetUserRequest, GetUserResponse>(
+      handlers_, [this](auto... call) { RequestGetUser(call...); },
+      [this](const grpc::ServerContext&, const GetUserRequest& request, GetUserResponse* response,
+             bool may_wait) { return Get(request, response, may_wait); });
   unary_.AddOnPool<ListUsersRequest, ListUsersResponse>(
       handlers_, [this](auto... call) { RequestListUsers(call...); },
       [this](const grpc::ServerContext&, const ListUsersRequest& request,
@@ -47,14 +46,17 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       });
 }
 
-grpc::Status UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,
-                                  ::user::v1::GetUserResponse* response) {
+std::optional<grpc::Status> UserServiceImpl::Get(const ::user::v1::GetUserRequest& request,
+                                                 ::user::v1::GetUserResponse* response,
+                                                 bool may_wait) {
   if (absl::Status status = ValidateId(request.id()); !status.ok()) {
     return errors::ToGrpcStatus(status);
   }
-  absl::StatusOr<User> user = store_.Get(request.id());
-  if (!user.ok()) return errors::ToGrpcStatus(user.status());
-  ToProto(*user, response->mutable_user());
+  std::optional<absl::StatusOr<User>> user =
+      may_wait ? store_.Get(request.id()) : store_.TryGet(request.id());
+  if (!user.has_value()) return std::nullopt;
+  if (!user->ok()) return errors::ToGrpcStatus(user->status());
+  ToProto(**user, response->mutable_user());
   return grpc::Status::OK;
 }
 

@@ -60,8 +60,9 @@ class UserServiceImpl final : public UserServiceBase, public interceptor::Serves
   interceptor::HandlerPool handlers_;
 
   // The handlers, whichever thread runs them.
-  grpc::Status Get(const ::user::v1::GetUserRequest& request,
-                   ::user::v1::GetUserResponse* response);
+  // std::nullopt when it would wait for a connection and may not (see AddInlineOrOnPool).
+  std::optional<grpc::Status> Get(const ::user::v1::GetUserRequest& request,
+                                  ::user::v1::GetUserResponse* response, bool may_wait);
   grpc::Status List(const ::user::v1::ListUsersRequest& request,
                     ::user::v1::ListUsersResponse* response);
   grpc::Status Create(const ::user::v1::CreateUserRequest& request,

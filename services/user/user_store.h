@@ -35,6 +35,9 @@ class UserStore {
 
   virtual absl::StatusOr<User> Create(const NewUser& user) = 0;
   virtual absl::StatusOr<User> Get(absl::string_view id) = 0;
+  // Get without waiting for a connection: std::nullopt when the read would have to wait for one
+  // (or open one). The default is Get, for a store that has none to wait for.
+  virtual std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) { return Get(id); }
   virtual absl::StatusOr<UserPage> List(const ListUsersQuery& query) = 0;
   virtual absl::StatusOr<User> Update(const UserUpdate& update) = 0;
   virtual absl::Status Delete(absl::string_view id) = 0;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -245,12 +246,18 @@ TEST_F(OnPoolTest, CallRunningAtShutdown_AnsweredWithinTheGrace) {
   stopper.join();
 }
 
-// GetUser registered raw, answered inline or on a pool as the services answer theirs.
+// How RawGetUserService's GetUser is added.
+enum class Answered { kInline, kOnPool, kInlineOrOnPool };
+
+// GetUser registered raw, answered as the services answer theirs. Added with
+// AddInlineOrOnPool, it declines on the queue's thread for an id that starts with "slow" (as a
+// read with no idle connection does) and always for "declines" (a bug), and says in the
+// user's email where it answered.
 class RawGetUserService final
     : public ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::Service>,
       public ServesUnaryMethods {
  public:
-  UnaryMethods& unary_methods() override {  // GrpcServer asks once: `pool` is read then
+  UnaryMethods& unary_methods() override {  // GrpcServer asks once: `how` is read then
     if (added_) return methods_;
     added_ = true;
     auto ask = [this](auto... call) { RequestGetUser(call...); };
@@ -262,24 +269,40 @@ class RawGetUserService final
       response->mutable_user()->set_display_name("Found");
       return grpc::Status::OK;
     };
-    if (pool != nullptr) {
-      methods_.AddOnPool<GetUserRequest, GetUserResponse>(*pool, ask, handler);
-    } else {
-      methods_.AddInline<GetUserRequest, GetUserResponse>(ask, handler);
+    switch (how) {
+      case Answered::kInline:
+        methods_.AddInline<GetUserRequest, GetUserResponse>(ask, handler);
+        break;
+      case Answered::kOnPool:
+        methods_.AddOnPool<GetUserRequest, GetUserResponse>(pool, ask, handler);
+        break;
+      case Answered::kInlineOrOnPool:
+        methods_.AddInlineOrOnPool<GetUserRequest, GetUserResponse>(
+            pool, ask,
+            [handler](const grpc::ServerContext& context, const GetUserRequest& request,
+                      GetUserResponse* response, bool may_wait) -> std::optional<grpc::Status> {
+              const bool would_wait = absl::StartsWith(request.id(), "slow");
+              if (request.id() == "declines" || (would_wait && !may_wait)) return std::nullopt;
+              const grpc::Status status = handler(context, request, response);
+              response->mutable_user()->set_email(may_wait ? "answered@pool" : "answered@queue");
+              return status;
+            });
+        break;
     }
     return methods_;
   }
-  HandlerPool* pool = nullptr;
+  Answered how = Answered::kInline;
+  HandlerPool pool{2};
 
  private:
   UnaryMethods methods_;
   bool added_ = false;
 };
 
-class RawMethodTest : public ::testing::TestWithParam<bool> {  // on a pool?
+class RawMethodFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (GetParam()) service_.pool = &pool_;
+  void Start(Answered how) {
+    service_.how = how;
     server_ = StartLoopbackServer(&service_, "user.v1.UserService");
     ASSERT_NE(server_, nullptr);
     stub_ = StubTo<::user::v1::UserService>(*server_);
@@ -293,10 +316,14 @@ class RawMethodTest : public ::testing::TestWithParam<bool> {  // on a pool?
     return stub_->GetUser(&context, request, response);
   }
 
-  HandlerPool pool_{2};
   RawGetUserService service_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
+};
+
+class RawMethodTest : public RawMethodFixture, public ::testing::WithParamInterface<Answered> {
+ protected:
+  void SetUp() override { Start(GetParam()); }
 };
 
 TEST_P(RawMethodTest, Ok_ResponseSerialized_Error_AsTheHandlerSaid) {
@@ -329,10 +356,48 @@ TEST_P(RawMethodTest, HandlerThrows_AnsweredUnknownHandlerThrew_ServerKeepsServi
   EXPECT_TRUE(Get("u-2", &response).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Answer, RawMethodTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& param) {
-                           return std::string(param.param ? "OnPool" : "Inline");
+INSTANTIATE_TEST_SUITE_P(Answer, RawMethodTest,
+                         ::testing::Values(Answered::kInline, Answered::kOnPool,
+                                           Answered::kInlineOrOnPool),
+                         [](const ::testing::TestParamInfo<Answered>& param) {
+                           switch (param.param) {
+                             case Answered::kInline:
+                               return std::string("Inline");
+                             case Answered::kOnPool:
+                               return std::string("OnPool");
+                             case Answered::kInlineOrOnPool:
+                               return std::string("InlineOrOnPool");
+                           }
+                           return std::string("Unknown");
                          });
+
+class InlineOrOnPoolTest : public RawMethodFixture {
+ protected:
+  void SetUp() override { Start(Answered::kInlineOrOnPool); }
+};
+
+// What needs no wait is answered on the queue's thread; a call whose handler would wait there
+// goes to the pool and is answered there, from its request, as if it had been added OnPool.
+TEST_F(InlineOrOnPoolTest, AnsweredOnTheQueueUnlessItWouldWait_ThenOnThePool) {
+  GetUserResponse response;
+  ASSERT_TRUE(Get("u-1", &response).ok());
+  EXPECT_EQ(response.user().email(), "answered@queue");
+  response.Clear();
+  ASSERT_TRUE(Get("slow-1", &response).ok());
+  EXPECT_EQ(response.user().id(), "slow-1");
+  EXPECT_EQ(response.user().display_name(), "Found");
+  EXPECT_EQ(response.user().email(), "answered@pool");
+}
+
+// A handler that declines on the pool too (a bug: there it may wait) gets the answer of one
+// that throws, which the recovery stage makes INTERNAL; nothing hangs.
+TEST_F(InlineOrOnPoolTest, HandlerDeclinesOnThePoolToo_AnsweredAsAHandlerThatThrows) {
+  GetUserResponse response;
+  const grpc::Status status = Get("declines", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
+  EXPECT_TRUE(Get("u-2", &response).ok());
+}
 
 }  // namespace
 }  // namespace hermes::interceptor

@@ -81,6 +81,28 @@ TEST_F(ConnectionPoolTest, Acquire_WhileAllAreLent_OpensUpToTheLimitThenWaits) {
   EXPECT_EQ(opened_, 2);
 }
 
+// TryAcquire only ever hands out an idle connection: it opens none and waits for none (the
+// queue thread that asks has a pool to go to instead).
+TEST_F(ConnectionPoolTest, TryAcquire_OnlyAnIdleConnection_NeverOpensNorWaits) {
+  ConnectionPool pool(Opener(), 2);
+  EXPECT_FALSE(pool.TryAcquire().has_value());  // none opened yet
+  EXPECT_EQ(opened_, 0);
+  SqliteDatabase* first = nullptr;
+  {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    ASSERT_TRUE(lease.ok());
+    first = &**lease;
+    EXPECT_FALSE(pool.TryAcquire().has_value());  // the only one is lent out
+  }
+  std::optional<ConnectionPool::Lease> idle = pool.TryAcquire();
+  ASSERT_TRUE(idle.has_value());
+  EXPECT_EQ(&**idle, first);
+  EXPECT_FALSE(pool.TryAcquire().has_value());
+  idle.reset();  // given back: idle again
+  EXPECT_TRUE(pool.TryAcquire().has_value());
+  EXPECT_EQ(opened_, 1);
+}
+
 TEST_F(ConnectionPoolTest, Acquire_OpenFails_ReturnsErrorAndFreesTheSlot) {
   ConnectionPool pool(Opener(), 1);
   fail_ = true;

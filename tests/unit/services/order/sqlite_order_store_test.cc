@@ -156,6 +156,23 @@ TEST_F(SqliteOrderStoreTest, Get_UnknownId_NotFoundWithFieldId) {
   EXPECT_EQ(errors::FieldOf(status), "id");
 }
 
+// TryGet reads on an idle reader connection; where it would have to open one (or wait for one),
+// it says so instead of reading.
+TEST_F(SqliteOrderStoreTest, TryGet_OnAnIdleReader_ElseSaysItWouldWait) {
+  EXPECT_FALSE(store_->TryGet("nope").has_value());  // no reader opened yet
+  EXPECT_EQ(store_->Get("nope").status().code(), absl::StatusCode::kNotFound);  // opens one
+  std::optional<absl::StatusOr<Order>> missing = store_->TryGet("nope");
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(missing->status()), "id");
+
+  const Order order = CreateOrDie();
+  std::optional<absl::StatusOr<Order>> got = store_->TryGet(order.id);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->ok()) << got->status();
+  EXPECT_EQ(Fields(**got), Fields(order));
+}
+
 TEST_F(SqliteOrderStoreTest, Create_RepeatedRequestId_ReturnsFirstOrderAndWritesNoEvent) {
   const Order first = CreateOrDie(Sample("u1", "req-1"));
   Advance(absl::Seconds(1));

@@ -166,6 +166,24 @@ TEST_F(SqliteUserStoreTest, Get_UnknownId_NotFoundWithFieldId) {
   }
 }
 
+// TryGet answers from the cache, or reads on an idle reader connection; where it would have to
+// open one (or wait for one), it says so instead of reading.
+TEST_F(SqliteUserStoreTest, TryGet_FromTheCacheOrAnIdleReader_ElseSaysItWouldWait) {
+  const User created = CreateOrDie("ada@example.com");  // cached by its commit
+  std::optional<absl::StatusOr<User>> cached = store_->TryGet(created.id);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_TRUE(cached->ok()) << cached->status();
+  EXPECT_EQ((*cached)->email, "ada@example.com");
+
+  const std::string unknown = "01hf7yat000000000000000000";
+  EXPECT_FALSE(store_->TryGet(unknown).has_value());  // no reader opened yet
+  EXPECT_EQ(store_->Get(unknown).status().code(), absl::StatusCode::kNotFound);  // opens one
+  std::optional<absl::StatusOr<User>> read = store_->TryGet(unknown);  // on that one, now idle
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(errors::FieldOf(read->status()), "id");
+}
+
 TEST_F(SqliteUserStoreTest, Update_DisplayName_ChangesItAndTheEtagAndUpdatedAt) {
   const User created = CreateOrDie("ada@example.com", "Ada");
   Advance(absl::Seconds(3));
