@@ -14,12 +14,17 @@
 #   A_BIN=/tmp/before/hermes-user tests/bench/ab.sh       a binary built from another commit
 #   RPS=10000 tests/bench/ab.sh                           open loop: p99 at a fixed rate
 #   METHOD=ListUsers tests/bench/ab.sh                    a page of 20 instead of GetUser
+#   BESIDE="ListUsers:64 GetUserMiss:16" tests/bench/ab.sh  ... while other loads run beside
+#                                                         each run (req/s and p99: the main
+#                                                         load's; CPU a call then includes theirs)
 #
 # Settings (environment): A_BIN, B_BIN (default: the release build's hermes-user), A_ARGS,
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
 # (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
-# METHOD (GetUser; ListUsers asks for a page of 20).
+# METHOD (GetUser; ListUsers asks for a page of 20), BESIDE (space-separated LOAD:IN_FLIGHT,
+# each run as long as the main one on the same server: ListUsers, a page of 20; GetUserMiss,
+# GetUser of an id no user has, which no cache answers, so every call reads the store).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -72,8 +77,26 @@ start B "$B_BIN" "${B_ENV:-}" "${B_ARGS:-}"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
+beside() {  # beside NAME: starts the BESIDE loads on server NAME; their pids in BESIDE_PIDS
+  BESIDE_PIDS=()
+  local spec load in_flight call body
+  for spec in ${BESIDE:-}; do
+    load=${spec%%:*} in_flight=${spec##*:}
+    case $load in
+      ListUsers) call=ListUsers body='{"page": {"page_size": 20}}' ;;
+      GetUserMiss) call=GetUser body='{"id": "01hf7yat000000000000000000"}' ;;
+      *) echo "ab: unknown BESIDE load $load (ListUsers, GetUserMiss)" >&2; exit 1 ;;
+    esac
+    taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$call" \
+      --addr "${ADDR[$1]}" --insecure --concurrency "$in_flight" --connections 2 \
+      --duration "$DURATION" -d "$body" >/dev/null 2>&1 &
+    BESIDE_PIDS+=("$!")
+  done
+}
+
 run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   local before after
+  beside "$1"
   before=$(cpu_ticks "${PID[$1]}")
   local body="{\"id\": \"${ID[$1]}\"}"
   [[ $METHOD == GetUser ]] || body='{"page": {"page_size": 20}}'
@@ -82,6 +105,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
     --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "$body" >"$WORK/run.json" 2>"$WORK/run.err" ||
     { cat "$WORK/run.err" >&2; exit 1; }
   after=$(cpu_ticks "${PID[$1]}")
+  ((${#BESIDE_PIDS[@]} == 0)) || wait "${BESIDE_PIDS[@]}" || true  # (a miss answers NOT_FOUND)
   local errors
   errors=$(non_ok_statuses "$WORK/run.json")
   [[ -z $errors ]] || { echo "ab: server $1 answered errors: $errors" >&2; exit 1; }
@@ -94,6 +118,7 @@ A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=() A_P99=() B_P99=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
 echo "$METHOD, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}," \
+  "${BESIDE:+beside $BESIDE, }" \
   "$DURATION a run, $ROUNDS rounds;" \
   "µs = server CPU per call, ms = p99 latency"
 for round in $(seq "$ROUNDS"); do
