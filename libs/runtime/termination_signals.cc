@@ -2,9 +2,6 @@
 
 #include <pthread.h>
 
-#include <cerrno>
-#include <ctime>
-
 namespace hermes::runtime {
 
 TerminationSignals::TerminationSignals() {
@@ -16,13 +13,11 @@ TerminationSignals::TerminationSignals() {
 
 TerminationSignals::~TerminationSignals() {
   // A second SIGTERM or SIGINT during the drain (Ctrl-C, then a supervisor's TERM) is still
-  // pending, blocked: taken here, or unblocking it would kill the process by that signal at
-  // the very end of a clean stop, instead of letting it exit 0.
-  const timespec now{};
-  int taken = 0;
-  do {
-    taken = sigtimedwait(&set_, nullptr, &now);
-  } while (taken > 0 || (taken < 0 && errno == EINTR));
+  // pending, blocked: unblocking it would kill the process by that signal at the very end of a
+  // clean stop, instead of letting it exit 0. Ignoring them discards what is pending (POSIX)
+  // and what comes while the process exits (static destructors, library teardown).
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGINT, SIG_IGN);
   pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 

@@ -4,8 +4,8 @@
 // before any thread exists: every thread started afterwards (gRPC's, spdlog's, ours) inherits
 // the blocked mask, and the signal can only be taken synchronously by Wait(). This avoids
 // async-signal-safety problems entirely: the shutdown sequence runs as ordinary code. A second
-// signal during the shutdown changes nothing: the destructor takes it, and the process still
-// exits 0 once drained.
+// signal during the shutdown changes nothing: the destructor (at the end of main) sets both
+// signals to be ignored, which discards one still pending, so the process exits 0 once drained.
 #pragma once
 
 #include <csignal>
