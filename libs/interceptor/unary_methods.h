@@ -1,5 +1,6 @@
 // UnaryMethods: a service's unary methods on gRPC's async API, each answered on the thread that
-// received it (AddInline) or on a HandlerPool (AddOnPool), with its request parsed here.
+// received it (AddInline), on a HandlerPool (AddOnPool), or on the first unless that would wait
+// (AddInlineOrOnPool), with its request parsed here.
 //
 // A service registers its unary methods raw (`WithRawMethod_<Method>` bases), implements
 // ServesUnaryMethods, and adds each method once, in its constructor:
@@ -131,7 +132,8 @@ class UnaryMethods {
   // connection); the call then goes to the pool as AddOnPool's do, where it runs again, from
   // the request, with may_wait true, and must answer. A read by key served from a cache or an
   // idle connection stays on the queue's thread; one that would wait for a connection no longer
-  // holds up every other call of that queue meanwhile.
+  // holds up every other call of that queue meanwhile. On the pool it is admitted as AddOnPool's
+  // calls are (RESOURCE_EXHAUSTED when kDefaultMaxWaiting calls already wait there).
   template <typename Request, typename Response, typename Handler>
   void AddInlineOrOnPool(HandlerPool& pool, RequestFn request, Handler handler) {
     Add<Request, Response>(std::move(request), &pool, /*inline_first=*/true, std::move(handler));

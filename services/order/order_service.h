@@ -3,8 +3,9 @@
 // store, maps results and errors (libs/errors). No SQL here.
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetOrder, a
-// read by id that never waits, is answered on the thread that received it; the others, which
-// wait for a commit or for the user service or read a page, on a HandlerPool, where
+// read by id, is answered on the thread that received it when an idle reader connection is
+// there, else on a HandlerPool; the others, which wait for a commit or for the user service or
+// read a page, on the pool, where
 // UploadOrderEvents (a callback-API reactor, upload_order_events.h; registered raw, so that it
 // parses its messages itself) also applies its messages. StreamOrderUpdates is a callback-API
 // reactor (stream_order_updates.h), so an open stream holds no thread.
@@ -64,7 +65,7 @@ class OrderServiceImpl final : public OrderServiceBase, public interceptor::Serv
   // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 
-  interceptor::UnaryMethods unary_;  // GetOrder inline, the others on handlers_
+  interceptor::UnaryMethods unary_;  // GetOrder inline unless it would wait, others on handlers_
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;

@@ -3,8 +3,9 @@
 // (libs/errors: one mapping, AppError details). No SQL here.
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetUser, a read
-// by id that never waits, is answered on the thread that received it; the others, which wait
-// for a commit or read a page, on a HandlerPool. WatchUsers is a callback-API reactor
+// by id, is answered on the thread that received it when that needs no wait (the read cache,
+// or an idle reader connection), else on a HandlerPool; the others, which wait for a commit or
+// read a page, on the pool. WatchUsers is a callback-API reactor
 // (watch_users.h):
 // an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
@@ -54,7 +55,7 @@ class UserServiceImpl final : public UserServiceBase, public interceptor::Serves
   // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
-  interceptor::UnaryMethods unary_;  // GetUser inline, the others on handlers_
+  interceptor::UnaryMethods unary_;  // GetUser inline unless it would wait, the others on handlers_
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;
