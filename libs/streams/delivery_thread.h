@@ -71,6 +71,10 @@ class PumpedByDeliveryThread {
   virtual void Pump() = 0;
   void SchedulePump();
   void ReleaseGrpcReference() { Unref(); }
+  // For a task of the reactor's own posted elsewhere (a HandlerPool): a reference it holds
+  // until it calls Release, so that the reactor outlives it.
+  void Hold() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Release() { Unref(); }
 
  private:
   void Unref() {
@@ -78,7 +82,7 @@ class PumpedByDeliveryThread {
   }
 
   DeliveryThread& delivery_;
-  std::atomic<int> refs_{1};                 // gRPC's until OnDone, plus one per posted Pump
+  std::atomic<int> refs_{1};  // gRPC's until OnDone, plus one per posted Pump (and Hold)
   std::atomic<bool> pump_scheduled_{false};  // a Pump is posted and has not started
 };
 

@@ -120,7 +120,8 @@ void OrderServiceImpl::Drain() {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OrderServiceImpl::StreamOrderUpdates(
     grpc::CallbackServerContext*) {
-  return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, options_, streams_);
+  return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, handlers_, options_,
+                                          streams_);
 }
 
 }  // namespace hermes::order

@@ -8,12 +8,10 @@
 
 namespace hermes::order {
 
-StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
-                                                            OrderUpdateFanout& fanout,
-                                                            streams::DeliveryThread& delivery,
-                                                            const StreamOptions& options,
-                                                            streams::StreamSlots& streams) {
-  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, options);
+StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(
+    OrderStore& store, OrderUpdateFanout& fanout, streams::DeliveryThread& delivery,
+    interceptor::HandlerPool& pool, const StreamOptions& options, streams::StreamSlots& streams) {
+  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, pool, options);
   reactor->slot_ = streams.TryTake();
   if (!reactor->slot_.has_value()) {
     reactor->FinishOnce(
@@ -36,24 +34,52 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(OrderStore& store,
 
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      streams::DeliveryThread& delivery,
+                                                     interceptor::HandlerPool& pool,
                                                      const StreamOptions& options)
-    : StreamPump(delivery), store_(store), options_(options) {}
+    : StreamPump(delivery), store_(store), pool_(pool), options_(options) {}
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far
     subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
+  std::optional<OrderUpdate> to_read;  // a reply still to be completed on the pool
   bool replying = false;
   try {
     const absl::Status parsed = api::ParseRequest(received_, &request_);
-    replying = parsed.ok() ? Answer(request_) : Refuse(parsed);
+    if (!parsed.ok()) {
+      replying = Refuse(parsed);
+    } else if ((to_read = Begin(request_, &replying))) {
+      if (std::optional<bool> queued = Complete(request_, *to_read, /*may_wait=*/false)) {
+        replying = *queued;
+        to_read.reset();
+      }
+    }
   } catch (...) {
     // As a handler that throws ends its call (the recovery stage makes it INTERNAL); this runs
     // on a gRPC thread, which an escaping exception would take down with the process.
     Abort(errors::HandlerThrew());
     return;
   }
+  if (!to_read.has_value()) {
+    ReadNext(replying);
+    return;
+  }
+  // The read would wait for a store connection, which gRPC's callback threads must not do: it
+  // runs on the pool, and the next request is read only once its reply is queued, so replies
+  // keep the order of the requests. The task holds the reactor: the stream may end meanwhile.
+  Hold();
+  pool_.Post([this, reply = *std::move(to_read)]() mutable {
+    try {
+      ReadNext(Complete(request_, reply, /*may_wait=*/true).value_or(false));
+    } catch (...) {
+      Abort(errors::HandlerThrew());
+    }
+    Release();
+  });
+}
+
+void StreamOrderUpdatesReactor::ReadNext(bool replying) {
   absl::MutexLock lock(&mutex_);
   // Never after Finish: the reactor may be gone once the finished call has no read pending.
   // Nor once the replies overflowed (a client that sends requests and does not read the
@@ -67,53 +93,63 @@ bool StreamOrderUpdatesReactor::Refuse(const absl::Status& why) {
   return subscription_->Inject(std::move(reply));
 }
 
-bool StreamOrderUpdatesReactor::Answer(const ::order::v1::StreamOrderUpdatesRequest& request) {
+std::optional<OrderUpdate> StreamOrderUpdatesReactor::Begin(
+    const ::order::v1::StreamOrderUpdatesRequest& request, bool* replying) {
   OrderUpdate reply{.kind = OrderUpdate::Kind::kReply};
   reply.response.set_order_id(request.order_id());
-  {
-    absl::MutexLock lock(&mutex_);
-    if (request.unsubscribe()) {
-      tracked_.erase(request.order_id());
-      return true;
-    }
-    if (tracked_.size() >= options_.max_orders_per_stream &&
-        !tracked_.contains(request.order_id())) {
-      *reply.response.mutable_error() = errors::ToAppError(errors::Error(
-          absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
-      return subscription_->Inject(std::move(reply));
-    }
-    // Tracked, and marked in the queue, before the read: no change committed after the read is
-    // dropped, and those queued before the marker (older than what the read finds) are.
-    // Subscribing again to an order already tracked is a refresh: its reply goes out even if
-    // that status was sent before (API.md: "on subscribe the server at once sends the order's
-    // current status"), but never after a newer one.
-    auto [it, fresh] = tracked_.try_emplace(request.order_id());
-    reply.refresh = !fresh;
-    if (fresh && !subscription_->Behind()) {
-      it->second.caught_up = true;  // nothing from before the subscription waits to be read
-    } else if (fresh) {
-      it->second.subscription = ++subscriptions_;
-      OrderUpdate marker{.kind = OrderUpdate::Kind::kSubscribed,
-                         .subscription = it->second.subscription};
-      marker.response.set_order_id(request.order_id());
-      if (!subscription_->Inject(std::move(marker))) return false;  // the stream is ending
+  absl::MutexLock lock(&mutex_);
+  if (request.unsubscribe()) {
+    tracked_.erase(request.order_id());
+    *replying = true;
+    return std::nullopt;
+  }
+  if (tracked_.size() >= options_.max_orders_per_stream && !tracked_.contains(request.order_id())) {
+    *reply.response.mutable_error() = errors::ToAppError(errors::Error(
+        absl::StatusCode::kResourceExhausted, "this stream tracks too many orders", "order_id"));
+    *replying = subscription_->Inject(std::move(reply));
+    return std::nullopt;
+  }
+  // Tracked, and marked in the queue, before the read: no change committed after the read is
+  // dropped, and those queued before the marker (older than what the read finds) are.
+  // Subscribing again to an order already tracked is a refresh: its reply goes out even if
+  // that status was sent before (API.md: "on subscribe the server at once sends the order's
+  // current status"), but never after a newer one.
+  auto [it, fresh] = tracked_.try_emplace(request.order_id());
+  reply.refresh = !fresh;
+  if (fresh && !subscription_->Behind()) {
+    it->second.caught_up = true;  // nothing from before the subscription waits to be read
+  } else if (fresh) {
+    it->second.subscription = ++subscriptions_;
+    OrderUpdate marker{.kind = OrderUpdate::Kind::kSubscribed,
+                       .subscription = it->second.subscription};
+    marker.response.set_order_id(request.order_id());
+    if (!subscription_->Inject(std::move(marker))) {  // the stream is ending
+      *replying = false;
+      return std::nullopt;
     }
   }
-  absl::StatusOr<Order> order = store_.Get(request.order_id());
-  if (order.ok()) {
-    reply.response = CurrentStatus(*order);
-    reply.status = order->status;
+  return reply;
+}
+
+std::optional<bool> StreamOrderUpdatesReactor::Complete(
+    const ::order::v1::StreamOrderUpdatesRequest& request, OrderUpdate& reply, bool may_wait) {
+  std::optional<absl::StatusOr<Order>> order =
+      may_wait ? store_.Get(request.order_id()) : store_.TryGet(request.order_id());
+  if (!order.has_value()) return std::nullopt;
+  absl::MutexLock lock(&mutex_);
+  if (order->ok()) {
+    reply.response = CurrentStatus(**order);
+    reply.status = (*order)->status;
   } else {
-    if (!reply.refresh) {  // a refresh that fails leaves the subscription as it was
-      absl::MutexLock lock(&mutex_);
-      tracked_.erase(request.order_id());
-    }
-    absl::Status status = order.status();
+    if (!reply.refresh) tracked_.erase(request.order_id());  // a refresh leaves it tracked
+    absl::Status status = order->status();
     if (status.code() == absl::StatusCode::kNotFound) {
       status = errors::NotFound("order_id", "no order has this id");
     }
     *reply.response.mutable_error() = errors::ToAppError(status);
   }
+  // On the pool, the stream may have finished meanwhile, and its subscription be gone.
+  if (finished()) return false;
   return subscription_->Inject(std::move(reply));
 }
 

@@ -41,6 +41,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/interceptor/handler_pool.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_pump.h"
 #include "libs/streams/stream_slots.h"
@@ -55,10 +56,13 @@ class StreamOrderUpdatesReactor final
                                  ::order::v1::StreamOrderUpdatesResponse, OrderUpdate> {
  public:
   // Starts the stream (or finishes it at once when there are too many). The reactor is
-  // deleted after OnDone, once no task posted to `delivery` holds it. The stream holds one of
-  // `streams` (the service's, limited to options.max_streams) from its start until OnDone.
+  // deleted after OnDone, once no task posted to `delivery` or `pool` holds it. The stream
+  // holds one of `streams` (the service's, limited to options.max_streams) from its start
+  // until OnDone. A request whose store read would wait for a connection is answered on
+  // `pool` (gRPC's callback threads, which run OnReadDone, must not wait).
   static StreamOrderUpdatesReactor* Start(OrderStore& store, OrderUpdateFanout& fanout,
                                           streams::DeliveryThread& delivery,
+                                          interceptor::HandlerPool& pool,
                                           const StreamOptions& options,
                                           streams::StreamSlots& streams);
 
@@ -66,15 +70,26 @@ class StreamOrderUpdatesReactor final
 
  private:
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
-                            const StreamOptions& options);
+                            interceptor::HandlerPool& pool, const StreamOptions& options);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamOrderUpdatesReactor() override = default;
 
-  // The reply to one request: its current status or an error (queued in order). False when
-  // the reply was dropped because the stream's queue overflowed or the server is closing it.
-  bool Answer(const ::order::v1::StreamOrderUpdatesRequest& request);
-  // The reply to a request that did not parse: `why`, with no order_id. False as for Answer.
+  // The answer to one request, in two halves. Begin, under the stream's lock: an unsubscribe,
+  // or an order too many, is answered (std::nullopt, and *replying false when the reply was
+  // dropped because the stream's queue overflowed or the server is closing it); a subscribe is
+  // tracked (and marked in the queue) and its reply returned, still without the current status.
+  std::optional<OrderUpdate> Begin(const ::order::v1::StreamOrderUpdatesRequest& request,
+                                   bool* replying);
+  // Complete: the order's current status (or the error reading it) into `reply`, which is
+  // queued; false as for Begin. std::nullopt, with nothing done, when the read would wait for a
+  // store connection and `may_wait` is false.
+  std::optional<bool> Complete(const ::order::v1::StreamOrderUpdatesRequest& request,
+                               OrderUpdate& reply, bool may_wait);
+  // The reply to a request that did not parse: `why`, with no order_id. False as for Begin.
   bool Refuse(const absl::Status& why);
+  // Once a request is answered: reads the next one, unless the reply was dropped or the
+  // stream has finished.
+  void ReadNext(bool replying);
   // StreamPump: the next reply or tracked change to send, nothing yet, or the end.
   Step Next(::order::v1::StreamOrderUpdatesResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -85,6 +100,7 @@ class StreamOrderUpdatesReactor final
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   OrderStore& store_;
+  interceptor::HandlerPool& pool_;
   const StreamOptions& options_;
 
   grpc::ByteBuffer received_;                       // the read in flight owns it

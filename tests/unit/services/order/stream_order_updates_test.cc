@@ -28,8 +28,9 @@
 namespace hermes::order {
 namespace {
 
-// The real store, counting the reads StreamOrderUpdates makes (one per subscribe request), and
-// running `before_transition` (if set) before each Transition.
+// The real store, counting the reads StreamOrderUpdates makes (one per subscribe request, by
+// Get or TryGet), saying "would wait" to TryGet while `busy` (as when every reader connection
+// is lent out), and running `before_transition` (if set) before each Transition.
 class CountingOrderStore final : public OrderStore {
  public:
   explicit CountingOrderStore(OrderStore& store) : store_(store) {}
@@ -41,10 +42,19 @@ class CountingOrderStore final : public OrderStore {
   absl::StatusOr<Order> Create(const NewOrder& order) override { return store_.Create(order); }
   absl::StatusOr<Order> Get(absl::string_view id) override {
     ++gets_;
+    ++waiting_gets_;
     if (throw_in_get) throw std::bad_alloc();
     return store_.Get(id);
   }
-  std::atomic<bool> throw_in_get{false};  // as an allocation failure would
+  std::optional<absl::StatusOr<Order>> TryGet(absl::string_view id) override {
+    if (busy) return std::nullopt;
+    ++gets_;
+    if (throw_in_get) throw std::bad_alloc();
+    return store_.Get(id);
+  }
+  int waiting_gets() const { return waiting_gets_.load(); }  // by Get: those on the pool
+  std::atomic<bool> throw_in_get{false};                     // as an allocation failure would
+  std::atomic<bool> busy{false};
   absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
                                                        absl::string_view request_id) override {
     return store_.FindByRequestId(user_id, request_id);
@@ -66,6 +76,7 @@ class CountingOrderStore final : public OrderStore {
  private:
   OrderStore& store_;
   std::atomic<int> gets_{0};
+  std::atomic<int> waiting_gets_{0};
 };
 
 class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
@@ -101,6 +112,13 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
     ASSERT_NE(server_, nullptr);
     stub_ = ::order::v1::OrderService::NewStub(grpc::CreateChannel(
         "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  }
+
+  // Serve, with every commit's change published to the streams, as main() wires it.
+  void ServePublishing() {
+    Serve({});
+    store_->SetEventListener(
+        [this](const OrderEvent& event) { fanout_.Publish(ChangeFor(event)); });
   }
 
   std::string NewOrder() {
@@ -227,13 +245,52 @@ TEST_F(StreamOrderUpdatesTest, StoreThrowsAnsweringARequest_StreamEndsAsAThrowin
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// A subscribe whose store read would wait for a connection is answered from the service's
+// pool instead of gRPC's callback thread, and the stream reads its next request only once that
+// reply is queued: replies keep the order of their requests, and the stream goes on.
+TEST_F(StreamOrderUpdatesTest, StoreReadWouldWait_AnsweredOnThePool_RepliesInRequestOrder) {
+  ServePublishing();
+  const std::string first = NewOrder();
+  const std::string second = NewOrder();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  counted_->busy = true;
+  for (const std::string& order : {first, second}) {
+    request.set_order_id(order);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  std::vector<std::string> replies;
+  ::order::v1::StreamOrderUpdatesResponse response;
+  for (int i = 0; i < 2 && stream->Read(&response); ++i) {
+    EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING) << response.ShortDebugString();
+    replies.push_back(response.order_id());
+  }
+  EXPECT_EQ(replies, (std::vector<std::string>{first, second}));
+  EXPECT_EQ(counted_->waiting_gets(), 2);  // both read on the pool, where a read may wait
+
+  counted_->busy = false;
+  request.set_order_id(first);
+  ASSERT_TRUE(stream->Write(request));  // a refresh, read on gRPC's thread: no wait needed
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.order_id(), first);
+  EXPECT_EQ(counted_->waiting_gets(), 2);
+  ASSERT_TRUE(store_->Transition(second, OrderStatus::kConfirmed, "", "id", "status").ok());
+  ASSERT_TRUE(stream->Read(&response));  // the subscriptions made on the pool are live
+  EXPECT_EQ(response.order_id(), second);
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_CONFIRMED);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response)) << "unexpected " << response.ShortDebugString();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 // API.md: "On subscribe the server at once sends the order's current status". A stream that
 // lags behind the fan-out (here: its wake-ups held back) still has changes of the order queued
 // from before the subscription when it subscribes; they are older than the current status and
 // must not come first.
 TEST_F(StreamOrderUpdatesTest, LaggingStream_Subscribes_FirstMessageIsTheCurrentStatus) {
-  Serve({});
-  store_->SetEventListener([this](const OrderEvent& event) { fanout_.Publish(ChangeFor(event)); });
+  ServePublishing();
   const std::string other = NewOrder();
   const std::string id = NewOrder();
   grpc::ClientContext context;
