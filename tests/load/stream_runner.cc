@@ -211,7 +211,9 @@ void StreamWorker::Finished(Stream* stream) {
     status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "hermes-load: no response headers within --timeout of opening");
   }
-  if (!closing_) {
+  // One that failed to open counts as failed even when the run is already closing (when no
+  // stream opened, it closes as the opening ends).
+  if (!closing_ || stream->cancelled_opening) {
     ++stats_.streams.ended_early;
     stats_.streams.ended_early_status.Add(status);
     stats_.status.Add(status);
@@ -283,10 +285,10 @@ void StreamWorker::Close(Clock::time_point now) {
   }
 }
 
-void StreamWorker::CancelRemaining(bool only_unopened) {
+void StreamWorker::CancelRemaining(Cancel which) {
   for (const auto& stream : streams_) {
-    if (stream->finish_requested || (only_unopened && stream->settled)) continue;
-    if (only_unopened) stream->cancelled_opening = true;
+    if (stream->finish_requested || (which != Cancel::kAll && stream->settled)) continue;
+    if (which == Cancel::kUnopenedTimedOut) stream->cancelled_opening = true;
     stream->context.TryCancel();
   }
 }
@@ -301,14 +303,21 @@ void StreamWorker::Run() {
   };
   while (true) {
     const Clock::time_point now = Clock::now();
-    while (static_cast<int>(streams_.size()) < my_streams_ &&
+    // Streams are opened until the opening phase ends (every stream settled, its deadline, or a
+    // stop): none after, or a Ctrl-C would go on opening streams nobody then closes.
+    const bool opening = !window_start_.has_value() && !StopRequested() &&
+                         static_cast<int>(streams_.size()) < my_streams_;
+    while (opening && static_cast<int>(streams_.size()) < my_streams_ &&
            due_of(static_cast<int>(streams_.size())) <= now) {
       Open(due_of(static_cast<int>(streams_.size())));
     }
     if (!window_start_.has_value()) {
       if (!opening_deadline_passed && (now >= opening_deadline || StopRequested())) {
         opening_deadline_passed = true;
-        CancelRemaining(/*only_unopened=*/true);
+        // Past the deadline, a stream still without headers failed to open; on a stop it was
+        // only cut short, and ends Canceled.
+        CancelRemaining(now >= opening_deadline ? Cancel::kUnopenedTimedOut
+                                                : Cancel::kUnopenedStopped);
         workload_.EndOpening(now);
       }
       window_start_ = workload_.window_start();
@@ -319,7 +328,9 @@ void StreamWorker::Run() {
                    : measure_start_ + absl::ToChronoNanoseconds(workload_.duration);
       }
     }
-    const bool all_opened = static_cast<int>(streams_.size()) == my_streams_;
+    // All this worker will open: those due, or those opened when the opening phase ended.
+    const bool all_opened = static_cast<int>(streams_.size()) == my_streams_ ||
+                            window_start_.has_value() || StopRequested();
     if (window_start_.has_value() && !closing_ &&
         (now >= end_ || StopRequested() || (all_opened && live_ == 0))) {
       end_ = std::min(end_, now);  // nothing after it is counted
@@ -327,7 +338,7 @@ void StreamWorker::Run() {
       Close(now);
     }
     if (closing_ && !cancelled_ && now >= close_deadline_) {
-      CancelRemaining(/*only_unopened=*/false);
+      CancelRemaining(Cancel::kAll);
       cancelled_ = true;
     }
     if (closing_ && live_ == 0) break;

@@ -91,7 +91,11 @@ class StreamWorker {
   void Finished(Stream* stream);
   void MaybeFinish(Stream* stream);
   void Close(Clock::time_point now);
-  void CancelRemaining(bool only_unopened);
+  // kUnopenedTimedOut, kUnopenedStopped: the streams still without headers (at the opening
+  // deadline: counted as failed to open, DEADLINE_EXCEEDED; at a stop: Canceled); kAll: every
+  // stream not yet finished (the close's deadline).
+  enum class Cancel { kUnopenedTimedOut, kUnopenedStopped, kAll };
+  void CancelRemaining(Cancel which);
 
   StreamWorkload& workload_;
   const int index_;

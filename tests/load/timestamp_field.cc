@@ -67,6 +67,9 @@ std::optional<int64_t> TimestampField::Scan(google::protobuf::io::CodedInputStre
   if (!Walk(input, 0, &seconds, &nanos, &found) || !input->ConsumedEntireMessage() || !found) {
     return std::nullopt;
   }
+  // An empty Timestamp (the epoch) is what a server that set the field to its default sends:
+  // no time at all, which would otherwise count as a delivery some 56 years late.
+  if (seconds == 0 && nanos == 0) return std::nullopt;
   return seconds * 1'000'000'000 + nanos;
 }
 

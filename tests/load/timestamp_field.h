@@ -36,7 +36,7 @@ class TimestampField {
                                                 absl::string_view dotted_path);
 
   // The timestamp in nanoseconds since the Unix epoch; nullopt when the message does not carry
-  // it (or is not valid wire format).
+  // it, carries an empty one (the epoch itself), or is not valid wire format.
   std::optional<int64_t> UnixNanos(grpc::ByteBuffer* message) const;
   std::optional<int64_t> UnixNanos(absl::string_view serialized) const;
 

@@ -221,6 +221,34 @@ TEST_F(HermesLoadTest, SigintDuringAStreamRun_EndsItEarlyWithTheReport) {
   std::filesystem::remove(ready_file);
 }
 
+// SIGINT while streams are still being opened (a slow --stream_open_rate): no stream is opened
+// after it, the run ends at once with exit 0, and a stream cut short while it waited for its
+// headers counts as Canceled, not as one that failed to open.
+TEST_F(HermesLoadTest, SigintWhileOpeningStreams_StopsOpeningAndEndsTheRun) {
+  // 10 s of opening, far longer than the close's --timeout: a stream opened after the close
+  // would be ended by nothing (WatchUsers never ends by itself) and the run would never stop.
+  Subprocess load(LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "1000",
+                            "--stream_open_rate", "100", "--timeout", "1s", "--duration", "10m"}));
+  // Some streams are open (the server counts them), and seconds of opening are still to come.
+  double started = 0;
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (started < 3 && absl::Now() < give_up) {
+    absl::StatusOr<std::string> metrics = HttpGet(user_->metrics_port(), "/metrics");
+    if (metrics.ok()) {
+      started = MetricValue(*metrics, "grpc_server_started_total", {{"grpc_method", "WatchUsers"}})
+                    .value_or(0);
+    }
+    if (started < 3) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(started, 3) << load.Output();
+  Struct report;
+  ASSERT_TRUE(StopWithSigint(load, &report));  // within 30 s, and without opening any more
+  const Struct& streams = report.fields().at("streams").struct_value();
+  EXPECT_GE(Number(streams, "opened"), 3);
+  EXPECT_LT(Number(streams, "opened"), 100);
+  EXPECT_EQ(Number(streams, "failed"), 0) << load.Output();
+}
+
 // The same for a closed-loop call run: the calls in flight are drained, and the report counts
 // what was answered until the signal.
 TEST_F(HermesLoadTest, SigintDuringACallRun_EndsItEarlyWithTheReport) {

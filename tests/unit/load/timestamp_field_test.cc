@@ -46,6 +46,8 @@ TEST(TimestampField, MissingTimestamp_IsNullopt) {
   ASSERT_TRUE(field.ok()) << field.status();
   EXPECT_EQ(field->UnixNanos(update.SerializeAsString()), std::nullopt);
   EXPECT_EQ(field->UnixNanos(std::string("\xff\xff", 2)), std::nullopt);  // not wire format
+  update.mutable_updated_at();  // present, but empty: the epoch, no time at all
+  EXPECT_EQ(field->UnixNanos(update.SerializeAsString()), std::nullopt);
 }
 
 TEST(TimestampField, BadPaths_AreErrorsNamingPathAndType) {
