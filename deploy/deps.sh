@@ -62,6 +62,15 @@ command -v npm >/dev/null || missing+=(npm)
 apt_install -- "${missing[@]}"
 mapfile -t missing < <(missing_packages "${APT_PACKAGES_NO_RECOMMENDS[@]}")
 apt_install --no-install-recommends -- "${missing[@]}"
+# Debian's prometheus package enables and starts its own service (on :9090, with Debian's
+# config) where systemd runs; `make up` runs a Prometheus of its own on that port. Installed by
+# us just now, the package's service is stopped and disabled; one that was there before is the
+# machine owner's, and left alone (`make up` then names it).
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]] &&
+  command -v systemctl >/dev/null; then
+  log "stopping and disabling the prometheus package's own service (make up runs its own)"
+  as_root systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
 
 # npm packages, at the versions package.json pins exactly and package-lock.json locks with
 # their integrity hashes. `npm install --no-save` rather than `npm ci`: npm 11 leaves buf's

@@ -92,6 +92,20 @@ for entry in "${SERVICES[@]}"; do
   fi
 done
 
+# A port someone else listens on would fail one process after the others started, or worse,
+# answer the readiness check for it (Debian's own Prometheus service on 9090).
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port_name in "$USER_GRPC_PORT:USER_GRPC_PORT" "$USER_METRICS_PORT:USER_METRICS_PORT" \
+  "$ORDER_GRPC_PORT:ORDER_GRPC_PORT" "$ORDER_METRICS_PORT:ORDER_METRICS_PORT" \
+  "$PROMETHEUS_PORT:PROMETHEUS_PORT"; do
+  if port_taken "${port_name%%:*}"; then
+    echo "up: port ${port_name%%:*} is taken by another process; stop it (for 9090, Debian's" \
+      "Prometheus service: systemctl disable --now prometheus) or choose another port with" \
+      "${port_name#*:}=..." >&2
+    exit 1
+  fi
+done
+
 pids=()
 for entry in "${SERVICES[@]}"; do
   IFS='|' read -r name binary args <<<"$entry"
