@@ -113,7 +113,10 @@ for entry in "${SERVICES[@]}"; do
   if [[ ${DETACH:-0} == 1 ]]; then
     nohup "$binary" "${argv[@]}" >"$LOG_DIR/$name.log" 2>&1 &
   else
-    "$binary" "${argv[@]}" > >(sed -u "s/^/[$name] /") 2>&1 &
+    # The prefixing sed ignores Ctrl-C's SIGINT (the terminal sends it to the whole group): it
+    # must outlive its process, whose last lines (Prometheus's "received SIGINT" among them)
+    # would otherwise hit a closed pipe; it ends when that process's output does.
+    "$binary" "${argv[@]}" > >(trap '' INT; exec sed -u "s/^/[$name] /") 2>&1 &
   fi
   pids+=($!)
   echo $! >"$RUN_DIR/$name.pid"
