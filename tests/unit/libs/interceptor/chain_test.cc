@@ -1,6 +1,6 @@
 // The server chain on a real in-process server over loopback: order, recovery, request ids,
 // metrics and log lines as a client and an operator see them. Every test runs three times:
-// with GetUser on the sync API, and on the callback API answered inline and on a HandlerPool,
+// with GetUser on the sync API, and on the async API answered inline and on a HandlerPool,
 // the two ways the services answer their unary methods.
 #include "libs/interceptor/chain.h"
 
