@@ -11,6 +11,8 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/certs.h"
 #include "tests/support/network.h"
@@ -184,14 +186,17 @@ TEST_P(ServiceLifecycleTest, Sigterm_WhileAStreamIsOpen_HealthTurnsNotServingThe
   ASSERT_TRUE(watch->Read(&update));
   ASSERT_EQ(update.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
+  const absl::Time signalled = absl::Now();
   server.process().Signal(SIGTERM);
   // The open stream is told first, while the server drains...
   ASSERT_TRUE(watch->Read(&update));
   EXPECT_EQ(update.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  // ...then it ends within the grace period and the process exits cleanly.
+  // ...then it ends within the grace period given (2 s; a server that ignored the flag would
+  // hold it for its default 10 s) and the process exits cleanly.
   while (watch->Read(&update)) {
   }
   watch->Finish();
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(8)) << server.Output();
   EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
 }
 

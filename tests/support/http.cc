@@ -80,4 +80,12 @@ std::optional<double> MetricValue(const std::string& body, const std::string& na
   return std::nullopt;
 }
 
+double CallsStarted(int metrics_port, const std::string& service, const std::string& method) {
+  absl::StatusOr<std::string> body = HttpGet(metrics_port, "/metrics");
+  if (!body.ok()) return -1;
+  return MetricValue(*body, "grpc_server_started_total",
+                     {{"grpc_service", service}, {"grpc_method", method}})
+      .value_or(-1);
+}
+
 }  // namespace hermes::testing

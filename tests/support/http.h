@@ -21,4 +21,9 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
 std::optional<double> MetricValue(const std::string& body, const std::string& name,
                                   const std::vector<std::pair<std::string, std::string>>& labels);
 
+// grpc_server_started_total of one method, from the /metrics on `metrics_port`; -1 when it
+// cannot be read or has no such series. A check that a refused client (a failed handshake)
+// never got as far as a handler: the count does not move.
+double CallsStarted(int metrics_port, const std::string& service, const std::string& method);
+
 }  // namespace hermes::testing

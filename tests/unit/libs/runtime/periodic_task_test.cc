@@ -12,13 +12,22 @@
 namespace hermes::runtime {
 namespace {
 
+// Runs again and again, an interval apart (never sooner: a task that spun would not wait).
 TEST(PeriodicTaskTest, RunsEveryInterval) {
-  std::atomic<int> runs{0};
+  constexpr absl::Duration kInterval = absl::Milliseconds(50);
+  absl::Mutex mu;
+  std::vector<absl::Time> runs;
   absl::Notification third;
-  PeriodicTask task(absl::Milliseconds(10), [&] {
-    if (++runs == 3) third.Notify();
+  PeriodicTask task(kInterval, [&] {
+    absl::MutexLock lock(&mu);
+    runs.push_back(absl::Now());
+    if (runs.size() == 3) third.Notify();
   });
-  EXPECT_TRUE(third.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(third.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::MutexLock lock(&mu);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_GE(runs[i] - runs[i - 1], kInterval - absl::Milliseconds(1)) << "run " << i + 1;
+  }
 }
 
 // A task with more to do (a prune that ran out of time) runs again at once, not an interval
