@@ -21,6 +21,7 @@ USER_METRICS_PORT=${USER_METRICS_PORT:-9091}
 ORDER_GRPC_PORT=${ORDER_GRPC_PORT:-50052}
 ORDER_METRICS_PORT=${ORDER_METRICS_PORT:-9092}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+BIND_HOST=${BIND_HOST:-0.0.0.0}  # the services' listen address (the tests use 127.0.0.1)
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-5s}
 
 CERTS=${CERTS:-certs}  # made by `make certs` (deploy/certs/gen-certs.sh): development only
@@ -47,8 +48,8 @@ render_prometheus_config() {
 # name, binary, arguments: every service on its ports, mTLS with its own identity, the shipped
 # policy file (edit it: the services reload it), SQLite under $STATE_DIR/<name>.
 SERVICES=(
-  "user|$BIN_DIR/user/hermes-user|$(tls_flags user) --grpc_addr=0.0.0.0:$USER_GRPC_PORT --metrics_addr=0.0.0.0:$USER_METRICS_PORT --data_dir=$STATE_DIR/user"
-  "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --grpc_addr=0.0.0.0:$ORDER_GRPC_PORT --metrics_addr=0.0.0.0:$ORDER_METRICS_PORT --data_dir=$STATE_DIR/order --user_service_addr=dns:///localhost:$USER_GRPC_PORT"
+  "user|$BIN_DIR/user/hermes-user|$(tls_flags user) --grpc_addr=$BIND_HOST:$USER_GRPC_PORT --metrics_addr=$BIND_HOST:$USER_METRICS_PORT --data_dir=$STATE_DIR/user"
+  "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --grpc_addr=$BIND_HOST:$ORDER_GRPC_PORT --metrics_addr=$BIND_HOST:$ORDER_METRICS_PORT --data_dir=$STATE_DIR/order --user_service_addr=dns:///localhost:$USER_GRPC_PORT"
   "prometheus|$(command -v prometheus || echo /usr/bin/prometheus)|--config.file=$PROMETHEUS_CONFIG --web.listen-address=127.0.0.1:$PROMETHEUS_PORT --storage.tsdb.path=$STATE_DIR/prometheus --log.level=warn"
 )
 

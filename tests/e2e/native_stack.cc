@@ -63,8 +63,9 @@ NativeStack::NativeStack(Options options)
       absl::StrCat("ORDER_GRPC_PORT=", ports_.order_grpc),
       absl::StrCat("ORDER_METRICS_PORT=", ports_.order_metrics),
       absl::StrCat("PROMETHEUS_PORT=", ports_.prometheus),
-      "SCRAPE_INTERVAL=1s",  // rate() over the dashboards' 1m windows gets data within seconds
-      "READY_TIMEOUT_S=90",  // sanitizer builds on a busy machine start slowly
+      "BIND_HOST=127.0.0.1",  // loopback only, as every test's traffic
+      "SCRAPE_INTERVAL=1s",   // rate() over the dashboards' 1m windows gets data within seconds
+      "READY_TIMEOUT_S=90",   // sanitizer builds on a busy machine start slowly
       "DETACH=0",
   };
   up_ = std::make_unique<Subprocess>(
