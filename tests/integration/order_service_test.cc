@@ -936,7 +936,7 @@ TEST_F(OrderServiceTest, RestartOnSameDataDir_OrdersStatusesAndCancelReasonsInta
 class UserServiceOutageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    user_port_ = PickFreePort();
+    user_port_ = reserved_.port();
     user_ = std::make_unique<FixedPortUser>(user_dir_.path(), user_port_);
     ASSERT_TRUE(user_->WaitUntilServing());
     order_server_ = StartOrder(order_dir_.path(), "ipv4:" + LoopbackAddress(user_port_));
@@ -972,6 +972,7 @@ class UserServiceOutageTest : public ::testing::Test {
 
   TempDir user_dir_;
   TempDir order_dir_;
+  PortReservation reserved_;  // the user service's, across its restarts
   int user_port_ = 0;
   std::unique_ptr<FixedPortUser> user_;
   std::unique_ptr<ServiceProcess> order_server_;

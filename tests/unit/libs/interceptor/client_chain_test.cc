@@ -177,7 +177,8 @@ TEST_F(ClientChainTest, TracestateInSeveralHeaders_PassedOnAsOneList) {
 // 120 s) has its attempts about 16 and 26 s into an outage, so after 18 s of it a call would
 // wait some 6 s more for the next attempt; after a minute, up to two minutes.
 TEST_F(ClientChainTest, UpstreamBackAfterAnOutage_UsedWithinTheReconnectBackoffCap) {
-  const int port = testing::PickFreePort();
+  const testing::PortReservation reserved;  // nobody else's during the 18 s
+  const int port = reserved.port();
   auto channel = CreateServiceChannel({.target = LoopbackAddress(port),
                                        .credentials = grpc::InsecureChannelCredentials(),
                                        .service = "user.v1.UserService",
