@@ -71,6 +71,7 @@ void WatchedFiles::Run() {
       if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), poll_interval_)) return;
     }
     PollOnce();  // no lock held: it reads files and runs the callback
+    polls_.fetch_add(1, std::memory_order_release);
   }
 }
 

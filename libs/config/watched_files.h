@@ -21,6 +21,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <cstdint>
 #include <ctime>
 #include <functional>
 #include <memory>
@@ -55,6 +57,10 @@ class WatchedFiles {
   WatchedFiles(const WatchedFiles&) = delete;
   WatchedFiles& operator=(const WatchedFiles&) = delete;
 
+  // Polls done so far (each a look at the files, whatever it found): for tests that check what
+  // polls do not do, after enough of them.
+  int64_t polls() const { return polls_.load(std::memory_order_acquire); }
+
   // What identifies one version of a file. Sizes and times alone miss a rename of an equal-sized
   // file written within the same timestamp tick; the inode catches that. The status-change time
   // catches a chmod (a file that could not be read before) and a rewrite whose modification time
@@ -88,6 +94,7 @@ class WatchedFiles {
 
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::atomic<int64_t> polls_{0};
 
   std::thread thread_;  // last: started once everything above exists
 };

@@ -93,6 +93,15 @@ class WatchedFilesTest : public ::testing::Test {
     ASSERT_EQ(std::rename((dir_ + "/new").c_str(), path.c_str()), 0);
   }
 
+  // Returns once `watched` has polled `n` more times (bounded): what polls must not do is then
+  // known not to have happened, rather than assumed after a sleep that may hold no poll at all.
+  static void AwaitPolls(const WatchedFiles& watched, int n) {
+    const int64_t until = watched.polls() + n;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (watched.polls() < until && absl::Now() < deadline) absl::SleepFor(kPollInterval);
+    ASSERT_GE(watched.polls(), until) << "the watcher stopped polling";
+  }
+
   absl::StatusOr<std::unique_ptr<WatchedFiles>> Start() {
     return WatchedFiles::Start({first_, second_}, kPollInterval, script_.Reload(),
                                script_.Callback());
@@ -108,7 +117,7 @@ TEST_F(WatchedFilesTest, Start_LoadsOnceAndReportsNothing) {
   auto watched = Start();
   ASSERT_TRUE(watched.ok()) << watched.status();
   EXPECT_EQ(script_.calls(), 1);
-  absl::SleepFor(10 * kPollInterval);  // polls that see no change
+  ASSERT_NO_FATAL_FAILURE(AwaitPolls(**watched, 10));  // polls that see no change
   EXPECT_EQ(script_.calls(), 1);
   EXPECT_TRUE(script_.WaitForReports(0).empty());
 }
@@ -142,7 +151,7 @@ TEST_F(WatchedFilesTest, InvalidFiles_ReportedOnceThenLeftUntilTheyChange) {
 
   Replace(first_, "bad");
   ASSERT_EQ(script_.WaitForReports(1).size(), 1u);
-  absl::SleepFor(10 * kPollInterval);
+  ASSERT_NO_FATAL_FAILURE(AwaitPolls(**watched, 10));
   EXPECT_EQ(script_.calls(), 2);  // not read again at every poll
 
   script_.Return(absl::OkStatus());
@@ -169,7 +178,7 @@ TEST_F(WatchedFilesTest, FilesNotRead_TriedAtEveryPoll_ReportedOnce_ThenTheFix) 
   EXPECT_EQ(reports[0], absl::FailedPreconditionError("cannot read"));
   EXPECT_TRUE(reports[1].ok());
   const int calls = script_.calls();
-  absl::SleepFor(10 * kPollInterval);
+  ASSERT_NO_FATAL_FAILURE(AwaitPolls(**watched, 10));
   EXPECT_EQ(script_.calls(), calls);  // read: done with until the next change
 }
 
