@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -235,10 +236,14 @@ TEST_F(PolicyWatcherTest, Current_FromManyThreadsDuringReloads_AlwaysGivesAPolic
   auto watcher = PolicyWatcher::Start(path_, absl::Milliseconds(1), log_.Callback());
   ASSERT_TRUE(watcher.ok()) << watcher.status();
 
+  // The readers read for as long as the reloads go on (each reload is waited for, so that they
+  // really happen while the readers read), and at most a bounded number of times.
+  constexpr int kReloads = 20;
+  std::atomic<bool> done{false};
   std::vector<std::thread> readers;
   for (int i = 0; i < 4; ++i) {
-    readers.emplace_back([&watcher] {
-      for (int j = 0; j < 2000; ++j) {
+    readers.emplace_back([&watcher, &done] {
+      for (int j = 0; j < 10'000'000 && !done.load(std::memory_order_relaxed); ++j) {
         const std::shared_ptr<const Policy> policy = (*watcher)->Current();
         ASSERT_NE(policy, nullptr);
         // Exactly one of the two versions is in force at any moment.
@@ -246,11 +251,16 @@ TEST_F(PolicyWatcherTest, Current_FromManyThreadsDuringReloads_AlwaysGivesAPolic
       }
     });
   }
-  for (int i = 0; i < 20; ++i) {
+  std::vector<absl::Status> outcomes;
+  for (int i = 0; i < kReloads; ++i) {
     ReplaceAtomically(OrderMayCall(i % 2 == 0 ? kListUsers : kGetUser));
-    absl::SleepFor(absl::Milliseconds(2));
+    outcomes = log_.WaitFor(i + 1);
+    if (outcomes.size() < static_cast<size_t>(i + 1)) break;  // reported below
   }
+  done = true;
   for (std::thread& reader : readers) reader.join();
+  ASSERT_EQ(outcomes.size(), static_cast<size_t>(kReloads)) << "reloads reported";
+  for (const absl::Status& outcome : outcomes) EXPECT_TRUE(outcome.ok()) << outcome;
 }
 
 }  // namespace
