@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/certs.h"
 #include "tests/support/http.h"
@@ -71,6 +72,7 @@ TEST_F(ObservabilityTest, EveryLogLineIsJson_RpcLineNamesMethodCodePeerAndReques
 }
 
 TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndProcessMetrics) {
+  const double launched = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   ServiceProcess user({.binary = HERMES_USER_BIN, .ca = ca_});
   ASSERT_TRUE(user.WaitUntilServing());
   ASSERT_TRUE(CheckHealth(user.Channel("admin"), "m-1").ok());
@@ -97,7 +99,11 @@ TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndP
             0);
   EXPECT_GT(MetricValue(*body, "process_resident_memory_bytes", {}).value_or(0), 0);
   EXPECT_GT(MetricValue(*body, "process_open_fds", {}).value_or(0), 0);
-  EXPECT_GT(MetricValue(*body, "process_start_time_seconds", {}).value_or(0), 1.7e9);
+  // The service's own start, from /proc: after this test launched it (to the kernel's whole
+  // second of boot time), not the machine's boot or some other process's start.
+  const double started = MetricValue(*body, "process_start_time_seconds", {}).value_or(0);
+  EXPECT_GE(started, launched - 1.5);
+  EXPECT_LE(started, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) + 1.5);
   EXPECT_TRUE(MetricValue(*body, "process_cpu_seconds_total", {}).has_value());
   EXPECT_TRUE(
       MetricValue(*body, "hermes_handler_panics_total", {{"grpc_method", "GetUser"}}).has_value());
