@@ -1,11 +1,13 @@
 // UserServices for chain tests: GetUser does what each test says (by default it echoes the
 // id); WatchUsers sends three events. ScriptedUserService runs GetUser on the sync API;
 // ScriptedAsyncUserService on the async API (interceptor::UnaryMethods), answered on its
-// queue's thread or, given a HandlerPool, on the pool, as the services answer their methods.
+// queue's thread or, given a HandlerPool, on the pool (or on the first unless that would wait,
+// given get_user_or_decline too), as the services answer their methods.
 // The chain must treat them all alike.
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "libs/interceptor/unary_methods.h"
 #include "user/v1/user.grpc.pb.h"
@@ -15,6 +17,11 @@ namespace hermes::testing {
 using GetUserFn =
     std::function<grpc::Status(const grpc::ServerContextBase*, const ::user::v1::GetUserRequest&,
                                ::user::v1::GetUserResponse*)>;
+// A GetUser for UnaryMethods::AddInlineOrOnPool: std::nullopt declines (it would wait) while
+// `may_wait` is false.
+using GetUserOrDeclineFn = std::function<std::optional<grpc::Status>(
+    const grpc::ServerContextBase*, const ::user::v1::GetUserRequest&, ::user::v1::GetUserResponse*,
+    bool may_wait)>;
 
 inline grpc::Status EchoId(const grpc::ServerContextBase*,
                            const ::user::v1::GetUserRequest& request,
@@ -53,8 +60,11 @@ class ScriptedAsyncUserService final
  public:
   GetUserFn get_user = EchoId;
   interceptor::HandlerPool* pool = nullptr;  // null: answered on the queue's thread
+  // Set, with a pool: GetUser is added with AddInlineOrOnPool and answered by this instead.
+  GetUserOrDeclineFn get_user_or_decline;
 
-  // GrpcServer asks for it when the service is registered: `pool` is read then.
+  // GrpcServer asks for it when the service is registered: `pool` and the functions' being set
+  // are read then.
   interceptor::UnaryMethods& unary_methods() override {
     if (!added_) {
       added_ = true;
@@ -64,7 +74,14 @@ class ScriptedAsyncUserService final
                             ::user::v1::GetUserResponse* response) {
         return get_user(&context, request, response);
       };
-      if (pool != nullptr) {
+      if (pool != nullptr && get_user_or_decline) {
+        methods_.AddInlineOrOnPool<::user::v1::GetUserRequest, ::user::v1::GetUserResponse>(
+            *pool, ask,
+            [this](const grpc::ServerContext& context, const ::user::v1::GetUserRequest& request,
+                   ::user::v1::GetUserResponse* response, bool may_wait) {
+              return get_user_or_decline(&context, request, response, may_wait);
+            });
+      } else if (pool != nullptr) {
         methods_.AddOnPool<::user::v1::GetUserRequest, ::user::v1::GetUserResponse>(*pool, ask,
                                                                                     handler);
       } else {

@@ -246,63 +246,38 @@ TEST_F(OnPoolTest, CallRunningAtShutdown_AnsweredWithinTheGrace) {
   stopper.join();
 }
 
-// How RawGetUserService's GetUser is added.
+// How GetUser is added: AddInline, AddOnPool or AddInlineOrOnPool.
 enum class Answered { kInline, kOnPool, kInlineOrOnPool };
 
-// GetUser registered raw, answered as the services answer theirs. Added with
-// AddInlineOrOnPool, it declines on the queue's thread for an id that starts with "slow" (as a
-// read with no idle connection does) and always for "declines" (a bug), and says in the
-// user's email where it answered.
-class RawGetUserService final
-    : public ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::Service>,
-      public ServesUnaryMethods {
- public:
-  UnaryMethods& unary_methods() override {  // GrpcServer asks once: `how` is read then
-    if (added_) return methods_;
-    added_ = true;
-    auto ask = [this](auto... call) { RequestGetUser(call...); };
-    auto handler = [](const grpc::ServerContext&, const GetUserRequest& request,
-                      GetUserResponse* response) {
-      if (request.id() == "throws") throw std::runtime_error("handler bug");
-      if (request.id() == "missing") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no user");
-      response->mutable_user()->set_id(request.id());
-      response->mutable_user()->set_display_name("Found");
-      return grpc::Status::OK;
-    };
-    switch (how) {
-      case Answered::kInline:
-        methods_.AddInline<GetUserRequest, GetUserResponse>(ask, handler);
-        break;
-      case Answered::kOnPool:
-        methods_.AddOnPool<GetUserRequest, GetUserResponse>(pool, ask, handler);
-        break;
-      case Answered::kInlineOrOnPool:
-        methods_.AddInlineOrOnPool<GetUserRequest, GetUserResponse>(
-            pool, ask,
-            [handler](const grpc::ServerContext& context, const GetUserRequest& request,
-                      GetUserResponse* response, bool may_wait) -> std::optional<grpc::Status> {
-              const bool would_wait = absl::StartsWith(request.id(), "slow");
-              if (request.id() == "declines" || (would_wait && !may_wait)) return std::nullopt;
-              const grpc::Status status = handler(context, request, response);
-              response->mutable_user()->set_email(may_wait ? "answered@pool" : "answered@queue");
-              return status;
-            });
-        break;
-    }
-    return methods_;
-  }
-  Answered how = Answered::kInline;
-  HandlerPool pool{2};
+// GetUser answered as the services answer theirs: found, missing or a throw, by id.
+grpc::Status ScriptedGet(const grpc::ServerContextBase*, const GetUserRequest& request,
+                         GetUserResponse* response) {
+  if (request.id() == "throws") throw std::runtime_error("handler bug");
+  if (request.id() == "missing") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no user");
+  response->mutable_user()->set_id(request.id());
+  response->mutable_user()->set_display_name("Found");
+  return grpc::Status::OK;
+}
 
- private:
-  UnaryMethods methods_;
-  bool added_ = false;
-};
+// ScriptedGet as an AddInlineOrOnPool handler: it declines on the queue's thread for an id that
+// starts with "slow" (as a read with no idle connection does) and always for "declines" (a
+// bug), and says in the user's email where it answered.
+std::optional<grpc::Status> ScriptedGetOrDecline(const grpc::ServerContextBase* context,
+                                                 const GetUserRequest& request,
+                                                 GetUserResponse* response, bool may_wait) {
+  const bool would_wait = absl::StartsWith(request.id(), "slow");
+  if (request.id() == "declines" || (would_wait && !may_wait)) return std::nullopt;
+  const grpc::Status status = ScriptedGet(context, request, response);
+  response->mutable_user()->set_email(may_wait ? "answered@pool" : "answered@queue");
+  return status;
+}
 
 class RawMethodFixture : public ::testing::Test {
  protected:
   void Start(Answered how) {
-    service_.how = how;
+    service_.get_user = ScriptedGet;
+    if (how != Answered::kInline) service_.pool = &pool_;
+    if (how == Answered::kInlineOrOnPool) service_.get_user_or_decline = ScriptedGetOrDecline;
     server_ = StartLoopbackServer(&service_, "user.v1.UserService");
     ASSERT_NE(server_, nullptr);
     stub_ = StubTo<::user::v1::UserService>(*server_);
@@ -316,7 +291,8 @@ class RawMethodFixture : public ::testing::Test {
     return stub_->GetUser(&context, request, response);
   }
 
-  RawGetUserService service_;
+  HandlerPool pool_{2};  // outlives the server, which posts to it
+  ScriptedAsyncUserService service_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
 };
