@@ -11,14 +11,16 @@
 #include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/interceptor/handler_pool.h"
-#include "libs/interceptor/unary_methods.h"
 #include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
 #include "user/v1/user.grpc.pb.h"
 
 namespace hermes::runtime {
 namespace {
 
 using ::hermes::testing::LoopbackAddress;
+using ::hermes::testing::ScriptedAsyncUserService;
+using ::hermes::testing::ScriptedUserService;
 using ::hermes::testing::TestChannel;
 using ::hermes::testing::WaitForServing;
 
@@ -119,35 +121,6 @@ struct SlowGetUser {
   std::atomic<bool> saw_cancellation{false};
 };
 
-// On the sync API, as gRPC's own services run...
-class SlowSyncUserService final : public user::v1::UserService::Service {
- public:
-  grpc::Status GetUser(grpc::ServerContext* context, const user::v1::GetUserRequest* request,
-                       user::v1::GetUserResponse*) override {
-    return slow(*context, *request);
-  }
-  SlowGetUser slow;
-};
-
-// ... and on the async API, on a HandlerPool, as the services run theirs.
-class SlowAsyncUserService final
-    : public user::v1::UserService::WithRawMethod_GetUser<user::v1::UserService::Service>,
-      public interceptor::ServesUnaryMethods {
- public:
-  SlowAsyncUserService() {
-    methods_.AddOnPool<user::v1::GetUserRequest, user::v1::GetUserResponse>(
-        pool_, [this](auto... call) { RequestGetUser(call...); },
-        [this](const grpc::ServerContext& context, const user::v1::GetUserRequest& request,
-               user::v1::GetUserResponse*) { return slow(context, request); });
-  }
-  interceptor::UnaryMethods& unary_methods() override { return methods_; }
-  SlowGetUser slow;
-
- private:
-  interceptor::HandlerPool pool_{4};
-  interceptor::UnaryMethods methods_;
-};
-
 void CallInBackground(int port, const std::string& id, std::thread* thread, grpc::Status* result) {
   *thread = std::thread([port, id, result] {
     grpc::ClientContext context;
@@ -160,15 +133,19 @@ void CallInBackground(int port, const std::string& id, std::thread* thread, grpc
   });
 }
 
+// SlowGetUser on the sync API, as gRPC's own services run, or on the async API on a
+// HandlerPool, as the services run theirs.
 class GrpcServerShutdownTest : public ::testing::TestWithParam<bool> {  // async API?
  protected:
   void SetUp() override {
+    auto get_user = [this](const grpc::ServerContextBase* context,
+                           const user::v1::GetUserRequest& request,
+                           user::v1::GetUserResponse*) { return slow_(*context, request); };
+    sync_service_.get_user = get_user;
+    async_service_.get_user = get_user;
+    async_service_.pool = &pool_;
     grpc::Service* service = &sync_service_;
-    slow_ = &sync_service_.slow;
-    if (GetParam()) {
-      service = &async_service_;
-      slow_ = &async_service_.slow;
-    }
+    if (GetParam()) service = &async_service_;
     auto started = GrpcServer::Start({.listen_address = "127.0.0.1:0",
                                       .credentials = grpc::InsecureServerCredentials(),
                                       .services = {{service, "user.v1.UserService"}}});
@@ -176,9 +153,10 @@ class GrpcServerShutdownTest : public ::testing::TestWithParam<bool> {  // async
     server_ = *std::move(started);
   }
 
-  SlowSyncUserService sync_service_;
-  SlowAsyncUserService async_service_;
-  SlowGetUser* slow_ = nullptr;
+  SlowGetUser slow_;
+  interceptor::HandlerPool pool_{4};  // outlives the server, which posts to it
+  ScriptedUserService sync_service_;
+  ScriptedAsyncUserService async_service_;
   std::unique_ptr<GrpcServer> server_;
 };
 
@@ -186,7 +164,7 @@ TEST_P(GrpcServerShutdownTest, CallInFlight_FinishesWithinGrace) {
   std::thread caller;
   grpc::Status result(grpc::StatusCode::UNKNOWN, "not finished");
   CallInBackground(server_->port(), "300", &caller, &result);
-  ASSERT_TRUE(slow_->started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(slow_.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
   server_->Shutdown(absl::Seconds(10));
   caller.join();
   EXPECT_TRUE(result.ok()) << result.error_message();
@@ -196,12 +174,12 @@ TEST_P(GrpcServerShutdownTest, CallBeyondGrace_IsCancelledSoShutdownIsBounded) {
   std::thread caller;
   grpc::Status result;
   CallInBackground(server_->port(), "until-cancelled", &caller, &result);
-  ASSERT_TRUE(slow_->started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(slow_.started.WaitForNotificationWithTimeout(absl::Seconds(10)));
   const absl::Time start = absl::Now();
   server_->Shutdown(absl::Milliseconds(200));
   caller.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  EXPECT_TRUE(slow_->saw_cancellation);
+  EXPECT_TRUE(slow_.saw_cancellation);
   EXPECT_FALSE(result.ok());
 }
 
@@ -213,12 +191,12 @@ INSTANTIATE_TEST_SUITE_P(Api, GrpcServerShutdownTest, ::testing::Bool(),
 // A server whose unary methods are on the async API, started on a port that is taken: its
 // completion queues are shut down and drained without a thread ever serving them.
 TEST(GrpcServerAsyncTest, Start_PortTaken_FailsAndCleansUp) {
-  SlowAsyncUserService first_service;
+  ScriptedAsyncUserService first_service;  // GetUser echoes, on the queue's thread
   auto first = GrpcServer::Start({.listen_address = "127.0.0.1:0",
                                   .credentials = grpc::InsecureServerCredentials(),
                                   .services = {{&first_service, "user.v1.UserService"}}});
   ASSERT_TRUE(first.ok()) << first.status();
-  SlowAsyncUserService second_service;
+  ScriptedAsyncUserService second_service;
   auto second = GrpcServer::Start({.listen_address = LoopbackAddress((*first)->port()),
                                    .credentials = grpc::InsecureServerCredentials(),
                                    .services = {{&second_service, "user.v1.UserService"}}});
