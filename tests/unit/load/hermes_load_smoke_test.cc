@@ -233,11 +233,7 @@ TEST_F(HermesLoadTest, SigintWhileOpeningStreams_StopsOpeningAndEndsTheRun) {
   double started = 0;
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
   while (started < 3 && absl::Now() < give_up) {
-    absl::StatusOr<std::string> metrics = HttpGet(user_->metrics_port(), "/metrics");
-    if (metrics.ok()) {
-      started = MetricValue(*metrics, "grpc_server_started_total", {{"grpc_method", "WatchUsers"}})
-                    .value_or(0);
-    }
+    started = CallsStarted(user_->metrics_port(), "user.v1.UserService", "WatchUsers");
     if (started < 3) absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_GE(started, 3) << load.Output();
