@@ -15,22 +15,6 @@
 
 namespace hermes::testing {
 
-int PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) std::abort();
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    std::abort();
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 PortReservation::PortReservation() {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) std::abort();
@@ -49,6 +33,8 @@ PortReservation::PortReservation() {
 }
 
 PortReservation::~PortReservation() { close(fd_); }
+
+int PickFreePort() { return PortReservation().port(); }
 
 std::shared_ptr<grpc::Channel> TestChannel(const std::string& target,
                                            std::shared_ptr<grpc::ChannelCredentials> credentials) {
