@@ -301,14 +301,16 @@ void StreamWorker::Run() {
     return workload_.start +
            std::chrono::nanoseconds(std::llround(global * 1e9 / workload_.open_rate));
   };
+  // Whether this worker opens more streams: until the opening phase ends (every stream
+  // settled, its deadline, or a stop), none after, or a Ctrl-C would go on opening streams
+  // nobody then closes.
+  auto may_open = [&] {
+    return !window_start_.has_value() && !StopRequested() &&
+           static_cast<int>(streams_.size()) < my_streams_;
+  };
   while (true) {
     const Clock::time_point now = Clock::now();
-    // Streams are opened until the opening phase ends (every stream settled, its deadline, or a
-    // stop): none after, or a Ctrl-C would go on opening streams nobody then closes.
-    const bool opening = !window_start_.has_value() && !StopRequested() &&
-                         static_cast<int>(streams_.size()) < my_streams_;
-    while (opening && static_cast<int>(streams_.size()) < my_streams_ &&
-           due_of(static_cast<int>(streams_.size())) <= now) {
+    while (may_open() && due_of(static_cast<int>(streams_.size())) <= now) {
       Open(due_of(static_cast<int>(streams_.size())));
     }
     if (!window_start_.has_value()) {
@@ -328,11 +330,9 @@ void StreamWorker::Run() {
                    : measure_start_ + absl::ToChronoNanoseconds(workload_.duration);
       }
     }
-    // All this worker will open: those due, or those opened when the opening phase ended.
-    const bool all_opened = static_cast<int>(streams_.size()) == my_streams_ ||
-                            window_start_.has_value() || StopRequested();
-    if (window_start_.has_value() && !closing_ &&
-        (now >= end_ || StopRequested() || (all_opened && live_ == 0))) {
+    // Once the window has started nothing more is opened: with none of this worker's streams
+    // live, its run is over.
+    if (window_start_.has_value() && !closing_ && (now >= end_ || StopRequested() || live_ == 0)) {
       end_ = std::min(end_, now);  // nothing after it is counted
       workload_.EndWindow(std::max(end_, measure_start_));
       Close(now);
@@ -344,7 +344,7 @@ void StreamWorker::Run() {
     if (closing_ && live_ == 0) break;
 
     Clock::time_point wake = now + kMaxSleep;
-    if (!all_opened) wake = std::min(wake, due_of(static_cast<int>(streams_.size())));
+    if (may_open()) wake = std::min(wake, due_of(static_cast<int>(streams_.size())));
     if (window_start_.has_value() && !closing_) wake = std::min(wake, end_);
     if (closing_ && !cancelled_) wake = std::min(wake, close_deadline_);
     void* tag = nullptr;
