@@ -12,7 +12,12 @@ bool ConnectionPool::CanAcquire() const { return !idle_.empty() || open_count_ <
 
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   {
-    absl::MutexLock lock(&mu_, absl::Condition(this, &ConnectionPool::CanAcquire));
+    absl::MutexLock lock(&mu_);
+    if (!CanAcquire()) {
+      ++waiting_;
+      mu_.Await(absl::Condition(this, &ConnectionPool::CanAcquire));
+      --waiting_;
+    }
     if (std::optional<Lease> idle = TakeIdle()) return *std::move(idle);
     ++open_count_;  // reserve the slot; open outside the lock
   }
@@ -27,6 +32,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
 
 std::optional<ConnectionPool::Lease> ConnectionPool::TryAcquire() {
   absl::MutexLock lock(&mu_);
+  // A connection given back while an Acquire() waits is that waiter's, not a newcomer's.
+  if (waiting_ > 0) return std::nullopt;
   return TakeIdle();
 }
 
@@ -35,6 +42,11 @@ std::optional<ConnectionPool::Lease> ConnectionPool::TakeIdle() {
   std::unique_ptr<SqliteDatabase> db = std::move(idle_.back());
   idle_.pop_back();
   return Lease(this, std::move(db));
+}
+
+int ConnectionPool::waiting() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_;
 }
 
 int ConnectionPool::size() const {

@@ -59,12 +59,15 @@ class ConnectionPool {
   // An idle connection, a new one if fewer than max_connections exist, or else the first one
   // given back. Fails only when opening a new connection fails.
   absl::StatusOr<Lease> Acquire();
-  // An idle connection, or std::nullopt when none is: never waits for one to come back, nor
-  // opens one (for a caller that has somewhere better to wait, see UnaryMethods).
+  // An idle connection, or std::nullopt when none is or when an Acquire() is waiting (a
+  // connection given back goes to that waiter, not to a newcomer): never waits, nor opens a
+  // connection (for a caller that has somewhere better to wait, see UnaryMethods).
   std::optional<Lease> TryAcquire();
 
   // Connections opened and not closed (idle or lent out).
   int size() const;
+  // Acquire() calls waiting for a connection to come back.
+  int waiting() const;
 
  private:
   void GiveBack(std::unique_ptr<SqliteDatabase> db);
@@ -76,6 +79,7 @@ class ConnectionPool {
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<SqliteDatabase>> idle_ ABSL_GUARDED_BY(mu_);
   int open_count_ ABSL_GUARDED_BY(mu_) = 0;  // idle + lent out + being opened
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;     // in Acquire(), until a connection can be had
 };
 
 }  // namespace hermes::storage

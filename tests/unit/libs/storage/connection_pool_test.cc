@@ -103,6 +103,36 @@ TEST_F(ConnectionPoolTest, TryAcquire_OnlyAnIdleConnection_NeverOpensNorWaits) {
   EXPECT_EQ(opened_, 1);
 }
 
+// A connection given back while an Acquire() waits is the waiter's: a TryAcquire in between
+// (a queue thread's GetUser) does not take it first, leaving the waiter to wait on.
+TEST_F(ConnectionPoolTest, TryAcquire_WhileAnAcquireWaits_LeavesTheConnectionToTheWaiter) {
+  ConnectionPool pool(Opener(), 1);
+  std::optional<absl::StatusOr<ConnectionPool::Lease>> held(pool.Acquire());
+  ASSERT_TRUE(held->ok());
+  SqliteDatabase* const only = &***held;
+
+  absl::Notification waiter_got_it;
+  absl::Notification release_waiter;
+  std::thread waiter([&] {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    EXPECT_TRUE(lease.ok() && &**lease == only);
+    waiter_got_it.Notify();
+    release_waiter.WaitForNotification();
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (pool.waiting() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(pool.waiting(), 1) << "the waiter never waited";
+
+  held.reset();  // given back, with the waiter not yet woken (or already holding it)
+  EXPECT_FALSE(pool.TryAcquire().has_value());
+  EXPECT_TRUE(waiter_got_it.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  release_waiter.Notify();
+  waiter.join();
+  EXPECT_EQ(pool.waiting(), 0);
+  EXPECT_TRUE(pool.TryAcquire().has_value());  // nobody waits: the idle one is anyone's
+  EXPECT_EQ(opened_, 1);
+}
+
 TEST_F(ConnectionPoolTest, Acquire_OpenFails_ReturnsErrorAndFreesTheSlot) {
   ConnectionPool pool(Opener(), 1);
   fail_ = true;
