@@ -58,17 +58,21 @@ class GroupCommit {
       leading_ = true;
       batch.swap(queue_);
     }
+    bool durable = false;  // the batch's COMMIT succeeded
     try {
       absl::MutexLock lock(&db_mu_);
-      RunBatch(batch);
+      RunBatch(batch, durable);
     } catch (...) {
       // RunBatch catches what `work` and `committed` throw, so only an allocation failure in
-      // its own bookkeeping gets here, possibly after the commit. Nobody may be left waiting on
-      // a leader that is gone, nor told "OK" without its callback having run.
+      // its own bookkeeping gets here, before the commit (the transaction rolls back) or after
+      // it. Nobody may be left waiting on a leader that is gone, nor told "OK" without its
+      // callback having run.
       for (Pending* pending : batch) {
         if (pending != &mine && !pending->reported) {
           pending->result = absl::InternalError(
-              "write committed, but a callback after the commit failed; its outcome is unknown");
+              durable ? "write committed, but a callback after the commit failed; its outcome "
+                        "is unknown"
+                      : "write not made: its batch failed before the commit");
         }
       }
       Finish(batch);
@@ -125,7 +129,8 @@ class GroupCommit {
     return db_.Run("RELEASE hermes_write");
   }
 
-  void RunBatch(const std::vector<Pending*>& batch) {
+  // Sets `durable` as soon as the COMMIT has succeeded.
+  void RunBatch(const std::vector<Pending*>& batch, bool& durable) {
     // Nothing of the batch stays when the transaction fails: a write refused in it may have
     // been refused because of another one (the same email twice) that is now undone, so every
     // item gets the transaction's error, refusals included.
@@ -141,6 +146,7 @@ class GroupCommit {
       if (absl::Status status = RunOne(*pending); !status.ok()) return fail_all(status);
     }
     if (absl::Status status = txn->Commit(); !status.ok()) return fail_all(status);
+    durable = true;
     for (Pending* pending : batch) {
       if (pending->result.ok()) RunCommitted(*pending);
       pending->reported = true;

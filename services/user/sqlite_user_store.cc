@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/event_log.h"
 #include "libs/storage/migrations.h"
@@ -240,7 +241,14 @@ void SqliteUserStore::SetEventListener(EventListener listener) {
 template <typename Change>
 absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change change) {
   int64_t ticket = 0;
-  if (!id.empty()) cache_.BeginWrite(id);
+  // Ended by the commit callback, or else here: a write that fails, or a Run that throws,
+  // must not leave `id` bypassing the cache until a restart. A failed COMMIT may still have
+  // reached the disk: the next Get reads the database.
+  bool write_ended = id.empty();
+  if (!write_ended) cache_.BeginWrite(id);
+  absl::Cleanup end_write = [&] {
+    if (!write_ended) cache_.EndWrite(id, nullptr);
+  };
   absl::StatusOr<UserEvent> event = commits_.Run(
       [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
         absl::StatusOr<UserEvent> written = change(db);
@@ -263,14 +271,11 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
         } else {
           cache_.EndWrite(id,
                           committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
+          write_ended = true;
         }
         ticket = notifier_.TakeTicket();
       });
-  if (!event.ok()) {
-    // A failed COMMIT may still have reached the disk: the next Get reads the database.
-    if (!id.empty()) cache_.EndWrite(id, nullptr);
-    return event.status();
-  }
+  if (!event.ok()) return event.status();
   notifier_.Deliver(ticket, *event);
   return event;
 }
