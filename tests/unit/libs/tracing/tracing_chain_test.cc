@@ -358,7 +358,10 @@ TEST_F(TracingChainTest, AlwaysOff_ExportsNothing_ButTraceIdsStillPropagate) {
 }
 
 TEST_F(TracingChainTest, CollectorDown_RpcsSucceedAtNormalSpeed_DropsCounted) {
-  StartServices("http://127.0.0.1:" + std::to_string(hermes::testing::PickFreePort()));
+  // Bound and not listening for the whole test: every connection attempt is refused, and no
+  // other test can start a listener there meanwhile.
+  const hermes::testing::PortReservation no_collector;
+  StartServices("http://127.0.0.1:" + std::to_string(no_collector.port()));
   constexpr int kCalls = 20;
   absl::Duration slowest;
   for (int i = 0; i < kCalls; ++i) {
