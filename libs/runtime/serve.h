@@ -36,9 +36,10 @@ class ProcessLogging {
 
 // The process's tracer provider, from the standard OTEL_* environment variables (OTLP/gRPC
 // export, sampling, batching), installed as the process-wide default for the life of main().
-// Construct it after ProcessLogging; its destructor flushes queued spans (bounded), after
-// Serve() has drained the server. Tracing never stops a service from starting: a bad setting
-// is logged and tracing is off.
+// Construct it after ProcessLogging. Serve() shuts the provider down (exporting the queued
+// spans, bounded) once the server has drained, before main's destructors close the store; this
+// destructor does it when Serve did not run. Tracing never stops a service from starting: a bad
+// setting is logged and tracing is off.
 class ProcessTracing {
  public:
   explicit ProcessTracing(const ServerConfig& config);
@@ -64,8 +65,9 @@ absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig&
 // Sets up the /metrics endpoint, mTLS (from `tls`, a StartProcessTls result) with the authorization
 // policy enforced before any handler (or plaintext with --insecure), the interceptor chain (with
 // tracing when a ProcessTracing is alive), health and reflection; reports SERVING; waits for
-// SIGTERM/SIGINT; drains within the grace period. Returns the process exit code: 0 after a clean
-// stop, 1 when start-up failed (the reason is logged).
+// SIGTERM/SIGINT; drains within the grace period, then exports the queued spans and stops
+// tracing (ARCHITECTURE.md's order: the caller closes its store after Serve returns). Returns the
+// process exit code: 0 after a clean stop, 1 when start-up failed (the reason is logged).
 //
 // `on_drain` runs when a termination signal arrives, after health turned NOT_SERVING and
 // before the server drains: services end their long-lived streams there (UNAVAILABLE,

@@ -1,9 +1,16 @@
 // Traces from the real hermes-user binary, configured only through the standard OTEL_*
 // environment, received by an in-test OTLP collector as Jaeger would receive them.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <optional>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tests/support/certs.h"
 #include "tests/support/service_process.h"
 #include "tests/unit/libs/tracing/otlp_collector.h"
@@ -55,6 +62,58 @@ TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarries
   EXPECT_EQ(span.status().code(), ::opentelemetry::proto::trace::v1::Status::STATUS_CODE_UNSET);
 
   EXPECT_TRUE(user.WaitForOutput(absl::StrCat("\"trace_id\":\"", kTraceId, "\""))) << user.Output();
+}
+
+// The "ts" of the first log line whose "msg" is `msg`, or nullopt.
+std::optional<absl::Time> LoggedAt(const std::string& output, const std::string& msg) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    google::protobuf::Struct parsed;
+    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &parsed).ok()) continue;
+    const auto& fields = parsed.fields();
+    if (!fields.contains("msg") || fields.at("msg").string_value() != msg) continue;
+    absl::Time ts;
+    std::string error;
+    if (!fields.contains("ts") ||
+        !absl::ParseTime(absl::RFC3339_full, fields.at("ts").string_value(), &ts, &error)) {
+      return std::nullopt;
+    }
+    return ts;
+  }
+  return std::nullopt;
+}
+
+// ARCHITECTURE.md's shutdown order: "... spans are flushed, the store is closed". The span of a
+// call still queued at SIGTERM (the batch delay is ten minutes) reaches the collector before the
+// service logs "stopped", after which main closes its store.
+TEST(TracingTest, Sigterm_QueuedSpansExportedBeforeTheServiceStops) {
+  std::unique_ptr<OtlpCollector> collector = OtlpCollector::Start();
+  ServiceProcess user({.binary = HERMES_USER_BIN,
+                       .ca = &SharedTestCa(),
+                       .extra_args = {"--data_dir=" + SharedTestCa().dir() + "/tracing-stop-data"},
+                       .extra_env = {"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector->endpoint(),
+                                     "OTEL_BSP_SCHEDULE_DELAY=600000"}});
+  ASSERT_TRUE(user.WaitUntilServing());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ::user::v1::GetUserRequest request;
+  request.set_id("no-such-user");
+  ::user::v1::GetUserResponse response;
+  ASSERT_EQ(::user::v1::UserService::NewStub(user.Channel("admin"))
+                ->GetUser(&context, request, &response)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(collector->Spans().empty()) << "exported before the stop: the test proves nothing";
+
+  user.process().Signal(SIGTERM);
+  ASSERT_EQ(user.process().WaitForExit(absl::Seconds(30)), 0) << user.Output();
+  const std::vector<OtlpCollector::ReceivedSpan> spans = collector->Spans();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].span.name(), "user.v1.UserService/GetUser");
+  const std::optional<absl::Time> stopped = LoggedAt(user.Output(), "stopped");
+  ASSERT_TRUE(stopped.has_value()) << user.Output();
+  EXPECT_LT(spans[0].received_at, *stopped)
+      << "exported " << absl::FormatDuration(spans[0].received_at - *stopped)
+      << " after \"stopped\"";
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ grpc::Status OtlpCollector::Export(grpc::ServerContext* context,
     if (holding_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "held, never answered");
   }
   requests_.push_back(*request);
+  received_at_.push_back(absl::Now());
   for (const auto& resource_spans : request->resource_spans()) {
     for (const auto& scope_spans : resource_spans.scope_spans()) {
       span_count_ += static_cast<size_t>(scope_spans.spans_size());
@@ -77,13 +78,13 @@ std::vector<collector::ExportTraceServiceRequest> OtlpCollector::Requests() {
 std::vector<OtlpCollector::ReceivedSpan> OtlpCollector::Spans() {
   absl::MutexLock lock(&mutex_);
   std::vector<ReceivedSpan> spans;
-  for (const auto& request : requests_) {
-    for (const auto& resource_spans : request.resource_spans()) {
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    for (const auto& resource_spans : requests_[i].resource_spans()) {
       const std::string service =
           AttributeOf(resource_spans.resource().attributes(), "service.name");
       for (const auto& scope_spans : resource_spans.scope_spans()) {
         for (const auto& span : scope_spans.spans()) {
-          spans.push_back({service, scope_spans.scope().name(), span});
+          spans.push_back({service, scope_spans.scope().name(), span, received_at_[i]});
         }
       }
     }

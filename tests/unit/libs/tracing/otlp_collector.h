@@ -38,6 +38,7 @@ class OtlpCollector final
     std::string service_name;
     std::string scope_name;
     ::opentelemetry::proto::trace::v1::Span span;
+    absl::Time received_at;  // when its request was answered
   };
   std::vector<ReceivedSpan> Spans();
   // Waits until at least `n` spans arrived or `timeout` passed; returns the spans then.
@@ -56,6 +57,7 @@ class OtlpCollector final
   absl::Mutex mutex_;
   std::vector<::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest> requests_
       ABSL_GUARDED_BY(mutex_);
+  std::vector<absl::Time> received_at_ ABSL_GUARDED_BY(mutex_);  // one per request
   size_t span_count_ ABSL_GUARDED_BY(mutex_) = 0;
   std::multimap<std::string, std::string> last_headers_ ABSL_GUARDED_BY(mutex_);
   bool holding_ ABSL_GUARDED_BY(mutex_) = false;
