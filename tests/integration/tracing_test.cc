@@ -22,6 +22,19 @@ namespace {
 constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr char kParentSpanId[] = "00f067aa0ba902b7";
 
+// GetUser of an id no user has, as admin, with `traceparent` when it is not empty.
+grpc::StatusCode GetMissingUser(ServiceProcess& user, const std::string& traceparent = "") {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!traceparent.empty()) context.AddMetadata("traceparent", traceparent);
+  ::user::v1::GetUserRequest request;
+  request.set_id("no-such-user");
+  ::user::v1::GetUserResponse response;
+  return ::user::v1::UserService::NewStub(user.Channel("admin"))
+      ->GetUser(&context, request, &response)
+      .error_code();
+}
+
 TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarriesTraceId) {
   std::unique_ptr<OtlpCollector> collector = OtlpCollector::Start();
   ServiceProcess user({.binary = HERMES_USER_BIN,
@@ -32,15 +45,7 @@ TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarries
                                      "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test"}});
   ASSERT_TRUE(user.WaitUntilServing());
 
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  context.AddMetadata("traceparent", absl::StrCat("00-", kTraceId, "-", kParentSpanId, "-01"));
-  ::user::v1::GetUserRequest request;
-  request.set_id("no-such-user");
-  ::user::v1::GetUserResponse response;
-  ASSERT_EQ(::user::v1::UserService::NewStub(user.Channel("admin"))
-                ->GetUser(&context, request, &response)
-                .error_code(),
+  ASSERT_EQ(GetMissingUser(user, absl::StrCat("00-", kTraceId, "-", kParentSpanId, "-01")),
             grpc::StatusCode::NOT_FOUND);
 
   // Health checks are not traced, so the one span is this call's.
@@ -93,15 +98,7 @@ TEST(TracingTest, Sigterm_QueuedSpansExportedBeforeTheServiceStops) {
                        .extra_env = {"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector->endpoint(),
                                      "OTEL_BSP_SCHEDULE_DELAY=600000"}});
   ASSERT_TRUE(user.WaitUntilServing());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  ::user::v1::GetUserRequest request;
-  request.set_id("no-such-user");
-  ::user::v1::GetUserResponse response;
-  ASSERT_EQ(::user::v1::UserService::NewStub(user.Channel("admin"))
-                ->GetUser(&context, request, &response)
-                .error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  ASSERT_EQ(GetMissingUser(user), grpc::StatusCode::NOT_FOUND);
   ASSERT_TRUE(collector->Spans().empty()) << "exported before the stop: the test proves nothing";
 
   user.process().Signal(SIGTERM);
