@@ -63,6 +63,7 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 
   // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
   // the subscription; older ones are replayed from the log.
+  fanout_ = &fanout;
   Subscribe(fanout, options_.buffer_events);
   absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
@@ -92,7 +93,19 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
   return grpc::Status::OK;
 }
 
+grpc::Status WatchUsersReactor::CatchUp() {
+  // As in Begin: subscribed first, so every event after `newest` reaches the new subscription,
+  // and the log up to it is read first (what both cover is sent once: see Next).
+  Subscribe(*fanout_, options_.buffer_events);
+  absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
+  if (!range.ok()) return errors::ToGrpcStatus(range.status());
+  replay_to_ = std::max(replay_to_, range->newest);
+  ++catch_ups_;
+  return grpc::Status::OK;
+}
+
 grpc::Status WatchUsersReactor::ReadReplayBatch() {
+  read_log_since_live_ = true;
   const int limit = std::max(1, options_.replay_batch);
   const int64_t through =
       filter_.has_value() ? std::min(replay_to_, last_ + std::max<int64_t>(1, options_.replay_scan))
@@ -166,6 +179,15 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
           case UserEventFanout::Next::kTimeout:
             return Step::kIdle;
           case UserEventFanout::Next::kOverflow:
+            // Behind since it last read the log: the live events piled up while it replayed,
+            // and they are in the log too. Behind while following live events: a slow reader.
+            if (read_log_since_live_ && catch_ups_ < kMaxCatchUps) {
+              if (grpc::Status status = CatchUp(); !status.ok()) {
+                finish_status_ = std::move(status);
+                return Step::kFinish;
+              }
+              continue;
+            }
             finish_status_ = ResumeHint(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                         "this watcher fell too far behind", last_);
             return Step::kFinish;
@@ -185,6 +207,10 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
       event = live.get();
     }
     if (event->sequence <= last_) continue;  // already sent by the replay
+    if (live != nullptr) {
+      read_log_since_live_ = false;
+      catch_ups_ = 0;
+    }
     last_ = event->sequence;
     if (filter_.has_value() && event->user.status != *filter_) continue;
     ToProto(*event, out);

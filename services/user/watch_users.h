@@ -16,6 +16,10 @@
 //
 // One write is in flight at a time; events wait in the subscription's bounded queue, and a
 // watcher that falls `buffer_events` behind ends with RESOURCE_EXHAUSTED (resume by sequence).
+// Unless it fell behind while reading the log (a long replay under steady writes: the live
+// events pile up meanwhile however fast the client reads): it then subscribes afresh and
+// reads what it missed from the log, as a resume would, up to kMaxCatchUps times in a row
+// before it sends a live event again.
 // The reactor looks one event ahead: while more are ready, writes carry gRPC's buffer hint, so
 // a watcher's backlog leaves in one transport write, not one per event
 // (libs/streams/stream_pump.h). The reactor's work after the start (serializing the next event,
@@ -55,6 +59,10 @@ struct WatchOptions {
   int64_t replay_scan = 10'000;
 };
 
+// Fresh subscriptions a watcher may take in a row, each after falling behind while it read the
+// log, before it ends with RESOURCE_EXHAUSTED all the same (a reader slower than the writes).
+inline constexpr int kMaxCatchUps = 3;
+
 class WatchUsersReactor final
     : public streams::StreamPump<grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
                                  ::user::v1::WatchUsersResponse, UserEvent> {
@@ -81,8 +89,12 @@ class WatchUsersReactor final
   // matches, over at most options_.replay_scan sequences) into replay_. An error (pruned
   // meanwhile, or the store's) ends the stream.
   grpc::Status ReadReplayBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // After an overflow while reading the log: a new subscription, and the log read up to where
+  // it stands now (what Begin does for a resume).
+  grpc::Status CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   UserStore& store_;
+  UserEventFanout* fanout_ = nullptr;  // set by Begin
   const WatchOptions& options_;
   streams::StreamSlots& watchers_;
 
@@ -94,6 +106,10 @@ class WatchUsersReactor final
   int64_t replay_read_to_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<UserEvent> replay_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const UserEvent> held_ ABSL_GUARDED_BY(mutex_);  // live, waits for the log
+  // The log was read since the last live event sent: an overflow now may be the replay's doing
+  // rather than a slow reader's (a watcher that only ever followed live events never has it).
+  bool read_log_since_live_ ABSL_GUARDED_BY(mutex_) = false;
+  int catch_ups_ ABSL_GUARDED_BY(mutex_) = 0;  // in a row, since the last live event sent
 };
 
 }  // namespace hermes::user

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/errors/app_error.h"
@@ -219,6 +220,46 @@ TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNo
   // the 27 it takes to read the 54 events one batch of two at a time.
   EXPECT_EQ(store_->reads(), 3);
   watch->context.TryCancel();
+}
+
+// Live events committed while a watcher replays pile up in its subscription however fast the
+// client reads: past buffer_events, it takes a new subscription and reads what it missed from
+// the log (as a resume would) instead of ending RESOURCE_EXHAUSTED right after the replay.
+TEST_F(WatchUsersReplayTest, FellBehindWhileReplaying_CatchesUpFromTheLog_NoGapNoDuplicate) {
+  CreateUsers(6);  // 1-6
+  std::atomic<bool> written{false};
+  store_->SetReadHook([&](const UserStore::EventQuery&, HookedStore::When when) {
+    // 7-11, published during the replay's first read: more than the buffer of 4.
+    if (when == HookedStore::When::kBeforeRead && !written.exchange(true)) CreateUsers(5, "w");
+  });
+  StartServer({.buffer_events = 4, .replay_batch = 10});
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(10), (Seqs{2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  CreateOrDie("live@x");  // 12: live, on the new subscription
+  EXPECT_EQ(watch->Take(1), (Seqs{12}));
+  watch->context.TryCancel();
+}
+
+// A watcher that falls behind during every replay (the writes outpace what it reads) catches
+// up kMaxCatchUps times in a row, then ends RESOURCE_EXHAUSTED with the usual resume hint.
+TEST_F(WatchUsersReplayTest, FellBehindWhileReplayingEveryTime_EndsResourceExhaustedAfterTheCap) {
+  static_assert(kMaxCatchUps == 3, "the sequences below count three catch-ups");
+  CreateUsers(6);  // 1-6
+  store_->SetReadHook([&](const UserStore::EventQuery&, HookedStore::When when) {
+    // Each replay read brings 5 live events, more than the buffer of 4 holds: 7-11, then
+    // 12-16, 17-21 and 22-26 during the three catch-ups' reads.
+    if (when == HookedStore::When::kBeforeRead) CreateUsers(5, absl::StrCat("r", store_->reads()));
+  });
+  StartServer({.buffer_events = 4, .replay_batch = 10});
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  Seqs expected;
+  for (int64_t sequence = 2; sequence <= 21; ++sequence) expected.push_back(sequence);
+  EXPECT_EQ(watch->Take(100), expected);
+  const grpc::Status status = watch->reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_TRUE(absl::EndsWith(status.error_message(), "; resume with after_sequence=21"))
+      << status.error_message();
+  EXPECT_EQ(store_->reads(), 4);  // the replay, then one read a catch-up
 }
 
 // A filter on ACTIVE reads the log itself (no index): a long stretch with no ACTIVE user is read
