@@ -36,8 +36,15 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
   reactor->StartSendInitialMetadata();
   reactor->MarkStarted();
   // On the delivery thread: the replay reads the store, and this is a gRPC callback thread
-  // (one of the two or so that answer every unary call).
-  reactor->SchedulePump();
+  // (one of the two or so that serve every stream's reactions).
+  try {
+    reactor->SchedulePump();
+  } catch (...) {
+    // Not posted (an allocation failed). Escaping, the exception would have gRPC answer the
+    // call itself and never run this reactor's OnDone: it, its watcher slot and its
+    // subscription would stay for good. Ended here instead, as a throwing handler's call.
+    reactor->Abort(errors::HandlerThrew());
+  }
   return reactor;
 }
 
