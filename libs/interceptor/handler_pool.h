@@ -2,7 +2,7 @@
 // another service: the unary methods' (UnaryMethods::AddOnPool, unary_methods.h) and
 // UploadOrderEvents' messages.
 //
-// The unary calls complete on two completion-queue threads, the streams' on gRPC's few shared
+// The unary calls complete on four completion-queue threads, the streams' on gRPC's few shared
 // callback threads (two on machines of up to 5 cores); a handler that waits cannot run on
 // either without stalling every call behind it, so these threads are where it waits instead.
 // Threads are started on demand, when a task arrives and no thread is idle, up to `max_threads`,

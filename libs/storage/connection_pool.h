@@ -60,8 +60,9 @@ class ConnectionPool {
   // given back. Fails only when opening a new connection fails.
   absl::StatusOr<Lease> Acquire();
   // An idle connection, or std::nullopt when none is or when an Acquire() is waiting (a
-  // connection given back goes to that waiter, not to a newcomer): never waits, nor opens a
-  // connection (for a caller that has somewhere better to wait, see UnaryMethods).
+  // connection given back is left to that waiter, not taken by a TryAcquire; a new Acquire()
+  // may still take it first: absl::Mutex does not queue its waiters in order): never waits,
+  // nor opens a connection (for a caller that has somewhere better to wait, see UnaryMethods).
   std::optional<Lease> TryAcquire();
 
   // Connections opened and not closed (idle or lent out).
