@@ -21,10 +21,10 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
                                             const WatchOptions& options,
                                             streams::StreamSlots& watchers,
                                             const ::user::v1::WatchUsersRequest& request) {
-  auto* reactor = new WatchUsersReactor(store, delivery, options, watchers);
+  auto* reactor = new WatchUsersReactor(store, fanout, delivery, options, watchers);
   grpc::Status status;
   try {
-    status = reactor->Begin(fanout, request);
+    status = reactor->Begin(request);
   } catch (...) {
     status = errors::HandlerThrew();  // as a handler that throws; recovery makes it INTERNAL
   }
@@ -48,12 +48,24 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
   return reactor;
 }
 
-WatchUsersReactor::WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
-                                     const WatchOptions& options, streams::StreamSlots& watchers)
-    : StreamPump(delivery), store_(store), options_(options), watchers_(watchers) {}
+WatchUsersReactor::WatchUsersReactor(UserStore& store, UserEventFanout& fanout,
+                                     streams::DeliveryThread& delivery, const WatchOptions& options,
+                                     streams::StreamSlots& watchers)
+    : StreamPump(delivery),
+      store_(store),
+      fanout_(fanout),
+      options_(options),
+      watchers_(watchers) {}
 
-grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
-                                      const ::user::v1::WatchUsersRequest& request) {
+absl::StatusOr<UserStore::EventRange> WatchUsersReactor::Follow() {
+  // Subscribed first: every event committed after the range read next reaches the
+  // subscription, and the ones up to it are read from the log (what both cover is sent once:
+  // see Next).
+  Subscribe(fanout_, options_.buffer_events);
+  return store_.RetainedEvents();
+}
+
+grpc::Status WatchUsersReactor::Begin(const ::user::v1::WatchUsersRequest& request) {
   if (request.after_sequence() < 0) {
     return errors::GrpcError(grpc::StatusCode::INVALID_ARGUMENT,
                              "after_sequence must not be negative", "after_sequence");
@@ -68,11 +80,8 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
                              "too many concurrent watchers on this instance; retry later");
   }
 
-  // 1. Subscribe, then read where the log stands: every event after `range->newest` reaches
-  // the subscription; older ones are replayed from the log.
-  fanout_ = &fanout;
-  Subscribe(fanout, options_.buffer_events);
-  absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
+  // 1. Subscribe, then read where the log stands.
+  absl::StatusOr<UserStore::EventRange> range = Follow();
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
 
   absl::MutexLock lock(&mutex_);
@@ -101,10 +110,7 @@ grpc::Status WatchUsersReactor::Begin(UserEventFanout& fanout,
 }
 
 grpc::Status WatchUsersReactor::CatchUp() {
-  // As in Begin: subscribed first, so every event after `newest` reaches the new subscription,
-  // and the log up to it is read first (what both cover is sent once: see Next).
-  Subscribe(*fanout_, options_.buffer_events);
-  absl::StatusOr<UserStore::EventRange> range = store_.RetainedEvents();
+  absl::StatusOr<UserStore::EventRange> range = Follow();  // a new subscription, as in Begin
   if (!range.ok()) return errors::ToGrpcStatus(range.status());
   replay_to_ = std::max(replay_to_, range->newest);
   ++catch_ups_;

@@ -76,12 +76,15 @@ class WatchUsersReactor final
                                   const ::user::v1::WatchUsersRequest& request);
 
  private:
-  WatchUsersReactor(UserStore& store, streams::DeliveryThread& delivery,
+  WatchUsersReactor(UserStore& store, UserEventFanout& fanout, streams::DeliveryThread& delivery,
                     const WatchOptions& options, streams::StreamSlots& watchers);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~WatchUsersReactor() override = default;
 
-  grpc::Status Begin(UserEventFanout& fanout, const ::user::v1::WatchUsersRequest& request);
+  grpc::Status Begin(const ::user::v1::WatchUsersRequest& request);
+  // Subscribes to the fan-out (replacing any earlier subscription), then reads where the log
+  // stands: what Begin and CatchUp both start from.
+  absl::StatusOr<UserStore::EventRange> Follow();
   // StreamPump: the next event to send (replayed or live), nothing yet, or the end.
   Step Next(::user::v1::WatchUsersResponse* out, bool looking_ahead) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -94,7 +97,7 @@ class WatchUsersReactor final
   grpc::Status CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   UserStore& store_;
-  UserEventFanout* fanout_ = nullptr;  // set by Begin
+  UserEventFanout& fanout_;
   const WatchOptions& options_;
   streams::StreamSlots& watchers_;
 
