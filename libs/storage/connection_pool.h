@@ -9,9 +9,12 @@
 //
 // Connections are opened on demand, up to `max_connections`, and kept (with their cached
 // statements) for the next borrower. When all are lent out, Acquire() waits for one to come
-// back. A connection whose opening failed is not counted, so the next Acquire() tries again.
+// back; waiters are served in the order they came (a connection given back while some wait is
+// the first waiter's, never a newcomer's). A connection whose opening failed is not counted, so
+// the next Acquire() tries again.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -56,13 +59,13 @@ class ConnectionPool {
     std::unique_ptr<SqliteDatabase> db_;
   };
 
-  // An idle connection, a new one if fewer than max_connections exist, or else the first one
-  // given back. Fails only when opening a new connection fails.
+  // An idle connection, a new one if fewer than max_connections exist, or else, after the
+  // Acquire() calls already waiting have had theirs, the first one given back. Fails only when
+  // opening a new connection fails.
   absl::StatusOr<Lease> Acquire();
   // An idle connection, or std::nullopt when none is or when an Acquire() is waiting (a
-  // connection given back is left to that waiter, not taken by a TryAcquire; a new Acquire()
-  // may still take it first: absl::Mutex does not queue its waiters in order): never waits,
-  // nor opens a connection (for a caller that has somewhere better to wait, see UnaryMethods).
+  // connection given back is left to that waiter): never waits, nor opens a connection (for a
+  // caller that has somewhere better to wait, see UnaryMethods).
   std::optional<Lease> TryAcquire();
 
   // Connections opened and not closed (idle or lent out).
@@ -73,6 +76,8 @@ class ConnectionPool {
  private:
   void GiveBack(std::unique_ptr<SqliteDatabase> db);
   bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the waiter holding `ticket` is first in line and a connection can be had.
+  bool IsTurnOf(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Lease> TakeIdle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Opener open_;
@@ -81,6 +86,10 @@ class ConnectionPool {
   std::vector<std::unique_ptr<SqliteDatabase>> idle_ ABSL_GUARDED_BY(mu_);
   int open_count_ ABSL_GUARDED_BY(mu_) = 0;  // idle + lent out + being opened
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;     // in Acquire(), until a connection can be had
+  // absl::Mutex wakes its waiters in no particular order, so they queue by ticket: each takes
+  // next_ticket_ and goes when now_serving_ reaches it.
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t now_serving_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hermes::storage

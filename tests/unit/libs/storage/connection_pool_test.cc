@@ -4,8 +4,11 @@
 
 #include <atomic>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
 #include "tests/unit/libs/storage/temp_database.h"
@@ -130,6 +133,41 @@ TEST_F(ConnectionPoolTest, TryAcquire_WhileAnAcquireWaits_LeavesTheConnectionToT
   waiter.join();
   EXPECT_EQ(pool.waiting(), 0);
   EXPECT_TRUE(pool.TryAcquire().has_value());  // nobody waits: the idle one is anyone's
+  EXPECT_EQ(opened_, 1);
+}
+
+// Waiters are served in the order they came, and a connection given back while some wait is
+// the first one's: an Acquire() that comes later (here the thread that gave it back, asking at
+// once, before any waiter has woken) queues behind them instead of taking it.
+TEST_F(ConnectionPoolTest, Acquire_WhileOthersWait_ServedInTheOrderTheyCame) {
+  ConnectionPool pool(Opener(), 1);
+  std::optional<absl::StatusOr<ConnectionPool::Lease>> held(pool.Acquire());
+  ASSERT_TRUE(held->ok());
+
+  absl::Mutex mu;
+  std::vector<std::string> order;
+  const auto take_and_give_back = [&](const std::string& name) {
+    absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+    EXPECT_TRUE(lease.ok()) << name;
+    absl::MutexLock lock(&mu);
+    order.push_back(name);
+  };  // the lease is given back here
+  std::vector<std::thread> waiters;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  for (const std::string name : {"first", "second", "third"}) {
+    const int before = pool.waiting();
+    waiters.emplace_back(take_and_give_back, name);
+    // The next one starts only once this one waits, so that the order they came in is known.
+    while (pool.waiting() == before && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(pool.waiting(), 3) << "the waiters never all waited";
+
+  held.reset();
+  take_and_give_back("newcomer");
+  for (std::thread& waiter : waiters) waiter.join();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "third", "newcomer"}));
   EXPECT_EQ(opened_, 1);
 }
 
