@@ -1,11 +1,10 @@
 // What an operator sees of a running hermes-user: JSON log lines, /metrics, start-up errors.
 #include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -13,6 +12,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/certs.h"
 #include "tests/support/http.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/network.h"
 #include "tests/support/service_process.h"
 #include "user/v1/user.grpc.pb.h"
@@ -42,33 +42,25 @@ TEST_F(ObservabilityTest, EveryLogLineIsJson_RpcLineNamesMethodCodePeerAndReques
   user.process().Signal(SIGTERM);
   ASSERT_TRUE(user.process().WaitForExit(absl::Seconds(20)).has_value());
 
-  std::istringstream lines(user.Output());
-  std::string line;
-  int parsed_lines = 0;
-  bool found = false;
-  while (std::getline(lines, line)) {
-    google::protobuf::Struct parsed;
-    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok())
-        << "not JSON: " << line;
-    ++parsed_lines;
-    const auto& fields = parsed.fields();
+  const JsonLines log = ParseJsonLines(user.Output());
+  EXPECT_TRUE(log.not_json.empty()) << "not JSON: " << log.not_json.front();
+  EXPECT_GT(log.lines.size(), 2u);
+  for (const google::protobuf::Struct& line : log.lines) {
     for (const char* field : {"ts", "level", "service", "msg"}) {
-      EXPECT_TRUE(fields.contains(field)) << field << " missing in " << line;
-    }
-    if (fields.contains("request_id") && fields.at("request_id").string_value() == "obs-test-1") {
-      found = true;
-      EXPECT_EQ(fields.at("msg").string_value(), "rpc finished");
-      EXPECT_EQ(fields.at("method").string_value(), "/grpc.health.v1.Health/Check");
-      EXPECT_EQ(fields.at("code").string_value(), "OK");
-      EXPECT_EQ(fields.at("peer").string_value(), "spiffe://hermes/client");
-      EXPECT_EQ(fields.at("level").string_value(), "debug");
-      EXPECT_EQ(fields.at("service").string_value(), "user");
-      EXPECT_GE(fields.at("duration_ms").number_value(), 0);
-      EXPECT_TRUE(fields.contains("trace_id"));
+      EXPECT_TRUE(line.fields().contains(field)) << field << " missing in " << line.DebugString();
     }
   }
-  EXPECT_GT(parsed_lines, 2);
-  EXPECT_TRUE(found) << user.Output();
+  const std::vector<google::protobuf::Struct> rpcs = log.Where({{"request_id", "obs-test-1"}});
+  ASSERT_EQ(rpcs.size(), 1u) << user.Output();
+  const auto& fields = rpcs[0].fields();
+  EXPECT_EQ(fields.at("msg").string_value(), "rpc finished");
+  EXPECT_EQ(fields.at("method").string_value(), "/grpc.health.v1.Health/Check");
+  EXPECT_EQ(fields.at("code").string_value(), "OK");
+  EXPECT_EQ(fields.at("peer").string_value(), "spiffe://hermes/client");
+  EXPECT_EQ(fields.at("level").string_value(), "debug");
+  EXPECT_EQ(fields.at("service").string_value(), "user");
+  EXPECT_GE(fields.at("duration_ms").number_value(), 0);
+  EXPECT_TRUE(fields.contains("trace_id"));
 }
 
 TEST_F(ObservabilityTest, Metrics_ScrapedOverHttp_HaveGoGrpcPrometheusSeriesAndProcessMetrics) {

@@ -1,16 +1,17 @@
 // Traces from the real hermes-user binary, configured only through the standard OTEL_*
 // environment, received by an in-test OTLP collector as Jaeger would receive them.
 #include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "tests/support/certs.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/service_process.h"
 #include "tests/unit/libs/tracing/otlp_collector.h"
 #include "user/v1/user.grpc.pb.h"
@@ -70,20 +71,14 @@ TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarries
 
 // The "ts" of the first log line whose "msg" is `msg`, or nullopt.
 std::optional<absl::Time> LoggedAt(const std::string& output, const std::string& msg) {
-  for (absl::string_view line : absl::StrSplit(output, '\n')) {
-    google::protobuf::Struct parsed;
-    if (!google::protobuf::util::JsonStringToMessage(std::string(line), &parsed).ok()) continue;
-    const auto& fields = parsed.fields();
-    if (!fields.contains("msg") || fields.at("msg").string_value() != msg) continue;
-    absl::Time ts;
-    std::string error;
-    if (!fields.contains("ts") ||
-        !absl::ParseTime(absl::RFC3339_full, fields.at("ts").string_value(), &ts, &error)) {
-      return std::nullopt;
-    }
-    return ts;
+  const std::vector<google::protobuf::Struct> lines = ParseJsonLines(output).Where({{"msg", msg}});
+  absl::Time ts;
+  std::string error;
+  if (lines.empty() ||
+      !absl::ParseTime(absl::RFC3339_full, StringField(lines[0], "ts"), &ts, &error)) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return ts;
 }
 
 // ARCHITECTURE.md's shutdown order: "... spans are flushed, the store is closed". The span of a

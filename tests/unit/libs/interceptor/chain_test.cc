@@ -5,7 +5,6 @@
 #include "libs/interceptor/chain.h"
 
 #include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
@@ -26,6 +25,7 @@
 #include "libs/runtime/grpc_server.h"
 #include "libs/telemetry/log.h"
 #include "tests/support/http.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
@@ -91,23 +91,13 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
     return prometheus::TextSerializer().Serialize(registry_->Collect());
   }
   // Every log line written so far, parsed; fails the test if one is not JSON.
-  std::vector<google::protobuf::Struct> LogLines() {
-    std::vector<google::protobuf::Struct> lines;
-    std::istringstream stream(log_.str());
-    std::string line;
-    while (std::getline(stream, line)) {
-      google::protobuf::Struct parsed;
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) << line;
-      lines.push_back(parsed);
-    }
-    return lines;
+  testing::JsonLines Log() {
+    testing::JsonLines log = testing::ParseJsonLines(log_.str());
+    EXPECT_TRUE(log.not_json.empty()) << "not JSON: " << log.not_json.front();
+    return log;
   }
   std::vector<google::protobuf::Struct> RpcLines() {
-    std::vector<google::protobuf::Struct> rpcs;
-    for (auto& line : LogLines()) {
-      if (line.fields().at("msg").string_value() == "rpc finished") rpcs.push_back(line);
-    }
-    return rpcs;
+    return Log().Where({{"msg", "rpc finished"}});
   }
 
   grpc::Service* service() {
@@ -182,7 +172,7 @@ TEST_P(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKee
   EXPECT_EQ(rpcs[0].fields().at("code").string_value(), "Internal");
   EXPECT_EQ(rpcs[0].fields().at("level").string_value(), "error");
   bool logged_panic = false;
-  for (const auto& line : LogLines()) {
+  for (const auto& line : Log().lines) {
     if (line.fields().at("msg").string_value().find("threw") != std::string::npos) {
       logged_panic = line.fields().at("method").string_value() == "/user.v1.UserService/GetUser";
     }

@@ -2,7 +2,6 @@
 // with the full server chain, A calling B through the client chain, both exporting to an
 // in-test OTLP collector. What the collector receives is what Jaeger would show.
 #include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/server_context.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
@@ -24,6 +23,7 @@
 #include "libs/tracing/tracer.h"
 #include "order/v1/order.grpc.pb.h"
 #include "tests/support/http.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 #include "tests/unit/libs/interceptor/scripted_user_service.h"
@@ -175,17 +175,9 @@ class TracingChainTest : public ::testing::Test {
   }
   // The "rpc finished" log line of `method`.
   google::protobuf::Struct RpcLine(const std::string& method) {
-    std::istringstream stream(log_.str());
-    std::string line;
-    while (std::getline(stream, line)) {
-      google::protobuf::Struct parsed;
-      if (!google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) continue;
-      const auto& fields = parsed.fields();
-      if (fields.count("msg") && fields.at("msg").string_value() == "rpc finished" &&
-          fields.count("method") && fields.at("method").string_value() == method) {
-        return parsed;
-      }
-    }
+    const std::vector<google::protobuf::Struct> lines =
+        testing::ParseJsonLines(log_.str()).Where({{"msg", "rpc finished"}, {"method", method}});
+    if (!lines.empty()) return lines[0];
     ADD_FAILURE() << "no rpc finished line for " << method << " in\n" << log_.str();
     return {};
   }
