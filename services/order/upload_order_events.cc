@@ -9,6 +9,27 @@
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
+namespace {
+
+// What is wrong with the message itself (it does not parse, names no known order, asks for a
+// step the order cannot take): the message is rejected and the stream goes on. Any other
+// error (the store busy, full or failing; UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL) is not
+// the message's fault: counting it as a rejection would tell the client not to send it again,
+// and the stream ends with it instead, as a unary call would.
+bool RejectsTheMessage(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 void UploadStreams::Drain() {
   std::vector<UploadOrderEventsReactor*> open;
@@ -96,8 +117,9 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
 }
 
 void UploadOrderEventsReactor::ApplyThenReadNext() {
+  absl::Status failure;
   try {
-    Apply();
+    failure = Apply();
   } catch (...) {
     // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
     absl::MutexLock lock(&mutex_);
@@ -105,6 +127,10 @@ void UploadOrderEventsReactor::ApplyThenReadNext() {
     return;
   }
   absl::MutexLock lock(&mutex_);
+  if (!failure.ok()) {
+    FinishOnce(StoreFailed(failure));
+    return;
+  }
   ++index_;
   if (draining_) {
     FinishOnce(ShuttingDown());
@@ -137,6 +163,15 @@ grpc::Status UploadOrderEventsReactor::ShuttingDown() const {
                    summary_.rejected(), " rejected); send the rest to another instance"));
 }
 
+grpc::Status UploadOrderEventsReactor::StoreFailed(const absl::Status& failure) const {
+  // INTERNAL's message (and so this context) is hidden from the client, as for any call.
+  return errors::ToGrpcStatus(errors::Annotate(
+      failure,
+      absl::StrCat("the first ", index_, " messages of this stream were applied (",
+                   summary_.accepted(), " accepted, ", summary_.rejected(),
+                   " rejected) and message ", index_, " failed; send it and the rest again")));
+}
+
 void UploadOrderEventsReactor::OnDone() {
   streams_.Remove(this);
   Unref();
@@ -146,19 +181,21 @@ void UploadOrderEventsReactor::Unref() {
   if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void UploadOrderEventsReactor::Apply() {
+absl::Status UploadOrderEventsReactor::Apply() {
   // Each message on its own, in stream order: a rejection does not stop the others.
   const absl::Status outcome = Outcome();
   if (outcome.ok()) {
     summary_.set_accepted(summary_.accepted() + 1);
-    return;
+    return absl::OkStatus();
   }
+  if (!RejectsTheMessage(outcome.code())) return outcome;
   summary_.set_rejected(summary_.rejected() + 1);
   if (static_cast<size_t>(summary_.rejections_size()) < max_rejections_listed_) {
     ::order::v1::OrderEventRejection* rejection = summary_.add_rejections();
     rejection->set_index(index_);
     *rejection->mutable_error() = errors::ToAppError(outcome);
   }
+  return absl::OkStatus();
 }
 
 absl::Status UploadOrderEventsReactor::Outcome() {

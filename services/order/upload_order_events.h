@@ -79,10 +79,11 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
         max_rejections_listed_(max_rejections_listed),
         response_(response) {}
 
-  // Parses and applies received_ (message number index_) and counts the outcome in summary_.
-  // On the pool.
-  void Apply();
-  // The outcome of received_: OK, or why it was rejected.
+  // Parses and applies received_ (message number index_) and counts the outcome in summary_,
+  // accepted or rejected: OK. Not OK when the store failed (busy, full, failing): that is not
+  // the message's fault, is not counted, and ends the stream (StoreFailed). On the pool.
+  absl::Status Apply();
+  // The outcome of received_: OK, or why it was rejected (or the store's failure).
   absl::Status Outcome();
   // Applies received_ on the pool, then reads the next message (or ends, when draining).
   void ApplyThenReadNext();
@@ -93,6 +94,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // UNAVAILABLE, with what was applied.
   grpc::Status ShuttingDown() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The store's `failure` on message index_, with what was applied before it.
+  grpc::Status StoreFailed(const absl::Status& failure) const;
   void Unref();
 
   OrderStore& store_;

@@ -66,9 +66,15 @@ class CountingOrderStore final : public OrderStore {
                                    absl::string_view id_field,
                                    absl::string_view field_for_status) override {
     if (before_transition) before_transition();
+    if (transition_failure) {
+      if (absl::Status failure = transition_failure(); !failure.ok()) return failure;
+    }
     return store_.Transition(id, to, reason, id_field, field_for_status);
   }
   std::function<void()> before_transition;  // set before serving
+  // Set before serving: a Transition for which it is not OK fails so, as the store would when
+  // busy, full or failing.
+  std::function<absl::Status()> transition_failure;
   absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
     return store_.PruneEvents(keep);
   }
@@ -504,6 +510,60 @@ TEST_F(StreamOrderUpdatesTest, UploadDrainedWhileApplying_ThatMessageApplied_The
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
   EXPECT_NE(refused.error_message().find("the first 0 messages"), std::string::npos)
       << refused.error_message();
+}
+
+// The store failing on a message (busy, full, failing) is not that message's fault: the stream
+// ends with the store's error, saying how far it got, instead of counting a rejection that
+// would tell the client not to send it again; nothing after it is read. INTERNAL's message is
+// hidden, as for any call.
+TEST_F(StreamOrderUpdatesTest, UploadWhenTheStoreFails_EndsWithTheStoresError_NotARejection) {
+  const std::string order = NewOrder();
+  std::atomic<int> transitions{0};
+  std::atomic<absl::StatusCode> third_fails_with{absl::StatusCode::kUnavailable};
+  counted_->transition_failure = [&] {
+    return ++transitions == 3 ? errors::Error(third_fails_with.load(), "storage is busy, try again")
+                              : absl::OkStatus();
+  };
+  Serve({});
+  const auto upload =
+      [&](const std::vector<std::pair<std::string, ::order::v1::OrderStatus>>& messages) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        ::order::v1::UploadOrderEventsResponse response;
+        auto writer = stub_->UploadOrderEvents(&context, &response);
+        for (const auto& [id, status] : messages) {
+          ::order::v1::UploadOrderEventsRequest event;
+          event.set_order_id(id);
+          event.set_new_status(status);
+          if (!writer->Write(event)) break;  // the stream is over
+        }
+        writer->WritesDone();
+        return writer->Finish();
+      };
+
+  const grpc::Status status = upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED},
+                                      {"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
+                                      {order, ::order::v1::ORDER_STATUS_SHIPPED},
+                                      {order, ::order::v1::ORDER_STATUS_SHIPPED}});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  const std::string expected =
+      "the first 2 messages of this stream were applied (1 accepted, 1 rejected) and message 2 "
+      "failed; send it and the rest again: storage is busy, try again";
+  EXPECT_EQ(status.error_message(), expected);
+  const std::optional<::common::v1::AppError> error = errors::AppErrorOf(status);
+  EXPECT_EQ(error.has_value() ? error->message() : "no AppError", expected);
+  EXPECT_EQ(transitions, 3) << "the message after the failed one was applied";
+  absl::StatusOr<Order> stored = store_->Get(order);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status, OrderStatus::kConfirmed);
+
+  transitions = 0;
+  third_fails_with = absl::StatusCode::kInternal;
+  const grpc::Status internal = upload({{"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
+                                        {"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
+                                        {order, ::order::v1::ORDER_STATUS_SHIPPED}});
+  EXPECT_EQ(internal.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(internal.error_message(), "internal error");
 }
 
 }  // namespace
