@@ -15,7 +15,8 @@ namespace hermes::order {
 
 absl::Status ValidateId(absl::string_view id, absl::string_view field);
 
-// Items and the exact total (overflow of int64 cents is INVALID_ARGUMENT on `items`).
+// Items and the exact total (overflow of int64 cents is INVALID_ARGUMENT on the price of the
+// item that made it overflow, `items[i].price_cents`).
 absl::StatusOr<NewOrder> ValidateCreate(const ::order::v1::CreateOrderRequest& request);
 absl::StatusOr<ListOrdersQuery> ValidateList(const ::order::v1::ListOrdersRequest& request,
                                              api::Page* page);

@@ -5,6 +5,7 @@
 
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
+#include "services/order/order_validation.h"
 
 namespace hermes::order {
 
@@ -49,6 +50,14 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
     const absl::Status parsed = api::ParseRequest(received_, &request_);
     if (!parsed.ok()) {
       replying = Refuse(parsed);
+    } else if (absl::Status id = request_.unsubscribe()
+                                     ? absl::OkStatus()
+                                     : ValidateId(request_.order_id(), "order_id");
+               !id.ok()) {
+      // As GetOrder answers: an empty id is INVALID_ARGUMENT, one longer than any order's is
+      // NOT_FOUND without a read. The reply does not echo it (it may be megabytes, and a client
+      // that does not read would have the server hold a queue of them).
+      replying = Refuse(id);
     } else if ((to_read = Begin(request_, &replying))) {
       if (std::optional<bool> queued = Complete(request_, *to_read, /*may_wait=*/false)) {
         replying = *queued;

@@ -219,6 +219,44 @@ TEST_F(StreamOrderUpdatesTest, OneOrderTooMany_ErrorReply_StreamGoesOn) {
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
 }
 
+// An order id is checked as GetOrder checks it: empty is INVALID_ARGUMENT, longer than any
+// order's is NOT_FOUND, neither read from the store nor echoed back; the stream goes on.
+TEST_F(StreamOrderUpdatesTest, EmptyOrOversizedOrderId_ErrorReplyWithoutARead_StreamGoesOn) {
+  Serve({});
+  const std::string order = NewOrder();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  ::order::v1::StreamOrderUpdatesResponse response;
+
+  request.set_order_id("");
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.error().code(), ::common::v1::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(response.error().field(), "order_id");
+  EXPECT_EQ(response.error().message(), "order_id is required");
+
+  request.set_order_id(std::string(100000, 'x'));
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.error().code(), ::common::v1::ERROR_CODE_NOT_FOUND);
+  EXPECT_EQ(response.error().field(), "order_id");
+  EXPECT_EQ(response.order_id(), "");
+  EXPECT_EQ(counted_->gets(), 0);
+
+  request.set_order_id(order);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.order_id(), order);
+  EXPECT_EQ(response.status(), ::order::v1::ORDER_STATUS_PENDING);
+  EXPECT_FALSE(response.has_error());
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 // The store throwing while a request is answered (on a gRPC thread) ends that stream as a
 // throwing handler's call ends (UNKNOWN, which the chain's recovery stage makes INTERNAL); the
 // process and the next stream go on.
