@@ -37,8 +37,10 @@ tls_flags() {  # tls_flags IDENTITY
 # (unchanged on the default ports) and the rule file's path made absolute.
 PROMETHEUS_CONFIG=$STATE_DIR/prometheus.yml
 render_prometheus_config() {
-  sed -e "s/localhost:9091/localhost:$USER_METRICS_PORT/" \
-      -e "s/localhost:9092/localhost:$ORDER_METRICS_PORT/" \
+  # `t` ends a line's edits at its first substitution: the user target rewritten to 9092 must
+  # not then be taken for the order target.
+  sed -e "s/\"localhost:9091\"/\"localhost:$USER_METRICS_PORT\"/;t" \
+      -e "s/\"localhost:9092\"/\"localhost:$ORDER_METRICS_PORT\"/;t" \
       -e "s/^\(  *scrape_interval:\).*/\1 $SCRAPE_INTERVAL/" \
       -e "s/^\(  *evaluation_interval:\).*/\1 $SCRAPE_INTERVAL/" \
       -e "s|^  - alerts.yml|  - $PWD/deploy/prometheus/alerts.yml|" \
