@@ -255,7 +255,9 @@ Usage: hermes-load --call SERVICE/METHOD [flags]
   --server_name NAME       host name to check the server's certificate for
   --connections N          distinct connections (default 1); calls spread round-robin
   --concurrency C          calls in flight (closed loop, default 50); with --rps, the cap on
-                           calls in flight (default 10000)
+                           calls in flight (default 10000). Split evenly across --workers, each
+                           sending every Nth call: with a tight cap and uneven latencies, a
+                           worker may hit its share while others have room (--workers 1: one cap)
   --rps R                  open loop: sends at t0 + i/R; latency counts from that intended time
   --duration D             measured time after the warm-up, e.g. 10s (default 10s unless --total);
                            for streams it starts once every stream is open
@@ -269,7 +271,10 @@ Usage: hermes-load --call SERVICE/METHOD [flags]
   --latency_field PATH     Timestamp field of the responses (e.g. event_time, user.updated_at)
                            for delivery latency = receive time - that time
   --streams_ready_file P   written (the number of open streams) once every stream got its
-                           response headers, or failed; "streams ready: N in X ms" on stderr
+                           response headers, or failed; "streams ready: N in X ms" on stderr.
+                           A stream counts as opened once it has headers: one the server
+                           refuses right after its headers (Hermes sends x-request-id in them)
+                           may count as opened as well as failed
   --format text|json       report format (default text)
   --workers N              threads, each with its own completion queue (default: the CPUs
                            this process may run on)

@@ -250,7 +250,8 @@ std::string TextReport(const RunReport& report) {
                         Rate(static_cast<double>(count), report.total_seconds));
   if (stats.unsent > 0) {
     absl::StrAppendFormat(&out,
-                          "  Unsent:\t%d calls were due but never sent (%d in flight all along)\n",
+                          "  Unsent:\t%d calls were due but never sent (a worker had its share of "
+                          "the %d in flight all along)\n",
                           stats.unsent, report.concurrency);
   }
   AppendLatencyText(stats.latency, &out);

@@ -203,6 +203,27 @@ TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
   std::filesystem::remove(ready_file);
 }
 
+// Streams the server refuses (beyond its --max_streams: RESOURCE_EXHAUSTED) are counted as
+// failed, each with its status, and the others run to the end: errors are never hidden. (They
+// have headers, x-request-id, before the refusal, so they may count as opened too: --help.)
+TEST_F(HermesLoadTest, WatchUsersBeyondMaxStreams_EachRefusalCountedWithItsStatus) {
+  user_ = std::make_unique<ServiceProcess>(ServiceOptions{.binary = HERMES_USER_BIN,
+                                                          .extra_args = {"--max_streams=2"},
+                                                          .extra_env = {"OTEL_SDK_DISABLED=true"}});
+  ASSERT_TRUE(user_->WaitUntilServing());
+  Subprocess load(
+      LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "5", "--duration", "1s"}));
+  const std::optional<int> status = load.WaitForExit(kRunTimeout);
+  ASSERT_TRUE(status.has_value()) << load.Output();
+  ASSERT_TRUE(WIFEXITED(*status)) << load.Output();
+  Struct report;
+  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  const Struct& streams = report.fields().at("streams").struct_value();
+  EXPECT_EQ(Number(streams, "failed"), 3) << load.Output();
+  EXPECT_EQ(Number(streams.fields().at("ended_early").struct_value(), "ResourceExhausted"), 3);
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 2);
+}
+
 // SIGINT (what a bench script sends a run it started in the background) ends a run as its
 // duration would: exit 0, the report of what ran, its rate over the time it ran.
 TEST_F(HermesLoadTest, SigintDuringAStreamRun_EndsItEarlyWithTheReport) {
