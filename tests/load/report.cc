@@ -116,11 +116,12 @@ std::string StreamsObject(const RunReport& report) {
   absl::StrAppend(&out, "{\"latency_field\":", Quoted(report.latency_field),
                   ",\"count\":", delivery.count(),
                   ",\"missing_timestamp\":", streams.messages_without_timestamp,
-                  ",\"average_ms\":", Number(Ms(delivery.mean())));
+                  ",\"average_ms\":", measured ? Number(Ms(delivery.mean())) : "null");
   for (const auto& [p, name] : kDeliveryPercentiles) {
-    absl::StrAppend(&out, ",\"", name, "\":", Number(Ms(delivery.Percentile(p))));
+    absl::StrAppend(&out, ",\"", name,
+                    "\":", measured ? Number(Ms(delivery.Percentile(p))) : "null");
   }
-  absl::StrAppend(&out, ",\"max_ms\":", Number(Ms(delivery.max())), "}}");
+  absl::StrAppend(&out, ",\"max_ms\":", measured ? Number(Ms(delivery.max())) : "null", "}}");
   return out;
 }
 

@@ -126,6 +126,22 @@ TEST(JsonReport, StreamRunWithoutLatencyField_HasNullDelivery) {
   EXPECT_EQ(streams.fields().at("delivery_p99_ms").kind_case(), Value::kNullValue);
 }
 
+// A latency field but no message carried it: every delivery figure is null, not a perfect 0.
+TEST(JsonReport, StreamRunWithLatencyFieldButNoSamples_DeliveryFiguresAreNull) {
+  RunReport report;
+  report.kind = RpcKind::kServerStreaming;
+  report.latency_field = "event_time";
+  report.stats.streams.requested = 1;
+  const Struct json = ParseJson(JsonReport(report));
+  const Struct& streams = json.fields().at("streams").struct_value();
+  const Struct& delivery = streams.fields().at("delivery").struct_value();
+  EXPECT_EQ(NumberAt(delivery, "count"), 0);
+  for (const char* key : {"average_ms", "p50_ms", "p99_ms", "max_ms"}) {
+    EXPECT_EQ(delivery.fields().at(key).kind_case(), Value::kNullValue) << key;
+  }
+  EXPECT_EQ(streams.fields().at("delivery_p99_ms").kind_case(), Value::kNullValue);
+}
+
 TEST(TextReport, ListsEveryStatusAndTheErrorMessages) {
   const std::string text = TextReport(UnaryReport());
   EXPECT_THAT(text, HasSubstr("Summary:"));
