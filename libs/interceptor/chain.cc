@@ -2,6 +2,8 @@
 
 #include <grpcpp/server_context.h>
 
+#include <iterator>
+
 #include "grpc/health/v1/health.pb.h"
 #include "libs/interceptor/auth.h"
 #include "libs/interceptor/logging.h"
@@ -84,14 +86,19 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
  private:
   void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
     call_.start = std::chrono::steady_clock::now();
-    auto it = metadata.find(kRequestIdHeader);
-    if (it != metadata.end() && IsValidRequestId({it->second.data(), it->second.size()})) {
-      call_.request_id.assign(it->second.data(), it->second.size());
+    const auto [first, last] = metadata.equal_range(kRequestIdHeader);
+    const bool kept =
+        first != last && IsValidRequestId({first->second.data(), first->second.size()});
+    if (kept) {
+      call_.request_id.assign(first->second.data(), first->second.size());
     } else {
-      if (it != metadata.end()) metadata.erase(it);
       call_.request_id = NewRequestId();
-      // The handler sees the id in its client metadata as if the caller had sent it; the
-      // string lives in call_, which outlives the handler.
+    }
+    // The handler (and a call it makes, OutgoingContext) sees exactly one id, the one in force,
+    // as if the caller had sent only that: never a second value it sent unchecked. The string
+    // lives in call_, which outlives the handler.
+    if (!kept || std::next(first) != last) {
+      metadata.erase(first, last);
       metadata.emplace(kRequestIdHeader, call_.request_id);
     }
     started_ = true;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,6 +14,7 @@
 #include "libs/interceptor/request_id.h"
 #include "libs/interceptor/tracing.h"
 #include "libs/telemetry/log.h"
+#include "libs/tracing/span_context.h"
 
 namespace hermes::interceptor {
 namespace {
@@ -163,22 +165,26 @@ std::unique_ptr<grpc::ClientContext> OutgoingContext(const grpc::ServerContextBa
   // is the sooner of that and the one set here.
   std::unique_ptr<grpc::ClientContext> context = grpc::ClientContext::FromServerContext(incoming);
   context->set_deadline(absl::ToChronoTime(absl::Now() + max_deadline));
+  // Only values checked here go out: they come from the caller, and one gRPC refuses to send
+  // (a tab, a byte above 0x7e) would abort the process at the call (call_op_set.h asserts).
   const auto& metadata = incoming.client_metadata();
-  // x-request-id: the server chain always puts one there. traceparent/tracestate: the server
-  // span (the tracing stage rewrote them), the parent of the client chain's CLIENT span.
-  for (const char* key : {kRequestIdHeader, tracing::kTraceparentHeader}) {
-    auto it = metadata.find(key);
-    if (it != metadata.end()) {
-      context->AddMetadata(key, std::string(it->second.data(), it->second.size()));
+  // x-request-id: the server chain leaves exactly one, valid; anything else is not forwarded
+  // (the client chain then makes one).
+  if (auto [first, last] = metadata.equal_range(kRequestIdHeader);
+      first != last && std::next(first) == last &&
+      IsValidRequestId({first->second.data(), first->second.size()})) {
+    context->AddMetadata(kRequestIdHeader, std::string(first->second.data(), first->second.size()));
+  }
+  // traceparent/tracestate: the server span's (the tracing stage rewrote them), the parent of the
+  // client chain's CLIENT span; with tracing off, the caller's, passed on if well-formed, as
+  // parsed (the canonical form: never the caller's bytes).
+  const tracing::SpanContext parent = tracing::ExtractSpanContextFrom(metadata);
+  if (parent.IsValid()) {
+    context->AddMetadata(tracing::kTraceparentHeader, parent.Traceparent());
+    if (!parent.trace_state.empty()) {
+      context->AddMetadata(tracing::kTracestateHeader, parent.trace_state);
     }
   }
-  // W3C: tracestate may come split over several headers; they are one list, joined by commas.
-  std::string tracestate;
-  for (auto [it, end] = metadata.equal_range(tracing::kTracestateHeader); it != end; ++it) {
-    if (!tracestate.empty()) tracestate.push_back(',');
-    tracestate.append(it->second.data(), it->second.size());
-  }
-  if (!tracestate.empty()) context->AddMetadata(tracing::kTracestateHeader, tracestate);
   return context;
 }
 

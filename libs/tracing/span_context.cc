@@ -104,19 +104,66 @@ absl::optional<SpanContext> ParseTraceparent(absl::string_view value) {
   return context;
 }
 
+namespace {
+
+bool IsLcAlpha(char c) { return c >= 'a' && c <= 'z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsKeyChar(char c) {
+  return IsLcAlpha(c) || IsDigit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+// W3C key: simple-key = lcalpha 0*255(keychar); multi-tenant-key = tenant-id "@" system-id,
+// tenant-id = (lcalpha / DIGIT) 0*240(keychar), system-id = lcalpha 0*13(keychar).
+bool IsTracestateKey(absl::string_view key) {
+  const size_t at = key.find('@');
+  const auto all_key_chars = [](absl::string_view part) {
+    for (char c : part) {
+      if (!IsKeyChar(c)) return false;
+    }
+    return true;
+  };
+  if (at == absl::string_view::npos) {
+    return !key.empty() && key.size() <= 256 && IsLcAlpha(key[0]) && all_key_chars(key);
+  }
+  const absl::string_view tenant = key.substr(0, at);
+  const absl::string_view system = key.substr(at + 1);
+  return !tenant.empty() && tenant.size() <= 241 && (IsLcAlpha(tenant[0]) || IsDigit(tenant[0])) &&
+         all_key_chars(tenant) && !system.empty() && system.size() <= 14 && IsLcAlpha(system[0]) &&
+         all_key_chars(system);
+}
+
+// W3C value = 0*255(chr) nblk-chr: printable ASCII but ',' and '=', spaces only inside.
+bool IsTracestateValue(absl::string_view value) {
+  if (value.empty() || value.size() > 256 || value.back() == ' ') return false;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e || c == ',' || c == '=') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string AcceptTracestate(absl::string_view value) {
   if (value.size() > kMaxTracestateLength) return std::string();
+  std::string accepted;
   size_t members = 0;
   size_t start = 0;
   while (start <= value.size()) {
     size_t comma = value.find(',', start);
     if (comma == absl::string_view::npos) comma = value.size();
-    // Empty list members (",,", trailing OWS) are allowed and do not count.
-    if (!TrimOws(value.substr(start, comma - start)).empty()) ++members;
+    // Empty list members (",,", only OWS) are allowed, and dropped with the OWS around members.
+    const absl::string_view member = TrimOws(value.substr(start, comma - start));
     start = comma + 1;
+    if (member.empty()) continue;
+    const size_t equals = member.find('=');
+    if (equals == absl::string_view::npos || !IsTracestateKey(member.substr(0, equals)) ||
+        !IsTracestateValue(member.substr(equals + 1)) || ++members > kMaxTracestateMembers) {
+      return std::string();
+    }
+    if (!accepted.empty()) accepted.push_back(',');
+    accepted.append(member.data(), member.size());
   }
-  if (members > kMaxTracestateMembers) return std::string();
-  return std::string(value);
+  return accepted;
 }
 
 SpanContext ExtractSpanContext(absl::string_view traceparent, absl::string_view tracestate) {

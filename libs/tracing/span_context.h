@@ -108,8 +108,12 @@ inline constexpr size_t kTraceparentSpanIdOffset = 36;
 // Surrounding spaces and tabs are ignored. The result has is_remote set and no trace_state.
 absl::optional<SpanContext> ParseTraceparent(absl::string_view value);
 
-// `value` if it is an acceptable tracestate (at most kMaxTracestateLength characters and
-// kMaxTracestateMembers list members), else "". Kept as is otherwise: we add no member.
+// `value` if it is an acceptable tracestate, else "": at most kMaxTracestateLength characters
+// and kMaxTracestateMembers list members, each key=value by W3C's grammar (lower-case keys,
+// printable ASCII values). Returned without the optional whitespace around members and without
+// empty members, so that it is always a legal gRPC metadata value (W3C allows tabs there; gRPC
+// refuses to send one, and a client call with one aborts the process). Its members are kept as
+// they are and in order: we add none.
 std::string AcceptTracestate(absl::string_view value);
 
 // Both headers at once: the caller's span context, or an invalid one (a new trace starts) when

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -416,6 +417,62 @@ TEST_F(OrderServiceTest, CreateOrder_IsPending_TotalExact_ItemsRoundTrip) {
   Order big;
   ASSERT_TRUE(IsOk(Orders().Create(user_.id(), {Item("sku-big", 2, kHalfMax)}, &big)));
   EXPECT_EQ(big.total_cents(), std::numeric_limits<int64_t>::max() - 1);
+}
+
+// Headers a gRPC client cannot send but HTTP/2 carries (a tab inside a value; curl sends them),
+// on the headers the order service passes on to the user service: x-request-id (a second one
+// behind an invalid first), traceparent, tracestate. gRPC refuses to send such a value, and a
+// call with one aborts the process: each of these once took hermes-order down. Now each call is
+// answered (the order created) and the service stays up.
+TEST_F(OrderServiceTest, CreateOrder_HeadersGrpcCannotSendOn_AnsweredAndTheServiceStaysUp) {
+  ::order::v1::CreateOrderRequest request;
+  request.set_user_id(user_.id());
+  *request.add_items() = Item("sku-h", 1, 100);
+  const std::string message = request.SerializeAsString();
+  std::string frame(5, '\0');  // gRPC's length-prefixed message: uncompressed, 4-byte length
+  for (int i = 0; i < 4; ++i) {
+    frame[static_cast<size_t>(4 - i)] = static_cast<char>((message.size() >> (8 * i)) & 0xff);
+  }
+  const std::string body = order_dir_.path() + "/create-order.grpc";
+  std::ofstream(body, std::ios::binary) << frame << message;
+  const IdentityFiles admin = SharedTestCa().Identity("admin");
+  const std::string valid_traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+  const std::vector<std::vector<std::string>> header_sets = {
+      {"tracestate: a=b\tc", "traceparent: " + valid_traceparent},
+      {"tracestate: a=b,\tc=d", "traceparent: " + valid_traceparent},
+      {"x-request-id: a b", "x-request-id: x\ty"},
+      {"traceparent: 0\t0"},
+  };
+  for (const std::vector<std::string>& headers : header_sets) {
+    std::vector<std::string> argv = {HERMES_CURL,     "--silent",
+                                     "--show-error",  "--http2",
+                                     "--max-time",    "20",
+                                     "--cacert",      SharedTestCa().ca_file(),
+                                     "--cert",        admin.cert,
+                                     "--key",         admin.key,
+                                     "--dump-header", "-",
+                                     "--output",      "/dev/null",
+                                     "--header",      "content-type: application/grpc",
+                                     "--header",      "te: trailers",
+                                     "--data-binary", "@" + body};
+    for (const std::string& header : headers) {
+      argv.push_back("--header");
+      argv.push_back(header);
+    }
+    argv.push_back(absl::StrCat("https://127.0.0.1:", order_server_->grpc_port(),
+                                "/order.v1.OrderService/CreateOrder"));
+    Subprocess curl(argv);
+    ASSERT_TRUE(curl.WaitForExit(absl::Seconds(30)).has_value()) << curl.Output();
+    // The trailers are in the dump: grpc-status 0, the order created.
+    EXPECT_NE(curl.Output().find("grpc-status: 0"), std::string::npos) << headers.front() << "\n"
+                                                                       << curl.Output() << "\n"
+                                                                       << order_server_->Output();
+    ASSERT_FALSE(order_server_->process().WaitForExit(absl::ZeroDuration()).has_value())
+        << "hermes-order died on " << headers.front() << "\n"
+        << order_server_->Output();
+  }
+  EXPECT_NO_FATAL_FAILURE(NewOrder());  // and it goes on serving
 }
 
 TEST_F(OrderServiceTest, CreateOrder_UnknownUserNotFound_InactiveUserFailedPrecondition) {

@@ -210,6 +210,32 @@ TEST_P(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerS
   }
 }
 
+// Several x-request-id headers: the handler (and so a call it makes on, OutgoingContext) sees
+// exactly one, the id in force: never a value behind it that nobody checked.
+TEST_P(ServerChainTest, RequestId_SentTwice_HandlerSeesOnlyTheOneInForce) {
+  std::vector<std::string> seen;
+  get_user() = [&seen](const grpc::ServerContextBase* context, const GetUserRequest&,
+                       GetUserResponse*) {
+    for (auto [it, end] = context->client_metadata().equal_range("x-request-id"); it != end; ++it) {
+      seen.emplace_back(it->second.data(), it->second.size());
+    }
+    return grpc::Status::OK;
+  };
+  for (const auto& [first, second] : std::vector<std::pair<std::string, std::string>>{
+           {"has space", "unchecked-second"}, {"req-1", "req-2"}}) {
+    seen.clear();
+    grpc::ClientContext context;
+    context.AddMetadata("x-request-id", first);
+    context.AddMetadata("x-request-id", second);
+    ASSERT_TRUE(GetUser("u", &context).ok());
+    auto header = context.GetServerInitialMetadata().find("x-request-id");
+    ASSERT_NE(header, context.GetServerInitialMetadata().end());
+    const std::string in_force(header->second.data(), header->second.size());
+    EXPECT_EQ(seen, std::vector<std::string>{in_force}) << first;
+    EXPECT_EQ(in_force.size(), first == "req-1" ? 5u : 36u) << in_force;  // kept, or generated
+  }
+}
+
 TEST_P(ServerChainTest, Metrics_UnaryCalls_CountedPerMethodWithGoCasedCodesAndBuckets) {
   get_user() = [](const grpc::ServerContextBase*, const GetUserRequest& request, GetUserResponse*) {
     return request.id() == "missing"

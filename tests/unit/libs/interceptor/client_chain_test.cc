@@ -9,7 +9,9 @@
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -111,6 +113,56 @@ TEST_F(ClientChainTest, OutgoingCall_CarriesRequestIdAndTheSoonerDeadline) {
   EXPECT_LE(remaining, absl::Milliseconds(550));
 }
 
+// What OutgoingContext passes on comes from the caller, so it passes on only what it checked:
+// a traceparent as parsed, a tracestate by W3C's grammar without its whitespace, an x-request-id
+// only if valid (the client chain makes another). A value gRPC refuses to send would abort the
+// process at the call (order_service_test sends ones a gRPC client cannot).
+TEST_F(ClientChainTest, OutgoingCall_PassesOnOnlyCheckedHeadersOfTheCaller) {
+  absl::Mutex mutex;
+  std::multimap<std::string, std::string> seen;
+  downstream_service_.get_user = [&](const grpc::ServerContextBase* context, const GetUserRequest&,
+                                     GetUserResponse*) {
+    absl::MutexLock lock(&mutex);
+    seen.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      const std::string name(key.data(), key.size());
+      if (name == "x-request-id" || name == "traceparent" || name == "tracestate") {
+        seen.emplace(name, std::string(value.data(), value.size()));
+      }
+    }
+    return grpc::Status::OK;
+  };
+  const auto call = [&](const std::vector<std::pair<std::string, std::string>>& headers) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    for (const auto& [key, value] : headers) context.AddMetadata(key, value);
+    GetUserRequest request;
+    GetUserResponse response;
+    EXPECT_TRUE(stub_->GetUser(&context, request, &response).ok());
+    absl::MutexLock lock(&mutex);
+    return seen;
+  };
+  const std::string traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+  std::multimap<std::string, std::string> got = call(
+      {{"traceparent", " " + traceparent}, {"tracestate", "a=b , c=d"}, {"x-request-id", "r-1"}});
+  EXPECT_EQ(got,
+            (std::multimap<std::string, std::string>{
+                {"traceparent", traceparent}, {"tracestate", "a=b,c=d"}, {"x-request-id", "r-1"}}));
+
+  got = call({{"traceparent", "00-not-a-traceparent"},
+              {"tracestate", "a=b"},
+              {"x-request-id", "has space"}});
+  EXPECT_EQ(got.count("traceparent"), 0u);
+  EXPECT_EQ(got.count("tracestate"), 0u);
+  ASSERT_EQ(got.count("x-request-id"), 1u);
+  EXPECT_EQ(got.find("x-request-id")->second.size(), 36u);  // the client chain's own
+
+  got = call({{"traceparent", traceparent}, {"tracestate", "Bad=key"}});
+  EXPECT_EQ(got.count("traceparent"), 1u);
+  EXPECT_EQ(got.count("tracestate"), 0u);
+}
+
 TEST_F(ClientChainTest, FailedCall_CountedWithGoCodeInClientMetrics) {
   downstream_service_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest&,
                                     GetUserResponse*) {
@@ -148,7 +200,8 @@ TEST_F(ClientChainTest, Unavailable_IsRetriedByServiceConfig_OtherCodesAreNot) {
 }
 
 // W3C trace context: tracestate may arrive split over several headers, which are one list.
-// With no tracing stage on the upstream (tracing off), the outgoing call carries all of it.
+// With no tracing stage on the upstream (tracing off), the outgoing call carries all of it, with
+// the traceparent it belongs to (without one, W3C has a tracestate dropped).
 TEST_F(ClientChainTest, TracestateInSeveralHeaders_PassedOnAsOneList) {
   absl::Mutex mutex;
   std::vector<std::string> seen;
@@ -162,6 +215,7 @@ TEST_F(ClientChainTest, TracestateInSeveralHeaders_PassedOnAsOneList) {
   };
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   context.AddMetadata("tracestate", "rojo=00f067aa0ba902b7");
   context.AddMetadata("tracestate", "congo=t61rcWkgMzE");
   GetUserRequest request;

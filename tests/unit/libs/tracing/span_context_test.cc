@@ -127,13 +127,48 @@ TEST(TracestateTest, ThirtyTwoMembers_Kept_ThirtyThree_Dropped) {
   std::string members;
   for (int i = 0; i < 32; ++i) absl::StrAppend(&members, i == 0 ? "" : ",", "k", i, "=v");
   EXPECT_EQ(AcceptTracestate(members), members);
-  // Empty members (",,") do not count.
-  EXPECT_EQ(AcceptTracestate(members + ",, ,"), members + ",, ,");
+  // Empty members (",,") do not count, and are dropped.
+  EXPECT_EQ(AcceptTracestate(members + ",, ,"), members);
   EXPECT_EQ(AcceptTracestate(members + ",k32=v"), "");
 }
 
+// The optional whitespace around members (tabs included) goes: what is kept must be a value
+// gRPC will send on (it refuses a tab, and a call with one aborts the process).
+TEST(TracestateTest, WhitespaceAroundMembers_Dropped_MembersKeptInOrder) {
+  EXPECT_EQ(AcceptTracestate(" rojo=00f067aa0ba902b7 ,\tcongo=t61rcWkgMzE\t"),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  EXPECT_EQ(AcceptTracestate("a=b c"), "a=b c");  // a space inside a value is the value's
+  EXPECT_EQ(AcceptTracestate("tenant1@sys=v,k_-*/9=x"), "tenant1@sys=v,k_-*/9=x");
+}
+
+// Anything outside W3C's grammar drops the whole header: a member is not repaired or skipped.
+TEST(TracestateTest, OutsideTheW3cGrammar_Dropped) {
+  for (const std::string bad : {
+           "a=b\tc",      // a tab inside a value
+           "a=b\x01",     // a control character
+           "a=\xc3\xa9",  // non-ASCII
+           "a=b=c",       // '=' in a value
+           "a=",          // no value
+           "=b",          // no key
+           "ab",          // no '='
+           "Ab=c",        // upper case in a key
+           "1a=c",        // a simple key starts with a letter
+           "a.b=c",       // a character keys do not have
+           "t@=c",        // a multi-tenant key without its system
+           "t@1sys=c",    // a system id starts with a letter
+           "a=b,c",       // a member without '='
+       }) {
+    EXPECT_EQ(AcceptTracestate(bad), "") << bad;
+  }
+  // A value may start with a space (it is the value's), not end with one (that is whitespace).
+  EXPECT_EQ(AcceptTracestate("a=b,d= e"), "a=b,d= e");
+  EXPECT_EQ(AcceptTracestate("a=" + std::string(256, 'v')), "a=" + std::string(256, 'v'));
+  EXPECT_EQ(AcceptTracestate("a=" + std::string(257, 'v')), "");
+}
+
 TEST(TracestateTest, Over512Characters_Dropped) {
-  const std::string at_limit = "k=" + std::string(510, 'v');
+  const std::string at_limit = "a=" + std::string(254, 'v') + ",b=" + std::string(253, 'v');
+  ASSERT_EQ(at_limit.size(), 512u);
   EXPECT_EQ(AcceptTracestate(at_limit), at_limit);
   EXPECT_EQ(AcceptTracestate(at_limit + "v"), "");
 }
