@@ -38,7 +38,8 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
     : exporter_(std::move(exporter)),
       options_(Sanitized(options)),
       dropped_queue_full_(DroppedFamily(registry).Add({{"reason", "queue_full"}})),
-      dropped_export_failed_(DroppedFamily(registry).Add({{"reason", "export_failed"}})) {
+      dropped_export_failed_(DroppedFamily(registry).Add({{"reason", "export_failed"}})),
+      dropped_shut_down_(DroppedFamily(registry).Add({{"reason", "shut_down"}})) {
   {
     absl::MutexLock lock(&mutex_);
     queue_.reserve(options_.max_queue_size);  // OnEnd never allocates
@@ -53,7 +54,10 @@ BatchSpanProcessor::~BatchSpanProcessor() {
 
 void BatchSpanProcessor::OnEnd(std::unique_ptr<SpanData> span) {
   absl::MutexLock lock(&mutex_);
-  if (stopping_) return;
+  if (stopping_) {  // ended after the shutdown began (a span still open then): nowhere to go
+    dropped_shut_down_.Increment();
+    return;
+  }
   if (queue_.size() >= options_.max_queue_size) {
     dropped_queue_full_.Increment();
     return;

@@ -6,9 +6,9 @@
 // goes out when the schedule delay (OTEL_BSP_SCHEDULE_DELAY) has passed since the last
 // export; each export gets OTEL_BSP_EXPORT_TIMEOUT. Nothing ever waits for room: a span that
 // finds the queue full is dropped, and so is a batch the exporter fails to deliver (collector
-// down, timeout). Both are counted in
+// down, timeout), and so is a span that ends once the shutdown has begun. They are counted in
 //
-//   hermes_spans_dropped_total{reason="queue_full"|"export_failed"}
+//   hermes_spans_dropped_total{reason="queue_full"|"export_failed"|"shut_down"}
 //
 // on the registry given at construction, so a lossy pipeline is visible on /metrics.
 //
@@ -73,6 +73,7 @@ class BatchSpanProcessor final : public SpanProcessor {
   const BatchSpanProcessorOptions options_;
   prometheus::Counter& dropped_queue_full_;
   prometheus::Counter& dropped_export_failed_;
+  prometheus::Counter& dropped_shut_down_;
 
   absl::Mutex mutex_;
   absl::CondVar wake_worker_;  // a batch is full, a flush was asked for, or shutdown

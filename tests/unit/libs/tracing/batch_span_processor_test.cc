@@ -57,10 +57,11 @@ class BatchSpanProcessorTest : public ::testing::Test {
   std::shared_ptr<BatchSpanProcessor> processor_;
 };
 
-TEST_F(BatchSpanProcessorTest, DropCounters_StartAtZeroForBothReasons) {
+TEST_F(BatchSpanProcessorTest, DropCounters_StartAtZeroForEveryReason) {
   Make({});
   EXPECT_EQ(Dropped("queue_full"), 0);
   EXPECT_EQ(Dropped("export_failed"), 0);
+  EXPECT_EQ(Dropped("shut_down"), 0);
 }
 
 TEST_F(BatchSpanProcessorTest, FullBatch_IsExportedWithoutWaitingForTheTimer) {
@@ -130,7 +131,7 @@ TEST_F(BatchSpanProcessorTest, ForceFlush_StuckExporter_DeadlineExceededInBounde
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
-TEST_F(BatchSpanProcessorTest, Shutdown_ExportsWhatIsQueued_ThenIgnoresNewSpans) {
+TEST_F(BatchSpanProcessorTest, Shutdown_ExportsWhatIsQueued_ThenDropsAndCountsNewSpans) {
   Make({.schedule_delay = absl::Hours(1)});
   EndSpans(10);
   ASSERT_TRUE(processor_->Shutdown(kWait).ok());
@@ -139,6 +140,7 @@ TEST_F(BatchSpanProcessorTest, Shutdown_ExportsWhatIsQueued_ThenIgnoresNewSpans)
   EXPECT_TRUE(processor_->Shutdown(kWait).ok());  // idempotent
   EXPECT_EQ(state_->ExportedSpans(), 10u);
   EXPECT_EQ(Dropped("queue_full"), 0);
+  EXPECT_EQ(Dropped("shut_down"), 2);  // ignored, but not silently
 }
 
 TEST_F(BatchSpanProcessorTest, Shutdown_StuckExporter_GivesUpAtTheTimeoutAndCountsTheRest) {
