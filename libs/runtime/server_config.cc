@@ -1,7 +1,9 @@
 #include "libs/runtime/server_config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/base/call_once.h"
@@ -19,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/telemetry/log.h"
+#include "libs/telemetry/metrics.h"
 #include "libs/tracing/tracing_config.h"
 
 ABSL_FLAG(std::string, database_url, "",
@@ -47,7 +50,7 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "cancelled (e.g. 10s, 500ms)");
 ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(5),
           "How often the TLS files and the authorization policy are checked for changes "
-          "(whole seconds for TLS, at least 1s)");
+          "(at least 1s)");
 
 ABSL_FLAG(int32_t, max_streams, 256,
           "Concurrent long-lived streams (WatchUsers, StreamOrderUpdates) this instance keeps "
@@ -95,12 +98,19 @@ absl::Status ApplyEnvironment(int argc, char** argv) {
   return absl::OkStatus();
 }
 
+// A regular file (or a link to one) this process may read: a directory passes access(R_OK)
+// and would fail only once the service reads it, after its store was opened.
+bool IsReadableFile(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && access(path.c_str(), R_OK) == 0;
+}
+
 absl::Status ValidateReadableFile(absl::string_view flag, const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, " is required (or --insecure for a plaintext experiment)"));
   }
-  if (access(path.c_str(), R_OK) != 0) {
+  if (!IsReadableFile(path)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, "=", path, ": not a readable file (make certs creates dev ones)"));
   }
@@ -112,6 +122,11 @@ absl::Status Validate(const ServerConfig& config) {
        {std::pair<absl::string_view, const std::string&>{"grpc_addr", config.grpc_addr},
         {"metrics_addr", config.metrics_addr}}) {
     if (absl::Status status = ValidateListenAddress(flag, value); !status.ok()) return status;
+  }
+  // Stricter than gRPC's: the HTTP server binds numeric addresses only. Checked here, so that a
+  // host name is a bad flag (exit 2) rather than a failure to serve after the store was opened.
+  if (absl::Status status = telemetry::ValidateMetricsAddress(config.metrics_addr); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--metrics_addr: ", status.message()));
   }
   // The value is not echoed: a database URL may carry a password.
   if (absl::StartsWith(config.database_url, "postgresql://") ||
@@ -137,7 +152,7 @@ absl::Status Validate(const ServerConfig& config) {
       if (absl::Status status = ValidateReadableFile(flag, path); !status.ok()) return status;
     }
   }
-  if (!config.authz_policy.empty() && access(config.authz_policy.c_str(), R_OK) != 0) {
+  if (!config.authz_policy.empty() && !IsReadableFile(config.authz_policy)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--authz_policy=", config.authz_policy, ": not a readable file"));
   }
@@ -168,7 +183,8 @@ std::string EnvironmentVariableFor(absl::string_view flag_name) {
 absl::Status ValidateListenAddress(absl::string_view flag, absl::string_view address) {
   const size_t colon = address.rfind(':');
   int port = -1;
-  if (colon == absl::string_view::npos || colon == 0 ||
+  if (colon == absl::string_view::npos || colon == 0 || address.size() - colon - 1 > 5 ||
+      !std::all_of(address.begin() + colon + 1, address.end(), absl::ascii_isdigit) ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--", flag, "=", address, ": expected host:port, e.g. 0.0.0.0:50051 or [::1]:0"));

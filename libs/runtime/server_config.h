@@ -28,7 +28,8 @@ namespace hermes::runtime {
 
 inline constexpr char kGrpcAddrHelp[] = "gRPC listen address, host:port (port 0 picks a free port)";
 inline constexpr char kMetricsAddrHelp[] =
-    "Prometheus /metrics listen address, host:port (port 0 picks a free port)";
+    "Prometheus /metrics listen address, <IPv4>:port or [<IPv6>]:port, not a host name (port 0 "
+    "picks a free port)";
 inline constexpr char kDataDirHelp[] =
     "Directory of the embedded store (SQLite) when --database_url is not set";
 

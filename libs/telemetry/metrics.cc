@@ -4,11 +4,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -16,11 +18,9 @@
 #include "prometheus/exposer.h"
 
 namespace hermes::telemetry {
-namespace {
+namespace {}  // namespace
 
-// Checks what civetweb would otherwise reject with an unhelpful "null context" exception, so
-// that a typo is reported as a typo (InvalidArgument) rather than as a bind failure.
-absl::Status ValidateAddress(absl::string_view address) {
+absl::Status ValidateMetricsAddress(absl::string_view address) {
   auto invalid = [address](absl::string_view why) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address \"", address, "\" is invalid: ", why,
@@ -31,7 +31,10 @@ absl::Status ValidateAddress(absl::string_view address) {
   absl::string_view host = address.substr(0, colon);
   const absl::string_view port_text = address.substr(colon + 1);
   uint32_t port = 0;
-  if (port_text.empty() || !absl::SimpleAtoi(port_text, &port) || port > 65535) {
+  // Digits only: SimpleAtoi would also take "+80" and " 80".
+  if (port_text.empty() || port_text.size() > 5 ||
+      !std::all_of(port_text.begin(), port_text.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port_text, &port) || port > 65535) {
     return invalid("the port must be a number from 0 to 65535");
   }
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -46,6 +49,8 @@ absl::Status ValidateAddress(absl::string_view address) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 absl::Status BindFailure(const std::string& address, absl::string_view detail) {
   return absl::UnavailableError(absl::StrCat("cannot serve /metrics on ", address,
@@ -65,7 +70,7 @@ std::shared_ptr<prometheus::Registry> MetricsRegistry() {
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     const std::string& address, std::shared_ptr<prometheus::Registry> registry) {
   if (registry == nullptr) return absl::InvalidArgumentError("MetricsEndpoint needs a registry");
-  if (absl::Status valid = ValidateAddress(address); !valid.ok()) return valid;
+  if (absl::Status valid = ValidateMetricsAddress(address); !valid.ok()) return valid;
 
   std::unique_ptr<prometheus::Exposer> exposer;
   try {

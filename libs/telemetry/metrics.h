@@ -16,7 +16,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "prometheus/registry.h"
 
 namespace prometheus {
@@ -29,6 +31,12 @@ class ProcessCollector;
 
 // The one process-wide registry. Never destroyed before the process ends.
 std::shared_ptr<prometheus::Registry> MetricsRegistry();
+
+// Whether `address` is one MetricsEndpoint::Start can bind: "<IPv4>:<port>" or
+// "[<IPv6>]:<port>", the port 0-65535 in digits. InvalidArgument naming it otherwise: for a
+// service's configuration check, before anything starts (civetweb itself would report a typo
+// as an unhelpful "null context" exception).
+absl::Status ValidateMetricsAddress(absl::string_view address);
 
 // Serves GET /metrics for one registry over HTTP (prometheus-cpp's Exposer, on civetweb).
 class MetricsEndpoint {

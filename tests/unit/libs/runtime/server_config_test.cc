@@ -57,6 +57,11 @@ TEST_F(ServerConfigTest, NoTlsFiles_WithoutInsecure_IsAnErrorNamingTheFlag) {
   auto missing = Load({"--tls_ca=/no/such/ca.pem", "--tls_cert=/no/cert", "--tls_key=/no/key"});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/no/such/ca.pem"), std::string::npos);
+  auto directory = Load({"--tls_ca=/tmp", "--tls_cert=/tmp", "--tls_key=/tmp"});
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().message().find("--tls_ca=/tmp: not a readable file"),
+            std::string::npos)
+      << directory.status();
 }
 
 TEST_F(ServerConfigTest, BadValues_AreErrorsNamingTheFlag) {
@@ -67,6 +72,13 @@ TEST_F(ServerConfigTest, BadValues_AreErrorsNamingTheFlag) {
       {"--database_url=postgresql://hermes@db/users", "--database_url"},
       {"--database_url=sqlite://relative.db", "--database_url"},
       {"--metrics_addr=9091", "--metrics_addr"},
+      // A host name serves gRPC (it resolves), never /metrics (civetweb binds numbers only):
+      // refused here, before the store is opened, not once the service tries to serve.
+      {"--metrics_addr=localhost:9091", "--metrics_addr"},
+      {"--metrics_addr=0.0.0.0:+9091", "--metrics_addr"},
+      {"--grpc_addr=0.0.0.0: 50051", "--grpc_addr"},
+      // A directory passes access(R_OK): it is not a file either.
+      {"--authz_policy=/tmp", "--authz_policy"},
       {"--reload_interval=10ms", "--reload_interval"},
       {"--authz_policy=/no/such/policy.json", "--authz_policy"}};
   for (const auto& [flag, named] : cases) {
@@ -142,6 +154,8 @@ TEST_F(ServerConfigTest, AddressWithoutPort_IsAnErrorNamingTheFlag) {
 
 TEST_F(ServerConfigTest, Ipv6AndPortZero_AreAccepted) {
   EXPECT_TRUE(Load({"--insecure", "--grpc_addr=[::1]:0"}).ok());
+  EXPECT_TRUE(Load({"--insecure", "--metrics_addr=[::1]:0"}).ok());
+  EXPECT_TRUE(Load({"--insecure", "--grpc_addr=localhost:0"}).ok());  // gRPC resolves names
 }
 
 TEST_F(ServerConfigTest, NegativeGrace_IsRejected) {
