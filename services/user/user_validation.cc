@@ -1,5 +1,8 @@
 #include "services/user/user_validation.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -80,6 +83,37 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email) {
   return absl::AsciiStrToLower(email);
 }
 
+namespace {
+
+// The code points of `text`, which must be valid UTF-8 (CodePointCount said so).
+std::vector<char32_t> CodePoints(absl::string_view text) {
+  std::vector<char32_t> points;
+  points.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    char32_t point = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      point = point << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    }
+    points.push_back(point);
+    i += length;
+  }
+  return points;
+}
+
+// Unicode's control characters (general category Cc): C0, DEL and C1.
+bool IsControl(char32_t point) { return point < 0x20 || (point >= 0x7F && point <= 0x9F); }
+
+// Unicode's White_Space property (PropList.txt), the controls among them excluded above.
+bool IsWhiteSpace(char32_t point) {
+  return point == 0x20 || point == 0xA0 || point == 0x1680 ||
+         (point >= 0x2000 && point <= 0x200A) || point == 0x2028 || point == 0x2029 ||
+         point == 0x202F || point == 0x205F || point == 0x3000;
+}
+
+}  // namespace
+
 absl::Status ValidateDisplayName(absl::string_view name) {
   const std::optional<size_t> length = errors::CodePointCount(name);
   if (!length.has_value()) {
@@ -88,14 +122,12 @@ absl::Status ValidateDisplayName(absl::string_view name) {
   if (*length == 0 || *length > kMaxDisplayName) {
     return errors::InvalidArgument("display_name", "display_name must be 1-100 characters");
   }
-  for (char c : name) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      return errors::InvalidArgument("display_name",
-                                     "display_name must not contain control characters");
-    }
+  const std::vector<char32_t> points = CodePoints(name);
+  if (std::any_of(points.begin(), points.end(), IsControl)) {
+    return errors::InvalidArgument("display_name",
+                                   "display_name must not contain control characters");
   }
-  if (absl::StripAsciiWhitespace(name).empty()) {
+  if (std::all_of(points.begin(), points.end(), IsWhiteSpace)) {
     return errors::InvalidArgument("display_name", "display_name must not be blank");
   }
   return absl::OkStatus();

@@ -45,6 +45,20 @@ TEST(ValidateDisplayNameTest, InvalidUtf8ControlsAndBlank_AreRejected) {
   ExpectInvalid(ValidateDisplayName("   "), "display_name");
 }
 
+// Control characters and blankness by Unicode, not only ASCII: a C1 control (NEL, U+0085) is a
+// control character, and a name of no-break and ideographic spaces is blank. Letters beyond
+// ASCII, and spaces between words, are fine.
+TEST(ValidateDisplayNameTest, NonAsciiControlsAndBlankNames_AreRejected) {
+  ExpectInvalid(ValidateDisplayName("\u0085"), "display_name");
+  ExpectInvalid(ValidateDisplayName("Ada\u009bLovelace"), "display_name");
+  ExpectInvalid(ValidateDisplayName("Ada\x7f"), "display_name");
+  ExpectInvalid(ValidateDisplayName("\u00a0\u3000"), "display_name");
+  ExpectInvalid(ValidateDisplayName("\u2003 \u202f"), "display_name");
+  EXPECT_TRUE(ValidateDisplayName("Ada\u00a0Lovelace").ok());
+  EXPECT_TRUE(ValidateDisplayName("\u00c9mile \u5c71\u7530 \U0001f600").ok());
+  EXPECT_TRUE(ValidateDisplayName("\u00a0A").ok());
+}
+
 TEST(ValidateCreateTest, ReturnsNormalisedUser) {
   absl::StatusOr<NewUser> user = ValidateCreate(Create("ADA@example.com", "Ada"));
   ASSERT_TRUE(user.ok()) << user.status();
