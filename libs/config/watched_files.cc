@@ -78,11 +78,12 @@ void WatchedFiles::Run() {
 void WatchedFiles::PollOnce() {
   std::vector<FileVersion> versions = StatAll();
   if (versions == versions_) {
-    // Back to the files in force after they could not be read for a while (a directory's
-    // permissions restored, say): say so, and report the next such error again.
+    // Back to the files last read after they could not be read for a while (a directory's
+    // permissions restored, say): say again what reading them came to (in force, or rejected:
+    // never "reloaded" for files that were not taken), and report the next such error again.
     if (!unread_error_.empty()) {
       unread_error_.clear();
-      if (on_reload_) on_reload_(absl::OkStatus());
+      if (on_reload_) on_reload_(read_outcome_);
     }
     return;
   }
@@ -90,6 +91,7 @@ void WatchedFiles::PollOnce() {
   if (outcome.ok() || absl::IsInvalidArgument(outcome)) {
     // Read: done with until they change, even when what they hold is bad (reported once, then).
     versions_ = std::move(versions);
+    read_outcome_ = outcome;
     unread_error_.clear();
   } else {
     // Not read: tried again at every poll, reported once for each new error.

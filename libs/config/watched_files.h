@@ -91,6 +91,8 @@ class WatchedFiles {
   const ReloadCallback on_reload_;
   std::vector<FileVersion> versions_;  // only the watcher thread touches it after Start
   std::string unread_error_;           // the last error reading files not yet read (same)
+  // What reading versions_ came to: OK (in force) or the InvalidArgument that rejected them.
+  absl::Status read_outcome_;  // (same)
 
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;

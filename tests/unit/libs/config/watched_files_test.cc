@@ -182,6 +182,37 @@ TEST_F(WatchedFilesTest, FilesNotRead_TriedAtEveryPoll_ReportedOnce_ThenTheFix) 
   EXPECT_EQ(script_.calls(), calls);  // read: done with until the next change
 }
 
+// Rejected files that then cannot be read for a while and come back unchanged (here a link
+// pointed elsewhere and back; a directory's permissions would do the same) are still rejected:
+// the report is the rejection again, never an OK that would claim them in force.
+TEST_F(WatchedFilesTest, RejectedFilesUnreadableThenBackUnchanged_ReportedRejectedAgain) {
+  const std::string link = dir_ + "/link";
+  const auto point_link_at = [&](const std::string& target) {
+    const std::string next = dir_ + "/link.next";
+    ASSERT_EQ(symlink(target.c_str(), next.c_str()), 0);
+    ASSERT_EQ(std::rename(next.c_str(), link.c_str()), 0);
+  };
+  ASSERT_NO_FATAL_FAILURE(point_link_at(first_));
+  auto watched =
+      WatchedFiles::Start({link, second_}, kPollInterval, script_.Reload(), script_.Callback());
+  ASSERT_TRUE(watched.ok()) << watched.status();
+
+  script_.Return(absl::InvalidArgumentError("not valid"));
+  Replace(first_, "bad");
+  ASSERT_EQ(script_.WaitForReports(1).size(), 1u);
+  script_.Return(absl::FailedPreconditionError("cannot read"));
+  ASSERT_NO_FATAL_FAILURE(point_link_at(dir_ + "/missing"));
+  ASSERT_EQ(script_.WaitForReports(2).size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(point_link_at(first_));  // the rejected file, as it was
+
+  const std::vector<absl::Status> reports = script_.WaitForReports(3);
+  std::remove(link.c_str());
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[0], absl::InvalidArgumentError("not valid"));
+  EXPECT_EQ(reports[1], absl::FailedPreconditionError("cannot read"));
+  EXPECT_EQ(reports[2], absl::InvalidArgumentError("not valid"));
+}
+
 TEST_F(WatchedFilesTest, FileDeletedAndBack_ReloadsEachTime) {
   auto watched = Start();
   ASSERT_TRUE(watched.ok()) << watched.status();
