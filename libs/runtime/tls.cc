@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "libs/config/read_small_file.h"
 
 namespace hermes::runtime {
@@ -94,10 +95,36 @@ int RefusePassphrase(char* /*buffer*/, int /*size*/, int /*writing*/, void* aske
   return -1;
 }
 
-absl::Time NotAfter(X509* certificate) {
-  tm expiry = {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &expiry) != 1) return absl::InfinitePast();
-  return absl::FromTM(expiry, absl::UTCTimeZone());
+absl::Time AsTime(const ASN1_TIME* time) {
+  tm parsed = {};
+  if (ASN1_TIME_to_tm(time, &parsed) != 1) return absl::InfinitePast();
+  return absl::FromTM(parsed, absl::UTCTimeZone());
+}
+
+absl::Time NotAfter(X509* certificate) { return AsTime(X509_get0_notAfter(certificate)); }
+
+// Our certificate outside its validity period makes every handshake fail: refused at start-up,
+// and a reload to it keeps the certificate in force (restoring an old backup, say).
+absl::Status CheckValidNow(X509* certificate, const std::string& path) {
+  const ASN1_TIME* not_before = X509_get0_notBefore(certificate);
+  const ASN1_TIME* not_after = X509_get0_notAfter(certificate);
+  const auto at = [](const ASN1_TIME* time) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", AsTime(time), absl::UTCTimeZone());
+  };
+  // X509_cmp_current_time: -1 when the time is before now, 1 after, 0 when it does not parse.
+  const int starts = X509_cmp_current_time(not_before);
+  const int ends = X509_cmp_current_time(not_after);
+  if (starts == 0 || ends == 0)
+    return Bad("tls_cert", path, "has a validity period that does not parse");
+  if (starts > 0) {
+    return Bad("tls_cert", path,
+               absl::StrCat("holds a certificate not valid before ", at(not_before)));
+  }
+  if (ends < 0) {
+    return Bad("tls_cert", path,
+               absl::StrCat("holds a certificate that expired at ", at(not_after)));
+  }
+  return absl::OkStatus();
 }
 
 // PEM of exactly what was parsed: `write` puts it into a memory BIO, read back here.
@@ -144,6 +171,9 @@ absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files) {
   if (X509_check_private_key(chain->front().get(), private_key.get()) != 1) {
     return Bad("tls_key", files.key,
                absl::StrCat("does not match the certificate in ", files.cert));
+  }
+  if (absl::Status valid = CheckValidNow(chain->front().get(), files.cert); !valid.ok()) {
+    return valid;
   }
   return TlsPem{.ca = ToPem(*roots),
                 .cert = ToPem(*chain),

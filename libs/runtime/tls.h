@@ -32,9 +32,10 @@ struct TlsPem {
 
 // Reads the three files as a TLS stack would: the CA file holds one or more certificates, the
 // certificate file a certificate chain, the key file an unencrypted private key matching the
-// chain's first certificate. gRPC itself only logs a bad file and keeps serving with handshakes
-// that all fail; this makes it an error that names the flag. A file that cannot be read is
-// NotFound or FailedPrecondition; one read that holds no valid TLS material is InvalidArgument,
+// chain's first certificate, which must be within its validity period now (expired, or not valid
+// yet, every handshake would fail). gRPC itself only logs a bad file and keeps serving with
+// handshakes that all fail; this makes it an error that names the flag. A file that cannot be read
+// is NotFound or FailedPrecondition; one read that holds no valid TLS material is InvalidArgument,
 // a certificate that does not parse included (a TLS stack would quietly use the ones before it).
 absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files);
 absl::Status CheckTlsFiles(const TlsFiles& files);  // ReadTlsFiles, for its status only

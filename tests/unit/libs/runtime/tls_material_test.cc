@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/runtime/grpc_server.h"
@@ -140,6 +141,46 @@ TEST_F(TlsMaterialTest, Start_EncryptedKey_FailsWithoutAskingForAPassphrase) {
   EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(material.status().message()),
               HasSubstr("--tls_key=" + encrypted + ": holds an encrypted private key"));
+}
+
+// Our key's certificate, issued by the same CA with another validity period (days < 0: one
+// that has expired).
+std::string IssueForKey(const CertificateAuthority& ca, const std::string& key,
+                        const std::string& dir, int days) {
+  const std::string csr = dir + "/for-key.csr";
+  const std::string cert = dir + "/for-key.pem";
+  const std::string command = absl::StrCat(
+      "openssl req -new -key ", key, " -subj /CN=user -out ", csr, " 2>/dev/null </dev/null && ",
+      "openssl x509 -req -in ", csr, " -CA ", ca.ca_file(), " -CAkey ", ca.dir(), "/ca.key ",
+      "-CAcreateserial -days ", days, " -out ", cert, " 2>/dev/null </dev/null");
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  return ReadFile(cert);
+}
+
+TEST_F(TlsMaterialTest, Start_ExpiredCertificate_FailsNamingTlsCert) {
+  WriteFileAtomically(files_.cert, IssueForKey(ca_, files_.key, dir_, -1));
+  auto material = Start();
+  EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(material.status().message()),
+              HasSubstr("--tls_cert=" + files_.cert + ": holds a certificate that expired at "));
+}
+
+// Restoring an old backup of the certificate: the change is rejected, and the certificate in
+// force stays, handshakes and all.
+TEST_F(TlsMaterialTest, ReloadToAnExpiredCertificate_Rejected_TheOneInForceStays) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  auto server = ServeOn(**material);
+  ASSERT_NE(server, nullptr);
+  const std::string in_force = ReadFile((*material)->in_force().cert);
+
+  WriteFileAtomically(files_.cert, IssueForKey(ca_, files_.key, dir_, -1));
+  const std::vector<absl::Status> outcomes = log_.WaitFor(1);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outcomes[0].message()), HasSubstr("expired at"));
+  EXPECT_EQ(ReadFile((*material)->in_force().cert), in_force);
+  EXPECT_TRUE(Handshake(*server, ca_).ok());
 }
 
 TEST_F(TlsMaterialTest, KeyFileHoldingACertificateToo_GrpcGetsOnlyWhatWasChecked) {
