@@ -5,7 +5,8 @@
 // --authz_policy file (reloaded when it changes; a bad edit is logged, reported in
 // hermes_config_last_reload_successful{config="authz_policy"} and ignored) or, without one, the
 // default policy of API.md built into the binary. Each denial is logged and counted in
-// hermes_auth_denied_total{identity,grpc_method}, because denied calls never reach the chain.
+// hermes_auth_denied_total{identity,grpc_service,grpc_method}, because denied calls never reach the
+// chain.
 //
 // --insecure: plaintext, no authentication, no authorization; a warning is logged.
 #pragma once

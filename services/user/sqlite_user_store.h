@@ -4,8 +4,10 @@
 //       SqliteUserStore::Open(data_dir + "/user.db");      // or OpenUrl("sqlite:///var/...")
 //   (*store)->SetEventListener([&hub](const UserEvent& e) { hub.Publish(e); });
 //
-// Durability: every write is one BEGIN IMMEDIATE transaction holding the change and its one
-// event, committed with synchronous=FULL before the call returns (libs/storage).
+// Durability: every write is one savepoint holding the change and its one event, in a
+// BEGIN IMMEDIATE transaction that concurrent writes share (a group commit: one fsync for all
+// of them, libs/storage/group_commit.h), committed with synchronous=FULL before the call
+// returns.
 //
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer at a time
 // anyway), and a pool of reader connections, so Get/List/ReadEvents never wait for a write
