@@ -93,6 +93,9 @@ CREATE INDEX user_events_not_active ON user_events (status) WHERE status <> 1;
 };
 
 constexpr size_t kEtagBytes = 8;  // 13 characters
+// The event log's own connections (see event_readers_): a stream starting on each of gRPC's two
+// callback threads, or one of them and the delivery thread's replay, read at once.
+constexpr int kEventReaders = 2;
 
 // The seven user columns, in this order, wherever a user is read or written.
 constexpr char kSelectUser[] =
@@ -226,7 +229,8 @@ SqliteUserStore::SqliteUserStore(storage::StoreFile file, std::string path,
       options_(std::move(options)),
       writer_(std::move(file.writer)),
       commits_(*writer_, write_mu_),
-      readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout), options_.max_readers),
+      readers_(storage::ReaderOpener(path, options_.busy_timeout), options_.max_readers),
+      event_readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout), kEventReaders),
       cache_(options_.cache_capacity) {}
 
 absl::Time SqliteUserStore::Now() const {
@@ -404,7 +408,7 @@ absl::Status SqliteUserStore::Delete(absl::string_view id) {
 }
 
 absl::StatusOr<UserStore::EventPage> SqliteUserStore::ReadEvents(const EventQuery& query) {
-  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  absl::StatusOr<storage::ConnectionPool::Lease> db = event_readers_.Acquire();
   if (!db.ok()) return db.status();
   // One snapshot for the events and the oldest retained: a prune between the two reads would
   // otherwise look like events missing from the ones read.
@@ -451,7 +455,7 @@ absl::string_view SqliteUserStore::EventsSqlForTesting(std::optional<UserStatus>
 }
 
 absl::StatusOr<UserStore::EventRange> SqliteUserStore::RetainedEvents() {
-  absl::StatusOr<storage::ConnectionPool::Lease> db = readers_.Acquire();
+  absl::StatusOr<storage::ConnectionPool::Lease> db = event_readers_.Acquire();
   if (!db.ok()) return db.status();
   absl::StatusOr<storage::EventLogRange> range = storage::RetainedEvents(**db, kEventTable);
   if (!range.ok()) return range.status();

@@ -118,6 +118,8 @@ class SqliteUserStore final : public UserStore {
 
   // Hits and misses of Get's cache: for tests.
   storage::ReadCache<User>::Stats CacheStatsForTesting() const { return cache_.GetStats(); }
+  // The connections of Get, List and the writes' checks (not the event log's): for tests.
+  storage::ConnectionPool& ReadersForTesting() { return readers_; }
 
  private:
   SqliteUserStore(storage::StoreFile file, std::string path, SqliteUserStoreOptions options);
@@ -140,6 +142,11 @@ class SqliteUserStore final : public UserStore {
   storage::GroupCommit<UserEvent> commits_;  // over writer_, holding write_mu_ per batch
 
   storage::ConnectionPool readers_;
+  // The event log's reads (WatchUsers: RetainedEvents on gRPC's callback threads as a stream
+  // starts, ReadEvents on the delivery thread as it replays) on connections of their own: with
+  // readers_ they would wait behind a burst of ListUsers pages for a connection, and every
+  // stream served by that thread with them.
+  storage::ConnectionPool event_readers_;
   storage::ReadCache<User> cache_;  // updated by commits, under write_mu_, in commit order
 
   storage::CommitNotifier<UserEvent> notifier_;  // its tickets are taken by commits_, in order

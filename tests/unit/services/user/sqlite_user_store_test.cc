@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/migrations.h"
@@ -704,6 +705,32 @@ TEST_F(SqliteUserStoreTest, RetainedEvents_NoEventYet_ZeroZero) {
   ASSERT_TRUE(range.ok());
   EXPECT_EQ(range->oldest, 0);
   EXPECT_EQ(range->newest, 0);
+}
+
+// The event log is read on connections of its own: with every connection of Get and List lent
+// out (a burst of ListUsers pages), a stream can still start and replay. Its reads run on gRPC's
+// callback threads and the delivery thread, which would otherwise wait and hold up every stream
+// they serve.
+TEST_F(SqliteUserStoreTest, EventLogReads_DoNotWaitForTheConnectionsOfGetAndList) {
+  const User user = CreateOrDie("watched@x");
+  std::vector<storage::ConnectionPool::Lease> all_lent;
+  for (int i = 0; i < Options().max_readers; ++i) {
+    absl::StatusOr<storage::ConnectionPool::Lease> lease = store_->ReadersForTesting().Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    all_lent.push_back(*std::move(lease));
+  }
+  absl::Notification read;
+  std::thread stream([&] {
+    absl::StatusOr<UserStore::EventRange> range = store_->RetainedEvents();
+    EXPECT_TRUE(range.ok() && range->newest == 1);
+    absl::StatusOr<UserStore::EventPage> page = store_->ReadEvents({.limit = 10});
+    EXPECT_TRUE(page.ok() && page->events.size() == 1u && page->events[0].user.id == user.id);
+    read.Notify();
+  });
+  const bool in_time = read.WaitForNotificationWithTimeout(absl::Seconds(10));
+  all_lent.clear();  // lets a read that did wait finish, so that the thread can be joined
+  stream.join();
+  EXPECT_TRUE(in_time) << "the event log's reads waited for a connection of Get and List";
 }
 
 TEST_F(SqliteUserStoreTest, PruneEvents_KeepsTheNewestAndSequencesContinue) {
