@@ -11,7 +11,9 @@
 //   any other error   a file could not be read (missing, not readable, no descriptor left): tried
 //                     again at every poll, since what fixes it may change nothing of the files
 //                     (a parent directory's permissions), and reported once per distinct error;
-//                     OK is reported when the files in force can be read again unchanged.
+//                     when the files last read can be read again unchanged, what reading them
+//                     came to is reported again (OK, or their InvalidArgument: never an OK for
+//                     files that were rejected).
 //
 //   auto watched = WatchedFiles::Start({path}, absl::Seconds(2),
 //       [&] { return LoadAndSwap(path); },                   // see above for what to return

@@ -104,7 +104,8 @@ absl::Time AsTime(const ASN1_TIME* time) {
 absl::Time NotAfter(X509* certificate) { return AsTime(X509_get0_notAfter(certificate)); }
 
 // Our certificate outside its validity period makes every handshake fail: refused at start-up,
-// and a reload to it keeps the certificate in force (restoring an old backup, say).
+// and a reload to it keeps the certificate in force. Expired (an old backup restored) is
+// InvalidArgument, final until the files change; not valid yet is FailedPrecondition, retried.
 absl::Status CheckValidNow(X509* certificate, const std::string& path) {
   const ASN1_TIME* not_before = X509_get0_notBefore(certificate);
   const ASN1_TIME* not_after = X509_get0_notAfter(certificate);
@@ -117,8 +118,13 @@ absl::Status CheckValidNow(X509* certificate, const std::string& path) {
   if (starts == 0 || ends == 0)
     return Bad("tls_cert", path, "has a validity period that does not parse");
   if (starts > 0) {
-    return Bad("tls_cert", path,
-               absl::StrCat("holds a certificate not valid before ", at(not_before)));
+    // Not InvalidArgument: the file is fine, the clock has not reached it yet (a renewed
+    // certificate issued a little ahead of this host's clock). As a file not read, it is tried
+    // again at every poll (WatchedFiles), and put in force once it is valid.
+    ERR_clear_error();
+    return absl::FailedPreconditionError(absl::StrCat("--tls_cert=", path,
+                                                      ": holds a certificate not valid before ",
+                                                      at(not_before), "; tried again until then"));
   }
   if (ends < 0) {
     return Bad("tls_cert", path,

@@ -4,11 +4,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -180,6 +185,57 @@ TEST_F(TlsMaterialTest, ReloadToAnExpiredCertificate_Rejected_TheOneInForceStays
   EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(outcomes[0].message()), HasSubstr("expired at"));
   EXPECT_EQ(ReadFile((*material)->in_force().cert), in_force);
+  EXPECT_TRUE(Handshake(*server, ca_).ok());
+}
+
+// `cert_pem` re-signed by `ca` with its validity starting `seconds` from now.
+std::string ValidFrom(const CertificateAuthority& ca, const std::string& cert_pem, long seconds) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
+      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &BIO_free);
+  const std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), &X509_free);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> key_file(
+      BIO_new_file((ca.dir() + "/ca.key").c_str(), "r"), &BIO_free);
+  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
+      key_file == nullptr ? nullptr
+                          : PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr),
+      &EVP_PKEY_free);
+  if (cert == nullptr || ca_key == nullptr) {
+    ADD_FAILURE() << "cannot read the certificate or the CA's key";
+    return "";
+  }
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), seconds);
+  EXPECT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  PEM_write_bio_X509(out.get(), cert.get());
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+  return std::string(data, static_cast<size_t>(size));
+}
+
+// A renewed certificate issued a little ahead of this host's clock: not taken while it is not
+// valid yet (every handshake would fail), nor given up on: tried again at every poll, and put in
+// force once its time has come.
+TEST_F(TlsMaterialTest, ReloadToACertificateNotValidYet_TakenOnceItIs) {
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  const std::string in_force = ReadFile((*material)->in_force().cert);
+
+  const std::string renewed = ValidFrom(ca_, ReadFile(files_.cert), 5);
+  ASSERT_FALSE(renewed.empty());
+  WriteFileAtomically(files_.cert, renewed);
+  std::vector<absl::Status> outcomes = log_.WaitFor(1);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kFailedPrecondition) << outcomes[0];
+  EXPECT_THAT(std::string(outcomes[0].message()), HasSubstr("not valid before"));
+  EXPECT_EQ(ReadFile((*material)->in_force().cert), in_force);
+
+  outcomes = log_.WaitFor(2);  // no change to the files: the clock passing is what it takes
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_TRUE(outcomes[1].ok()) << outcomes[1];
+  EXPECT_THAT(ReadFile((*material)->in_force().cert), HasSubstr(renewed));
+  auto server = ServeOn(**material);
+  ASSERT_NE(server, nullptr);
   EXPECT_TRUE(Handshake(*server, ca_).ok());
 }
 
