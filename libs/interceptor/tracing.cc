@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/errors/utf8.h"
 #include "libs/tracing/span_context.h"
 
 namespace hermes::interceptor {
@@ -83,6 +84,16 @@ void ReplaceEntry(std::multimap<grpc::string_ref, grpc::string_ref>& metadata, c
   if (!value.empty()) metadata.emplace(grpc::string_ref(key), grpc::string_ref(value));
 }
 
+// A path no method of ours has is the caller's bytes: of any length (up to gRPC's 8 KiB of
+// headers) and not necessarily UTF-8. Put whole into a span (its name, rpc.service, rpc.method),
+// a few hundred such calls would make a batch too large for the collector, or not valid proto3,
+// and every span of that batch would be lost with it. Cut, and made valid UTF-8.
+constexpr size_t kMaxUnknownPathBytes = 128;
+
+std::string Bounded(absl::string_view caller_bytes) {
+  return errors::ToValidUtf8(caller_bytes.substr(0, kMaxUnknownPathBytes));
+}
+
 void SetRpcAttributes(tracing::Span& span, absl::string_view service, absl::string_view method) {
   span.SetAttribute("rpc.system", "grpc");
   span.SetAttribute("rpc.service", service);
@@ -116,16 +127,23 @@ void TracingStage::OnStart(ServerCall& call) {
       call.recv_metadata != nullptr ? tracing::ExtractSpanContextFrom(*call.recv_metadata)
       : call.context != nullptr ? tracing::ExtractSpanContextFrom(call.context->client_metadata())
                                 : tracing::SpanContext();
+  const bool known = call.method->path == call.path;
   absl::string_view path = call.path;
   if (absl::StartsWith(path, "/")) path.remove_prefix(1);
-  tracing::Span span =
-      tracer_->StartSpan(path.empty() ? "unknown" : path, tracing::SpanKind::kServer, parent);
+  absl::string_view name = path.empty() ? "unknown" : path;
+  std::string bounded_name;  // only for a path that is not a method of ours
+  if (!known && !path.empty()) {
+    bounded_name = Bounded(path);
+    name = bounded_name;
+  }
+  tracing::Span span = tracer_->StartSpan(name, tracing::SpanKind::kServer, parent);
   if (span.IsRecording()) {  // attribute work only for spans that will be exported
-    const bool known = call.method->path == call.path;
-    const auto [service, method] = known ? std::pair<absl::string_view, absl::string_view>(
-                                               call.method->service, call.method->method)
-                                         : ServiceAndMethod(call.path);
-    SetRpcAttributes(span, service, method);
+    if (known) {
+      SetRpcAttributes(span, call.method->service, call.method->method);
+    } else {
+      const auto [service, method] = ServiceAndMethod(call.path);
+      SetRpcAttributes(span, Bounded(service), Bounded(method));
+    }
     if (!options_.server_address.empty()) {
       span.SetAttribute("server.address", options_.server_address);
     }
@@ -152,7 +170,10 @@ void TracingStage::OnFinish(ServerCall& call, grpc::Status& status) {
   if (!call.span.IsRecording()) return;
   call.span.SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.error_code()));
   if (IsServerSpanError(status.error_code())) {
-    call.span.SetStatus(tracing::SpanStatusCode::kError, status.error_message());
+    // gRPC's own messages may quote the caller's path (an unknown method's UNIMPLEMENTED).
+    call.span.SetStatus(tracing::SpanStatusCode::kError, call.method->path == call.path
+                                                             ? status.error_message()
+                                                             : Bounded(status.error_message()));
   }
   call.span.End();
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
+#include "libs/errors/utf8.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/tracing.h"
 #include "libs/tracing/span_context.h"
@@ -177,6 +178,27 @@ TEST_F(TracingStageTest, UnknownMethod_NamedAfterThePathAsCalled) {
   EXPECT_EQ(spans[0].name, "shop.v9.Cart/Checkout");
   EXPECT_EQ(StringAttribute(spans[0], "rpc.service"), "shop.v9.Cart");
   EXPECT_EQ(StringAttribute(spans[0], "rpc.method"), "Checkout");
+}
+
+// A path that is no method of ours is the caller's bytes: any length, not necessarily UTF-8.
+// In a span it is cut and made valid UTF-8, or a few hundred such calls would make a batch the
+// collector refuses (too large, or not valid proto3), losing every span in it.
+TEST_F(TracingStageTest, UnknownMethod_LongOrNotUtf8Path_CutAndMadeValidUtf8) {
+  const std::string method = std::string(8000, 'm') + "\xff";
+  auto call = NewCall("/shop.v9.Cart\xc3/" + method);
+  stage_.OnStart(*call);
+  grpc::Status status(grpc::StatusCode::UNIMPLEMENTED, "no method " + method);
+  stage_.OnFinish(*call, status);
+  const auto spans = processor_->Spans();
+  ASSERT_EQ(spans.size(), 1u);
+  const auto valid_and_short = [](const std::string& text) {
+    return text.size() <= 128 + 3 && errors::CodePointCount(text).has_value();
+  };
+  EXPECT_TRUE(valid_and_short(spans[0].name)) << spans[0].name.size();
+  EXPECT_EQ(StringAttribute(spans[0], "rpc.service"), "shop.v9.Cart\xef\xbf\xbd");  // U+FFFD
+  EXPECT_TRUE(valid_and_short(StringAttribute(spans[0], "rpc.method")));
+  EXPECT_TRUE(valid_and_short(spans[0].status_description)) << spans[0].status_description.size();
+  EXPECT_EQ(spans[0].name.substr(0, 14), "shop.v9.Cart\xef\xbf");
 }
 
 TEST_F(TracingStageTest, UnsampledCaller_IdsAndPropagationButNothingExported) {
