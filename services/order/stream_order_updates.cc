@@ -48,7 +48,12 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   bool replying = false;
   try {
     const absl::Status parsed = api::ParseRequest(received_, &request_);
+    // Nothing of the raw bytes, nor of fields we do not know, is needed from here: a request of
+    // up to 4 MiB kept until the stream's next message would hold megabytes per idle stream.
+    received_.Clear();
+    request_.DiscardUnknownFields();
     if (!parsed.ok()) {
+      request_.Clear();
       replying = Refuse(parsed);
     } else if (absl::Status id = request_.unsubscribe()
                                      ? absl::OkStatus()
@@ -57,6 +62,7 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
       // As GetOrder answers: an empty id is INVALID_ARGUMENT, one longer than any order's is
       // NOT_FOUND without a read. The reply does not echo it (it may be megabytes, and a client
       // that does not read would have the server hold a queue of them).
+      request_.Clear();
       replying = Refuse(id);
     } else if ((to_read = Begin(request_, &replying))) {
       if (std::optional<bool> queued = Complete(request_, *to_read, /*may_wait=*/false)) {

@@ -120,6 +120,9 @@ void UploadOrderEventsReactor::ApplyThenReadNext() {
   absl::Status failure;
   try {
     failure = Apply();
+    // Not kept while the stream waits for its next message (a message may be 4 MiB).
+    received_.Clear();
+    event_.Clear();
   } catch (...) {
     // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
     absl::MutexLock lock(&mutex_);
