@@ -109,8 +109,7 @@ grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& req
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
     grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
-  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_,
-                                         options_.max_rejections_listed, response);
+  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_, options_, response);
 }
 
 void OrderServiceImpl::Drain() {

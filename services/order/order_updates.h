@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "libs/streams/event_fanout.h"
 #include "order/v1/order.pb.h"
@@ -36,7 +37,10 @@ OrderUpdate ChangeFor(const OrderEvent& event);
 struct StreamOptions {
   int max_streams = 256;
   size_t buffer_updates = 1024;
-  size_t max_rejections_listed = 1000;   // UploadOrderEvents: the counts stay exact
+  size_t max_rejections_listed = 1000;  // UploadOrderEvents: the counts stay exact
+  // UploadOrderEvents: messages one stream may carry (its counts are int32); more end it
+  // RESOURCE_EXHAUSTED, saying how many were applied.
+  int32_t max_messages_per_upload = std::numeric_limits<int32_t>::max();
   size_t max_orders_per_stream = 10000;  // StreamOrderUpdates: more get an `error` reply
 };
 

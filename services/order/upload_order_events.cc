@@ -63,10 +63,9 @@ void UploadStreams::Remove(UploadOrderEventsReactor* upload) {
 UploadOrderEventsReactor* UploadOrderEventsReactor::Start(OrderStore& store,
                                                           interceptor::HandlerPool& pool,
                                                           UploadStreams& streams,
-                                                          size_t max_rejections_listed,
+                                                          const StreamOptions& options,
                                                           grpc::ByteBuffer* response) {
-  auto* reactor =
-      new UploadOrderEventsReactor(store, pool, streams, max_rejections_listed, response);
+  auto* reactor = new UploadOrderEventsReactor(store, pool, streams, options, response);
   absl::MutexLock lock(&reactor->mutex_);
   if (!streams.Add(reactor)) {
     reactor->draining_ = true;
@@ -91,6 +90,10 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
     }
     if (draining_) {  // this message arrived as the drain began: not applied
       FinishOnce(ShuttingDown());
+      return;
+    }
+    if (index_ >= max_messages_) {  // not applied either
+      FinishOnce(TooManyMessages());
       return;
     }
   }
@@ -173,6 +176,14 @@ grpc::Status UploadOrderEventsReactor::StoreFailed(const absl::Status& failure) 
       absl::StrCat("the first ", index_, " messages of this stream were applied (",
                    summary_.accepted(), " accepted, ", summary_.rejected(),
                    " rejected) and message ", index_, " failed; send it and the rest again")));
+}
+
+grpc::Status UploadOrderEventsReactor::TooManyMessages() const {
+  return errors::GrpcError(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("a stream carries at most ", max_messages_, " messages: the first ", index_,
+                   " were applied (", summary_.accepted(), " accepted, ", summary_.rejected(),
+                   " rejected); send the rest on another stream"));
 }
 
 void UploadOrderEventsReactor::OnDone() {

@@ -35,6 +35,7 @@
 #include "libs/interceptor/handler_pool.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
+#include "services/order/order_updates.h"
 
 namespace hermes::order {
 
@@ -61,7 +62,7 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   // `response` (gRPC's, valid until OnDone) receives the serialized summary. Deletes itself
   // after OnDone, once Drain is done with it. Open in `streams` until then.
   static UploadOrderEventsReactor* Start(OrderStore& store, interceptor::HandlerPool& pool,
-                                         UploadStreams& streams, size_t max_rejections_listed,
+                                         UploadStreams& streams, const StreamOptions& options,
                                          grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
@@ -71,12 +72,13 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   friend class UploadStreams;
 
   UploadOrderEventsReactor(OrderStore& store, interceptor::HandlerPool& pool,
-                           UploadStreams& streams, size_t max_rejections_listed,
+                           UploadStreams& streams, const StreamOptions& options,
                            grpc::ByteBuffer* response)
       : store_(store),
         pool_(pool),
         streams_(streams),
-        max_rejections_listed_(max_rejections_listed),
+        max_rejections_listed_(options.max_rejections_listed),
+        max_messages_(options.max_messages_per_upload),
         response_(response) {}
 
   // Parses and applies received_ (message number index_) and counts the outcome in summary_,
@@ -94,6 +96,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // UNAVAILABLE, with what was applied.
   grpc::Status ShuttingDown() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // RESOURCE_EXHAUSTED: a message beyond max_messages_, with what was applied.
+  grpc::Status TooManyMessages() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The store's `failure` on message index_, with what was applied before it.
   grpc::Status StoreFailed(const absl::Status& failure) const;
   void Unref();
@@ -102,6 +106,7 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   interceptor::HandlerPool& pool_;
   UploadStreams& streams_;
   const size_t max_rejections_listed_;
+  const int32_t max_messages_;
   grpc::ByteBuffer* const response_;
   // Touched by one thread at a time: a read completes only after the task that started it
   // (the previous message's) has finished with them; Drain reads summary_ and index_ only while

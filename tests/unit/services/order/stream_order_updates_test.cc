@@ -604,5 +604,32 @@ TEST_F(StreamOrderUpdatesTest, UploadWhenTheStoreFails_EndsWithTheStoresError_No
   EXPECT_EQ(internal.error_message(), "internal error");
 }
 
+// An upload carries at most max_messages_per_upload messages (its counts are int32): the one
+// beyond ends it RESOURCE_EXHAUSTED, unapplied, saying how many were applied.
+TEST_F(StreamOrderUpdatesTest, UploadBeyondItsMessageCap_ResourceExhaustedSayingWhatWasApplied) {
+  const std::string order = NewOrder();
+  Serve({.max_messages_per_upload = 2});
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ::order::v1::UploadOrderEventsResponse response;
+  auto writer = stub_->UploadOrderEvents(&context, &response);
+  for (const auto status : {::order::v1::ORDER_STATUS_CONFIRMED, ::order::v1::ORDER_STATUS_PENDING,
+                            ::order::v1::ORDER_STATUS_SHIPPED}) {
+    ::order::v1::UploadOrderEventsRequest event;
+    event.set_order_id(order);
+    event.set_new_status(status);
+    if (!writer->Write(event)) break;  // the stream is over
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "a stream carries at most 2 messages: the first 2 were applied (1 accepted, 1 "
+            "rejected); send the rest on another stream");
+  absl::StatusOr<Order> stored = store_->Get(order);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status, OrderStatus::kConfirmed);  // the third, SHIPPED, was not applied
+}
+
 }  // namespace
 }  // namespace hermes::order
