@@ -69,6 +69,24 @@ std::optional<size_t> CodePointCount(absl::string_view text) {
   return count;
 }
 
+std::optional<std::vector<char32_t>> CodePoints(absl::string_view text) {
+  std::vector<char32_t> points;
+  points.reserve(text.size());
+  while (!text.empty()) {
+    const Sequence sequence = NextSequence(text);
+    if (!sequence.valid) return std::nullopt;
+    const auto lead = static_cast<unsigned char>(text[0]);
+    // The lead byte's payload bits (7, 5, 4 or 3 of them), then 6 from each continuation.
+    char32_t point = sequence.length == 1 ? lead : lead & (0x7F >> sequence.length);
+    for (size_t i = 1; i < sequence.length; ++i) {
+      point = point << 6 | (static_cast<unsigned char>(text[i]) & 0x3F);
+    }
+    points.push_back(point);
+    text.remove_prefix(sequence.length);
+  }
+  return points;
+}
+
 std::string ToValidUtf8(absl::string_view text) {
   std::string result;
   result.reserve(text.size());

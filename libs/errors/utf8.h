@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -26,6 +27,10 @@ bool IsValidUtf8(absl::string_view text);
 
 // The number of code points in `text`, or nullopt when it is not well-formed UTF-8.
 std::optional<size_t> CodePointCount(absl::string_view text);
+
+// The code points of `text`, or nullopt when it is not well-formed UTF-8: for checks of what
+// the characters are (control characters, white space), not only how many.
+std::optional<std::vector<char32_t>> CodePoints(absl::string_view text);
 
 // `text` with every ill-formed sequence replaced by U+FFFD, one replacement per maximal
 // ill-formed subpart (Unicode's recommended practice, the same as browsers and Go). Returns

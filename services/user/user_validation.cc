@@ -85,23 +85,6 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email) {
 
 namespace {
 
-// The code points of `text`, which must be valid UTF-8 (CodePointCount said so).
-std::vector<char32_t> CodePoints(absl::string_view text) {
-  std::vector<char32_t> points;
-  points.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    const size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    char32_t point = length == 1 ? lead : lead & (0x7F >> length);
-    for (size_t k = 1; k < length; ++k) {
-      point = point << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-    }
-    points.push_back(point);
-    i += length;
-  }
-  return points;
-}
-
 // Unicode's control characters (general category Cc): C0, DEL and C1.
 bool IsControl(char32_t point) { return point < 0x20 || (point >= 0x7F && point <= 0x9F); }
 
@@ -115,14 +98,14 @@ bool IsWhiteSpace(char32_t point) {
 }  // namespace
 
 absl::Status ValidateDisplayName(absl::string_view name) {
-  const std::optional<size_t> length = errors::CodePointCount(name);
-  if (!length.has_value()) {
+  const std::optional<std::vector<char32_t>> decoded = errors::CodePoints(name);
+  if (!decoded.has_value()) {
     return errors::InvalidArgument("display_name", "display_name is not valid UTF-8");
   }
-  if (*length == 0 || *length > kMaxDisplayName) {
+  const std::vector<char32_t>& points = *decoded;
+  if (points.empty() || points.size() > kMaxDisplayName) {
     return errors::InvalidArgument("display_name", "display_name must be 1-100 characters");
   }
-  const std::vector<char32_t> points = CodePoints(name);
   if (std::any_of(points.begin(), points.end(), IsControl)) {
     return errors::InvalidArgument("display_name",
                                    "display_name must not contain control characters");

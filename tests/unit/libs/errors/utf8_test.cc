@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -39,6 +41,17 @@ TEST(Utf8Test, BoundariesOfEachLength_AreValid) {
   EXPECT_EQ(CodePointCount("\xEF\xBF\xBF"), 1u);      // U+FFFF
   EXPECT_EQ(CodePointCount("\xF0\x90\x80\x80"), 1u);  // U+10000, smallest 4-byte
   EXPECT_EQ(CodePointCount("\xF4\x8F\xBF\xBF"), 1u);  // U+10FFFF, the last code point
+}
+
+TEST(Utf8Test, CodePoints_DecodesEachLength_NulloptWhenInvalid) {
+  EXPECT_EQ(CodePoints("a\0"s), (std::vector<char32_t>{U'a', 0}));
+  EXPECT_EQ(CodePoints("\xC2\x80\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF"),
+            (std::vector<char32_t>{0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF}));
+  EXPECT_EQ(CodePoints("Ren\xC3\xA9\xE6\x97\xA5\xF0\x9F\x98\x80"),
+            (std::vector<char32_t>{U'R', U'e', U'n', 0xE9, 0x65E5, 0x1F600}));
+  EXPECT_EQ(CodePoints(""), std::vector<char32_t>{});
+  EXPECT_EQ(CodePoints("ok \xC3"), std::nullopt);       // truncated
+  EXPECT_EQ(CodePoints("\xED\xA0\x80"), std::nullopt);  // a surrogate
 }
 
 TEST(Utf8Test, OverlongEncodings_AreInvalid) {
