@@ -25,7 +25,7 @@ spdlog::level::level_enum LevelForCode(grpc::StatusCode code) {
 void LoggingStage::OnFinish(ServerCall& call, grpc::Status& status) {
   // A method this server does not register (a client probing, e.g. for reflection v1) is the
   // caller's mistake, not a server error, even though gRPC answers UNIMPLEMENTED.
-  const bool unknown = call.method->path != call.path;
+  const bool unknown = !call.IsKnownMethod();
   const spdlog::level::level_enum level = call.method->is_health ? spdlog::level::debug
                                           : unknown              ? spdlog::level::warn
                                                     : LevelForCode(status.error_code());

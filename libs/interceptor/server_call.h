@@ -53,6 +53,9 @@ struct ServerCall {
   std::atomic<int64_t> messages_sent{0};
   bool recovered_panic = false;  // recovery turned a handler's exception into INTERNAL
 
+  // Whether the :path is a method of this server; if not, `path` is the caller's bytes.
+  bool IsKnownMethod() const { return method->path == path; }
+
   double ElapsedSeconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }

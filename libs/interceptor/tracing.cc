@@ -127,7 +127,7 @@ void TracingStage::OnStart(ServerCall& call) {
       call.recv_metadata != nullptr ? tracing::ExtractSpanContextFrom(*call.recv_metadata)
       : call.context != nullptr ? tracing::ExtractSpanContextFrom(call.context->client_metadata())
                                 : tracing::SpanContext();
-  const bool known = call.method->path == call.path;
+  const bool known = call.IsKnownMethod();
   absl::string_view path = call.path;
   if (absl::StartsWith(path, "/")) path.remove_prefix(1);
   absl::string_view name = path.empty() ? "unknown" : path;
@@ -171,7 +171,7 @@ void TracingStage::OnFinish(ServerCall& call, grpc::Status& status) {
   call.span.SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.error_code()));
   if (IsServerSpanError(status.error_code())) {
     // gRPC's own messages may quote the caller's path (an unknown method's UNIMPLEMENTED).
-    call.span.SetStatus(tracing::SpanStatusCode::kError, call.method->path == call.path
+    call.span.SetStatus(tracing::SpanStatusCode::kError, call.IsKnownMethod()
                                                              ? status.error_message()
                                                              : Bounded(status.error_message()));
   }

@@ -42,9 +42,15 @@ using Certificate = std::unique_ptr<X509, X509Deleter>;
 // A PEM file is a few kilobytes; the cap only stops a mistaken path from being read whole.
 constexpr size_t kMaxPemBytes = 1 << 20;
 
-absl::Status Bad(absl::string_view flag, const std::string& path, absl::string_view what) {
+// "--flag=path: what", with OpenSSL's error queue left empty for the next caller.
+absl::Status FileError(absl::StatusCode code, absl::string_view flag, const std::string& path,
+                       absl::string_view what) {
   ERR_clear_error();
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": ", what));
+  return absl::Status(code, absl::StrCat("--", flag, "=", path, ": ", what));
+}
+
+absl::Status Bad(absl::string_view flag, const std::string& path, absl::string_view what) {
+  return FileError(absl::StatusCode::kInvalidArgument, flag, path, what);
 }
 
 // Reads a file for `flag`. A read error keeps its code (NotFound, FailedPrecondition: "not
@@ -121,10 +127,9 @@ absl::Status CheckValidNow(X509* certificate, const std::string& path) {
     // Not InvalidArgument: the file is fine, the clock has not reached it yet (a renewed
     // certificate issued a little ahead of this host's clock). As a file not read, it is tried
     // again at every poll (WatchedFiles), and put in force once it is valid.
-    ERR_clear_error();
-    return absl::FailedPreconditionError(absl::StrCat("--tls_cert=", path,
-                                                      ": holds a certificate not valid before ",
-                                                      at(not_before), "; tried again until then"));
+    return FileError(absl::StatusCode::kFailedPrecondition, "tls_cert", path,
+                     absl::StrCat("holds a certificate not valid before ", at(not_before),
+                                  "; tried again until then"));
   }
   if (ends < 0) {
     return Bad("tls_cert", path,

@@ -10,23 +10,17 @@ ConnectionPool::ConnectionPool(Opener open, int max_connections)
 
 bool ConnectionPool::CanAcquire() const { return !idle_.empty() || open_count_ < max_connections_; }
 
-bool ConnectionPool::IsTurnOf(uint64_t ticket) const {
-  return now_serving_ == ticket && CanAcquire();
-}
-
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     // Behind those already waiting, even when a connection is idle: it is the first one's.
     if (waiting_ > 0 || !CanAcquire()) {
-      struct Turn {
-        const ConnectionPool* pool;
-        uint64_t ticket;
-      } turn{this, next_ticket_++};
+      const uint64_t ticket = next_ticket_++;
+      auto my_turn = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return now_serving_ == ticket && CanAcquire();
+      };
       ++waiting_;
-      mu_.Await(absl::Condition(
-          +[](Turn* t) ABSL_NO_THREAD_SAFETY_ANALYSIS { return t->pool->IsTurnOf(t->ticket); },
-          &turn));
+      mu_.Await(absl::Condition(&my_turn));
       --waiting_;
       ++now_serving_;
     }

@@ -76,8 +76,6 @@ class ConnectionPool {
  private:
   void GiveBack(std::unique_ptr<SqliteDatabase> db);
   bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the waiter holding `ticket` is first in line and a connection can be had.
-  bool IsTurnOf(uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Lease> TakeIdle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Opener open_;

@@ -18,7 +18,6 @@
 #include "prometheus/exposer.h"
 
 namespace hermes::telemetry {
-namespace {}  // namespace
 
 absl::Status ValidateMetricsAddress(absl::string_view address) {
   auto invalid = [address](absl::string_view why) {
