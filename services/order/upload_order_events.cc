@@ -1,5 +1,6 @@
 #include "services/order/upload_order_events.h"
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -161,21 +162,22 @@ void UploadOrderEventsReactor::FinishOnce(const grpc::Status& status) {
   Finish(status.ok() ? api::SerializeResponse(summary_, response_) : status);
 }
 
+std::string UploadOrderEventsReactor::AppliedSoFar() const {
+  return absl::StrCat("the first ", index_, " messages of this stream were applied (",
+                      summary_.accepted(), " accepted, ", summary_.rejected(), " rejected)");
+}
+
 grpc::Status UploadOrderEventsReactor::ShuttingDown() const {
-  return errors::GrpcError(
-      grpc::StatusCode::UNAVAILABLE,
-      absl::StrCat("the server is shutting down: the first ", index_,
-                   " messages of this stream were applied (", summary_.accepted(), " accepted, ",
-                   summary_.rejected(), " rejected); send the rest to another instance"));
+  return errors::GrpcError(grpc::StatusCode::UNAVAILABLE,
+                           absl::StrCat("the server is shutting down: ", AppliedSoFar(),
+                                        "; send the rest to another instance"));
 }
 
 grpc::Status UploadOrderEventsReactor::StoreFailed(const absl::Status& failure) const {
   // INTERNAL's message (and so this context) is hidden from the client, as for any call.
-  return errors::ToGrpcStatus(errors::Annotate(
-      failure,
-      absl::StrCat("the first ", index_, " messages of this stream were applied (",
-                   summary_.accepted(), " accepted, ", summary_.rejected(),
-                   " rejected) and message ", index_, " failed; send it and the rest again")));
+  return errors::ToGrpcStatus(
+      errors::Annotate(failure, absl::StrCat(AppliedSoFar(), " and message ", index_,
+                                             " failed; send it and the rest again")));
 }
 
 grpc::Status UploadOrderEventsReactor::TooManyMessages() const {

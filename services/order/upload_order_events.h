@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -94,6 +95,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   void Drain();
   // Finishes the stream once; `status` is used unless it is OK, then the summary is the answer.
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // "the first N messages of this stream were applied (A accepted, R rejected)".
+  std::string AppliedSoFar() const;
   // UNAVAILABLE, with what was applied.
   grpc::Status ShuttingDown() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // RESOURCE_EXHAUSTED: a message beyond max_messages_, with what was applied.

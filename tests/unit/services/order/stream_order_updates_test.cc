@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -149,6 +150,24 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
     if (stream->Write(request) && stream->Read(&response)) return response.order_id() == order;
     *status = stream->Finish();
     return false;
+  }
+
+  // Uploads `messages` (order id, new status) on one stream, writing until the server ends it;
+  // its final status.
+  grpc::Status Upload(
+      const std::vector<std::pair<std::string, ::order::v1::OrderStatus>>& messages) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    ::order::v1::UploadOrderEventsResponse response;
+    auto writer = stub_->UploadOrderEvents(&context, &response);
+    for (const auto& [id, status] : messages) {
+      ::order::v1::UploadOrderEventsRequest event;
+      event.set_order_id(id);
+      event.set_new_status(status);
+      if (!writer->Write(event)) break;  // the stream is over
+    }
+    writer->WritesDone();
+    return writer->Finish();
   }
 
   // With max_streams = 1 and that one taken: whether a new stream gets in within about a second
@@ -563,23 +582,7 @@ TEST_F(StreamOrderUpdatesTest, UploadWhenTheStoreFails_EndsWithTheStoresError_No
                               : absl::OkStatus();
   };
   Serve({});
-  const auto upload =
-      [&](const std::vector<std::pair<std::string, ::order::v1::OrderStatus>>& messages) {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-        ::order::v1::UploadOrderEventsResponse response;
-        auto writer = stub_->UploadOrderEvents(&context, &response);
-        for (const auto& [id, status] : messages) {
-          ::order::v1::UploadOrderEventsRequest event;
-          event.set_order_id(id);
-          event.set_new_status(status);
-          if (!writer->Write(event)) break;  // the stream is over
-        }
-        writer->WritesDone();
-        return writer->Finish();
-      };
-
-  const grpc::Status status = upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED},
+  const grpc::Status status = Upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED},
                                       {"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
                                       {order, ::order::v1::ORDER_STATUS_SHIPPED},
                                       {order, ::order::v1::ORDER_STATUS_SHIPPED}});
@@ -597,7 +600,7 @@ TEST_F(StreamOrderUpdatesTest, UploadWhenTheStoreFails_EndsWithTheStoresError_No
 
   transitions = 0;
   third_fails_with = absl::StatusCode::kInternal;
-  const grpc::Status internal = upload({{"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
+  const grpc::Status internal = Upload({{"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
                                         {"no-such-order", ::order::v1::ORDER_STATUS_CONFIRMED},
                                         {order, ::order::v1::ORDER_STATUS_SHIPPED}});
   EXPECT_EQ(internal.error_code(), grpc::StatusCode::INTERNAL);
@@ -609,19 +612,9 @@ TEST_F(StreamOrderUpdatesTest, UploadWhenTheStoreFails_EndsWithTheStoresError_No
 TEST_F(StreamOrderUpdatesTest, UploadBeyondItsMessageCap_ResourceExhaustedSayingWhatWasApplied) {
   const std::string order = NewOrder();
   Serve({.max_messages_per_upload = 2});
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  ::order::v1::UploadOrderEventsResponse response;
-  auto writer = stub_->UploadOrderEvents(&context, &response);
-  for (const auto status : {::order::v1::ORDER_STATUS_CONFIRMED, ::order::v1::ORDER_STATUS_PENDING,
-                            ::order::v1::ORDER_STATUS_SHIPPED}) {
-    ::order::v1::UploadOrderEventsRequest event;
-    event.set_order_id(order);
-    event.set_new_status(status);
-    if (!writer->Write(event)) break;  // the stream is over
-  }
-  writer->WritesDone();
-  const grpc::Status status = writer->Finish();
+  const grpc::Status status = Upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED},
+                                      {order, ::order::v1::ORDER_STATUS_PENDING},
+                                      {order, ::order::v1::ORDER_STATUS_SHIPPED}});
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_EQ(status.error_message(),
             "a stream carries at most 2 messages: the first 2 were applied (1 accepted, 1 "
