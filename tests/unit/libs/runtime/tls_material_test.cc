@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/runtime/grpc_server.h"
@@ -148,22 +147,38 @@ TEST_F(TlsMaterialTest, Start_EncryptedKey_FailsWithoutAskingForAPassphrase) {
               HasSubstr("--tls_key=" + encrypted + ": holds an encrypted private key"));
 }
 
-// Our key's certificate, issued by the same CA with another validity period (days < 0: one
-// that has expired).
-std::string IssueForKey(const CertificateAuthority& ca, const std::string& key,
-                        const std::string& dir, int days) {
-  const std::string csr = dir + "/for-key.csr";
-  const std::string cert = dir + "/for-key.pem";
-  const std::string command = absl::StrCat(
-      "openssl req -new -key ", key, " -subj /CN=user -out ", csr, " 2>/dev/null </dev/null && ",
-      "openssl x509 -req -in ", csr, " -CA ", ca.ca_file(), " -CAkey ", ca.dir(), "/ca.key ",
-      "-CAcreateserial -days ", days, " -out ", cert, " 2>/dev/null </dev/null");
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  return ReadFile(cert);
+// `cert_pem` re-signed by `ca`, valid from `from` to `until` (seconds from now; negative: in the
+// past): our own certificate with another validity period.
+std::string Redated(const CertificateAuthority& ca, const std::string& cert_pem, long from,
+                    long until) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
+      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &BIO_free);
+  const std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), &X509_free);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> key_file(
+      BIO_new_file((ca.dir() + "/ca.key").c_str(), "r"), &BIO_free);
+  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
+      key_file == nullptr ? nullptr
+                          : PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr),
+      &EVP_PKEY_free);
+  if (cert == nullptr || ca_key == nullptr) {
+    ADD_FAILURE() << "cannot read the certificate or the CA's key";
+    return "";
+  }
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), from);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), until);
+  EXPECT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  PEM_write_bio_X509(out.get(), cert.get());
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+  return std::string(data, static_cast<size_t>(size));
 }
 
+constexpr long kDay = 24 * 60 * 60;
+
 TEST_F(TlsMaterialTest, Start_ExpiredCertificate_FailsNamingTlsCert) {
-  WriteFileAtomically(files_.cert, IssueForKey(ca_, files_.key, dir_, -1));
+  WriteFileAtomically(files_.cert, Redated(ca_, ReadFile(files_.cert), -2 * kDay, -kDay));
   auto material = Start();
   EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(material.status().message()),
@@ -179,38 +194,13 @@ TEST_F(TlsMaterialTest, ReloadToAnExpiredCertificate_Rejected_TheOneInForceStays
   ASSERT_NE(server, nullptr);
   const std::string in_force = ReadFile((*material)->in_force().cert);
 
-  WriteFileAtomically(files_.cert, IssueForKey(ca_, files_.key, dir_, -1));
+  WriteFileAtomically(files_.cert, Redated(ca_, ReadFile(files_.cert), -2 * kDay, -kDay));
   const std::vector<absl::Status> outcomes = log_.WaitFor(1);
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(outcomes[0].message()), HasSubstr("expired at"));
   EXPECT_EQ(ReadFile((*material)->in_force().cert), in_force);
   EXPECT_TRUE(Handshake(*server, ca_).ok());
-}
-
-// `cert_pem` re-signed by `ca` with its validity starting `seconds` from now.
-std::string ValidFrom(const CertificateAuthority& ca, const std::string& cert_pem, long seconds) {
-  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
-      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &BIO_free);
-  const std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), &X509_free);
-  const std::unique_ptr<BIO, decltype(&BIO_free)> key_file(
-      BIO_new_file((ca.dir() + "/ca.key").c_str(), "r"), &BIO_free);
-  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
-      key_file == nullptr ? nullptr
-                          : PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr),
-      &EVP_PKEY_free);
-  if (cert == nullptr || ca_key == nullptr) {
-    ADD_FAILURE() << "cannot read the certificate or the CA's key";
-    return "";
-  }
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), seconds);
-  EXPECT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
-  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
-  PEM_write_bio_X509(out.get(), cert.get());
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(out.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
-  return std::string(data, static_cast<size_t>(size));
 }
 
 // A renewed certificate issued a little ahead of this host's clock: not taken while it is not
@@ -221,7 +211,7 @@ TEST_F(TlsMaterialTest, ReloadToACertificateNotValidYet_TakenOnceItIs) {
   ASSERT_TRUE(material.ok()) << material.status();
   const std::string in_force = ReadFile((*material)->in_force().cert);
 
-  const std::string renewed = ValidFrom(ca_, ReadFile(files_.cert), 5);
+  const std::string renewed = Redated(ca_, ReadFile(files_.cert), 5, 365 * kDay);
   ASSERT_FALSE(renewed.empty());
   WriteFileAtomically(files_.cert, renewed);
   std::vector<absl::Status> outcomes = log_.WaitFor(1);
