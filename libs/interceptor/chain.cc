@@ -67,7 +67,8 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
       // which cost more than half of the server's unary throughput (tests/bench/RESULTS.md).
       if (call_.method->type != RpcType::kUnary && call_.context->IsCancelled()) {
         // A stream whose caller went away (or whose server is stopping): whatever the handler
-        // says now (gRPC's health Watch says UNKNOWN "OnCancel()") nobody receives. Report
+        // says now (a reactor's OnCancel answers CANCELLED, but another may not) nobody
+        // receives. Report
         // what happened, so cancellations do not inflate error rates.
         grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
         Finish(cancelled);

@@ -1,29 +1,19 @@
 #include "libs/runtime/grpc_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace hermes::runtime {
-namespace {
-
-void SetHealth(grpc::Server& server, const std::vector<std::string>& names, bool serving) {
-  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus(serving);  // every name at once, "" included
-  for (const std::string& name : names) health->SetServingStatus(name, serving);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions options) {
-  // Both are process-wide switches that must be set before a builder is created.
-  grpc::EnableDefaultHealthCheckService(true);
+  // A process-wide switch that must be set before a builder is created. gRPC's default health
+  // service stays off (its default): HealthService is ours (health_service.h says why).
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
@@ -49,13 +39,17 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
     builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
   }
   std::unique_ptr<GrpcServer> result(new GrpcServer);
+  std::vector<std::string> names;
   for (const ServiceRegistration& registration : options.services) {
     builder.RegisterService(registration.service);
-    result->service_names_.push_back(registration.name);
+    names.push_back(registration.name);
     if (auto* serves = dynamic_cast<interceptor::ServesUnaryMethods*>(registration.service)) {
       result->unary_methods_.push_back(&serves->unary_methods());
     }
   }
+  result->health_ = std::make_unique<HealthService>(
+      names, options.max_streams > 0 ? options.max_streams : std::numeric_limits<int>::max());
+  builder.RegisterService(result->health_.get());
   if (!result->unary_methods_.empty()) {
     for (int i = 0; i < kUnaryQueues; ++i) result->queues_.push_back(builder.AddCompletionQueue());
   }
@@ -70,7 +64,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
                      ": the address is taken, malformed, or not an address of this host"));
   }
   result->StartUnaryQueues();
-  SetHealth(*result->server_, result->service_names_, true);
+  result->health_->SetServing(true);
   return result;
 }
 
@@ -95,12 +89,12 @@ void GrpcServer::StopUnaryQueues() {
   queue_threads_.clear();
 }
 
-void GrpcServer::MarkNotServing() { SetHealth(*server_, service_names_, false); }
+void GrpcServer::MarkNotServing() { health_->SetServing(false); }
 
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  SetHealth(*server_, service_names_, false);
+  health_->Shutdown();  // its Watch streams end now, not after the grace period
   // The unary queues' threads keep running meanwhile: the calls that finish in the grace
   // period complete on them, and Shutdown returns once every call has ended.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

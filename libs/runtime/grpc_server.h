@@ -2,8 +2,9 @@
 //
 // It owns what is common to all services: the listening port (SO_REUSEPORT off, so a port
 // that is taken is an error instead of a silent second listener), the standard
-// grpc.health.v1 service (SERVING for "" and every registered service once started,
-// NOT_FOUND for unknown names, NOT_SERVING while draining), server reflection, and the
+// grpc.health.v1 service (HealthService: SERVING for "" and every registered service once
+// started, NOT_FOUND for unknown names, NOT_SERVING while draining; its Watch streams count
+// against `max_streams` and end at Shutdown), server reflection, and the
 // completion queues and threads that serve the services' unary methods on the async API
 // (a service that implements interceptor::ServesUnaryMethods, libs/interceptor/unary_methods.h).
 //
@@ -28,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/interceptor/unary_methods.h"
+#include "libs/runtime/health_service.h"
 
 namespace hermes::runtime {
 
@@ -48,7 +50,9 @@ struct ServerOptions {
   // on the async API (unary) and the callback API (streams), the handlers that wait on a
   // HandlerPool of at most interceptor::kDefaultHandlerThreads, so today the cap bounds gRPC's
   // reflection service and any sync service a test registers; the services refuse streams
-  // beyond `max_streams` themselves (RESOURCE_EXHAUSTED). 0 = gRPC's defaults (tests).
+  // beyond `max_streams` themselves (RESOURCE_EXHAUSTED), and so does the health service, for
+  // its Watch streams, with a limit of its own of the same size. 0 = gRPC's defaults and
+  // health Watch streams without a limit (tests).
   int max_streams = 0;
   int max_message_bytes = 4 * 1024 * 1024;           // both directions
   int max_concurrent_streams_per_connection = 1000;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
@@ -97,9 +101,10 @@ class GrpcServer {
   // The queues first, so that they outlive the server (gRPC's order).
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> queue_threads_;
+  // Before the server, so that it outlives it (the server's calls use it until the end).
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::vector<std::string> service_names_;
   std::vector<interceptor::UnaryMethods*> unary_methods_;
   bool shut_down_ = false;
 };

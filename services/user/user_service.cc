@@ -1,5 +1,6 @@
 #include "services/user/user_service.h"
 
+#include "libs/api/release_request.h"
 #include "libs/errors/app_error.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
@@ -101,7 +102,12 @@ grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& reques
 
 grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(
     grpc::CallbackServerContext*, const ::user::v1::WatchUsersRequest* request) {
-  return WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request);
+  WatchUsersReactor* reactor =
+      WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request);
+  // Start read what it needs; gRPC would keep the request, unknown fields included, until the
+  // stream ends. (The reactor is not yet gRPC's: the call cannot end before this returns.)
+  api::ReleaseRequest(request);
+  return reactor;
 }
 
 }  // namespace hermes::user
