@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "libs/errors/app_error.h"
+#include "libs/storage/creation_time.h"
 #include "libs/storage/event_log.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
@@ -73,6 +74,8 @@ constexpr char kSelectOrder[] =
 constexpr char kSelectItems[] =
     "SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ?1 "
     "ORDER BY position";
+// The user's newest order: one lookup in orders_by_user_created (storage::NewCreatedAt).
+constexpr char kSelectNewestCreatedAt[] = "SELECT MAX(created_at) FROM orders WHERE user_id = ?1";
 constexpr char kFindRequest[] = "SELECT id FROM orders WHERE user_id = ?1 AND request_id = ?2";
 constexpr char kInsertOrder[] =
     "INSERT INTO orders (id, user_id, status, total_cents, created_at, updated_at, "
@@ -283,16 +286,20 @@ absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {
         return WriteOutcome{.order = *std::move(order), .changed = false};
       }
     }
-    const absl::Time now = Now();
-    absl::StatusOr<std::string> id = storage::NewRecordId(now);
+    absl::StatusOr<CachedStatement> newest = db.Prepare(kSelectNewestCreatedAt);
+    if (!newest.ok()) return newest.status();
+    (*newest)->BindText(1, new_order.user_id);
+    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, Now());
+    if (!now.ok()) return now.status();
+    absl::StatusOr<std::string> id = storage::NewRecordId(*now);
     if (!id.ok()) return id.status();
     Order order{.id = *std::move(id),
                 .user_id = new_order.user_id,
                 .items = new_order.items,
                 .status = OrderStatus::kPending,
                 .total_cents = new_order.total_cents,
-                .created_at = now,
-                .updated_at = now};
+                .created_at = *now,
+                .updated_at = *now};
     absl::Status status = RunStatement(db, kInsertOrder, [&](Statement& stmt) {
       stmt.BindText(1, order.id)
           .BindText(2, order.user_id)

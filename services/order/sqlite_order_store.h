@@ -25,7 +25,9 @@
 //     order as it is now (its current status), whatever items the repeat carries.
 //   - Ids are ULID-like (26 characters, lower-case base32, time-ordered then random).
 //   - Times are stored, and returned, with microsecond precision; updated_at never goes
-//     backwards, even if the clock does.
+//     backwards, even if the clock does, and a new order's created_at is after every other
+//     order of its user's (by 1 µs at least, if the clock says no later:
+//     libs/storage/creation_time.h), so ListOrders, newest first, lists it first.
 //   - cancel_reason is only written by a transition to CANCELLED; other transitions keep it.
 //   - List needs a non-empty user_id (INVALID_ARGUMENT "user_id"), offset >= 0 and limit >= 1
 //     (INVALID_ARGUMENT, no field).

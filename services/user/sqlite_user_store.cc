@@ -8,6 +8,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "libs/errors/app_error.h"
+#include "libs/storage/creation_time.h"
 #include "libs/storage/event_log.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/record_ids.h"
@@ -108,6 +109,8 @@ constexpr char kUpdateUser[] =
     "UPDATE users SET email = ?2, display_name = ?3, status = ?4, created_at = ?5, "
     "updated_at = ?6, etag = ?7 WHERE id = ?1";
 constexpr char kDeleteUser[] = "DELETE FROM users WHERE id = ?1";
+// One lookup at the end of users_by_created (storage::NewCreatedAt).
+constexpr char kSelectNewestCreatedAt[] = "SELECT MAX(created_at) FROM users";
 constexpr char kCountUsers[] = "SELECT SUM(n) FROM user_counts";
 constexpr char kCountUsersWithStatus[] = "SELECT n FROM user_counts WHERE status = ?1";
 constexpr char kListUsers[] =
@@ -286,8 +289,11 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
 
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
   absl::StatusOr<UserEvent> event = Write("", [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-    const absl::Time now = Now();
-    absl::StatusOr<std::string> id = storage::NewRecordId(now);
+    absl::StatusOr<CachedStatement> newest = db.Prepare(kSelectNewestCreatedAt);
+    if (!newest.ok()) return newest.status();
+    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, Now());
+    if (!now.ok()) return now.status();
+    absl::StatusOr<std::string> id = storage::NewRecordId(*now);
     if (!id.ok()) return id.status();
     absl::StatusOr<std::string> etag = NewEtag("");
     if (!etag.ok()) return etag.status();
@@ -295,8 +301,8 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
               .email = new_user.email,
               .display_name = new_user.display_name,
               .status = UserStatus::kActive,
-              .created_at = now,
-              .updated_at = now,
+              .created_at = *now,
+              .updated_at = *now,
               .etag = *std::move(etag)};
     // The UNIQUE constraint decides; DO NOTHING makes a taken email a row count of 0 instead
     // of an error to pick apart. A clash of ids (80 random bits within one millisecond) would
@@ -308,7 +314,7 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
     }
     if (!status.ok()) return status;
     if (db.Changes() == 0) return errors::AlreadyExists("email", "email already registered");
-    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = now};
+    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = *now};
   });
   if (!event.ok()) return event.status();
   return std::move(event->user);

@@ -39,7 +39,9 @@
 //   - Ids are ULID-like (26 characters, lower-case base32, time-ordered then random); etags
 //     are 13 random base32 characters, never equal to the previous one.
 //   - Times are stored, and returned, with microsecond precision; updated_at never goes
-//     backwards, even if the clock does.
+//     backwards, even if the clock does, and a new user's created_at is after every other
+//     user's (by 1 µs at least, if the clock says no later: libs/storage/creation_time.h),
+//     so ListUsers, oldest first, lists it last.
 //   - RetainedEvents after every event was pruned (PruneEvents(0)): {newest + 1, newest}, an
 //     empty range that still says where the log continues. {0, 0} only before the first event.
 //   - ReadEvents with limit <= 0 returns no events. List needs offset >= 0 and limit >= 1, and

@@ -222,7 +222,8 @@ TEST_F(SqliteOrderStoreTest, Create_RepeatedRequestIdFromEightThreads_OneOrderOn
 
 TEST_F(SqliteOrderStoreTest, List_NewestFirstByCreatedAtThenIdWithItems) {
   std::vector<Order> created;
-  for (int i = 0; i < 3; ++i) created.push_back(CreateOrDie());  // same instant: id decides
+  // The same instant: each a microsecond after the one before, so creation order decides.
+  for (int i = 0; i < 3; ++i) created.push_back(CreateOrDie());
   Advance(absl::Seconds(1));
   created.push_back(CreateOrDie());
   CreateOrDie(Sample("someone-else"));
@@ -230,11 +231,32 @@ TEST_F(SqliteOrderStoreTest, List_NewestFirstByCreatedAtThenIdWithItems) {
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->total, 4);
   ASSERT_THAT(page->orders, SizeIs(4));
-  EXPECT_EQ(page->orders[0].id, created[3].id);
-  for (size_t i = 1; i + 1 < page->orders.size(); ++i) {
-    EXPECT_GT(page->orders[i].id, page->orders[i + 1].id);
+  for (size_t i = 0; i < page->orders.size(); ++i) {
+    EXPECT_EQ(page->orders[i].id, created[3 - i].id) << i;
   }
   for (const Order& order : page->orders) EXPECT_EQ(Fields(order), Fields(*store_->Get(order.id)));
+}
+
+TEST_F(SqliteOrderStoreTest, List_NewOrdersComeFirst_EvenWhenTheClockStandsStillOrStepsBack) {
+  const Order first = CreateOrDie();
+  const Order same_time = CreateOrDie();  // the same microsecond
+  Advance(-absl::Hours(1));               // the clock steps back, across a restart
+  Reopen();
+  const Order stepped_back = CreateOrDie();
+
+  EXPECT_EQ(first.created_at, kStart);
+  EXPECT_EQ(same_time.created_at, kStart + absl::Microseconds(1));
+  EXPECT_EQ(stepped_back.created_at, kStart + absl::Microseconds(2));
+  EXPECT_EQ(stepped_back.updated_at, stepped_back.created_at);
+  absl::StatusOr<OrderPage> page = store_->List({.user_id = "u1"});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_THAT(page->orders, SizeIs(3));
+  EXPECT_EQ(page->orders[0].id, stepped_back.id);
+  EXPECT_EQ(page->orders[1].id, same_time.id);
+  EXPECT_EQ(page->orders[2].id, first.id);
+
+  // Another user's orders have a floor of their own: the clock's time.
+  EXPECT_EQ(CreateOrDie(Sample("u2")).created_at, kStart - absl::Hours(1));
 }
 
 TEST_F(SqliteOrderStoreTest, List_Pages_CoverEveryOrderOnceWithTheTotal) {

@@ -384,28 +384,34 @@ TEST_F(SqliteUserStoreTest, ConcurrentUpdatesAndGets_ThroughASmallCache_ReadsNev
 
 // ---- List -------------------------------------------------------------------------------------
 
-TEST_F(SqliteUserStoreTest, List_OrdersByCreatedAtThenId) {
-  // Three users in the same microsecond (ordered by id) between an earlier and a later one.
-  Advance(absl::Seconds(10));
-  const User last = CreateOrDie("last@x");
-  now_micros_ = absl::ToUnixMicros(kStart);
-  const User a = CreateOrDie("a@x");
-  const User b = CreateOrDie("b@x");
-  const User c = CreateOrDie("c@x");
-  Advance(-absl::Seconds(1));
+TEST_F(SqliteUserStoreTest, List_NewUsersComeLast_EvenWhenTheClockStandsStillOrStepsBack) {
   const User first = CreateOrDie("first@x");
+  // The same microsecond: after `first`, not in the random order of the ids.
+  const User same_time = CreateOrDie("same@x");
+  // The clock steps back an hour (NTP, a restored VM), and the store is restarted meanwhile.
+  Advance(-absl::Hours(1));
+  Reopen();
+  const User stepped_back = CreateOrDie("back@x");
+  // Forward again: the clock's own time.
+  Advance(absl::Hours(2));
+  const User forward = CreateOrDie("forward@x");
 
-  std::vector<User> same = {a, b, c};
-  std::sort(same.begin(), same.end(), [](const User& x, const User& y) { return x.id < y.id; });
+  EXPECT_EQ(first.created_at, kStart);
+  EXPECT_EQ(same_time.created_at, kStart + absl::Microseconds(1));
+  EXPECT_EQ(stepped_back.created_at, kStart + absl::Microseconds(2));
+  EXPECT_EQ(stepped_back.updated_at, stepped_back.created_at);
+  EXPECT_EQ(forward.created_at, kStart + absl::Hours(1));
   absl::StatusOr<UserPage> page = store_->List({.limit = 100});
   ASSERT_TRUE(page.ok()) << page.status();
-  EXPECT_EQ(page->total, 5);
-  ASSERT_THAT(page->users, SizeIs(5));
+  ASSERT_THAT(page->users, SizeIs(4));
   EXPECT_EQ(Fields(page->users[0]), Fields(first));
-  EXPECT_EQ(Fields(page->users[1]), Fields(same[0]));
-  EXPECT_EQ(Fields(page->users[2]), Fields(same[1]));
-  EXPECT_EQ(Fields(page->users[3]), Fields(same[2]));
-  EXPECT_EQ(Fields(page->users[4]), Fields(last));
+  EXPECT_EQ(Fields(page->users[1]), Fields(same_time));
+  EXPECT_EQ(Fields(page->users[2]), Fields(stepped_back));
+  EXPECT_EQ(Fields(page->users[3]), Fields(forward));
+  // The event says the same time as the user.
+  const std::vector<UserEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(4));
+  EXPECT_EQ(events[2].time, stepped_back.created_at);
 }
 
 TEST_F(SqliteUserStoreTest, List_Pages_CoverEveryUserOnceWithTheTotal) {
