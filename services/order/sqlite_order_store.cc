@@ -30,10 +30,10 @@ using storage::Transaction;
 // Shipped migrations are never edited: a change of schema is a new entry.
 //
 // Times are Unix microseconds. request_id is NULL for non-idempotent creates, so the partial
-// UNIQUE index only holds real keys, per user. orders_by_user_created serves the unfiltered List
-// (its order, and its count), orders_by_user_status_created the filtered one. Items keep the
-// request's order through `position`. AUTOINCREMENT keeps the highest sequence ever issued, so
-// a sequence is never reissued.
+// UNIQUE index only holds real keys, per user. orders_by_user_created serves the unfiltered List's
+// order, orders_by_user_status_created the filtered one's; order_counts (v2) their totals. Items
+// keep the request's order through `position`. AUTOINCREMENT keeps the highest sequence ever
+// issued, so a sequence is never reissued.
 constexpr storage::Migration kMigrations[] = {
     {.version = 1, .sql = R"sql(
 CREATE TABLE orders (
@@ -65,6 +65,30 @@ CREATE TABLE order_events (
   updated_at INTEGER NOT NULL
 ) STRICT;
 )sql"},
+    // ListOrders' total, per user and status, kept by triggers in the transaction of every
+    // write, so it is as durable and exact as the rows: a COUNT(*) read every index entry of
+    // the user's orders on every page, a cost that grew with the user's orders. Orders are
+    // never deleted.
+    {.version = 2, .sql = R"sql(
+CREATE TABLE order_counts (
+  user_id TEXT    NOT NULL,
+  status  INTEGER NOT NULL,
+  n       INTEGER NOT NULL CHECK (n >= 0),
+  PRIMARY KEY (user_id, status)
+) STRICT, WITHOUT ROWID;
+INSERT INTO order_counts (user_id, status, n)
+  SELECT user_id, status, COUNT(*) FROM orders GROUP BY user_id, status;
+CREATE TRIGGER orders_counted_on_insert AFTER INSERT ON orders BEGIN
+  INSERT INTO order_counts (user_id, status, n) VALUES (NEW.user_id, NEW.status, 1)
+    ON CONFLICT (user_id, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER orders_counted_on_status AFTER UPDATE OF status ON orders
+  WHEN OLD.status <> NEW.status BEGIN
+  UPDATE order_counts SET n = n - 1 WHERE user_id = OLD.user_id AND status = OLD.status;
+  INSERT INTO order_counts (user_id, status, n) VALUES (NEW.user_id, NEW.status, 1)
+    ON CONFLICT (user_id, status) DO UPDATE SET n = n + 1;
+END;
+)sql"},
 };
 
 // The seven order columns, in this order, wherever an order is read.
@@ -90,9 +114,8 @@ constexpr char kInsertEvent[] =
     "INSERT INTO order_events (order_id, status, updated_at) VALUES (?1, ?2, ?3)";
 // Count: ?1 user (, ?2 status). Page: ?1 user, ?2 limit, ?3 offset (, ?4 status); the items
 // queries select the items of exactly the same page.
-constexpr char kCount[] = "SELECT COUNT(*) FROM orders WHERE user_id = ?1";
-constexpr char kCountWithStatus[] =
-    "SELECT COUNT(*) FROM orders WHERE user_id = ?1 AND status = ?2";
+constexpr char kCount[] = "SELECT SUM(n) FROM order_counts WHERE user_id = ?1";
+constexpr char kCountWithStatus[] = "SELECT n FROM order_counts WHERE user_id = ?1 AND status = ?2";
 constexpr char kListOrders[] =
     "SELECT id, user_id, status, total_cents, created_at, updated_at, cancel_reason FROM orders "
     "WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3";

@@ -294,6 +294,50 @@ TEST_F(SqliteOrderStoreTest, List_StatusFilter_ListsAndCountsOnlyMatches) {
   EXPECT_EQ(store_->List({.user_id = "u1", .status = OrderStatus::kShipped})->total, 0);
 }
 
+TEST_F(SqliteOrderStoreTest, List_Totals_FollowEveryWrite_AndAnUpgradeFromV1CountsWhatIsThere) {
+  const Order a = CreateOrDie();
+  const Order b = CreateOrDie();
+  CreateOrDie();
+  CreateOrDie(Sample("u2"));
+  ASSERT_TRUE(Move(a.id, OrderStatus::kConfirmed).ok());
+  ASSERT_TRUE(Move(b.id, OrderStatus::kCancelled, "changed my mind").ok());
+  ASSERT_FALSE(Move(b.id, OrderStatus::kConfirmed).ok());  // refused: counts nothing
+  auto totals = [this](const std::string& user) {
+    std::vector<int64_t> result = {store_->List({.user_id = user})->total};
+    for (OrderStatus status : {OrderStatus::kPending, OrderStatus::kConfirmed,
+                               OrderStatus::kShipped, OrderStatus::kCancelled}) {
+      result.push_back(store_->List({.user_id = user, .status = status})->total);
+    }
+    return result;
+  };
+  const std::vector<int64_t> u1 = {3, 1, 1, 0, 1};
+  const std::vector<int64_t> u2 = {1, 1, 0, 0, 0};
+  const std::vector<int64_t> nobody = {0, 0, 0, 0, 0};
+  EXPECT_EQ(totals("u1"), u1);
+  EXPECT_EQ(totals("u2"), u2);
+  EXPECT_EQ(totals("nobody"), nobody);
+
+  // Back to what a v1 binary left: no counts, no triggers.
+  store_.reset();
+  {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(path_, {});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)
+                    ->Execute("DROP TRIGGER orders_counted_on_insert; "
+                              "DROP TRIGGER orders_counted_on_status; "
+                              "DROP TABLE order_counts; PRAGMA user_version = 1")
+                    .ok());
+  }
+  Reopen();
+  EXPECT_EQ(totals("u1"), u1);
+  EXPECT_EQ(totals("u2"), u2);
+  ASSERT_TRUE(Move(a.id, OrderStatus::kShipped).ok());
+  CreateOrDie();
+  const std::vector<int64_t> u1_after = {4, 2, 0, 1, 1};
+  EXPECT_EQ(totals("u1"), u1_after);
+}
+
 TEST_F(SqliteOrderStoreTest, List_BadQuery_InvalidArgument) {
   EXPECT_EQ(errors::FieldOf(store_->List({}).status()), "user_id");
   EXPECT_EQ(store_->List({.user_id = "u1", .offset = -1}).status().code(),
@@ -520,7 +564,7 @@ TEST_F(SqliteOrderStoreTest, Reopen_OrdersAndEventsSurviveAndSequencesContinue) 
   EXPECT_EQ(listener_.events().back().sequence, 3);
   absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
       storage::SqliteDatabase::Open(path_, {});
-  EXPECT_EQ(*storage::SchemaVersion(**db), 1);
+  EXPECT_EQ(*storage::SchemaVersion(**db), 2);
 }
 
 TEST_F(SqliteOrderStoreTest, OpenUrl_AbsolutePathOpensThatFileElseInvalidArgument) {
