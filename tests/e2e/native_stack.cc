@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -19,13 +18,11 @@ namespace {
 
 constexpr char kBanner[] = "Hermes is up";
 
-StackPorts PickDistinctPorts() {
-  std::set<int> taken;
-  auto pick = [&taken] {
-    int port = PickFreePort();
-    for (int attempt = 0; attempt < 20 && taken.contains(port); ++attempt) port = PickFreePort();
-    taken.insert(port);
-    return port;
+// Five distinct ports, each held by a reservation added to `held`.
+StackPorts ReservePorts(std::vector<std::unique_ptr<PortReservation>>& held) {
+  auto pick = [&held] {
+    held.push_back(std::make_unique<PortReservation>());  // a port no one else holds
+    return held.back()->port();
   };
   StackPorts ports;
   ports.user_grpc = pick();
@@ -52,7 +49,9 @@ std::string DescribeExit(const std::optional<int>& status) {
 }  // namespace
 
 NativeStack::NativeStack(Options options)
-    : options_(std::move(options)), ports_(PickDistinctPorts()), state_dir_(MakeStateDir()) {
+    : options_(std::move(options)),
+      ports_(ReservePorts(reservations_)),
+      state_dir_(MakeStateDir()) {
   std::vector<std::string> env = {
       absl::StrCat("BIN_DIR=", options_.bin_dir),
       absl::StrCat("PROBE=", options_.probe),

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/support/network.h"
 #include "tests/support/subprocess.h"
 
 namespace hermes::testing {
@@ -61,6 +62,12 @@ class NativeStack {
   std::vector<pid_t> KillSurvivors(const std::vector<pid_t>& pids) const;
 
   Options options_;
+  // The five ports, held from before up.sh starts until the stack is gone: between picking a
+  // port and a process listening on it, no other test's server or outgoing connection can take
+  // it (a port merely picked could be, by the tests running beside this one). The stack's
+  // processes still listen on them: gRPC, civetweb (/metrics) and Prometheus all bind with
+  // SO_REUSEADDR, as PortReservation does.
+  std::vector<std::unique_ptr<PortReservation>> reservations_;
   StackPorts ports_;
   std::string state_dir_;
   std::vector<pid_t> pids_;  // the stack's processes, read once it is up
