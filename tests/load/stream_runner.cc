@@ -243,8 +243,10 @@ void StreamWorker::OnEvent(Tag* tag, bool ok) {
       break;
     case Tag::Op::kHeaders:
       // A refusal without headers (trailers only) completes this too; the read that fails
-      // right after tells, and the stream then counts as ended early.
-      if (ok && !stream->finish_requested && !stream->cancelled_opening) {
+      // right after tells, and the stream then counts as ended early. Headers after this
+      // worker ended the opening phase come from a stream it cancelled then (CancelRemaining).
+      if (ok && !stream->finish_requested && !stream->cancelled_opening &&
+          !window_start_.has_value()) {
         Settle(stream, /*open=*/true);
       }
       break;
@@ -295,7 +297,6 @@ void StreamWorker::CancelRemaining(Cancel which) {
 
 void StreamWorker::Run() {
   const Clock::time_point opening_deadline = workload_.opening_deadline();
-  bool opening_deadline_passed = false;
   auto due_of = [&](int local) {
     const double global = static_cast<double>(index_ + local * count_);
     return workload_.start +
@@ -314,16 +315,15 @@ void StreamWorker::Run() {
       Open(due_of(static_cast<int>(streams_.size())));
     }
     if (!window_start_.has_value()) {
-      if (!opening_deadline_passed && (now >= opening_deadline || StopRequested())) {
-        opening_deadline_passed = true;
-        // Past the deadline, a stream still without headers failed to open; on a stop it was
-        // only cut short, and ends Canceled.
-        CancelRemaining(now >= opening_deadline ? Cancel::kUnopenedTimedOut
-                                                : Cancel::kUnopenedStopped);
-        workload_.EndOpening(now);
-      }
-      window_start_ = workload_.window_start();
-      if (window_start_.has_value()) {
+      // The opening phase ends for every worker at once: at its deadline, on a stop, or when
+      // every stream has settled, whichever worker sees it first. A stream of this worker still
+      // without headers then did not open in time, also when another worker ended the phase
+      // just before this one looked (it was counted OK, ended by us, before): past the
+      // deadline it failed to open; on a stop it was only cut short, and ends Canceled.
+      if (workload_.window_start().has_value() || now >= opening_deadline || StopRequested()) {
+        CancelRemaining(StopRequested() && now < opening_deadline ? Cancel::kUnopenedStopped
+                                                                  : Cancel::kUnopenedTimedOut);
+        window_start_ = workload_.EndOpening(now);
         measure_start_ = *window_start_ + absl::ToChronoNanoseconds(workload_.warmup);
         end_ = workload_.opened.load() == 0
                    ? *window_start_  // nothing open: nothing to measure
