@@ -1,19 +1,24 @@
 // NewCreatedAt: the created_at of a new record, strictly after every record it is listed with,
 // whatever the wall clock does.
 //
-// Lists are ordered by created_at, then id — users oldest first, a user's orders newest first —
-// and paged by offset. Taken from the wall clock as it is, a new record sorts among older ones
-// when the clock steps back (NTP, a restored VM), and, within one microsecond of the one before,
-// in the random order of its id: either way it lands inside the list instead of at its end (or
-// start), and a client paging through meanwhile sees a record twice or misses one. One
-// microsecond after the newest so far, when the clock says no later, keeps every new record at
-// the end; the times still follow the clock whenever it moves forward. The newest is read in
-// the write itself (an index makes it one lookup), so it holds across restarts and needs no
-// state beside the database.
+// Lists are ordered by created_at, then id: users oldest first, a user's orders newest first.
+// Taken from the wall clock as it is, a new record sorts among older ones when the clock steps
+// back (NTP, a restored VM), and, within one microsecond of the one before, in the random order
+// of its id. ListUsers, paged by offset, then puts a new user inside the list instead of at its
+// end, and a client paging through meanwhile sees a user twice or misses one; ListOrders lists
+// a new order below older ones, though it is the newest. One microsecond after the newest so
+// far, when the clock says no later, keeps every new record at the end (or start). The newest
+// is read in the write itself (an index makes it one lookup), so it holds across restarts and
+// needs no state beside the database.
 //
-//   absl::StatusOr<CachedStatement> newest = db.Prepare(
-//       "SELECT MAX(created_at) FROM orders WHERE user_id = ?1");   // an index on (user_id,
-//       created_at)
+// The price: after the clock was ahead (a forward jump, then corrected; a database restored
+// from a host whose clock was ahead), new records carry the newest time so far, plus a
+// microsecond each, until the clock catches up with it. Their ids, made from the same time,
+// too.
+//
+//   // orders_by_user_created, on (user_id, created_at DESC, ...), makes this one lookup.
+//   absl::StatusOr<CachedStatement> newest =
+//       db.Prepare("SELECT MAX(created_at) FROM orders WHERE user_id = ?1");
 //   (*newest)->BindText(1, user_id);
 //   absl::StatusOr<absl::Time> created_at = NewCreatedAt(**newest, Now());
 #pragma once

@@ -564,7 +564,7 @@ TEST_F(SqliteUserStoreTest, EveryWrite_AppendsOneEventWithTheNextSequenceAndTheS
 
 // Concurrent writers share group commits: a write that fails (a taken email) is rolled back
 // alone, every other one commits, and the event log and the listener see one gapless
-// sequence in commit order.
+// sequence in commit order, which is also the order of created_at.
 TEST_F(SqliteUserStoreTest, ConcurrentCreates_GroupCommitted_FailuresAloneRolledBack_NoGap) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 40;
@@ -603,6 +603,14 @@ TEST_F(SqliteUserStoreTest, ConcurrentCreates_GroupCommitted_FailuresAloneRolled
   absl::StatusOr<UserPage> all = store_->List({.offset = 0, .limit = 1000});
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->total, kThreads * kPerThread + 1);
+  // The clock stands still: within a batch, and past the creates rolled back in it, each
+  // created_at is a microsecond after the one committed before, and ListUsers lists the users
+  // in commit order.
+  ASSERT_EQ(all->users.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].user.created_at, kStart + absl::Microseconds(int64_t(i))) << i;
+    EXPECT_EQ(all->users[i].id, events[i].user.id) << i;
+  }
 }
 
 TEST_F(SqliteUserStoreTest, Listener_IsCalledAfterTheCommitWithNoLockHeld) {
