@@ -291,7 +291,8 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
   absl::StatusOr<UserEvent> event = Write("", [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
     absl::StatusOr<CachedStatement> newest = db.Prepare(kSelectNewestCreatedAt);
     if (!newest.ok()) return newest.status();
-    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, Now());
+    const absl::Time committed = Now();  // the event's time, as every event's: the clock's
+    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, committed);
     if (!now.ok()) return now.status();
     absl::StatusOr<std::string> id = storage::NewRecordId(*now);
     if (!id.ok()) return id.status();
@@ -314,7 +315,7 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
     }
     if (!status.ok()) return status;
     if (db.Changes() == 0) return errors::AlreadyExists("email", "email already registered");
-    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = *now};
+    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = committed};
   });
   if (!event.ok()) return event.status();
   return std::move(event->user);

@@ -408,10 +408,10 @@ TEST_F(SqliteUserStoreTest, List_NewUsersComeLast_EvenWhenTheClockStandsStillOrS
   EXPECT_EQ(Fields(page->users[1]), Fields(same_time));
   EXPECT_EQ(Fields(page->users[2]), Fields(stepped_back));
   EXPECT_EQ(Fields(page->users[3]), Fields(forward));
-  // The event says the same time as the user.
+  // An event's time stays the clock's, when the change was committed, as for every event.
   const std::vector<UserEvent> events = AllEvents();
   ASSERT_THAT(events, SizeIs(4));
-  EXPECT_EQ(events[2].time, stepped_back.created_at);
+  EXPECT_EQ(events[2].time, kStart - absl::Hours(1));
 }
 
 TEST_F(SqliteUserStoreTest, List_Pages_CoverEveryUserOnceWithTheTotal) {
