@@ -41,9 +41,8 @@ TlsMaterial::MemoryFile::~MemoryFile() {
 
 std::string TlsMaterial::MemoryFile::path() const { return absl::StrCat("/proc/self/fd/", fd_); }
 
-absl::Status TlsMaterial::MemoryFile::Replace(absl::string_view contents, absl::Time modified) {
-  // Written whole into a new file, then swapped in under the same descriptor number: a reader
-  // that opens path() gets the old contents or the new, never part of either.
+absl::StatusOr<TlsMaterial::MemoryFile> TlsMaterial::MemoryFile::Written(absl::string_view contents,
+                                                                         absl::Time modified) {
   const int fd = memfd_create("hermes-tls", MFD_CLOEXEC);
   if (fd < 0) return Failed("memfd_create", errno);
   MemoryFile next(fd);
@@ -58,8 +57,14 @@ absl::Status TlsMaterial::MemoryFile::Replace(absl::string_view contents, absl::
   const timespec times[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT},
                              {.tv_sec = absl::ToUnixSeconds(modified), .tv_nsec = 0}};
   if (::futimens(fd, times) != 0) return Failed("futimens", errno);
-  if (::dup3(fd, fd_, O_CLOEXEC) < 0) return Failed("dup3", errno);
-  return absl::OkStatus();  // `next` closes its own descriptor; fd_ now refers to its file
+  return next;
+}
+
+absl::Status TlsMaterial::MemoryFile::Take(const MemoryFile& next) {
+  // Under the same descriptor number: a reader that opens path() gets the old contents or the
+  // new, never part of either. `next` still closes its own descriptor.
+  if (::dup3(next.fd_, fd_, O_CLOEXEC) < 0) return Failed("dup3", errno);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<TlsMaterial>> TlsMaterial::Start(const TlsFiles& files,
@@ -101,16 +106,21 @@ absl::Status TlsMaterial::Load() {
   // A whole second past the last copies' (see the header), and no earlier than now.
   const absl::Time modified = std::max(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())),
                                        last_modified_ + absl::Seconds(1));
-  if (absl::Status status = identity_.Replace(absl::StrCat(pem->key, pem->cert), modified);
-      !status.ok()) {
-    return status;
-  }
-  last_modified_ = modified;  // even if the CA's copy fails below: this one is in force
+  // Both copies are written whole before either is put in force: what can fail (memory, file
+  // descriptors) fails first and leaves all of the previous material in force, as the log line
+  // of a rejected change says. dup3 onto descriptors of our own does not fail.
+  absl::StatusOr<MemoryFile> identity =
+      MemoryFile::Written(absl::StrCat(pem->key, pem->cert), modified);
+  if (!identity.ok()) return identity.status();
+  absl::StatusOr<MemoryFile> ca = MemoryFile::Written(pem->ca, modified);
+  if (!ca.ok()) return ca.status();
+  if (absl::Status status = identity_.Take(*identity); !status.ok()) return status;
+  last_modified_ = modified;
   {
     absl::MutexLock lock(&mu_);
     not_after_ = pem->not_after;
   }
-  return ca_.Replace(pem->ca, modified);
+  return ca_.Take(*ca);
 }
 
 }  // namespace hermes::runtime

@@ -15,10 +15,12 @@
 // gRPC watches copies held in memory, not on disk (memfd, read at /proc/self/fd/N, so a private
 // key is never copied to disk): the key and the certificate chain in one file, which gRPC is
 // given as both its key file and its certificate file, and the CA bundle in another. A change
-// replaces a copy in one step (dup3 onto the same descriptor number), with a modification time a
-// whole second past the one before: gRPC reads the key and the certificate with two opens and
-// compares the files' modification times (in seconds) before and after, so a replacement
-// between the two reads makes it read again rather than pair a key with the wrong certificate.
+// writes both new copies first, so that running out of memory or descriptors leaves all of the
+// previous material in force, then replaces each in one step (dup3 onto the same descriptor
+// number), with a modification time a whole second past the one before: gRPC reads the key and
+// the certificate with two opens and compares the files' modification times (in seconds)
+// before and after, so a replacement between the two reads makes it read again rather than
+// pair a key with the wrong certificate.
 //
 //   absl::StatusOr<std::unique_ptr<TlsMaterial>> tls = TlsMaterial::Start(config.tls,
 //       config.reload_interval, [](const absl::Status& outcome, absl::Time) { ...log... });
@@ -78,9 +80,12 @@ class TlsMaterial {
     MemoryFile& operator=(MemoryFile&&) = delete;
     ~MemoryFile();
 
+    // A new file holding `contents`, with the modification time `modified` (whole seconds).
+    static absl::StatusOr<MemoryFile> Written(absl::string_view contents, absl::Time modified);
+
     std::string path() const;
-    // Puts `contents` at path(), with the modification time `modified` (whole seconds).
-    absl::Status Replace(absl::string_view contents, absl::Time modified);
+    // Puts what `next` holds at path().
+    absl::Status Take(const MemoryFile& next);
 
    private:
     explicit MemoryFile(int fd) : fd_(fd) {}
