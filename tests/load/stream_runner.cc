@@ -243,10 +243,11 @@ void StreamWorker::OnEvent(Tag* tag, bool ok) {
       break;
     case Tag::Op::kHeaders:
       // A refusal without headers (trailers only) completes this too; the read that fails
-      // right after tells, and the stream then counts as ended early. Headers after this
-      // worker ended the opening phase come from a stream it cancelled then (CancelRemaining).
+      // right after tells, and the stream then counts as ended early. Headers after the
+      // opening phase ended (whichever worker ended it) are too late: the stream stays
+      // unsettled, and this worker cancels it when it looks (CancelRemaining).
       if (ok && !stream->finish_requested && !stream->cancelled_opening &&
-          !window_start_.has_value()) {
+          !workload_.window_start().has_value()) {
         Settle(stream, /*open=*/true);
       }
       break;
@@ -276,7 +277,9 @@ void StreamWorker::Close(Clock::time_point now) {
   closing_ = true;
   close_deadline_ = now + absl::ToChronoNanoseconds(workload_.timeout);
   for (const auto& stream : streams_) {
-    if (stream->finish_requested) continue;
+    // One that never opened was cancelled as the opening phase ended (CancelRemaining): it is
+    // not ours to end as the run's, which would count it OK.
+    if (stream->finish_requested || !stream->settled) continue;
     if (workload_.method->kind == RpcKind::kBidiStreaming) {
       stream->want_half_close = true;
       WriteNext(stream.get());
@@ -318,12 +321,12 @@ void StreamWorker::Run() {
       // The opening phase ends for every worker at once: at its deadline, on a stop, or when
       // every stream has settled, whichever worker sees it first. A stream of this worker still
       // without headers then did not open in time, also when another worker ended the phase
-      // just before this one looked (it was counted OK, ended by us, before): past the
-      // deadline it failed to open; on a stop it was only cut short, and ends Canceled.
+      // just before this one looked (it was counted OK, ended by us, before): if the phase
+      // ended at the deadline it failed to open; before it (a stop), it was only cut short.
       if (workload_.window_start().has_value() || now >= opening_deadline || StopRequested()) {
-        CancelRemaining(StopRequested() && now < opening_deadline ? Cancel::kUnopenedStopped
-                                                                  : Cancel::kUnopenedTimedOut);
         window_start_ = workload_.EndOpening(now);
+        CancelRemaining(*window_start_ >= opening_deadline ? Cancel::kUnopenedTimedOut
+                                                           : Cancel::kUnopenedStopped);
         measure_start_ = *window_start_ + absl::ToChronoNanoseconds(workload_.warmup);
         end_ = workload_.opened.load() == 0
                    ? *window_start_  // nothing open: nothing to measure
