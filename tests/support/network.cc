@@ -16,7 +16,8 @@
 namespace hermes::testing {
 
 PortReservation::PortReservation() {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
+               0);  // not inherited by the processes a test starts
   if (fd_ < 0) std::abort();
   const int on = 1;
   sockaddr_in address{};
