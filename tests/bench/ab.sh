@@ -14,6 +14,7 @@
 #   A_BIN=/tmp/before/hermes-user tests/bench/ab.sh       a binary built from another commit
 #   RPS=10000 tests/bench/ab.sh                           open loop: p99 at a fixed rate
 #   METHOD=ListUsers tests/bench/ab.sh                    a page of 20 instead of GetUser
+#   METHOD=CreateUser tests/bench/ab.sh                   durable creates (new emails each run)
 #   BESIDE="ListUsers:64 GetUserMiss:16" tests/bench/ab.sh  ... while other loads run beside
 #                                                         each run (req/s and p99: the main
 #                                                         load's; CPU a call then includes theirs)
@@ -22,7 +23,7 @@
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
 # (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
-# METHOD (GetUser; ListUsers asks for a page of 20), BESIDE (space-separated LOAD:IN_FLIGHT,
+# METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users), BESIDE (space-separated LOAD:IN_FLIGHT,
 # each run as long as the main one on the same server: ListUsers, a page of 20; GetUserMiss,
 # GetUser of an id no user has, which no cache answers, so every call reads the store).
 set -euo pipefail
@@ -98,8 +99,14 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   local before after
   beside "$1"
   before=$(cpu_ticks "${PID[$1]}")
-  local body="{\"id\": \"${ID[$1]}\"}"
-  [[ $METHOD == GetUser ]] || body='{"page": {"page_size": 20}}'
+  local body
+  case $METHOD in
+    GetUser) body="{\"id\": \"${ID[$1]}\"}" ;;
+    ListUsers) body='{"page": {"page_size": 20}}' ;;
+    # New emails every round (each server has its own store), so every call is a durable write.
+    CreateUser) body="{\"email\": \"r$round-{{n}}@bench.test\", \"display_name\": \"R {{n}}\"}" ;;
+    *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser)" >&2; exit 1 ;;
+  esac
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
     --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "$body" >"$WORK/run.json" 2>"$WORK/run.err" ||
