@@ -8,11 +8,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
+#include "tests/support/held_request.h"
 #include "tests/support/network.h"
 #include "user/v1/user.grpc.pb.h"
 
@@ -28,10 +30,15 @@ using ::hermes::testing::TestChannel;
 // One Watch stream, read on the test's thread.
 class WatchStream {
  public:
-  WatchStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& name) {
+  WatchStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
+              size_t unknown_bytes = 0) {
     context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     HealthCheckRequest request;
     request.set_service(name);
+    if (unknown_bytes > 0) {  // a field of a later version of the message, or padding
+      request.GetReflection()->MutableUnknownFields(&request)->AddLengthDelimited(
+          99, std::string(unknown_bytes, 'x'));
+    }
     reader_ = Health::NewStub(channel)->Watch(&context_, request);
   }
 
@@ -58,10 +65,13 @@ class WatchStream {
 
 class HealthServiceTest : public ::testing::Test {
  protected:
-  void Start(int max_streams) {
+  void Start(int max_streams,
+             std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+                 interceptors = {}) {
     auto started = GrpcServer::Start({.listen_address = "127.0.0.1:0",
                                       .credentials = grpc::InsecureServerCredentials(),
                                       .services = {{&service_, "user.v1.UserService"}},
+                                      .interceptors = std::move(interceptors),
                                       .max_streams = max_streams});
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
@@ -173,6 +183,16 @@ TEST_F(HealthServiceTest, Watch_RefusedAndCancelled_LeavesTheServerServing) {
   }
   server_->MarkNotServing();
   EXPECT_EQ(held.Next(), HealthCheckResponse::NOT_SERVING);
+}
+
+// gRPC keeps a stream's request until the stream ends: an idle Watch would hold what its
+// request carried (up to the message limit) for hours.
+TEST_F(HealthServiceTest, Watch_KeepsNoRequest) {
+  ::hermes::testing::HeldRequestProbe<HealthCheckRequest> probe("/grpc.health.v1.Health/Watch");
+  Start(/*max_streams=*/4, probe.Interceptors());
+  WatchStream big(channel_, "user.v1.UserService", /*unknown_bytes=*/1 << 20);
+  EXPECT_EQ(big.Next(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(probe.sizes(), std::vector<size_t>{0});
 }
 
 TEST_F(HealthServiceTest, Check_ReportsTheDrain) {

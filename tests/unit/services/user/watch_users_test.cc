@@ -25,11 +25,13 @@
 #include "libs/storage/sqlite_database.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
+#include "tests/support/held_request.h"
 #include "tests/support/loopback_server.h"
 
 namespace hermes::user {
 namespace {
 
+using ::hermes::testing::HeldRequestProbe;
 using ::hermes::testing::StartLoopbackServer;
 using ::hermes::testing::StubTo;
 using ::user::v1::WatchUsersRequest;
@@ -114,9 +116,12 @@ class WatchUsersReplayTest : public ::testing::Test {
     unpublished_.insert(sequences.begin(), sequences.end());
   }
   // Starts the service, with replay batches small enough to see each step.
-  void StartServer(WatchOptions options = {.replay_batch = 2}) {
+  void StartServer(
+      WatchOptions options = {.replay_batch = 2},
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+          interceptors = {}) {
     service_ = std::make_unique<UserServiceImpl>(*store_, fanout_, options);
-    server_ = StartLoopbackServer(service_.get(), "user.v1.UserService");
+    server_ = StartLoopbackServer(service_.get(), "user.v1.UserService", std::move(interceptors));
     ASSERT_NE(server_, nullptr);
     stub_ = StubTo<::user::v1::UserService>(*server_);
   }
@@ -200,6 +205,26 @@ class WatchUsersReplayTest : public ::testing::Test {
 };
 
 using Seqs = std::vector<int64_t>;
+
+// gRPC keeps a stream's request until the stream ends: a watcher would hold what its request
+// carried (unknown fields, up to the message limit) for as long as it watches.
+TEST_F(WatchUsersReplayTest, Watch_KeepsNoRequest) {
+  CreateUsers(2);
+  HeldRequestProbe<WatchUsersRequest> probe("/user.v1.UserService/WatchUsers");
+  StartServer({}, probe.Interceptors());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  WatchUsersRequest request;
+  request.set_after_sequence(1);
+  request.GetReflection()->MutableUnknownFields(&request)->AddLengthDelimited(
+      999, std::string(1 << 20, 'x'));  // a field of a later version of the message
+  auto reader = stub_->WatchUsers(&context, request);
+  WatchUsersResponse event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.sequence(), 2);
+  EXPECT_EQ(probe.sizes(), std::vector<size_t>{0});
+  context.TryCancel();
+}
 
 TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNoGap) {
   const std::vector<User> users = CreateUsers(30);  // 1-30
