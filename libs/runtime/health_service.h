@@ -50,8 +50,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   // Ignored after Shutdown: the server is going, and stays NOT_SERVING.
   void SetServing(bool serving);
 
-  // NOT_SERVING for good; every open Watch ends with UNAVAILABLE once NOT_SERVING was written
-  // to it, and a new one is refused UNAVAILABLE. Idempotent.
+  // NOT_SERVING for good; every open Watch ends with UNAVAILABLE once its last status was
+  // written (NOT_SERVING, or SERVICE_UNKNOWN for an unknown name), and a new one is refused
+  // UNAVAILABLE. Idempotent.
   void Shutdown();
 
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,

@@ -54,7 +54,8 @@ ABSL_FLAG(absl::Duration, reload_interval, absl::Seconds(5),
 
 ABSL_FLAG(int32_t, max_streams, 256,
           "Concurrent long-lived streams (WatchUsers, StreamOrderUpdates) this instance keeps "
-          "open; more get RESOURCE_EXHAUSTED (retry later)");
+          "open, and as many grpc.health.v1 Watch streams besides; more get RESOURCE_EXHAUSTED "
+          "(retry later)");
 
 ABSL_FLAG(bool, bench_no_chain, false,
           "BENCHMARKS ONLY: serve with no interceptor chain (no recovery, logging, metrics or "

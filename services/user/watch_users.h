@@ -69,7 +69,9 @@ class WatchUsersReactor final
  public:
   // Starts the stream (or finishes it at once with the error). The reactor is deleted after
   // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
-  // service's, limited to options.max_watchers) from its start until OnDone.
+  // service's, limited to options.max_watchers) from its start until OnDone. It keeps nothing
+  // of `request` (what it needs is copied before Start returns): the service then empties the
+  // request gRPC holds for the stream's life (api::ReleaseRequest).
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
                                   streams::StreamSlots& watchers,

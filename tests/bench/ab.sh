@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A/B comparison of two user-service configurations on GetUser (or ListUsers) throughput, for
-# changes whose effect is smaller than this machine's run-to-run noise (±20 %): both servers
-# run at once (each on a throw-away data dir with one user, plaintext, pinned to SERVER_CPU),
-# and hermes-load (pinned to LOAD_CPU) loads them in turn, ROUNDS short runs each, A then B.
+# A/B comparison of two user-service configurations on GetUser (or ListUsers, or CreateUser)
+# throughput, for changes whose effect is smaller than this machine's run-to-run noise (±20 %):
+# both servers run at once (each on a throw-away data dir with twenty users, plaintext, pinned
+# to SERVER_CPU), and hermes-load (pinned to LOAD_CPU) loads them in turn, ROUNDS short runs
+# each, A then B.
 # It prints every round and the medians, including the median of the per-round ratios B/A,
 # which is what to judge by: a round's two runs see nearly the same machine. Beside req/s it
 # prints the server's CPU time per call (from /proc/<pid>/stat, which leaves out what the
@@ -38,6 +39,10 @@ ROUNDS=${ROUNDS:-8}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
 METHOD=${METHOD:-GetUser}
+case $METHOD in
+  GetUser | ListUsers | CreateUser) ;;
+  *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser)" >&2; exit 1 ;;
+esac
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 
@@ -105,7 +110,6 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
     ListUsers) body='{"page": {"page_size": 20}}' ;;
     # New emails every round (each server has its own store), so every call is a durable write.
     CreateUser) body="{\"email\": \"r$round-{{n}}@bench.test\", \"display_name\": \"R {{n}}\"}" ;;
-    *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser)" >&2; exit 1 ;;
   esac
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
