@@ -126,24 +126,21 @@ std::vector<std::pair<HealthService::Watcher*, HealthService::Step>> HealthServi
   return steps;
 }
 
-void HealthService::SetServing(bool serving) {
-  std::vector<std::pair<Watcher*, Step>> steps;
-  {
-    absl::MutexLock lock(&mutex_);
-    if (shut_down_ || serving_ == serving) return;
-    serving_ = serving;
-    steps = Decide();
-  }
-  for (const auto& [watcher, step] : steps) watcher->Take(step);
+bool HealthService::Knows(absl::string_view name) const {
+  return name.empty() || names_.contains(name);
 }
 
-void HealthService::Shutdown() {
+void HealthService::SetServing(bool serving) { Change(serving, /*shut_down=*/false); }
+
+void HealthService::Shutdown() { Change(/*serving=*/false, /*shut_down=*/true); }
+
+void HealthService::Change(bool serving, bool shut_down) {
   std::vector<std::pair<Watcher*, Step>> steps;
   {
     absl::MutexLock lock(&mutex_);
-    if (shut_down_) return;
-    serving_ = false;
-    shut_down_ = true;
+    if (shut_down_ || (serving_ == serving && shut_down_ == shut_down)) return;
+    serving_ = serving;
+    shut_down_ = shut_down;
     steps = Decide();
   }
   for (const auto& [watcher, step] : steps) watcher->Take(step);
@@ -153,8 +150,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
                                                const HealthCheckRequest* request,
                                                HealthCheckResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool known = request->service().empty() || names_.contains(request->service());
-  if (!known) {
+  if (!Knows(request->service())) {
     // The name is not repeated back: it is the caller's, of any length.
     reactor->Finish(errors::GrpcError(grpc::StatusCode::NOT_FOUND,
                                       "no service of that name on this server", "service"));
@@ -162,7 +158,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
   }
   {
     absl::MutexLock lock(&mutex_);
-    response->set_status(StatusOf(known));
+    response->set_status(StatusOf(/*known=*/true));
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -170,7 +166,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
     grpc::CallbackServerContext* /*context*/, const HealthCheckRequest* request) {
-  const bool known = request->service().empty() || names_.contains(request->service());
+  const bool known = Knows(request->service());
   api::ReleaseRequest(request);
   std::optional<streams::StreamSlots::Slot> slot = slots_.TryTake();
   if (!slot.has_value()) {

@@ -31,6 +31,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/streams/stream_slots.h"
@@ -71,8 +72,12 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   // Every registered watcher's next step, for those that have one.
   std::vector<std::pair<Watcher*, Step>> Decide() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
+  // Whether `name` is "" or one of this server's.
+  bool Knows(absl::string_view name) const;
   // What `known` (a name of this server, or "") reports now.
   Status StatusOf(bool known) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // SetServing and Shutdown: the new state, then every watcher told; nothing once shut down.
+  void Change(bool serving, bool shut_down);
 
   const absl::flat_hash_set<std::string> names_;
   streams::StreamSlots slots_;
