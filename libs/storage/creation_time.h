@@ -17,14 +17,14 @@
 // too.
 //
 //   // orders_by_user_created, on (user_id, created_at DESC, ...), makes this one lookup.
-//   absl::StatusOr<CachedStatement> newest =
-//       db.Prepare("SELECT MAX(created_at) FROM orders WHERE user_id = ?1");
-//   (*newest)->BindText(1, user_id);
-//   absl::StatusOr<absl::Time> created_at = NewCreatedAt(**newest, Now());
+//   absl::StatusOr<absl::Time> created_at = NewCreatedAt(
+//       db, "SELECT MAX(created_at) FROM orders WHERE user_id = ?1",
+//       [&](Statement& newest) { newest.BindText(1, user_id); }, Now());
 #pragma once
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/storage/sqlite_database.h"
 #include "libs/storage/statement.h"
 
 namespace hermes::storage {
@@ -33,5 +33,16 @@ namespace hermes::storage {
 // `newest` reads, when `now` is not later. `newest` is a SELECT of one value with its
 // parameters bound; NULL (no record yet) means no floor. `now` has microsecond precision.
 absl::StatusOr<absl::Time> NewCreatedAt(Statement& newest, absl::Time now);
+
+// The same, running `newest_sql` on `db`'s cached statement with the parameters `bind` sets,
+// as RunStatement runs a write.
+template <typename Bind>
+absl::StatusOr<absl::Time> NewCreatedAt(SqliteDatabase& db, absl::string_view newest_sql, Bind bind,
+                                        absl::Time now) {
+  absl::StatusOr<CachedStatement> newest = db.Prepare(newest_sql);
+  if (!newest.ok()) return newest.status();
+  bind(**newest);
+  return NewCreatedAt(**newest, now);
+}
 
 }  // namespace hermes::storage

@@ -309,20 +309,19 @@ absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {
         return WriteOutcome{.order = *std::move(order), .changed = false};
       }
     }
-    absl::StatusOr<CachedStatement> newest = db.Prepare(kSelectNewestCreatedAt);
-    if (!newest.ok()) return newest.status();
-    (*newest)->BindText(1, new_order.user_id);
-    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, Now());
-    if (!now.ok()) return now.status();
-    absl::StatusOr<std::string> id = storage::NewRecordId(*now);
+    absl::StatusOr<absl::Time> created_at = storage::NewCreatedAt(
+        db, kSelectNewestCreatedAt,
+        [&](Statement& newest) { newest.BindText(1, new_order.user_id); }, Now());
+    if (!created_at.ok()) return created_at.status();
+    absl::StatusOr<std::string> id = storage::NewRecordId(*created_at);
     if (!id.ok()) return id.status();
     Order order{.id = *std::move(id),
                 .user_id = new_order.user_id,
                 .items = new_order.items,
                 .status = OrderStatus::kPending,
                 .total_cents = new_order.total_cents,
-                .created_at = *now,
-                .updated_at = *now};
+                .created_at = *created_at,
+                .updated_at = *created_at};
     absl::Status status = RunStatement(db, kInsertOrder, [&](Statement& stmt) {
       stmt.BindText(1, order.id)
           .BindText(2, order.user_id)

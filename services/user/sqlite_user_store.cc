@@ -289,12 +289,11 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
 
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
   absl::StatusOr<UserEvent> event = Write("", [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-    absl::StatusOr<CachedStatement> newest = db.Prepare(kSelectNewestCreatedAt);
-    if (!newest.ok()) return newest.status();
     const absl::Time committed = Now();  // the event's time, as every event's: the clock's
-    absl::StatusOr<absl::Time> now = storage::NewCreatedAt(**newest, committed);
-    if (!now.ok()) return now.status();
-    absl::StatusOr<std::string> id = storage::NewRecordId(*now);
+    absl::StatusOr<absl::Time> created_at = storage::NewCreatedAt(
+        db, kSelectNewestCreatedAt, [](Statement&) {}, committed);
+    if (!created_at.ok()) return created_at.status();
+    absl::StatusOr<std::string> id = storage::NewRecordId(*created_at);
     if (!id.ok()) return id.status();
     absl::StatusOr<std::string> etag = NewEtag("");
     if (!etag.ok()) return etag.status();
@@ -302,8 +301,8 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
               .email = new_user.email,
               .display_name = new_user.display_name,
               .status = UserStatus::kActive,
-              .created_at = *now,
-              .updated_at = *now,
+              .created_at = *created_at,
+              .updated_at = *created_at,
               .etag = *std::move(etag)};
     // The UNIQUE constraint decides; DO NOTHING makes a taken email a row count of 0 instead
     // of an error to pick apart. A clash of ids (80 random bits within one millisecond) would
