@@ -68,8 +68,7 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
       if (call_.method->type != RpcType::kUnary && call_.context->IsCancelled()) {
         // A stream whose caller went away (or whose server is stopping): whatever the handler
         // says now (a reactor's OnCancel answers CANCELLED, but another may not) nobody
-        // receives. Report
-        // what happened, so cancellations do not inflate error rates.
+        // receives. Report what happened, so cancellations do not inflate error rates.
         grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
         Finish(cancelled);
       } else {

@@ -1,8 +1,8 @@
 // StreamSlots: how many streams of one kind an instance holds open, against a limit (the
 // services' --max_streams). The streaming reactors (WatchUsers, StreamOrderUpdates, and the
-// health service's Watch) take a slot when they start and give it
-// back in OnDone, when gRPC is done with the call (not when the reactor is deleted, which may
-// be later: a task posted to the delivery thread can still hold it).
+// health service's Watch) take a slot when they start and give it back in OnDone, when gRPC is
+// done with the call (not when the reactor is deleted, which may be later: a task posted to the
+// delivery thread can still hold it).
 //
 //   StreamSlots slots(options.max_streams);               // one per service, outlives its streams
 //   std::optional<StreamSlots::Slot> slot = slots.TryTake();

@@ -24,9 +24,10 @@
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
 # (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
-# METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users), BESIDE (space-separated LOAD:IN_FLIGHT,
-# each run as long as the main one on the same server: ListUsers, a page of 20; GetUserMiss,
-# GetUser of an id no user has, which no cache answers, so every call reads the store).
+# METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users), BESIDE
+# (space-separated LOAD:IN_FLIGHT, each run as long as the main one on the same server:
+# ListUsers, a page of 20; GetUserMiss, GetUser of an id no user has, which no cache answers,
+# so every call reads the store).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
