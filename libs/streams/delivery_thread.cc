@@ -1,5 +1,7 @@
 #include "libs/streams/delivery_thread.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace hermes::streams {
@@ -20,6 +22,7 @@ void DeliveryThread::Post(std::function<void()> task) {
 }
 
 void DeliveryThread::Run() {
+  pthread_setname_np(pthread_self(), "hermes-delivery");  // at most 15 characters
   std::deque<std::function<void()>> batch;
   while (true) {
     {

@@ -8,7 +8,10 @@
 // StartWrite before returning: at 200 writes/s writes timed out (DEADLINE_EXCEEDED after 5 s),
 // new watchers could not subscribe and GetUser starved (README, "Decisions and deviations").
 // Posted here instead, the waker is a flag and a push, and the fan-out's own waking of its idle
-// subscribers runs here too (WakesOnDeliveryThread).
+// subscribers runs here too (WakesOnDeliveryThread). What runs here is the pump of a stream that
+// was idle and has something again, and a pump that must read the store; a stream with more
+// ready when a write completes starts the next one from gRPC's completing thread
+// (StreamPump::OnWriteDone), without a hand-off to this thread per message.
 //
 // The thread runs at normal priority. A lower one (nice +5 or +10) was measured: it kept
 // GetUser's p99 about halved under a fan-out overload, but the delivery thread then got too
@@ -44,6 +47,10 @@ class DeliveryThread {
   // Queues `task`; it runs on the delivery thread after the tasks posted before it.
   void Post(std::function<void()> task);
 
+  // Whether the caller is this delivery thread (named "hermes-delivery", for top -H and perf):
+  // where work that may block, a store read, belongs.
+  bool IsCurrent() const { return std::this_thread::get_id() == thread_.get_id(); }
+
  private:
   void Run();
 
@@ -70,6 +77,8 @@ class PumpedByDeliveryThread {
 
   virtual void Pump() = 0;
   void SchedulePump();
+  // Whether this runs on the delivery thread (a posted Pump) rather than on a gRPC thread.
+  bool OnDeliveryThread() const { return delivery_.IsCurrent(); }
   void ReleaseGrpcReference() { Unref(); }
   // For a task of the reactor's own posted elsewhere (a HandlerPool): a reference it holds
   // until it calls Release, so that the reactor outlives it.

@@ -34,12 +34,16 @@
 // A reactor registered raw (a grpc::ByteBuffer base: StreamOrderUpdates, which parses its own
 // requests) still says what to send as a Response; the pump serializes it before writing.
 //
-// Pump runs on any thread at the start, then on the delivery thread (SchedulePump: the
-// fan-out's waker, OnWriteDone and a Next that yields post it there). A stream whose first
-// Next may read the store (WatchUsers' replay) is started with SchedulePump instead, so that
-// no store read runs on the gRPC thread that received the call. A posted Pump holds a reference, so
-// the reactor is deleted when gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no
-// posted task is left.
+// Where Pump runs: on any thread at the start; on the delivery thread when the fan-out's waker
+// or a Next that yields posts it there (SchedulePump); and, when a write completes, at once on
+// the gRPC thread that completed it (OnWriteDone), so that a stream with a backlog goes on
+// writing without a hand-off to the delivery thread and back per message: measured on
+// WatchUsers (README, "Performance"), 1,000 watchers at 200 writes/s got all 2,000,000 messages
+// instead of about a quarter of them before every watcher overflowed. So a Next must not block
+// unless OnDeliveryThread(): one that would read the store returns kYield instead, and reads on
+// the delivery thread (WatchUsers' replay). A stream whose first Next may read the store is
+// started with SchedulePump. A posted Pump holds a reference, so the reactor is deleted when
+// gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no posted task is left.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -81,7 +85,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       if (!ok && !finished_) finish = finished_ = true;
     }
     if (ok) {
-      SchedulePump();
+      Pump();  // here, on gRPC's thread: see the top of the file
     } else if (finish) {
       this->Finish(grpc::Status::CANCELLED);
     }
@@ -112,8 +116,9 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
 
  protected:
   // kYield: nothing to write yet, but more work to do (a replay whose batch was all filtered
-  // out): the pump is posted again, so that one Pump does a bounded amount of work and other
-  // streams' pumps on the delivery thread get their turn.
+  // out, or a store read while !OnDeliveryThread()): the pump is posted again, so that one Pump
+  // does a bounded amount of work, other streams' pumps on the delivery thread get their turn,
+  // and nothing blocks a gRPC thread.
   enum class Step { kWrite, kIdle, kYield, kFinish };
   using Fanout = EventFanout<Event>;
 

@@ -168,8 +168,10 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
     // shows that events were committed but not seen here.
     if (replay_.empty() && last_ < replay_to_) {
       // One batch a call: a call would otherwise read up to --event_retention events under the
-      // stream's lock, holding the delivery thread from every other stream.
-      if (read_a_batch) return Step::kYield;
+      // stream's lock, holding the delivery thread from every other stream. And never on a
+      // gRPC thread (a pump from a write's completion): the pump is posted to the delivery
+      // thread, which reads.
+      if (read_a_batch || !OnDeliveryThread()) return Step::kYield;
       read_a_batch = true;
       if (grpc::Status status = ReadReplayBatch(); !status.ok()) {
         finish_status_ = std::move(status);
@@ -195,6 +197,8 @@ WatchUsersReactor::Step WatchUsersReactor::Next(::user::v1::WatchUsersResponse* 
             // Behind since it last read the log: the live events piled up while it replayed,
             // and they are in the log too. Behind while following live events: a slow reader.
             if (read_log_since_live_ && catch_ups_ < kMaxCatchUps) {
+              // The overflow is final: the delivery thread's TryPop finds it again, and reads.
+              if (!OnDeliveryThread()) return Step::kYield;
               if (grpc::Status status = CatchUp(); !status.ok()) {
                 finish_status_ = std::move(status);
                 return Step::kFinish;

@@ -37,6 +37,7 @@ class FakeReactorBase {
   void StartWrite(const Response* response, grpc::WriteOptions options) {
     EXPECT_TRUE(finishes.empty()) << "a write started after Finish";
     writes.push_back({response->sequence(), options.get_buffer_hint()});
+    write_threads.push_back(std::this_thread::get_id());
   }
   void Finish(const grpc::Status& status) {
     finishes.push_back(status.error_code());
@@ -44,6 +45,7 @@ class FakeReactorBase {
   }
 
   std::vector<Write> writes;
+  std::vector<std::thread::id> write_threads;  // where each write was started
   std::vector<grpc::StatusCode> finishes;
   std::string finish_message;
 };
@@ -63,9 +65,11 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
   int yields = 0;                              // Next says kYield this many times first
   std::vector<std::thread::id> yielded_on;     // where each of those Next calls ran
   int throw_on_call = 0;                       // the Next call (1, 2, ...) that throws; 0: none
+  std::vector<bool> next_on_delivery_thread;   // OnDeliveryThread() in each Next call
 
  private:
   Step Next(Response* out, bool /*looking_ahead*/) override {
+    next_on_delivery_thread.push_back(OnDeliveryThread());
     if (++calls_ == throw_on_call) throw std::bad_alloc();
     if (yields > 0) {
       --yields;
@@ -139,6 +143,22 @@ TEST_F(StreamPumpTest, NextYields_PumpedAgainOnTheDeliveryThread_ThenWrites) {
   EXPECT_NE(reactor_->yielded_on[1], std::this_thread::get_id());
   EXPECT_NE(reactor_->yielded_on[2], std::this_thread::get_id());
   EXPECT_TRUE(reactor_->finishes.empty());
+}
+
+// A completed write starts the next one at once, on the thread that completed it (gRPC's),
+// without a hand-off to the delivery thread and back; a Next called there learns that it is not
+// on the delivery thread (and must not block).
+TEST_F(StreamPumpTest, WriteDone_NextWriteStartsOnTheCompletingThread) {
+  reactor_->ready = {1, 2};
+  reactor_->MarkStarted();
+  reactor_->SchedulePump();
+  Drain();  // the first write, and a look at the second, on the delivery thread
+  reactor_->OnWriteDone(true);
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, true}, {2, false}}));
+  ASSERT_EQ(reactor_->write_threads.size(), 2u);
+  EXPECT_NE(reactor_->write_threads[0], std::this_thread::get_id());
+  EXPECT_EQ(reactor_->write_threads[1], std::this_thread::get_id());
+  EXPECT_EQ(reactor_->next_on_delivery_thread, (std::vector<bool>{true, true, false}));
 }
 
 TEST_F(StreamPumpTest, LongBacklog_AtMost32BufferedInARow) {

@@ -2,7 +2,9 @@
 // enough to see each step: a filtered replay sends only the matches, in order, then goes live
 // with no gap and no duplicate; events pruned while a replay reads them end the stream with
 // OUT_OF_RANGE instead of being skipped, and pruning what the replay has passed does not.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -37,6 +39,13 @@ using ::hermes::testing::StubTo;
 using ::user::v1::WatchUsersRequest;
 using ::user::v1::WatchUsersResponse;
 
+// The calling thread's name: "hermes-delivery" for a service's delivery thread.
+std::string ThreadName() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
 // The real store, with a hook around each ReadEvents (the replay's read): where a test prunes
 // the log "meanwhile", at a point the public API cannot time.
 class HookedStore final : public UserStore {
@@ -53,6 +62,11 @@ class HookedStore final : public UserStore {
   int reads() const {
     absl::MutexLock lock(&mu_);
     return reads_;
+  }
+  // The name of the thread each RetainedEvents call ran on.
+  std::vector<std::string> retained_events_threads() const {
+    absl::MutexLock lock(&mu_);
+    return retained_events_threads_;
   }
   std::atomic<bool> throw_in_retained_events{false};  // as an allocation failure would
 
@@ -80,6 +94,10 @@ class HookedStore final : public UserStore {
   }
   absl::StatusOr<EventRange> RetainedEvents() override {
     if (throw_in_retained_events) throw std::bad_alloc();
+    {
+      absl::MutexLock lock(&mu_);
+      retained_events_threads_.push_back(ThreadName());
+    }
     return store_->RetainedEvents();
   }
   absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
@@ -91,6 +109,7 @@ class HookedStore final : public UserStore {
   mutable absl::Mutex mu_;
   Hook hook_ ABSL_GUARDED_BY(mu_);
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> retained_events_threads_ ABSL_GUARDED_BY(mu_);
 };
 
 class WatchUsersReplayTest : public ::testing::Test {
@@ -247,6 +266,27 @@ TEST_F(WatchUsersReplayTest, FilteredReplay_OnlyTheMatchesInOrder_ThenLiveWithNo
   watch->context.TryCancel();
 }
 
+// The replay reads the log on the service's delivery thread only. A completed write pumps the
+// next one on gRPC's thread; a Next there that has to read (the next batch) yields to the
+// delivery thread rather than block one of the few threads that serve every stream.
+TEST_F(WatchUsersReplayTest, Replay_ReadsTheLogOnTheDeliveryThreadOnly) {
+  CreateUsers(20);  // 1-20
+  absl::Mutex mu;
+  std::vector<std::string> readers;
+  store_->SetReadHook([&](const UserStore::EventQuery&, HookedStore::When when) {
+    if (when != HookedStore::When::kBeforeRead) return;
+    absl::MutexLock lock(&mu);
+    readers.push_back(ThreadName());
+  });
+  StartServer();  // batches of two
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(19).size(), 19u);
+  watch->context.TryCancel();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(readers.size(), 10u);  // 2-3, 4-5, ..., 18-19, and 20 alone
+  EXPECT_THAT(readers, ::testing::Each(std::string("hermes-delivery")));
+}
+
 // Live events committed while a watcher replays pile up in its subscription however fast the
 // client reads: past buffer_events, it takes a new subscription and reads what it missed from
 // the log (as a resume would) instead of ending RESOURCE_EXHAUSTED right after the replay.
@@ -263,6 +303,11 @@ TEST_F(WatchUsersReplayTest, FellBehindWhileReplaying_CatchesUpFromTheLog_NoGapN
   CreateOrDie("live@x");  // 12: live, on the new subscription
   EXPECT_EQ(watch->Take(1), (Seqs{12}));
   watch->context.TryCancel();
+  // Where the log stands: read as the call starts, on gRPC's thread that received it, then for
+  // the catch-up on the delivery thread, like every read after the start.
+  const std::vector<std::string> threads = store_->retained_events_threads();
+  ASSERT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads[1], "hermes-delivery");
 }
 
 // A watcher that falls behind during every replay (the writes outpace what it reads) catches
