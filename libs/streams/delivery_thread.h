@@ -1,6 +1,7 @@
-// DeliveryThread: one background thread that runs the work of streaming reactors (serializing
-// the next event and starting its write), so that publishing an event costs its publisher a
-// queue push per subscriber, not a serialization and a gRPC write each.
+// DeliveryThread: one background thread that runs the work of streaming reactors that must not
+// run where it arises (serializing the next event and starting its write, for a stream that a
+// new event wakes; reading the store), so that publishing an event costs its publisher a queue
+// push per subscriber, not a serialization and a gRPC write each.
 //
 // Why: EventFanout runs a subscriber's waker under the fan-out's lock, and (it once did, and
 // still does without WakesOnDeliveryThread below) on the publishing writer's thread. With the

@@ -2,7 +2,7 @@
 // StreamOrderUpdates), written once. A reactor derives from StreamPump<its gRPC reactor base,
 // its response type, the fan-out's event type> and says only what to send next (Next); the
 // pump holds the stream's fan-out subscription and its stream slot, writes one response at a
-// time on the service's DeliveryThread, finishes the stream, and lets both go in OnDone.
+// time (see "Where Pump runs" below), finishes the stream, and lets both go in OnDone.
 //
 //   class WatchUsersReactor final
 //       : public streams::StreamPump<grpc::ServerWriteReactor<Response>, Response, UserEvent> {
@@ -12,7 +12,7 @@
 //   reactor->Subscribe(fanout, capacity);
 //   reactor->StartSendInitialMetadata();
 //   reactor->MarkStarted();   // from now on Pump writes
-//   reactor->Pump();
+//   reactor->Pump();          // or SchedulePump(), if the first Next may read the store
 //
 // Looking ahead: after choosing a write, the pump asks Next for the one after it. While more
 // is ready, a write carries gRPC's buffer hint, so a backlog leaves in one HTTP/2 write, TLS
@@ -21,13 +21,15 @@
 // so waiting for OnWriteDone cannot stall.) Nothing is buffered without a write known to
 // follow: the last one ready goes out unbuffered, which flushes the stream, and so does every
 // (kMaxBufferedWrites + 1)-th, which bounds what a stream holds in gRPC. The price: a buffered
-// message waits for this stream's next Pump on the delivery thread, behind other streams' —
+// message waits for this stream's next Pump, behind other streams' work on gRPC's threads —
 // only ever on a backlog, which is late already. Measured on WatchUsers (README,
 // "Performance"): about twice the messages delivered under overload.
 //
 // Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
-// ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), instead of
-// escaping into the delivery thread, which would end the process. A reactor's own callback that
+// ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so does
+// a yield that cannot be posted, instead of escaping: into the delivery thread, that would end
+// the process; into gRPC's thread (a pump from OnWriteDone), gRPC would swallow it and the call
+// would never finish, its reactor and slot kept for good. A reactor's own callback that
 // fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a write about to
 // start.
 //
@@ -171,7 +173,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       } catch (...) {
         // Choosing the next message threw (an allocation failed, in a replay's read, say):
         // this stream ends as a handler that throws does, which the recovery stage reports as
-        // INTERNAL, logged and counted; the delivery thread and the other streams go on.
+        // INTERNAL, logged and counted; the thread and the other streams go on.
         ahead_ = Step::kIdle;
         finish_status_ = errors::HandlerThrew();
         step = Step::kFinish;
@@ -194,7 +196,18 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     if (step == Step::kWrite) {
       StartWriting(options);
     } else if (step == Step::kYield) {
-      SchedulePump();
+      try {
+        SchedulePump();
+      } catch (...) {
+        // Not posted (an allocation failed), so nothing would pump this stream again: it ends
+        // as a throwing handler's call (see Exceptions at the top of the file).
+        {
+          absl::MutexLock lock(&mutex_);
+          if (finished_) return;
+          finished_ = true;
+        }
+        this->Finish(errors::HandlerThrew());
+      }
     } else {
       this->Finish(status);
     }

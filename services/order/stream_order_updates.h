@@ -3,9 +3,11 @@
 // The sync version held two threads per open stream (the handler writing, a reader thread
 // reading) and woke each every poll interval; a reactor holds none while it waits. gRPC runs
 // it when a request arrives (OnReadDone), a write completes or the client cancels; the
-// fan-out's waker, when a status change is queued for it. Its writes are started on the
-// service's DeliveryThread (libs/streams/delivery_thread.h), never on the thread that
-// published the change (the committing writer) nor inline in gRPC's write completions.
+// fan-out's waker, when a status change is queued for it. Its writes are never started on the
+// thread that published the change (the committing writer): on the service's DeliveryThread
+// when the waker finds it idle, and in gRPC's write completion when more is ready
+// (libs/streams/stream_pump.h, libs/streams/delivery_thread.h). Choosing the next message
+// never blocks: it takes what the fan-out queued.
 //
 // The method is registered raw and the reactor parses each request itself
 // (libs/api/parse_request.h): gRPC 1.51 reports a request it cannot parse exactly as it reports

@@ -25,8 +25,9 @@
 // (libs/streams/stream_pump.h). The reactor's work after the start (serializing the next event,
 // starting its write) never runs on the thread that published the event (the committing writer):
 // it runs on the service's DeliveryThread when the fan-out wakes an idle watcher, and in gRPC's
-// write completion when more is ready (libs/streams/delivery_thread.h). Reads of the log run on
-// the DeliveryThread only: Next yields to it rather than read on a gRPC thread. A task posted
+// write completion when more is ready (libs/streams/delivery_thread.h). After the start (which
+// reads where the log stands), reads of the log run on the DeliveryThread only: Next yields to
+// it rather than read on a gRPC thread. A task posted
 // there holds a reference, so the reactor is deleted when gRPC is done with it (OnDone) and no
 // posted task is left. The interceptor chain sees these calls like any other (gRPC runs
 // interceptors for callback methods too): they are logged, counted and traced.

@@ -66,11 +66,13 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
   std::vector<std::thread::id> yielded_on;     // where each of those Next calls ran
   int throw_on_call = 0;                       // the Next call (1, 2, ...) that throws; 0: none
   std::vector<bool> next_on_delivery_thread;   // OnDeliveryThread() in each Next call
+  bool yield_off_delivery_thread = false;      // as a Next that would read the store
 
  private:
   Step Next(Response* out, bool /*looking_ahead*/) override {
     next_on_delivery_thread.push_back(OnDeliveryThread());
     if (++calls_ == throw_on_call) throw std::bad_alloc();
+    if (yield_off_delivery_thread && !OnDeliveryThread()) return Step::kYield;
     if (yields > 0) {
       --yields;
       yielded_on.push_back(std::this_thread::get_id());
@@ -94,7 +96,8 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
 
 class StreamPumpTest : public ::testing::Test {
  protected:
-  // Completes the write in flight and waits until the Pump it posts has run.
+  // Completes the write in flight (which pumps at once, on this thread) and waits until any
+  // Pump posted meanwhile has run.
   void CompleteWrite() {
     reactor_->OnWriteDone(true);
     Drain();
@@ -159,6 +162,22 @@ TEST_F(StreamPumpTest, WriteDone_NextWriteStartsOnTheCompletingThread) {
   EXPECT_NE(reactor_->write_threads[0], std::this_thread::get_id());
   EXPECT_EQ(reactor_->write_threads[1], std::this_thread::get_id());
   EXPECT_EQ(reactor_->next_on_delivery_thread, (std::vector<bool>{true, true, false}));
+}
+
+// A Next that must not run on gRPC's thread (one that would read the store) yields there: the
+// completion posts the pump, and the next write starts on the delivery thread.
+TEST_F(StreamPumpTest, WriteDone_NextYieldsOffTheDeliveryThread_WrittenFromTheDeliveryThread) {
+  reactor_->yield_off_delivery_thread = true;
+  reactor_->ready = {1};
+  reactor_->MarkStarted();
+  reactor_->SchedulePump();
+  Drain();
+  reactor_->ready = {2};
+  CompleteWrite();  // Next yields on this thread; the posted pump writes
+  EXPECT_EQ(reactor_->writes, (std::vector<Write>{{1, false}, {2, false}}));
+  ASSERT_EQ(reactor_->write_threads.size(), 2u);
+  EXPECT_EQ(reactor_->write_threads[1], reactor_->write_threads[0]);  // the delivery thread
+  EXPECT_NE(reactor_->write_threads[1], std::this_thread::get_id());
 }
 
 TEST_F(StreamPumpTest, LongBacklog_AtMost32BufferedInARow) {

@@ -282,6 +282,7 @@ TEST_F(WatchUsersReplayTest, Replay_ReadsTheLogOnTheDeliveryThreadOnly) {
   std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
   EXPECT_EQ(watch->Take(19).size(), 19u);
   watch->context.TryCancel();
+  store_->SetReadHook(nullptr);  // it refers to this scope's locals
   absl::MutexLock lock(&mu);
   EXPECT_EQ(readers.size(), 10u);  // 2-3, 4-5, ..., 18-19, and 20 alone
   EXPECT_THAT(readers, ::testing::Each(std::string("hermes-delivery")));
