@@ -98,14 +98,16 @@ bool IsWhiteSpace(char32_t point) {
 }  // namespace
 
 absl::Status ValidateDisplayName(absl::string_view name) {
-  const std::optional<std::vector<char32_t>> decoded = errors::CodePoints(name);
-  if (!decoded.has_value()) {
+  // Counted before it is decoded: decoding a name near the 4 MiB message limit would take
+  // 16 MiB (four bytes a code point) only to refuse it.
+  const std::optional<size_t> length = errors::CodePointCount(name);
+  if (!length.has_value()) {
     return errors::InvalidArgument("display_name", "display_name is not valid UTF-8");
   }
-  const std::vector<char32_t>& points = *decoded;
-  if (points.empty() || points.size() > kMaxDisplayName) {
+  if (*length == 0 || *length > kMaxDisplayName) {
     return errors::InvalidArgument("display_name", "display_name must be 1-100 characters");
   }
+  const std::vector<char32_t> points = errors::CodePoints(name).value_or(std::vector<char32_t>{});
   if (std::any_of(points.begin(), points.end(), IsControl)) {
     return errors::InvalidArgument("display_name",
                                    "display_name must not contain control characters");
