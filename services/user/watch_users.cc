@@ -132,12 +132,15 @@ grpc::Status WatchUsersReactor::ReadReplayBatch() {
   // sequences, so the first event read cannot tell). An unfiltered read also checks that it
   // holds exactly last_ + 1 .. last_ + n (its sequences increase, so its first and last tell):
   // sequences are contiguous unless the log was changed by hand, and a hole is then reported
-  // the same way rather than skipped.
+  // the same way rather than skipped. And it holds as many as it asked for, or every one up to
+  // `through`: a short read that stops before it lost the log's newest events.
   std::vector<UserEvent>& events = page->events;
   const bool pruned = page->oldest_retained == 0 || page->oldest_retained > last_ + 1;
-  const bool hole = !filter_.has_value() &&
-                    (events.empty() || events.front().sequence != last_ + 1 ||
-                     events.back().sequence != last_ + static_cast<int64_t>(events.size()));
+  const int64_t expected = std::min<int64_t>(limit, through - last_);
+  const bool hole =
+      !filter_.has_value() && (static_cast<int64_t>(events.size()) != expected ||
+                               (!events.empty() && (events.front().sequence != last_ + 1 ||
+                                                    events.back().sequence != last_ + expected)));
   if (pruned || hole) {
     return errors::GrpcError(grpc::StatusCode::OUT_OF_RANGE,
                              absl::StrCat("events after ", last_,

@@ -408,6 +408,23 @@ TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
   ExpectPrunedWhileReplaying(*watch, 1);
 }
 
+// The newest events deleted by hand: the log's newest sequence (which deleting does not lower)
+// says they were committed, so the replay's last, short read reports them missing rather than
+// going live past them.
+TEST_F(WatchUsersReplayTest, NewestEventsDeletedByHand_Unfiltered_OutOfRange) {
+  CreateUsers(6);
+  {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Execute("DELETE FROM user_events WHERE sequence >= 5").ok());
+  }
+  StartServer();
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(10), (Seqs{2, 3}));  // then {4} where 4-5 were due
+  ExpectPrunedWhileReplaying(*watch, 3);
+}
+
 // The regression a review found: the oldest retained event was looked up after the read, in a
 // snapshot of its own, so a prune right after a read that had everything ended the stream.
 TEST_F(WatchUsersReplayTest, PrunedRightAfterTheRead_Filtered_TheEventsReadStillGo) {
