@@ -70,19 +70,21 @@ grpc::Status OrderServiceImpl::List(const ::order::v1::ListOrdersRequest& reques
 grpc::Status OrderServiceImpl::Create(const grpc::ServerContextBase& context,
                                       const ::order::v1::CreateOrderRequest& request,
                                       ::order::v1::CreateOrderResponse* response) {
-  absl::StatusOr<NewOrder> order = ValidateCreate(request);
-  if (!order.ok()) return errors::ToGrpcStatus(order.status());
+  if (absl::Status key = ValidateCreateKey(request); !key.ok()) return errors::ToGrpcStatus(key);
   // A retry of a create that already happened (its reply was lost) is answered first, even
-  // while the user service is down or after the user changed: it creates nothing.
-  if (!order->request_id.empty()) {
+  // while the user service is down, after the user changed, or with a body that would now be
+  // refused: it creates nothing, and returns the first order as it is now.
+  if (!request.request_id().empty()) {
     absl::StatusOr<std::optional<Order>> existing =
-        store_.FindByRequestId(order->user_id, order->request_id);
+        store_.FindByRequestId(request.user_id(), request.request_id());
     if (!existing.ok()) return errors::ToGrpcStatus(existing.status());
     if (existing->has_value()) {
       ToProto(**existing, response->mutable_order());
       return grpc::Status::OK;
     }
   }
+  absl::StatusOr<NewOrder> order = ValidateCreate(request);
+  if (!order.ok()) return errors::ToGrpcStatus(order.status());
   if (absl::Status user = users_.CheckCanOrder(context, order->user_id); !user.ok()) {
     return errors::ToGrpcStatus(user);
   }

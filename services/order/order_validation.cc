@@ -28,15 +28,20 @@ absl::Status ValidateId(absl::string_view id, absl::string_view field) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<NewOrder> ValidateCreate(const ::order::v1::CreateOrderRequest& request) {
+absl::Status ValidateCreateKey(const ::order::v1::CreateOrderRequest& request) {
   if (request.user_id().empty()) return errors::InvalidArgument("user_id", "user_id is required");
-  if (request.items_size() < 1 || request.items_size() > kMaxItems) {
-    return errors::InvalidArgument("items", "an order has 1-100 items");
-  }
   if (const std::optional<size_t> length = errors::CodePointCount(request.request_id());
       !length.has_value() || *length > kMaxRequestId) {
     return errors::InvalidArgument("request_id",
                                    "request_id must be at most 128 characters of valid UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NewOrder> ValidateCreate(const ::order::v1::CreateOrderRequest& request) {
+  if (absl::Status key = ValidateCreateKey(request); !key.ok()) return key;
+  if (request.items_size() < 1 || request.items_size() > kMaxItems) {
+    return errors::InvalidArgument("items", "an order has 1-100 items");
   }
   NewOrder order{.user_id = request.user_id(), .request_id = request.request_id()};
   for (int i = 0; i < request.items_size(); ++i) {

@@ -15,8 +15,11 @@ namespace hermes::order {
 
 absl::Status ValidateId(absl::string_view id, absl::string_view field);
 
-// Items and the exact total (overflow of int64 cents is INVALID_ARGUMENT on the price of the
-// item that made it overflow, `items[i].price_cents`).
+// What names a create for its retries: user_id (required) and request_id (at most 128 code
+// points of valid UTF-8). A retry is looked up with these alone, before the rest is checked.
+absl::Status ValidateCreateKey(const ::order::v1::CreateOrderRequest& request);
+// The key, the items and the exact total (overflow of int64 cents is INVALID_ARGUMENT on the
+// price of the item that made it overflow, `items[i].price_cents`).
 absl::StatusOr<NewOrder> ValidateCreate(const ::order::v1::CreateOrderRequest& request);
 absl::StatusOr<ListOrdersQuery> ValidateList(const ::order::v1::ListOrdersRequest& request,
                                              api::Page* page);

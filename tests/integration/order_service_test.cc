@@ -555,6 +555,24 @@ TEST_F(OrderServiceTest, CreateOrder_RepeatedRequestIdReturnsSameOrder) {
   EXPECT_NE(third.id(), first.id());
 }
 
+// A retry is recognised by its user and request_id alone: one whose body differs, even one that
+// would be refused on its own (no items, a zero quantity), returns the first order unchanged;
+// a new request_id with that body is refused.
+TEST_F(OrderServiceTest, CreateOrder_RetryWithABodyThatWouldBeRefused_ReturnsTheFirstOrder) {
+  const OrderClient orders = Orders();
+  Order first;
+  ASSERT_TRUE(IsOk(orders.Create(user_.id(), {Item("sku", 2, 50)}, &first, "req-body")));
+  Order again;
+  ASSERT_TRUE(IsOk(orders.Create(user_.id(), {}, &again, "req-body")));
+  EXPECT_EQ(again.id(), first.id());
+  ASSERT_TRUE(IsOk(orders.Create(user_.id(), {Item("sku", 0, 50)}, &again, "req-body")));
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.total_cents(), 100);
+  EXPECT_TRUE(IsAppError(orders.Create(user_.id(), {Item("sku", 0, 50)}, nullptr, "req-other"),
+                         grpc::StatusCode::INVALID_ARGUMENT, ERROR_CODE_INVALID_ARGUMENT,
+                         "items[0].quantity"));
+}
+
 TEST_F(OrderServiceTest, CreateOrder_ConcurrentRetriesWithSameRequestIdCreateOneOrder) {
   constexpr int kRounds = 5;
   constexpr int kClients = 2;
