@@ -3,6 +3,8 @@
 // with no gap and no duplicate; events pruned while a replay reads them end the stream with
 // OUT_OF_RANGE instead of being skipped, and pruning what the replay has passed does not.
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 #include "services/user/user_service.h"
 #include "tests/support/held_request.h"
 #include "tests/support/loopback_server.h"
+#include "tests/support/network.h"
 
 namespace hermes::user {
 namespace {
@@ -165,6 +168,14 @@ class WatchUsersReplayTest : public ::testing::Test {
         });
   }
 
+  // Deletes the log's events `where` (SQL) as the sqlite3 shell would, outside the store.
+  void DeleteEventsByHand(const std::string& where) {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Execute("DELETE FROM user_events WHERE " + where).ok());
+  }
+
   // `count` users, emails prefix0@x, prefix1@x, ...: one CREATED event each, in order.
   std::vector<User> CreateUsers(int count, const std::string& prefix = "u") {
     std::vector<User> users;
@@ -288,6 +299,55 @@ TEST_F(WatchUsersReplayTest, Replay_ReadsTheLogOnTheDeliveryThreadOnly) {
   EXPECT_THAT(readers, ::testing::Each(std::string("hermes-delivery")));
 }
 
+// A client that stops reading does not keep its place: gRPC completes a write once its transport
+// has the bytes, even while HTTP/2 flow control holds them back, so the stream goes on to read
+// its overflow and ends, and its place under max_watchers is free for the next watcher. The
+// client gets RESOURCE_EXHAUSTED after what reached it, once it reads again.
+TEST_F(WatchUsersReplayTest, ClientStopsReading_EndsAtTheOverflow_ItsPlaceFreedAtOnce) {
+  StartServer({.max_watchers = 1, .buffer_events = 16});
+  grpc::ChannelArguments own_connection;
+  own_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  own_connection.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // its receive window stays at 64 KiB
+  auto stalled_stub = ::user::v1::UserService::NewStub(
+      grpc::CreateCustomChannel(testing::LoopbackAddress(server_->port()),
+                                grpc::InsecureChannelCredentials(), own_connection));
+  grpc::ClientContext stalled;
+  stalled.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto never_read = stalled_stub->WatchUsers(&stalled, WatchUsersRequest());
+  never_read->WaitForInitialMetadata();
+  // 8 KB an event: 64 of them are four times the client's window, and 48 past the buffer.
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(store_
+                    ->Create({.email = absl::StrCat("big", i, "@x"),
+                              .display_name = std::string(8192, 'n')})
+                    .ok());
+  }
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  grpc::Status next_watcher;
+  do {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto reader = stub_->WatchUsers(&context, WatchUsersRequest());
+    reader->WaitForInitialMetadata();  // the headers of a live stream, or a refusal
+    context.TryCancel();
+    next_watcher = reader->Finish();
+    if (next_watcher.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      absl::SleepFor(absl::Milliseconds(20));  // the place is still held: ask again
+    }
+  } while (next_watcher.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+           absl::Now() < deadline);
+  EXPECT_EQ(next_watcher.error_code(), grpc::StatusCode::CANCELLED)
+      << "the stalled watcher still holds the only place: " << next_watcher.error_message();
+
+  WatchUsersResponse event;
+  int received = 0;
+  while (never_read->Read(&event)) ++received;
+  EXPECT_LT(received, 64);
+  const grpc::Status status = never_read->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+}
+
 // Live events committed while a watcher replays pile up in its subscription however fast the
 // client reads: past buffer_events, it takes a new subscription and reads what it missed from
 // the log (as a resume would) instead of ending RESOURCE_EXHAUSTED right after the replay.
@@ -396,12 +456,7 @@ TEST_F(WatchUsersReplayTest, PrunedOnlyUpToWhereTheReplayStands_Filtered_GoesOn)
 // unfiltered replay meets is reported as missing events, never skipped.
 TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
   CreateUsers(6);
-  {
-    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
-        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
-    ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)->Execute("DELETE FROM user_events WHERE sequence = 3").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(DeleteEventsByHand("sequence = 3"));
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
   EXPECT_EQ(watch->Take(10), Seqs{});  // the first batch, {2, 4}, has the hole
@@ -413,12 +468,7 @@ TEST_F(WatchUsersReplayTest, HoleDeletedByHand_Unfiltered_OutOfRange) {
 // going live past them.
 TEST_F(WatchUsersReplayTest, NewestEventsDeletedByHand_Unfiltered_OutOfRange) {
   CreateUsers(6);
-  {
-    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
-        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
-    ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)->Execute("DELETE FROM user_events WHERE sequence >= 5").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(DeleteEventsByHand("sequence >= 5"));
   StartServer();
   std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
   EXPECT_EQ(watch->Take(10), (Seqs{2, 3}));  // then {4} where 4-5 were due
