@@ -27,6 +27,8 @@
 // that keeps its reactor alive, and must get to release it.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -35,6 +37,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace hermes::streams {
 
@@ -98,21 +102,36 @@ class PumpedByDeliveryThread {
 
 // WakesOnDeliveryThread: while it lives, `fanout` (an EventFanout) hands the waking of its
 // parked subscribers to `delivery` (EventFanout::SetWakeExecutor), so that whoever publishes
-// pays nothing per subscriber. Declare it after the DeliveryThread: it is destroyed first, and
-// the delivery thread then runs a wake still posted while the fan-out is there.
+// pays nothing per subscriber; and a thread of its own ("hermes-overflow") wakes, every
+// `overflow_check`, the busy subscribers that fell more than their capacity behind
+// (EventFanout::WakeOverflowing), so that a stream whose client stopped reading is ended
+// (StreamPump). Declare it after the DeliveryThread: it is destroyed first, and the delivery
+// thread then runs a wake still posted while the fan-out is there.
 template <typename Fanout>
 class WakesOnDeliveryThread {
  public:
-  WakesOnDeliveryThread(Fanout& fanout, DeliveryThread& delivery) : fanout_(fanout) {
+  WakesOnDeliveryThread(Fanout& fanout, DeliveryThread& delivery,
+                        absl::Duration overflow_check = absl::Seconds(1))
+      : fanout_(fanout) {
     fanout_.SetWakeExecutor(
         [&delivery](std::function<void()> task) { delivery.Post(std::move(task)); });
+    checker_ = std::thread([this, overflow_check] {
+      pthread_setname_np(pthread_self(), "hermes-overflow");
+      while (!stop_.WaitForNotificationWithTimeout(overflow_check)) fanout_.WakeOverflowing();
+    });
   }
-  ~WakesOnDeliveryThread() { fanout_.SetWakeExecutor(nullptr); }
+  ~WakesOnDeliveryThread() {
+    stop_.Notify();
+    checker_.join();
+    fanout_.SetWakeExecutor(nullptr);
+  }
   WakesOnDeliveryThread(const WakesOnDeliveryThread&) = delete;
   WakesOnDeliveryThread& operator=(const WakesOnDeliveryThread&) = delete;
 
  private:
   Fanout& fanout_;
+  absl::Notification stop_;
+  std::thread checker_;
 };
 
 }  // namespace hermes::streams

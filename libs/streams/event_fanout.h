@@ -106,6 +106,10 @@ class EventFanout {
     // it injected aside): a stream that lags behind the fan-out.
     bool Behind() const { return fanout_->Behind(*subscriber_); }
 
+    // Whether this subscriber is more than its capacity behind (or was: its next TryPop says
+    // kOverflow).
+    bool Overflowed() const { return fanout_->Overflowed(*subscriber_); }
+
     // Whether the fan-out was closed (a stream that is not reading it, e.g. one replaying from
     // the store, ends too).
     bool Closed() const { return fanout_->closed(); }
@@ -161,6 +165,20 @@ class EventFanout {
     } else if (!wake_posted_) {
       wake_posted_ = true;
       executor_([this] { WakeParkedInChunks(); });
+    }
+  }
+
+  // Wakes every subscriber that is busy (not parked: a stream with a write in flight) and more
+  // than its capacity behind. Nothing else would: a busy subscriber learns of its overflow from
+  // its next TryPop, which comes when its write completes, and a client that stopped reading
+  // holds that write up for good (HTTP/2 flow control). Its waker lets the stream see that
+  // (StreamPump cancels it). O(subscribers): for a periodic check (WakesOnDeliveryThread).
+  void WakeOverflowing() {
+    absl::MutexLock lock(&mutex_);
+    for (Subscriber* subscriber : subscribers_) {
+      if (subscriber->waker && subscriber->parked_at == kNotParked && IsOver(*subscriber)) {
+        subscriber->waker();
+      }
     }
   }
 
@@ -233,8 +251,7 @@ class EventFanout {
 
   Next Take(Subscriber& subscriber, std::shared_ptr<const Event>* event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    const uint64_t waiting = published_ - subscriber.next + subscriber.injected.size();
-    if (!subscriber.overflowed && waiting > subscriber.capacity) {
+    if (!subscriber.overflowed && IsOver(subscriber)) {
       subscriber.overflowed = true;  // its events may be gone from the ring already
       subscriber.injected = {};
     }
@@ -255,6 +272,16 @@ class EventFanout {
   bool Behind(const Subscriber& subscriber) const {
     absl::MutexLock lock(&mutex_);
     return subscriber.next < published_;
+  }
+
+  bool Overflowed(const Subscriber& subscriber) const {
+    absl::MutexLock lock(&mutex_);
+    return IsOver(subscriber);
+  }
+
+  bool IsOver(const Subscriber& subscriber) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return subscriber.overflowed ||
+           published_ - subscriber.next + subscriber.injected.size() > subscriber.capacity;
   }
 
   bool Inject(Subscriber& subscriber, Event item) {

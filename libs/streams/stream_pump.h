@@ -26,12 +26,12 @@
 // "Performance"): about twice the messages delivered under overload.
 //
 // Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
-// ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so does
-// a yield that cannot be posted, instead of escaping: into the delivery thread, that would end
-// the process; into gRPC's thread (a pump from OnWriteDone), gRPC would swallow it and the call
-// would never finish, its reactor and slot kept for good. A reactor's own callback that
-// fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a write about to
-// start.
+// ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so do
+// a write that fails to start and a yield that cannot be posted, instead of escaping: into the
+// delivery thread, that would end the process; into gRPC's thread (a pump from OnWriteDone), gRPC
+// would swallow it and the call would never finish, its reactor and slot kept for good. A reactor's
+// own callback that fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a
+// write about to start.
 //
 // A reactor registered raw (a grpc::ByteBuffer base: StreamOrderUpdates, which parses its own
 // requests) still says what to send as a Response; the pump serializes it before writing.
@@ -40,14 +40,15 @@
 // or a Next that yields posts it there (SchedulePump); and, when a write completes, at once on
 // the gRPC thread that completed it (OnWriteDone), so that a stream with a backlog goes on
 // writing without a hand-off to the delivery thread and back per message: measured on
-// WatchUsers (README, "Performance"), 1,000 watchers at 200 writes/s got all 2,000,000 messages
-// instead of about a quarter of them before every watcher overflowed. So a Next must not block
-// unless OnDeliveryThread(): one that would read the store returns kYield instead, and reads on
-// the delivery thread (WatchUsers' replay). A stream whose first Next may read the store is
+// WatchUsers (README, "Performance"), 1,000 watchers at 200 writes/s got up to all 2,000,000
+// messages instead of about a quarter of them before every watcher overflowed. So a Next must not
+// block unless OnDeliveryThread(): one that would read the store returns kYield instead, and reads
+// on the delivery thread (WatchUsers' replay). A stream whose first Next may read the store is
 // started with SchedulePump. A posted Pump holds a reference, so the reactor is deleted when
 // gRPC is done with it (its OnDone calls ReleaseGrpcReference) and no posted task is left.
 #pragma once
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
@@ -59,6 +60,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "libs/streams/delivery_thread.h"
@@ -124,7 +127,14 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   enum class Step { kWrite, kIdle, kYield, kFinish };
   using Fanout = EventFanout<Event>;
 
-  explicit StreamPump(DeliveryThread& delivery) : PumpedByDeliveryThread(delivery) {}
+  // `context`: the call's, for cancelling a stream whose write has been held up for
+  // `stuck_write_grace` while its subscription overflowed (see StuckBehindItsClient); nullptr:
+  // never cancelled so.
+  explicit StreamPump(DeliveryThread& delivery, grpc::ServerContextBase* context = nullptr,
+                      absl::Duration stuck_write_grace = absl::InfiniteDuration())
+      : PumpedByDeliveryThread(delivery),
+        context_(context),
+        stuck_write_grace_(stuck_write_grace) {}
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamPump() override = default;
 
@@ -160,53 +170,76 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     started_ = true;
   }
 
-  // Writes the next response if none is in flight, or finishes the stream.
+  // Writes the next response if none is in flight, or finishes the stream. With a write in
+  // flight, cancels a stream stuck behind a client that stopped reading (StuckBehindItsClient).
   void Pump() final {
-    Step step;
+    Step step = Step::kIdle;
     grpc::Status status;
     grpc::WriteOptions options;
+    bool cancel_stuck = false;
     {
       absl::MutexLock lock(&mutex_);
-      if (!started_ || writing_ || finished_) return;
-      try {
-        step = Choose(&options);
-      } catch (...) {
-        // Choosing the next message threw (an allocation failed, in a replay's read, say):
-        // this stream ends as a handler that throws does, which the recovery stage reports as
-        // INTERNAL, logged and counted; the thread and the other streams go on.
-        ahead_ = Step::kIdle;
-        finish_status_ = errors::HandlerThrew();
-        step = Step::kFinish;
+      if (writing_) {
+        if (!StuckBehindItsClient()) return;
+        stuck_cancelled_ = true;
+        cancel_stuck = true;
+      } else if (!started_ || finished_) {
+        return;
+      } else {
+        try {
+          step = Choose(&options);
+        } catch (...) {
+          // Choosing the next message threw (an allocation failed, in a replay's read, say):
+          // this stream ends as a handler that throws does, which the recovery stage reports as
+          // INTERNAL, logged and counted; the thread and the other streams go on.
+          ahead_ = Step::kIdle;
+          finish_status_ = errors::HandlerThrew();
+          step = Step::kFinish;
+        }
+        switch (step) {
+          case Step::kIdle:
+            return;
+          case Step::kYield:
+            break;
+          case Step::kWrite:
+            writing_ = true;
+            write_started_ = absl::Now();
+            break;
+          case Step::kFinish:
+            finished_ = true;
+            status = finish_status_;
+            break;
+        }
       }
-      switch (step) {
-        case Step::kIdle:
-          return;
-        case Step::kYield:
-          break;
-        case Step::kWrite:
-          writing_ = true;
-          break;
-        case Step::kFinish:
-          finished_ = true;
-          status = finish_status_;
-          break;
-      }
+    }
+    if (cancel_stuck) {
+      // gRPC ends the call: the write completes not ok, and OnWriteDone finishes the stream.
+      context_->TryCancel();
+      return;
     }
     // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
     if (step == Step::kWrite) {
-      StartWriting(options);
+      try {
+        StartWriting(options);
+      } catch (...) {
+        // Serializing or starting the write failed to allocate: no write is in flight, and the
+        // stream ends as a throwing handler's call (see Exceptions at the top of the file).
+        {
+          absl::MutexLock lock(&mutex_);
+          writing_ = false;
+          if (finished_) return;
+          finished_ = true;
+        }
+        this->Finish(errors::HandlerThrew());
+      }
     } else if (step == Step::kYield) {
       try {
         SchedulePump();
       } catch (...) {
         // Not posted (an allocation failed), so nothing would pump this stream again: it ends
-        // as a throwing handler's call (see Exceptions at the top of the file).
-        {
-          absl::MutexLock lock(&mutex_);
-          if (finished_) return;
-          finished_ = true;
-        }
-        this->Finish(errors::HandlerThrew());
+        // as a throwing handler's call, after a write that another Pump may have started
+        // meanwhile (Abort waits for it).
+        Abort(errors::HandlerThrew());
       }
     } else {
       this->Finish(status);
@@ -315,10 +348,27 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     }
   }
 
+  // A write in flight for stuck_write_grace_ while the subscription overflowed: the client has
+  // stopped reading (HTTP/2 flow control holds the write up, and gRPC completes it only once the
+  // bytes are sent), and the stream, which learns of its overflow from its first read after the
+  // write completes, would stay open for good, holding its place under the stream limit. The
+  // fan-out's overflow check wakes such a stream every so often (EventFanout::WakeOverflowing),
+  // which is when this is asked. A status could not reach the client past the data it has not
+  // read, so the call is cancelled: the client sees CANCELLED once it reads again.
+  bool StuckBehindItsClient() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return context_ != nullptr && !finished_ && !stuck_cancelled_ &&
+           absl::Now() - write_started_ >= stuck_write_grace_ && subscription_.has_value() &&
+           subscription_->Overflowed();
+  }
+
   // Responses a stream's writes may leave in gRPC's buffer before one flushes them (~150
   // bytes each): enough for one transport write to carry a backlog, little memory per stream.
   static constexpr int kMaxBufferedWrites = 32;
 
+  grpc::ServerContextBase* const context_;
+  const absl::Duration stuck_write_grace_;
+  absl::Time write_started_ ABSL_GUARDED_BY(mutex_);  // of the write in flight
+  bool stuck_cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   bool started_ ABSL_GUARDED_BY(mutex_) = false;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;

@@ -22,7 +22,7 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       fanout_(fanout),
       options_(options),
       streams_(options.max_streams),
-      wakes_(fanout, delivery_) {
+      wakes_(fanout, delivery_, options_.overflow_check) {
   unary_.AddInlineOrOnPool<GetOrderRequest, GetOrderResponse>(
       handlers_, [this](auto... call) { RequestGetOrder(call...); },
       [this](const grpc::ServerContext&, const GetOrderRequest& request, GetOrderResponse* response,
@@ -120,9 +120,9 @@ void OrderServiceImpl::Drain() {
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OrderServiceImpl::StreamOrderUpdates(
-    grpc::CallbackServerContext*) {
-  return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, handlers_, options_,
-                                          streams_);
+    grpc::CallbackServerContext* context) {
+  return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, handlers_, options_, streams_,
+                                          context);
 }
 
 }  // namespace hermes::order

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/time/time.h"
 #include "libs/streams/event_fanout.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order.h"
@@ -42,6 +43,11 @@ struct StreamOptions {
   // RESOURCE_EXHAUSTED, saying how many were applied.
   int32_t max_messages_per_upload = std::numeric_limits<int32_t>::max();
   size_t max_orders_per_stream = 10000;  // StreamOrderUpdates: more get an `error` reply
+  // StreamOrderUpdates: a stream whose write has been held up this long while it is more than
+  // buffer_updates behind is cancelled (its client stopped reading:
+  // libs/streams/stream_pump.h); how often that is checked.
+  absl::Duration stuck_write_grace = absl::Seconds(30);
+  absl::Duration overflow_check = absl::Seconds(1);
 };
 
 }  // namespace hermes::order

@@ -11,8 +11,9 @@ namespace hermes::order {
 
 StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(
     OrderStore& store, OrderUpdateFanout& fanout, streams::DeliveryThread& delivery,
-    interceptor::HandlerPool& pool, const StreamOptions& options, streams::StreamSlots& streams) {
-  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, pool, options);
+    interceptor::HandlerPool& pool, const StreamOptions& options, streams::StreamSlots& streams,
+    grpc::CallbackServerContext* context) {
+  auto* reactor = new StreamOrderUpdatesReactor(store, delivery, pool, options, context);
   reactor->slot_ = streams.TryTake();
   if (!reactor->slot_.has_value()) {
     reactor->FinishOnce(
@@ -36,8 +37,12 @@ StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(
 StreamOrderUpdatesReactor::StreamOrderUpdatesReactor(OrderStore& store,
                                                      streams::DeliveryThread& delivery,
                                                      interceptor::HandlerPool& pool,
-                                                     const StreamOptions& options)
-    : StreamPump(delivery), store_(store), pool_(pool), options_(options) {}
+                                                     const StreamOptions& options,
+                                                     grpc::CallbackServerContext* context)
+    : StreamPump(delivery, context, options.stuck_write_grace),
+      store_(store),
+      pool_(pool),
+      options_(options) {}
 
 void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
   if (!ok) {  // half-close (or the call is over): end after every reply queued so far

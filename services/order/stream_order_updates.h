@@ -66,13 +66,15 @@ class StreamOrderUpdatesReactor final
                                           streams::DeliveryThread& delivery,
                                           interceptor::HandlerPool& pool,
                                           const StreamOptions& options,
-                                          streams::StreamSlots& streams);
+                                          streams::StreamSlots& streams,
+                                          grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
 
  private:
   StreamOrderUpdatesReactor(OrderStore& store, streams::DeliveryThread& delivery,
-                            interceptor::HandlerPool& pool, const StreamOptions& options);
+                            interceptor::HandlerPool& pool, const StreamOptions& options,
+                            grpc::CallbackServerContext* context);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamOrderUpdatesReactor() override = default;
 

@@ -23,7 +23,7 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       fanout_(fanout),
       options_(options),
       watchers_(options.max_watchers),
-      wakes_(fanout, delivery_) {
+      wakes_(fanout, delivery_, options_.overflow_check) {
   unary_.AddInlineOrOnPool<GetUserRequest, GetUserResponse>(
       handlers_, [this](auto... call) { RequestGetUser(call...); },
       [this](const grpc::ServerContext&, const GetUserRequest& request, GetUserResponse* response,
@@ -101,9 +101,9 @@ grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& reques
 }
 
 grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(
-    grpc::CallbackServerContext*, const ::user::v1::WatchUsersRequest* request) {
+    grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) {
   WatchUsersReactor* reactor =
-      WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, *request);
+      WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, context, *request);
   // Start read what it needs; gRPC would keep the request, unknown fields included, until the
   // stream ends. (The reactor is not yet gRPC's: the call cannot end before this returns.)
   api::ReleaseRequest(request);

@@ -20,8 +20,9 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
                                             streams::DeliveryThread& delivery,
                                             const WatchOptions& options,
                                             streams::StreamSlots& watchers,
+                                            grpc::CallbackServerContext* context,
                                             const ::user::v1::WatchUsersRequest& request) {
-  auto* reactor = new WatchUsersReactor(store, fanout, delivery, options, watchers);
+  auto* reactor = new WatchUsersReactor(store, fanout, delivery, options, watchers, context);
   grpc::Status status;
   try {
     status = reactor->Begin(request);
@@ -50,8 +51,9 @@ WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& f
 
 WatchUsersReactor::WatchUsersReactor(UserStore& store, UserEventFanout& fanout,
                                      streams::DeliveryThread& delivery, const WatchOptions& options,
-                                     streams::StreamSlots& watchers)
-    : StreamPump(delivery),
+                                     streams::StreamSlots& watchers,
+                                     grpc::CallbackServerContext* context)
+    : StreamPump(delivery, context, options.stuck_write_grace),
       store_(store),
       fanout_(fanout),
       options_(options),

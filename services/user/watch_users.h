@@ -41,6 +41,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "libs/streams/stream_pump.h"
@@ -59,6 +60,11 @@ struct WatchOptions {
   // With a status_filter, the most sequences of the log one read covers: a filter on ACTIVE
   // reads the log, and a stretch of it with no ACTIVE user is read in steps of this many.
   int64_t replay_scan = 10'000;
+  // A watcher whose write has been held up this long while it is more than buffer_events
+  // behind is cancelled (its client stopped reading: libs/streams/stream_pump.h); how often
+  // that is checked.
+  absl::Duration stuck_write_grace = absl::Seconds(30);
+  absl::Duration overflow_check = absl::Seconds(1);
 };
 
 // Fresh subscriptions a watcher may take in a row, each after falling behind while it read the
@@ -77,11 +83,13 @@ class WatchUsersReactor final
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
                                   streams::StreamSlots& watchers,
+                                  grpc::CallbackServerContext* context,
                                   const ::user::v1::WatchUsersRequest& request);
 
  private:
   WatchUsersReactor(UserStore& store, UserEventFanout& fanout, streams::DeliveryThread& delivery,
-                    const WatchOptions& options, streams::StreamSlots& watchers);
+                    const WatchOptions& options, streams::StreamSlots& watchers,
+                    grpc::CallbackServerContext* context);
   // Runs after OnDone, which released the subscription and the stream slot.
   ~WatchUsersReactor() override = default;
 
