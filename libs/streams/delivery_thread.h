@@ -112,13 +112,17 @@ class WakesOnDeliveryThread {
  public:
   WakesOnDeliveryThread(Fanout& fanout, DeliveryThread& delivery,
                         absl::Duration overflow_check = absl::Seconds(1))
-      : fanout_(fanout) {
+      : fanout_(fanout), checker_([this, overflow_check] {
+          pthread_setname_np(pthread_self(), "hermes-overflow");
+          while (!stop_.WaitForNotificationWithTimeout(overflow_check)) {
+            try {
+              fanout_.WakeOverflowing();
+            } catch (...) {  // a wake that could not be posted (allocation): the next round
+            }
+          }
+        }) {
     fanout_.SetWakeExecutor(
         [&delivery](std::function<void()> task) { delivery.Post(std::move(task)); });
-    checker_ = std::thread([this, overflow_check] {
-      pthread_setname_np(pthread_self(), "hermes-overflow");
-      while (!stop_.WaitForNotificationWithTimeout(overflow_check)) fanout_.WakeOverflowing();
-    });
   }
   ~WakesOnDeliveryThread() {
     stop_.Notify();

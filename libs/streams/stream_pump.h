@@ -27,7 +27,8 @@
 //
 // Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
 // ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so do
-// a write that fails to start and a yield that cannot be posted, instead of escaping: into the
+// a response that fails to serialize (raw methods) and a yield that cannot be posted, instead
+// of escaping: into the
 // delivery thread, that would end the process; into gRPC's thread (a pump from OnWriteDone), gRPC
 // would swallow it and the call would never finish, its reactor and slot kept for good. A reactor's
 // own callback that fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a
@@ -110,6 +111,13 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   }
 
   void OnDone() override {
+    {
+      // gRPC destroys the call's context once this returns: a Pump that decided to cancel the
+      // call (before it finished) must be done with the context first.
+      absl::MutexLock lock(&mutex_);
+      mutex_.Await(absl::Condition(
+          +[](bool* cancelling) { return !*cancelling; }, &cancelling_));
+    }
     // After this no waker runs (Unsubscribe waits for a wake in progress), and no Pump gets
     // past `finished_`, so nothing touches the subscription any more.
     subscription_.reset();
@@ -182,6 +190,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       if (writing_) {
         if (!StuckBehindItsClient()) return;
         stuck_cancelled_ = true;
+        cancelling_ = true;  // OnDone waits for it: the call may finish meanwhile
         cancel_stuck = true;
       } else if (!started_ || finished_) {
         return;
@@ -215,23 +224,13 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     if (cancel_stuck) {
       // gRPC ends the call: the write completes not ok, and OnWriteDone finishes the stream.
       context_->TryCancel();
+      absl::MutexLock lock(&mutex_);
+      cancelling_ = false;
       return;
     }
     // Outside the lock: gRPC may run OnWriteDone, which pumps again, on another thread at once.
     if (step == Step::kWrite) {
-      try {
-        StartWriting(options);
-      } catch (...) {
-        // Serializing or starting the write failed to allocate: no write is in flight, and the
-        // stream ends as a throwing handler's call (see Exceptions at the top of the file).
-        {
-          absl::MutexLock lock(&mutex_);
-          writing_ = false;
-          if (finished_) return;
-          finished_ = true;
-        }
-        this->Finish(errors::HandlerThrew());
-      }
+      StartWriting(options);
     } else if (step == Step::kYield) {
       try {
         SchedulePump();
@@ -331,8 +330,15 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // Starts the write of response_ (serialized first, for a raw method).
   void StartWriting(grpc::WriteOptions options) {
     if constexpr (kWritesBytes) {
-      // Replaces the previous write's bytes, done with (gRPC sent its own reference).
-      if (grpc::Status serialized = api::SerializeResponse(response_, &wire_); !serialized.ok()) {
+      // Replaces the previous write's bytes, done with (gRPC sent its own reference). What
+      // serializing throws (an allocation) ends the stream too, rather than gRPC's thread.
+      grpc::Status serialized;
+      try {
+        serialized = api::SerializeResponse(response_, &wire_);
+      } catch (...) {
+        serialized = errors::HandlerThrew();
+      }
+      if (!serialized.ok()) {
         {
           absl::MutexLock lock(&mutex_);
           writing_ = false;
@@ -369,6 +375,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   const absl::Duration stuck_write_grace_;
   absl::Time write_started_ ABSL_GUARDED_BY(mutex_);  // of the write in flight
   bool stuck_cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  bool cancelling_ ABSL_GUARDED_BY(mutex_) = false;  // a Pump is calling context_->TryCancel()
   bool started_ ABSL_GUARDED_BY(mutex_) = false;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
