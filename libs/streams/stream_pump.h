@@ -28,11 +28,10 @@
 // Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
 // ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so do
 // a response that fails to serialize (raw methods) and a yield that cannot be posted, instead
-// of escaping: into the
-// delivery thread, that would end the process; into gRPC's thread (a pump from OnWriteDone), gRPC
-// would swallow it and the call would never finish, its reactor and slot kept for good. A reactor's
-// own callback that fails (a gRPC thread's) ends it with Abort, which never finishes ahead of a
-// write about to start.
+// of escaping: into the delivery thread, that would end the process; into gRPC's thread (a pump
+// from OnWriteDone), gRPC would swallow it and the call would never finish, its reactor and slot
+// kept for good. A reactor's own callback that fails (a gRPC thread's) ends it with Abort, which
+// never finishes ahead of a write about to start.
 //
 // A reactor registered raw (a grpc::ByteBuffer base: StreamOrderUpdates, which parses its own
 // requests) still says what to send as a Response; the pump serializes it before writing.

@@ -62,7 +62,9 @@ class OrderServiceImpl final : public OrderServiceBase, public interceptor::Serv
   // Runs the update streams' deliveries. Destroyed right after wakes_, running what is still
   // posted (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
-  // Publishing wakes idle streams on delivery_, not on the committing writer's thread.
+  // Publishing wakes idle streams on delivery_, not on the committing writer's thread; its
+  // thread wakes, every options_.overflow_check, streams stuck behind a client that stopped
+  // reading.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 
   interceptor::UnaryMethods unary_;  // GetOrder inline unless it would wait, others on handlers_

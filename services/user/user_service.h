@@ -52,7 +52,9 @@ class UserServiceImpl final : public UserServiceBase, public interceptor::Serves
   // Runs the watchers' deliveries. Destroyed right after wakes_, running what is still posted
   // (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
-  // Publishing wakes idle watchers on delivery_, not on the committing writer's thread.
+  // Publishing wakes idle watchers on delivery_, not on the committing writer's thread; its
+  // thread wakes, every options_.overflow_check, watchers stuck behind a client that stopped
+  // reading.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
   interceptor::UnaryMethods unary_;  // GetUser inline unless it would wait, the others on handlers_
