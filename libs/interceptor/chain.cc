@@ -21,59 +21,42 @@ using grpc::experimental::InterceptionHookPoints;
 constexpr const char* kPlatformServices[] = {"grpc.health.v1.Health",
                                              "grpc.reflection.v1alpha.ServerReflection"};
 
-// The gRPC-facing adapter: one per call, owning the call's ServerCall and driving every stage.
+// The gRPC-facing driver: one per call, mapping gRPC's hook points onto the ChainedCall.
 class ChainInterceptor final : public grpc::experimental::Interceptor {
  public:
   ChainInterceptor(std::shared_ptr<const ServerChain> chain,
                    grpc::experimental::ServerRpcInfo* info)
-      : chain_(std::move(chain)) {
-    call_.method = &chain_->methods().Find(info->method());
-    // A registered method's path lives in the table; an unknown one is copied, because the
-    // string gRPC gives us dies with the call's context, which may go before this object.
-    if (call_.method == &chain_->methods().Unknown()) unknown_path_ = info->method();
-    call_.path = unknown_path_.empty() ? call_.method->path.c_str() : unknown_path_.c_str();
-    call_.context = info->server_context();
-  }
-
-  ~ChainInterceptor() override {
-    // A call can end without a status passing through us (the client went away first):
-    // the stages still see it finish, as CANCELLED, so in-flight gauges return to zero.
-    if (started_ && !finished_) {
-      grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
-      Finish(cancelled);
-    }
-  }
+      : chained_(std::move(chain), info->method(), info->server_context()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      Start(*methods->GetRecvInitialMetadata());
+      chained_.Start(*methods->GetRecvInitialMetadata());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() != nullptr) {
-      call_.messages_received.fetch_add(1, std::memory_order_relaxed);
-      for (const auto& stage : chain_->stages()) stage->OnMessageReceived(call_);
+      chained_.MessageReceived();
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace(kRequestIdHeader, call_.request_id);
+      methods->GetSendInitialMetadata()->emplace(kRequestIdHeader, chained_.request_id());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      call_.messages_sent.fetch_add(1, std::memory_order_relaxed);
-      for (const auto& stage : chain_->stages()) stage->OnMessageSent(call_);
+      chained_.MessageSent();
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
+      const ServerCall& call = chained_.call();
       // Unary calls report what the handler returned, as go-grpc-prometheus does: on a sync
       // call IsCancelled() plucks the call's completion queue (a poll, locks and wake-ups),
       // which cost more than half of the server's unary throughput (tests/bench/RESULTS.md).
-      if (call_.method->type != RpcType::kUnary && call_.context->IsCancelled()) {
+      if (call.method->type != RpcType::kUnary && call.context->IsCancelled()) {
         // A stream whose caller went away (or whose server is stopping): whatever the handler
         // says now (a reactor's OnCancel answers CANCELLED, but another may not) nobody
         // receives. Report what happened, so cancellations do not inflate error rates.
         grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
-        Finish(cancelled);
+        chained_.Finish(cancelled);
       } else {
         const grpc::Status original = status;
-        Finish(status);
+        chained_.Finish(status);
         if (status.error_code() != original.error_code() ||
             status.error_message() != original.error_message()) {
           methods->ModifySendStatus(status);
@@ -84,40 +67,7 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
-  void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
-    call_.start = std::chrono::steady_clock::now();
-    const auto [first, last] = metadata.equal_range(kRequestIdHeader);
-    const bool kept =
-        first != last && IsValidRequestId({first->second.data(), first->second.size()});
-    if (kept) {
-      call_.request_id.assign(first->second.data(), first->second.size());
-    } else {
-      call_.request_id = NewRequestId();
-    }
-    // The handler (and a call it makes, OutgoingContext) sees exactly one id, the one in force,
-    // as if the caller had sent only that: never a second value it sent unchecked. The string
-    // lives in call_, which outlives the handler.
-    if (!kept || std::next(first) != last) {
-      metadata.erase(first, last);
-      metadata.emplace(kRequestIdHeader, call_.request_id);
-    }
-    started_ = true;
-    call_.recv_metadata = &metadata;
-    for (const auto& stage : chain_->stages()) stage->OnStart(call_);
-    call_.recv_metadata = nullptr;
-  }
-
-  void Finish(grpc::Status& status) {
-    if (!started_ || finished_) return;
-    finished_ = true;
-    for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
-  }
-
-  std::shared_ptr<const ServerChain> chain_;
-  std::string unknown_path_;
-  ServerCall call_;
-  bool started_ = false;
-  bool finished_ = false;
+  ChainedCall chained_;
 };
 
 class ChainInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -126,6 +76,11 @@ class ChainInterceptorFactory final : public grpc::experimental::ServerIntercept
       : chain_(std::move(chain)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
+    // A call whose driver runs the stages itself: no interceptor (chain.h).
+    if (auto* chained = dynamic_cast<ChainedServerContext*>(info->server_context())) {
+      chained->BeginChain(chain_, info->method());
+      return nullptr;
+    }
     return new ChainInterceptor(chain_, info);  // gRPC's API: the call takes ownership
   }
 
@@ -162,6 +117,62 @@ absl::StatusOr<std::shared_ptr<ServerChain>> ServerChain::Create(
                                                       .server_port = options.server_port}));
   }
   return chain;
+}
+
+ChainedCall::ChainedCall(std::shared_ptr<const ServerChain> chain, absl::string_view path,
+                         grpc::ServerContextBase* context)
+    : chain_(std::move(chain)) {
+  call_.method = &chain_->methods().Find(path);
+  // A registered method's path lives in the table; an unknown one is copied, because the
+  // string gRPC gives us dies with the call's context, which may go before this object.
+  if (call_.method == &chain_->methods().Unknown()) unknown_path_ = std::string(path);
+  call_.path = unknown_path_.empty() ? call_.method->path.c_str() : unknown_path_.c_str();
+  call_.context = context;
+}
+
+ChainedCall::~ChainedCall() {
+  if (started_ && !finished_) {
+    grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
+    Finish(cancelled);
+  }
+}
+
+void ChainedCall::Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  call_.start = std::chrono::steady_clock::now();
+  const auto [first, last] = metadata.equal_range(kRequestIdHeader);
+  const bool kept = first != last && IsValidRequestId({first->second.data(), first->second.size()});
+  if (kept) {
+    call_.request_id.assign(first->second.data(), first->second.size());
+  } else {
+    call_.request_id = NewRequestId();
+  }
+  // The handler (and a call it makes, OutgoingContext) sees exactly one id, the one in force,
+  // as if the caller had sent only that: never a second value it sent unchecked. The string
+  // lives in call_, which outlives the handler.
+  if (!kept || std::next(first) != last) {
+    metadata.erase(first, last);
+    metadata.emplace(kRequestIdHeader, call_.request_id);
+  }
+  started_ = true;
+  call_.recv_metadata = &metadata;
+  for (const auto& stage : chain_->stages()) stage->OnStart(call_);
+  call_.recv_metadata = nullptr;
+}
+
+void ChainedCall::MessageReceived() {
+  call_.messages_received.fetch_add(1, std::memory_order_relaxed);
+  for (const auto& stage : chain_->stages()) stage->OnMessageReceived(call_);
+}
+
+void ChainedCall::MessageSent() {
+  call_.messages_sent.fetch_add(1, std::memory_order_relaxed);
+  for (const auto& stage : chain_->stages()) stage->OnMessageSent(call_);
+}
+
+void ChainedCall::Finish(grpc::Status& status) {
+  if (!started_ || finished_) return;
+  finished_ = true;
+  for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
 }
 
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

@@ -16,12 +16,22 @@
 //   auto chain = ServerChain::Create({.services = {"user.v1.UserService"},
 //                                     .registry = telemetry::MetricsRegistry().get()});
 //   builder.experimental().SetInterceptorCreators((*chain)->InterceptorFactories());
+//
+// Two drivers run the stages, with the same code (ChainedCall): a gRPC interceptor, for every
+// call of the server, and UnaryMethods (unary_methods.h) for the unary methods it answers,
+// whose calls it sees arrive and answers itself. gRPC's interception dispatches hooks on every
+// batch of a call and allocates for it: ~7k instructions of a GetUser's ~85k
+// (tests/bench/instructions.sh), which those calls no longer pay. The chain tells them apart by
+// their context: a ChainedServerContext gets a ChainedCall instead of an interceptor.
 #pragma once
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +70,55 @@ class ServerChain : public std::enable_shared_from_this<ServerChain> {
 
   MethodTable methods_;
   std::vector<std::unique_ptr<ServerStage>> stages_;  // in chain order
+};
+
+// One call's pass through the chain's stages, for whichever driver sees the call's events.
+// Not thread-safe, except MessageReceived against the rest (a bidirectional stream's request
+// may arrive while the server finishes the call).
+class ChainedCall {
+ public:
+  // `path`: the :path as called; copied if no method of the chain has it.
+  ChainedCall(std::shared_ptr<const ServerChain> chain, absl::string_view path,
+              grpc::ServerContextBase* context);
+  // A started call that did not finish (its status never passed through the driver: the
+  // client went away first) finishes now, as CANCELLED, so in-flight gauges return to zero.
+  ~ChainedCall();
+  ChainedCall(const ChainedCall&) = delete;
+  ChainedCall& operator=(const ChainedCall&) = delete;
+
+  // The request's headers arrived: the request id is settled (the caller's, or a new one) and
+  // put into `metadata`, the request metadata the handler will see, and the stages start.
+  void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+  void MessageReceived();
+  void MessageSent();
+  // Before the status is sent; the stages may rewrite `status`. Once only, and only after Start.
+  void Finish(grpc::Status& status);
+
+  const ServerCall& call() const { return call_; }
+  // For the x-request-id response header; set by Start.
+  const std::string& request_id() const { return call_.request_id; }
+
+ private:
+  std::shared_ptr<const ServerChain> chain_;
+  std::string unknown_path_;
+  ServerCall call_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
+// The context of a call whose driver runs the chain itself (UnaryMethods): the chain's
+// interceptor factory installs no interceptor on it and begins a ChainedCall here instead. With
+// no chain on the server, chained_call() stays null.
+class ChainedServerContext final : public grpc::ServerContext {
+ public:
+  ChainedCall* chained_call() { return chained_call_ ? &*chained_call_ : nullptr; }
+  // For the chain's interceptor factory, as the call arrives.
+  void BeginChain(std::shared_ptr<const ServerChain> chain, absl::string_view path) {
+    chained_call_.emplace(std::move(chain), path, this);
+  }
+
+ private:
+  std::optional<ChainedCall> chained_call_;  // destroyed before the context it points to
 };
 
 }  // namespace hermes::interceptor

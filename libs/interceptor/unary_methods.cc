@@ -1,7 +1,10 @@
 #include "libs/interceptor/unary_methods.h"
 
 #include <atomic>
+#include <map>
 #include <optional>
+
+#include "libs/interceptor/request_id.h"
 
 namespace hermes::interceptor {
 
@@ -30,6 +33,13 @@ class UnaryMethods::Call final : public AsyncTag {
     if (!ok) {  // asked for while the server shuts down: no call, and no done_ either
       Delete();
       return;
+    }
+    if (ChainedCall* chained = context_.chained_call()) {
+      // The request metadata the handler will see: the context's own map, which is not const
+      // (gRPC hands an interceptor the same map to rewrite).
+      chained->Start(const_cast<std::multimap<grpc::string_ref, grpc::string_ref>&>(
+          context_.client_metadata()));
+      chained->MessageReceived();
     }
     methods_.Ask(method_, cq_);
     if (method_.inline_first) {
@@ -69,7 +79,13 @@ class UnaryMethods::Call final : public AsyncTag {
     std::atomic<bool> ended{false};
   };
 
-  void Answer(const grpc::Status& status) {
+  void Answer(grpc::Status status) {
+    // The chain's end of the call, before anything is sent, as its interceptor's would be.
+    if (ChainedCall* chained = context_.chained_call()) {
+      context_.AddInitialMetadata(kRequestIdHeader, chained->request_id());
+      if (status.ok()) chained->MessageSent();
+      chained->Finish(status);
+    }
     // Set first: the completion may come back on the queue's thread before Finish returns.
     answered_.store(true, std::memory_order_release);
     // Held until Finish has returned: its completion may otherwise delete the call (on the
@@ -96,7 +112,7 @@ class UnaryMethods::Call final : public AsyncTag {
   UnaryMethods& methods_;
   const Method& method_;
   grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
+  ChainedServerContext context_;  // runs the server's chain, if it has one (chain.h)
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_{&context_};

@@ -17,7 +17,9 @@
 //
 // runtime::GrpcServer finds such a service, gives it completion queues of its own, asks for
 // its calls on them (RequestCalls) and runs one thread per queue that hands every event to its
-// tag (AsyncTag). The interceptor chain runs around these calls as around any other.
+// tag (AsyncTag). The server's chain (chain.h) runs around these calls as around any other,
+// driven from here rather than by a gRPC interceptor: each call's context is a
+// ChainedServerContext.
 //
 // AddInline is for handlers that never wait: no commit, no call to another service, no lock
 // held for long. The queue's thread runs it, so a handler that waits there stalls every call of
@@ -65,6 +67,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/chain.h"
 #include "libs/interceptor/handler_pool.h"
 
 namespace hermes::interceptor {
