@@ -93,7 +93,8 @@ class ServerStage {
   virtual void OnMessageReceived(ServerCall& /*call*/) {}
   // Before each response message is sent.
   virtual void OnMessageSent(ServerCall& /*call*/) {}
-  // Before the final status is sent; a stage may rewrite `status`.
+  // Before the final status is sent; a stage may rewrite `status`'s code and message, but must
+  // not make an error OK (there is no response to send).
   virtual void OnFinish(ServerCall& /*call*/, grpc::Status& /*status*/) {}
 };
 

@@ -80,18 +80,22 @@ class UnaryMethods::Call final : public AsyncTag {
   };
 
   void Answer(grpc::Status status) {
+    const bool handler_ok = status.ok();  // the response is sent, and counted, only then
     // The chain's end of the call, before anything is sent, as its interceptor's would be.
     if (ChainedCall* chained = context_.chained_call()) {
       context_.AddInitialMetadata(kRequestIdHeader, chained->request_id());
-      if (status.ok()) chained->MessageSent();
+      if (handler_ok) chained->MessageSent();
+      const grpc::Status handler_status = status;
       chained->Finish(status);
+      // A stage may rewrite an error (recovery does), never make one OK (server_call.h).
+      if (!handler_ok && status.ok()) status = handler_status;
     }
     // Set first: the completion may come back on the queue's thread before Finish returns.
     answered_.store(true, std::memory_order_release);
     // Held until Finish has returned: its completion may otherwise delete the call (on the
     // queue's thread) while Finish is still unwinding through it.
     refs_.fetch_add(1, std::memory_order_relaxed);
-    if (status.ok()) {
+    if (handler_ok) {  // gRPC's Finish leaves the response out if a stage made it an error
       responder_.Finish(response_, status, static_cast<AsyncTag*>(this));
     } else {
       responder_.FinishWithError(status, static_cast<AsyncTag*>(this));

@@ -194,6 +194,24 @@ TEST_P(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHan
   EXPECT_EQ(RpcLines()[0].fields().at("request_id").string_value(), "req-42");
 }
 
+// An error answer carries the request id as well, and its log line names it: what an operator
+// looks for when a client reports the error.
+TEST_P(ServerChainTest, RequestId_OnAnErrorAnswer_ReturnedInHeadersAndLogged) {
+  get_user() = [](const grpc::ServerContextBase*, const GetUserRequest&, GetUserResponse*) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "user u not found");
+  };
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "req-404");
+  EXPECT_EQ(GetUser("u", &context).error_code(), grpc::StatusCode::NOT_FOUND);
+  auto header = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(header, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(header->second.data(), header->second.size()), "req-404");
+  const auto rpcs = RpcLines();
+  ASSERT_EQ(rpcs.size(), 1u);
+  EXPECT_EQ(rpcs[0].fields().at("request_id").string_value(), "req-404");
+  EXPECT_EQ(rpcs[0].fields().at("code").string_value(), "NotFound");
+}
+
 TEST_P(ServerChainTest, RequestId_MissingOrInvalid_ServerGeneratesOneAndHandlerSeesIt) {
   std::string seen_by_handler;
   get_user() = RecordRequestId(&seen_by_handler);
