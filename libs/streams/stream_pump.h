@@ -67,6 +67,7 @@
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "libs/streams/stream_slots.h"
+#include "libs/telemetry/log.h"
 
 namespace hermes::streams {
 
@@ -221,6 +222,9 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       }
     }
     if (cancel_stuck) {
+      // The access log shows the call as an ordinary Cancelled; this line says why, under the
+      // same request id.
+      LogStuckCancel(*context_);
       // gRPC ends the call: the write completes not ok, and OnWriteDone finishes the stream.
       context_->TryCancel();
       absl::MutexLock lock(&mutex_);
@@ -360,6 +364,17 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // fan-out's overflow check wakes such a stream every so often (EventFanout::WakeOverflowing),
   // which is when this is asked. A status could not reach the client past the data it has not
   // read, so the call is cancelled: the client sees CANCELLED once it reads again.
+  static void LogStuckCancel(grpc::ServerContextBase& context) {
+    const auto& metadata = context.client_metadata();
+    const auto request_id = metadata.find("x-request-id");  // the chain leaves exactly one
+    HERMES_LOG(spdlog::level::warn, "stream cancelled: its client stopped reading")
+        .Str("peer_address", context.peer())
+        .Str("request_id",
+             request_id == metadata.end()
+                 ? absl::string_view()
+                 : absl::string_view(request_id->second.data(), request_id->second.size()));
+  }
+
   bool StuckBehindItsClient() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return context_ != nullptr && !finished_ && !stuck_cancelled_ &&
            absl::Now() - write_started_ >= stuck_write_grace_ && subscription_.has_value() &&

@@ -7,6 +7,7 @@
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -18,18 +19,22 @@
 #include <new>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/errors/app_error.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/storage/sqlite_database.h"
+#include "libs/telemetry/log.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
 #include "tests/support/held_request.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
 
@@ -305,6 +310,12 @@ TEST_F(WatchUsersReplayTest, Replay_ReadsTheLogOnTheDeliveryThreadOnly) {
 // stuck_write_grace, and the place is free for the next watcher. The stalled client gets
 // CANCELLED after what reached it, once it reads again.
 TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceFreed) {
+  std::ostringstream log;  // the warn line that says why (the access log says only Cancelled)
+  telemetry::InitLogging({.service = "test",
+                          .level = spdlog::level::info,
+                          .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log),
+                          .async = false});
+  const absl::Cleanup stop_logging = [] { telemetry::ShutdownLogging(); };  // before `log` goes
   StartServer({.max_watchers = 1,
                .buffer_events = 16,
                .stuck_write_grace = absl::Milliseconds(300),
@@ -317,6 +328,7 @@ TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceF
                                 grpc::InsecureChannelCredentials(), own_connection));
   grpc::ClientContext stalled;
   stalled.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  stalled.AddMetadata("x-request-id", "stalled-watcher");
   auto never_read = stalled_stub->WatchUsers(&stalled, WatchUsersRequest());
   never_read->WaitForInitialMetadata();
   // 8 KB an event: 64 of them are four times the client's window, and 48 past the buffer.
@@ -355,6 +367,14 @@ TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceF
   EXPECT_LT(received, 64);  // and the probes' events
   const grpc::Status status = never_read->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
+
+  const testing::JsonLines lines = testing::ParseJsonLines(log.str());
+  const std::vector<google::protobuf::Struct> cancels =
+      lines.Where({{"msg", "stream cancelled: its client stopped reading"}});
+  ASSERT_EQ(cancels.size(), 1u) << log.str();
+  EXPECT_EQ(testing::StringField(cancels[0], "level"), "warning");
+  EXPECT_EQ(testing::StringField(cancels[0], "request_id"), "stalled-watcher");
+  EXPECT_TRUE(absl::StartsWith(testing::StringField(cancels[0], "peer_address"), "ipv"));
 }
 
 // Live events committed while a watcher replays pile up in its subscription however fast the
