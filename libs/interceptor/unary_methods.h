@@ -57,6 +57,8 @@
 #include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -152,6 +154,11 @@ class UnaryMethods {
   // (its handler may still be running on the pool, and answers it later).
   void Stop();
 
+  // Calls whose end the server has been told of (the call-ended notification, which a call
+  // gets whether answered, cancelled or past its deadline): what a test awaits before it checks
+  // how the server treats a call its client has given up on.
+  int64_t EndsSeenForTesting() const { return ends_seen_.load(std::memory_order_relaxed); }
+
  private:
   // What a call does with the request's bytes: parse, handle, serialize; std::nullopt when
   // the handler would have to wait and `may_wait` is false (see AddInlineOrOnPool).
@@ -186,6 +193,7 @@ class UnaryMethods {
   absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int live_calls_ ABSL_GUARDED_BY(mu_) = 0;  // asked for and not yet deleted
+  std::atomic<int64_t> ends_seen_{0};
 };
 
 // Implemented by a service whose unary methods are UnaryMethods: runtime::GrpcServer serves

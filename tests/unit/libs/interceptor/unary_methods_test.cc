@@ -104,6 +104,15 @@ class OnPoolTest : public ::testing::Test {
   }
   void TearDown() override { Unblock(); }
 
+  // Whether the server has been told, within 10 s, that `count` calls ended.
+  bool AwaitEndsSeen(int64_t count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (service_.unary_methods().EndsSeenForTesting() < count && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return service_.unary_methods().EndsSeenForTesting() >= count;
+  }
+
   int Ran(const std::string& id) {
     absl::MutexLock lock(&mu_);
     return ran_[id];
@@ -129,8 +138,8 @@ TEST_F(OnPoolTest, CallWhoseClientGaveUpWhileQueued_IsNotRun) {
   EXPECT_EQ(GetUser(*stub_, "abandoned", std::chrono::milliseconds(200)).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
   // The server enforces the same deadline, from when the request reached it, with a timer of
-  // its own: there is nothing to await but time, so give that timer a generous second.
-  absl::SleepFor(absl::Seconds(1));
+  // its own: the abandoned call's task must not run before the server knows.
+  ASSERT_TRUE(AwaitEndsSeen(1));
   Unblock();
   // Posted after the abandoned call, so answered after its task has been taken off the queue.
   EXPECT_TRUE(GetUser(*stub_, "after", std::chrono::seconds(10)).ok());
@@ -219,9 +228,9 @@ TEST_F(OnPoolTest, CallQueuedWhenTheGraceRunsOut_AnsweredWithoutRunning) {
   EXPECT_EQ(pool_->waiting(), 1u);  // (no ASSERT: the threads must be joined)
   std::thread stopper([this] { server_->Shutdown(absl::Milliseconds(100)); });
   queued.join();  // its call was cancelled when the grace ran out
-  // The server learns it on its own, a moment after the client: there is nothing to await but
-  // time (the same as for a client that gives up, above), so give it a generous half second.
-  absl::SleepFor(absl::Milliseconds(500));
+  // The server learns it on its own, a moment after the client: once it knows both calls ended
+  // (the blocker's too), the pool's thread is freed.
+  EXPECT_TRUE(AwaitEndsSeen(2));  // (no ASSERT: the threads must be joined)
   Unblock();  // the pool's thread is free: the queued call's task runs, and answers
   stopper.join();
   EXPECT_EQ(Ran("queued"), 0);
