@@ -111,10 +111,13 @@ absl::StatusOr<std::shared_ptr<ServerChain>> ServerChain::Create(
   chain->stages_.push_back(
       std::make_unique<MetricsStage>(MetricsOptions{.registry = options.registry}, table));
   if (options.tracer != nullptr) {
-    chain->stages_.push_back(
-        std::make_unique<TracingStage>(TracingOptions{.provider = options.tracer,
-                                                      .server_address = options.server_address,
-                                                      .server_port = options.server_port}));
+    auto tracing = std::make_unique<TracingStage>(TracingOptions{
+        .provider = options.tracer,
+        .server_address = options.server_address,
+        .server_port = options.server_port,
+    });
+    chain->tracing_ = tracing.get();
+    chain->stages_.push_back(std::move(tracing));
   }
   return chain;
 }
@@ -173,6 +176,10 @@ void ChainedCall::Finish(grpc::Status& status) {
   if (!started_ || finished_) return;
   finished_ = true;
   for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
+}
+
+void ServerChain::SetServerPort(int port) {
+  if (tracing_ != nullptr) tracing_->SetServerPort(port);
 }
 
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

@@ -41,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/server_call.h"
+#include "libs/interceptor/tracing.h"
 #include "libs/tracing/tracer.h"
 
 namespace hermes::interceptor {
@@ -51,7 +52,7 @@ struct ServerChainOptions {
   prometheus::Registry* registry = nullptr;
   // Spans for every call (TracingStage, last in the chain); null: no tracing stage.
   tracing::TracerProvider* tracer = nullptr;
-  // The server.address / server.port span attributes ("" / 0: not set).
+  // The server.address / server.port span attributes ("" / 0: not set; see SetServerPort).
   std::string server_address;
   int server_port = 0;
 };
@@ -68,11 +69,16 @@ class ServerChain : public std::enable_shared_from_this<ServerChain> {
   const MethodTable& methods() const { return methods_; }
   const std::vector<std::unique_ptr<ServerStage>>& stages() const { return stages_; }
 
+  // The server.port of the spans from now on (ServerChainOptions.server_port): what a server
+  // listening on port 0 learns once it has started.
+  void SetServerPort(int port);
+
  private:
   explicit ServerChain(MethodTable methods) : methods_(std::move(methods)) {}
 
   MethodTable methods_;
   std::vector<std::unique_ptr<ServerStage>> stages_;  // in chain order
+  TracingStage* tracing_ = nullptr;                   // among stages_; null without a tracer
 };
 
 // One call's pass through the chain's stages, for whichever driver sees the call's events.

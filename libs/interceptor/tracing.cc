@@ -116,7 +116,8 @@ bool IsServerSpanError(grpc::StatusCode code) {
   }
 }
 
-TracingStage::TracingStage(const TracingOptions& options) : options_(options) {
+TracingStage::TracingStage(const TracingOptions& options)
+    : options_(options), server_port_(options.server_port) {
   if (options_.provider != nullptr) tracer_ = &options_.provider->GetTracer(kRpcTracingScope);
 }
 
@@ -147,7 +148,9 @@ void TracingStage::OnStart(ServerCall& call) {
     if (!options_.server_address.empty()) {
       span.SetAttribute("server.address", options_.server_address);
     }
-    if (options_.server_port > 0) span.SetAttribute("server.port", options_.server_port);
+    if (const int port = server_port_.load(std::memory_order_relaxed); port > 0) {
+      span.SetAttribute("server.port", port);
+    }
     if (call.context != nullptr) {
       if (absl::optional<HostPort> peer = ParseGrpcPeer(call.PeerAddress())) {
         span.SetAttribute("network.peer.address", peer->host);

@@ -27,6 +27,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -57,9 +58,13 @@ class TracingStage final : public ServerStage {
   void OnStart(ServerCall& call) override;
   void OnFinish(ServerCall& call, grpc::Status& status) override;
 
+  // server.port from now on: the port the server got, for one that listens on port 0.
+  void SetServerPort(int port) { server_port_.store(port, std::memory_order_relaxed); }
+
  private:
   const TracingOptions options_;
   tracing::Tracer* tracer_ = nullptr;
+  std::atomic<int> server_port_;
 };
 
 // The server-side rule of the OpenTelemetry gRPC conventions: a span status Error only for the

@@ -161,6 +161,9 @@ int Serve(const ServerConfig& config, const TlsMaterial* tls,
     HERMES_LOG(spdlog::level::err, "cannot serve gRPC").Str("error", server.status().message());
     return 1;
   }
+  // With port 0 the kernel chose it: the spans name the port clients reach (a call that came in
+  // before this line has none).
+  (*chain)->SetServerPort((*server)->port());
   HERMES_LOG(spdlog::level::info, "serving")
       .Str("grpc_addr", config.grpc_addr)
       .Int("grpc_port", (*server)->port())

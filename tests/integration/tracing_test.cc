@@ -63,6 +63,8 @@ TEST(TracingTest, CallerTraceparent_ServerSpanExportedOverOtlp_AndLogLineCarries
   EXPECT_EQ(AttributeOf(span.attributes(), "rpc.service"), "user.v1.UserService");
   EXPECT_EQ(AttributeOf(span.attributes(), "rpc.method"), "GetUser");
   EXPECT_EQ(AttributeOf(span.attributes(), "rpc.grpc.status_code"), "5");
+  // The service listens on port 0: server.port is the one the kernel gave it.
+  EXPECT_EQ(AttributeOf(span.attributes(), "server.port"), std::to_string(user.grpc_port()));
   // NOT_FOUND is the caller's problem: the server span's status stays unset.
   EXPECT_EQ(span.status().code(), ::opentelemetry::proto::trace::v1::Status::STATUS_CODE_UNSET);
 
