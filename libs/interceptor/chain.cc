@@ -44,23 +44,11 @@ class ChainInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
-      const ServerCall& call = chained_.call();
-      // Unary calls report what the handler returned, as go-grpc-prometheus does: on a sync
-      // call IsCancelled() plucks the call's completion queue (a poll, locks and wake-ups),
-      // which cost more than half of the server's unary throughput (tests/bench/RESULTS.md).
-      if (call.method->type != RpcType::kUnary && call.context->IsCancelled()) {
-        // A stream whose caller went away (or whose server is stopping): whatever the handler
-        // says now (a reactor's OnCancel answers CANCELLED, but another may not) nobody
-        // receives. Report what happened, so cancellations do not inflate error rates.
-        grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
-        chained_.Finish(cancelled);
-      } else {
-        const grpc::Status original = status;
-        chained_.Finish(status);
-        if (status.error_code() != original.error_code() ||
-            status.error_message() != original.error_message()) {
-          methods->ModifySendStatus(status);
-        }
+      const grpc::Status original = status;
+      chained_.Finish(status);
+      if (status.error_code() != original.error_code() ||
+          status.error_message() != original.error_message()) {
+        methods->ModifySendStatus(status);
       }
     }
     methods->Proceed();
@@ -81,6 +69,7 @@ class ChainInterceptorFactory final : public grpc::experimental::ServerIntercept
       chained->BeginChain(chain_, info->method());
       return nullptr;
     }
+    if (chain_->IsDrivenByHandler(info->method())) return nullptr;
     return new ChainInterceptor(chain_, info);  // gRPC's API: the call takes ownership
   }
 
@@ -102,6 +91,8 @@ absl::StatusOr<std::shared_ptr<ServerChain>> ServerChain::Create(
 
   std::shared_ptr<ServerChain> chain(new ServerChain(*std::move(methods)));
   const MethodTable& table = chain->methods_;
+  chain->driven_by_handlers_.insert(options.driven_by_handlers.begin(),
+                                    options.driven_by_handlers.end());
   // The order of the chain. Tracing comes last: its span covers what the client sees, after
   // recovery has settled the status.
   chain->stages_.push_back(
@@ -133,11 +124,14 @@ ChainedCall::ChainedCall(std::shared_ptr<const ServerChain> chain, absl::string_
   call_.context = context;
 }
 
-ChainedCall::~ChainedCall() {
-  if (started_ && !finished_) {
-    grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
-    Finish(cancelled);
-  }
+ChainedCall::~ChainedCall() { EndIfUnfinished(); }
+
+void ChainedCall::EndIfUnfinished() {
+  if (!started_ || finished_) return;
+  finished_ = true;
+  // Without asking the context: in the interceptor's destructor it is being destroyed.
+  grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
+  for (const auto& stage : chain_->stages()) stage->OnFinish(call_, cancelled);
 }
 
 void ChainedCall::Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -175,6 +169,17 @@ void ChainedCall::MessageSent() {
 void ChainedCall::Finish(grpc::Status& status) {
   if (!started_ || finished_) return;
   finished_ = true;
+  // Unary calls report what the handler returned, as go-grpc-prometheus does: on a sync call
+  // IsCancelled() plucks the call's completion queue (a poll, locks and wake-ups), which cost
+  // more than half of the server's unary throughput (tests/bench/RESULTS.md).
+  if (call_.method->type != RpcType::kUnary && call_.context->IsCancelled()) {
+    // A stream whose caller went away (or whose server is stopping): whatever the handler says
+    // now (a reactor's OnCancel answers CANCELLED, but another may not) nobody receives.
+    // Report what happened, so cancellations do not inflate error rates.
+    grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
+    for (const auto& stage : chain_->stages()) stage->OnFinish(call_, cancelled);
+    return;
+  }
   for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
 }
 

@@ -17,12 +17,16 @@
 //                                     .registry = telemetry::MetricsRegistry().get()});
 //   builder.experimental().SetInterceptorCreators((*chain)->InterceptorFactories());
 //
-// Two drivers run the stages, with the same code (ChainedCall): a gRPC interceptor, for every
-// call of the server, and UnaryMethods (unary_methods.h) for the unary methods it answers,
-// whose calls it sees arrive and answers itself. gRPC's interception dispatches hooks on every
-// batch of a call and allocates for it: ~7k instructions of a GetUser's ~85k
-// (tests/bench/instructions.sh), which those calls no longer pay. The chain tells them apart by
-// their context: a ChainedServerContext gets a ChainedCall instead of an interceptor. So a
+// Three drivers run the stages, with the same code (ChainedCall): a gRPC interceptor, for every
+// call of the server but those below; UnaryMethods (unary_methods.h), for the unary methods it
+// answers, whose calls it sees arrive and answers itself; and the streams' StreamPump
+// (libs/streams/stream_pump.h), for the streaming methods a service names (DrivesChain), whose
+// every write it starts. gRPC's interception dispatches hooks on every batch of a call and
+// allocates for it: ~7k instructions of a GetUser's ~85k (tests/bench/instructions.sh), and
+// ~17 % of the server CPU a watcher's event takes (README, "Performance"), which those calls no
+// longer pay. The chain tells them apart by their context (a ChainedServerContext gets a
+// ChainedCall instead of an interceptor) and the streams by their method
+// (ServerChainOptions.driven_by_handlers: their handlers make their own ChainedCall). So a
 // server installs one chain and no other server interceptor: another factory would see those
 // calls' metadata before the chain had settled the request id and trace context, and their
 // status after the chain had rewritten it.
@@ -38,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "libs/interceptor/method_table.h"
 #include "libs/interceptor/server_call.h"
@@ -55,6 +60,9 @@ struct ServerChainOptions {
   // The server.address / server.port span attributes ("" / 0: not set; see SetServerPort).
   std::string server_address;
   int server_port = 0;
+  // Methods (full paths, "/pkg.Service/Method") whose handlers drive a ChainedCall themselves
+  // (a DrivesChain service's): their calls get no interceptor.
+  std::vector<std::string> driven_by_handlers;
 };
 
 class ServerChain : public std::enable_shared_from_this<ServerChain> {
@@ -68,6 +76,10 @@ class ServerChain : public std::enable_shared_from_this<ServerChain> {
 
   const MethodTable& methods() const { return methods_; }
   const std::vector<std::unique_ptr<ServerStage>>& stages() const { return stages_; }
+  // Whether calls of `path` are driven by their handlers (ServerChainOptions).
+  bool IsDrivenByHandler(absl::string_view path) const {
+    return driven_by_handlers_.contains(path);
+  }
 
   // The server.port of the spans from now on (ServerChainOptions.server_port): what a server
   // listening on port 0 learns once it has started.
@@ -79,6 +91,21 @@ class ServerChain : public std::enable_shared_from_this<ServerChain> {
   MethodTable methods_;
   std::vector<std::unique_ptr<ServerStage>> stages_;  // in chain order
   TracingStage* tracing_ = nullptr;                   // among stages_; null without a tracer
+  absl::flat_hash_set<std::string> driven_by_handlers_;
+};
+
+// Implemented by a service some of whose handlers drive the chain themselves (the streams'
+// StreamPump): runtime::Serve asks it for those methods before it builds the chain, and gives
+// it the chain once built (not with --bench_no_chain: the handlers then drive none).
+class DrivesChain {
+ public:
+  // Full paths, "/pkg.Service/Method".
+  virtual std::vector<std::string> ChainDrivenMethods() const = 0;
+  // Before the server starts.
+  virtual void UseChain(std::shared_ptr<const ServerChain> chain) = 0;
+
+ protected:
+  ~DrivesChain() = default;
 };
 
 // One call's pass through the chain's stages, for whichever driver sees the call's events.
@@ -101,7 +128,12 @@ class ChainedCall {
   void MessageReceived();
   void MessageSent();
   // Before the status is sent; the stages may rewrite `status`. Once only, and only after Start.
+  // A stream whose caller went away is reported CANCELLED whatever its handler says (nobody
+  // receives it; cancellations must not inflate error rates), and `status` is left as it is.
   void Finish(grpc::Status& status);
+  // A started call not yet finished finishes as CANCELLED: for a driver told the call ended
+  // without its status (a stream's OnDone). The stages may still use the call's context.
+  void EndIfUnfinished();
 
   const ServerCall& call() const { return call_; }
   // For the x-request-id response header; set by Start.

@@ -113,13 +113,22 @@ int Serve(const ServerConfig& config, const TlsMaterial* tls,
   const std::shared_ptr<prometheus::Registry> registry = telemetry::MetricsRegistry();
 
   std::vector<std::string> names;
-  for (const ServiceRegistration& service : services) names.push_back(service.name);
+  std::vector<interceptor::DrivesChain*> drivers;
+  std::vector<std::string> driven;  // their methods: no interceptor on those calls (chain.h)
+  for (const ServiceRegistration& service : services) {
+    names.push_back(service.name);
+    if (auto* driver = dynamic_cast<interceptor::DrivesChain*>(service.service)) {
+      drivers.push_back(driver);
+      for (std::string& method : driver->ChainDrivenMethods()) driven.push_back(std::move(method));
+    }
+  }
   absl::StatusOr<std::shared_ptr<interceptor::ServerChain>> chain =
       interceptor::ServerChain::Create({.services = names,
                                         .registry = registry.get(),
                                         .tracer = tracing::DefaultTracerProvider(),
                                         .server_address = ServerHost(config.grpc_addr),
-                                        .server_port = ServerPort(config.grpc_addr)});
+                                        .server_port = ServerPort(config.grpc_addr),
+                                        .driven_by_handlers = std::move(driven)});
   if (!chain.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot build the interceptor chain")
         .Str("error", chain.status().message());
@@ -146,6 +155,8 @@ int Serve(const ServerConfig& config, const TlsMaterial* tls,
     HERMES_LOG(spdlog::level::warn,
                "--bench_no_chain: calls are not recovered, logged, counted or traced "
                "(benchmarks only)");
+  } else {
+    for (interceptor::DrivesChain* driver : drivers) driver->UseChain(*chain);
   }
   absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(
       {.listen_address = config.grpc_addr,

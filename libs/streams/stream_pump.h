@@ -54,6 +54,7 @@
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -64,6 +65,8 @@
 #include "absl/time/time.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/chain.h"
+#include "libs/interceptor/request_id.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/event_fanout.h"
 #include "libs/streams/stream_slots.h"
@@ -93,7 +96,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     if (ok) {
       Pump();  // here, on gRPC's thread: see the top of the file
     } else if (finish) {
-      this->Finish(grpc::Status::CANCELLED);
+      FinishCall(grpc::Status::CANCELLED);
     }
   }
 
@@ -107,7 +110,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       if (!started_ || writing_ || finished_) return;
       finished_ = true;
     }
-    this->Finish(grpc::Status::CANCELLED);
+    FinishCall(grpc::Status::CANCELLED);
   }
 
   void OnDone() override {
@@ -118,6 +121,9 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       mutex_.Await(absl::Condition(
           +[](bool* cancelling) { return !*cancelling; }, &cancelling_));
     }
+    // So must the chain's stages. (Every end of ours passes through FinishCall, and gRPC calls
+    // OnDone only after a Finish: this is a safety net.)
+    if (chained_.has_value()) chained_->EndIfUnfinished();
     // After this no waker runs (Unsubscribe waits for a wake in progress), and no Pump gets
     // past `finished_`, so nothing touches the subscription any more.
     subscription_.reset();
@@ -145,6 +151,28 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
         stuck_write_grace_(stuck_write_grace) {}
   // Runs after OnDone, which released the subscription and the stream slot.
   ~StreamPump() override = default;
+
+  // Runs the server's chain on this call, a method of a DrivesChain service (chain.h), from the
+  // request's arrival: first thing in the method's handler, before anything reads the request
+  // metadata. No-op with a null `chain` (a server without one, or --bench_no_chain). The
+  // response headers carry the request id from here; every write counts as a message sent, and
+  // the stream's finish passes through the stages.
+  void BeginChain(std::shared_ptr<const interceptor::ServerChain> chain, absl::string_view path) {
+    // A chain that does not know this method as driven by its handler still has its interceptor
+    // on the call: driving it here too would count the call twice.
+    if (chain == nullptr || context_ == nullptr || !chain->IsDrivenByHandler(path)) return;
+    chained_.emplace(std::move(chain), path, context_);
+    // The request metadata the handler sees: the context's own map, not const (gRPC hands an
+    // interceptor the same map to rewrite).
+    chained_->Start(const_cast<std::multimap<grpc::string_ref, grpc::string_ref>&>(
+        context_->client_metadata()));
+    context_->AddInitialMetadata(interceptor::kRequestIdHeader, chained_->request_id());
+  }
+  // A request message arrived (the one of a server-streaming call, or each of a bidirectional
+  // one's): counted by the chain.
+  void ChainReceived() {
+    if (chained_.has_value()) chained_->MessageReceived();
+  }
 
   // Follows `fanout` from now on: its waker pumps this stream on the delivery thread.
   void Subscribe(Fanout& fanout, size_t capacity) {
@@ -244,7 +272,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
         Abort(errors::HandlerThrew());
       }
     } else {
-      this->Finish(status);
+      FinishCall(status);
     }
   }
 
@@ -259,7 +287,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       if (writing_) return;
       finished_ = true;
     }
-    this->Finish(status);
+    FinishCall(status);
   }
 
   // Finishes the stream with `status` unless it is finished already. Only where no write can be
@@ -270,10 +298,24 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
       if (finished_) return;
       finished_ = true;
     }
-    this->Finish(status);
+    FinishCall(status);
   }
 
   bool finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return finished_; }
+
+  // gRPC's Finish, after the chain's stages have seen (and may have rewritten) the status.
+  // Called once: every caller owns `finished_`'s setting.
+  void FinishCall(grpc::Status status) {
+    if (chained_.has_value()) {
+      // A stage that throws (an allocation, in a log line) must not keep the call from ending:
+      // unfinished, it would keep its reactor and its slot for good.
+      try {
+        chained_->Finish(status);
+      } catch (...) {
+      }
+    }
+    this->Finish(status);
+  }
 
   // Guards the pump's state and the deriving reactor's (Next runs under it).
   absl::Mutex mutex_;
@@ -348,11 +390,13 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
           if (finished_) return;
           finished_ = true;
         }
-        this->Finish(serialized);
+        FinishCall(serialized);
         return;
       }
+      if (chained_.has_value()) chained_->MessageSent();
       this->StartWrite(&wire_, options);
     } else {
+      if (chained_.has_value()) chained_->MessageSent();
       this->StartWrite(&response_, options);
     }
   }
@@ -366,7 +410,8 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // read, so the call is cancelled: the client sees CANCELLED once it reads again.
   static void LogStuckCancel(grpc::ServerContextBase& context) {
     const auto& metadata = context.client_metadata();
-    const auto request_id = metadata.find("x-request-id");  // the chain leaves exactly one
+    // The chain leaves exactly one.
+    const auto request_id = metadata.find(interceptor::kRequestIdHeader);
     HERMES_LOG(spdlog::level::warn, "stream cancelled: its client stopped reading")
         .Str("peer_address", context.peer())
         .Str("request_id",
@@ -386,6 +431,8 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   static constexpr int kMaxBufferedWrites = 32;
 
   grpc::ServerContextBase* const context_;
+  // The chain's pass over this call, when this stream drives it (BeginChain).
+  std::optional<interceptor::ChainedCall> chained_;
   const absl::Duration stuck_write_grace_;
   absl::Time write_started_ ABSL_GUARDED_BY(mutex_);  // of the write in flight
   bool stuck_cancelled_ ABSL_GUARDED_BY(mutex_) = false;

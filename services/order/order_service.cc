@@ -122,7 +122,7 @@ void OrderServiceImpl::Drain() {
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* OrderServiceImpl::StreamOrderUpdates(
     grpc::CallbackServerContext* context) {
   return StreamOrderUpdatesReactor::Start(store_, fanout_, delivery_, handlers_, options_, streams_,
-                                          context);
+                                          context, chain_);
 }
 
 }  // namespace hermes::order

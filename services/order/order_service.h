@@ -35,12 +35,21 @@ using OrderServiceBase = ::order::v1::OrderService::WithRawMethod_GetOrder<
                     ::order::v1::OrderService::WithRawCallbackMethod_StreamOrderUpdates<
                         ::order::v1::OrderService::Service>>>>>>;
 
-class OrderServiceImpl final : public OrderServiceBase, public interceptor::ServesUnaryMethods {
+class OrderServiceImpl final : public OrderServiceBase,
+                               public interceptor::ServesUnaryMethods,
+                               public interceptor::DrivesChain {
  public:
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {});
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
+  // StreamOrderUpdates runs the server's chain itself, with every write it starts.
+  std::vector<std::string> ChainDrivenMethods() const override {
+    return {StreamOrderUpdatesPath()};
+  }
+  void UseChain(std::shared_ptr<const interceptor::ServerChain> chain) override {
+    chain_ = std::move(chain);
+  }
 
   grpc::ServerReadReactor<grpc::ByteBuffer>* UploadOrderEvents(grpc::CallbackServerContext* context,
                                                                grpc::ByteBuffer* response) override;
@@ -57,6 +66,7 @@ class OrderServiceImpl final : public OrderServiceBase, public interceptor::Serv
   UserDirectory& users_;
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
+  std::shared_ptr<const interceptor::ServerChain> chain_;  // set before the server starts
   streams::StreamSlots streams_;  // open StreamOrderUpdates streams, against max_streams
   UploadStreams uploads_;         // open UploadOrderEvents streams, for Drain
   // Runs the update streams' deliveries. Destroyed right after wakes_, running what is still

@@ -3,17 +3,27 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
+#include "order/v1/order.grpc.pb.h"
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
 
+const std::string& StreamOrderUpdatesPath() {
+  static const std::string* const path = new std::string(
+      absl::StrCat("/", ::order::v1::OrderService::service_full_name(), "/StreamOrderUpdates"));
+  return *path;
+}
+
 StreamOrderUpdatesReactor* StreamOrderUpdatesReactor::Start(
     OrderStore& store, OrderUpdateFanout& fanout, streams::DeliveryThread& delivery,
     interceptor::HandlerPool& pool, const StreamOptions& options, streams::StreamSlots& streams,
-    grpc::CallbackServerContext* context) {
+    grpc::CallbackServerContext* context,
+    const std::shared_ptr<const interceptor::ServerChain>& chain) {
   auto* reactor = new StreamOrderUpdatesReactor(store, delivery, pool, options, context);
+  reactor->BeginChain(chain, StreamOrderUpdatesPath());
   reactor->slot_ = streams.TryTake();
   if (!reactor->slot_.has_value()) {
     reactor->FinishOnce(
@@ -49,6 +59,7 @@ void StreamOrderUpdatesReactor::OnReadDone(bool ok) {
     subscription_->Inject({.kind = OrderUpdate::Kind::kEnd});
     return;
   }
+  ChainReceived();
   std::optional<OrderUpdate> to_read;  // a reply still to be completed on the pool
   bool replying = false;
   try {

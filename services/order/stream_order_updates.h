@@ -36,6 +36,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -53,6 +54,9 @@
 
 namespace hermes::order {
 
+// "/order.v1.OrderService/StreamOrderUpdates": the method the chain knows it by.
+const std::string& StreamOrderUpdatesPath();
+
 class StreamOrderUpdatesReactor final
     : public streams::StreamPump<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                                  ::order::v1::StreamOrderUpdatesResponse, OrderUpdate> {
@@ -62,12 +66,11 @@ class StreamOrderUpdatesReactor final
   // holds one of `streams` (the service's, limited to options.max_streams) from its start
   // until OnDone. A request whose store read would wait for a connection is answered on
   // `pool` (gRPC's callback threads, which run OnReadDone, must not wait).
-  static StreamOrderUpdatesReactor* Start(OrderStore& store, OrderUpdateFanout& fanout,
-                                          streams::DeliveryThread& delivery,
-                                          interceptor::HandlerPool& pool,
-                                          const StreamOptions& options,
-                                          streams::StreamSlots& streams,
-                                          grpc::CallbackServerContext* context);
+  static StreamOrderUpdatesReactor* Start(
+      OrderStore& store, OrderUpdateFanout& fanout, streams::DeliveryThread& delivery,
+      interceptor::HandlerPool& pool, const StreamOptions& options, streams::StreamSlots& streams,
+      grpc::CallbackServerContext* context,
+      const std::shared_ptr<const interceptor::ServerChain>& chain);
 
   void OnReadDone(bool ok) override;
 

@@ -100,10 +100,10 @@ grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& reques
   return errors::ToGrpcStatus(store_.Delete(request.id()));
 }
 
-grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* UserServiceImpl::WatchUsers(
-    grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) {
-  WatchUsersReactor* reactor =
-      WatchUsersReactor::Start(store_, fanout_, delivery_, options_, watchers_, context, *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* UserServiceImpl::WatchUsers(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  WatchUsersReactor* reactor = WatchUsersReactor::Start(store_, fanout_, delivery_, options_,
+                                                        watchers_, context, *request, chain_);
   // Start read what it needs; gRPC would keep the request, unknown fields included, until the
   // stream ends. (The reactor is not yet gRPC's: the call cannot end before this returns.)
   api::ReleaseRequest(request);

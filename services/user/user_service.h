@@ -25,29 +25,40 @@
 namespace hermes::user {
 
 // The unary methods raw on the async API, their requests parsed by interceptor::UnaryMethods
-// (libs/interceptor/unary_methods.h says why); WatchUsers on the callback API.
+// (libs/interceptor/unary_methods.h says why); WatchUsers on the callback API, raw too: its
+// reactor parses the request itself, after the chain has started, so a request that does not
+// parse is answered INVALID_ARGUMENT naming why, and counted and logged like any call (gRPC
+// answers one it cannot parse UNIMPLEMENTED, before any handler or chain runs).
 using UserServiceBase =
     ::user::v1::UserService::WithRawMethod_GetUser<::user::v1::UserService::WithRawMethod_ListUsers<
         ::user::v1::UserService::WithRawMethod_CreateUser<
             ::user::v1::UserService::WithRawMethod_UpdateUser<
                 ::user::v1::UserService::WithRawMethod_DeleteUser<
-                    ::user::v1::UserService::WithCallbackMethod_WatchUsers<
+                    ::user::v1::UserService::WithRawCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
-class UserServiceImpl final : public UserServiceBase, public interceptor::ServesUnaryMethods {
+class UserServiceImpl final : public UserServiceBase,
+                              public interceptor::ServesUnaryMethods,
+                              public interceptor::DrivesChain {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
+  // WatchUsers runs the server's chain itself, with every write it starts.
+  std::vector<std::string> ChainDrivenMethods() const override { return {WatchUsersPath()}; }
+  void UseChain(std::shared_ptr<const interceptor::ServerChain> chain) override {
+    chain_ = std::move(chain);
+  }
 
-  grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>* WatchUsers(
-      grpc::CallbackServerContext* context, const ::user::v1::WatchUsersRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchUsers(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request) override;
 
  private:
   UserStore& store_;
   UserEventFanout& fanout_;
   const WatchOptions options_;
+  std::shared_ptr<const interceptor::ServerChain> chain_;  // set before the server starts
   streams::StreamSlots watchers_;  // open WatchUsers streams, against options_.max_watchers
   // Runs the watchers' deliveries. Destroyed right after wakes_, running what is still posted
   // (each task may hold the last reference to a reactor).

@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
 #include "services/user/user_proto.h"
 #include "services/user/user_validation.h"
+#include "user/v1/user.grpc.pb.h"
 
 namespace hermes::user {
 namespace {
@@ -16,16 +18,30 @@ grpc::Status ResumeHint(grpc::StatusCode code, absl::string_view why, int64_t la
 
 }  // namespace
 
-WatchUsersReactor* WatchUsersReactor::Start(UserStore& store, UserEventFanout& fanout,
-                                            streams::DeliveryThread& delivery,
-                                            const WatchOptions& options,
-                                            streams::StreamSlots& watchers,
-                                            grpc::CallbackServerContext* context,
-                                            const ::user::v1::WatchUsersRequest& request) {
+const std::string& WatchUsersPath() {
+  static const std::string* const path = new std::string(
+      absl::StrCat("/", ::user::v1::UserService::service_full_name(), "/WatchUsers"));
+  return *path;
+}
+
+WatchUsersReactor* WatchUsersReactor::Start(
+    UserStore& store, UserEventFanout& fanout, streams::DeliveryThread& delivery,
+    const WatchOptions& options, streams::StreamSlots& watchers,
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer& request,
+    const std::shared_ptr<const interceptor::ServerChain>& chain) {
   auto* reactor = new WatchUsersReactor(store, fanout, delivery, options, watchers, context);
+  reactor->BeginChain(chain, WatchUsersPath());
   grpc::Status status;
   try {
-    status = reactor->Begin(request);
+    // No message: the client cancelled before sending it (the chain then reports CANCELLED),
+    // or half-closed without one.
+    if (request.Valid()) reactor->ChainReceived();
+    ::user::v1::WatchUsersRequest parsed;
+    if (absl::Status ok = api::ParseRequest(request, &parsed); !ok.ok()) {
+      status = errors::ToGrpcStatus(ok);
+    } else {
+      status = reactor->Begin(parsed);
+    }
   } catch (...) {
     status = errors::HandlerThrew();  // as a handler that throws; recovery makes it INTERNAL
   }

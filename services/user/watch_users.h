@@ -37,7 +37,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -71,20 +73,27 @@ struct WatchOptions {
 // log, before it ends with RESOURCE_EXHAUSTED all the same (a reader slower than the writes).
 inline constexpr int kMaxCatchUps = 3;
 
+// "/user.v1.UserService/WatchUsers": the method the chain knows it by.
+const std::string& WatchUsersPath();
+
 class WatchUsersReactor final
-    : public streams::StreamPump<grpc::ServerWriteReactor<::user::v1::WatchUsersResponse>,
+    : public streams::StreamPump<grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                  ::user::v1::WatchUsersResponse, UserEvent> {
  public:
   // Starts the stream (or finishes it at once with the error). The reactor is deleted after
   // OnDone, once no task posted to `delivery` holds it. The stream holds one of `watchers` (the
-  // service's, limited to options.max_watchers) from its start until OnDone. It keeps nothing
-  // of `request` (what it needs is copied before Start returns): the service then empties the
-  // request gRPC holds for the stream's life (api::ReleaseRequest).
+  // service's, limited to options.max_watchers) from its start until OnDone. `request` is the
+  // request's bytes (the method is registered raw): a request that does not parse ends the
+  // stream INVALID_ARGUMENT. Nothing of it is kept (what is needed is copied before Start
+  // returns): the service then empties the request gRPC holds for the stream's life
+  // (api::ReleaseRequest). With a `chain`, the stream runs it (StreamPump::BeginChain): the
+  // service is a DrivesChain.
   static WatchUsersReactor* Start(UserStore& store, UserEventFanout& fanout,
                                   streams::DeliveryThread& delivery, const WatchOptions& options,
                                   streams::StreamSlots& watchers,
                                   grpc::CallbackServerContext* context,
-                                  const ::user::v1::WatchUsersRequest& request);
+                                  const grpc::ByteBuffer& request,
+                                  const std::shared_ptr<const interceptor::ServerChain>& chain);
 
  private:
   WatchUsersReactor(UserStore& store, UserEventFanout& fanout, streams::DeliveryThread& delivery,

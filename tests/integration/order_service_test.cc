@@ -947,6 +947,19 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrent
   const Order a = NewOrder("a");
   const Order b = NewOrder("b");
   ASSERT_NO_FATAL_FAILURE(Advance(b.id(), {kConfirmed}));
+  // The stream runs the server's chain itself (no gRPC interceptor on it): it is counted all
+  // the same, each request received and each message sent, and its end by its code.
+  const std::vector<std::pair<std::string, std::string>> updates = {
+      {"grpc_service", "order.v1.OrderService"},
+      {"grpc_method", "StreamOrderUpdates"},
+      {"grpc_type", "bidi_stream"}};
+  auto ended_ok = updates;
+  ended_ok.emplace_back("grpc_code", "OK");
+  const int port = order_server_->metrics_port();
+  const double received_before =
+      Metric(port, "grpc_server_msg_received_total", updates).value_or(-1);
+  const double sent_before = Metric(port, "grpc_server_msg_sent_total", updates).value_or(-1);
+  const double ok_before = Metric(port, "grpc_server_handled_total", ended_ok).value_or(-1);
   UpdateStream stream(order_server_->Channel("client"));
   ASSERT_TRUE(stream.Subscribe(a.id()));
   ASSERT_TRUE(stream.Subscribe(b.id()));
@@ -965,6 +978,11 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrent
   }
   EXPECT_TRUE(saw_a) << "no current status of a among " << received.size() << " messages";
   EXPECT_TRUE(saw_b) << "no current status of b among " << received.size() << " messages";
+  // Counted before the status was sent.
+  EXPECT_EQ(Metric(port, "grpc_server_msg_received_total", updates), received_before + 2);
+  EXPECT_EQ(Metric(port, "grpc_server_msg_sent_total", updates),
+            sent_before + static_cast<double>(received.size()));
+  EXPECT_EQ(Metric(port, "grpc_server_handled_total", ended_ok), ok_before + 1);
 }
 
 // --- Persistence --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // mTLS: every error with its gRPC code and its AppError code and field, partial updates and
 // etags, pagination, the authorization policy for front-end clients, and WatchUsers' live,
 // filtered and resumed streams. Each test runs its own server on its own data directory.
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/api/timestamps.h"
 #include "tests/integration/user_service_harness.h"
+#include "tests/support/http.h"
 
 namespace hermes::testing::user_service {
 namespace {
@@ -610,6 +612,48 @@ TEST_F(UserServiceRulesTest, WatchUsers_NegativeAfterSequence_InvalidArgumentWit
   EXPECT_FALSE(watch.Next().has_value());
   EXPECT_TRUE(IsAppError(watch.Finish(), grpc::StatusCode::INVALID_ARGUMENT,
                          ERROR_CODE_INVALID_ARGUMENT, "after_sequence"));
+}
+
+// A WatchUsers request that does not parse (here, a varint field cut short) is the caller's
+// mistake: INVALID_ARGUMENT saying so, and counted as such, not gRPC's bare UNIMPLEMENTED (the
+// method is registered raw and parsed by its reactor, after the chain has started).
+TEST_F(UserServiceRulesTest, WatchUsers_RequestThatDoesNotParse_InvalidArgumentCounted) {
+  ASSERT_TRUE(Start());
+  grpc::GenericStub stub(Channel());
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, "/user.v1.UserService/WatchUsers", &queue);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
+  const std::string cut_short = "\x10";  // field 2 (after_sequence), varint, and no value
+  grpc::Slice slice(cut_short.data(), cut_short.size());
+  call->WriteLast(grpc::ByteBuffer(&slice, 1), grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  EXPECT_FALSE(ok) << "an event for a request that does not parse";
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  EXPECT_TRUE(
+      IsAppError(status, grpc::StatusCode::INVALID_ARGUMENT, ERROR_CODE_INVALID_ARGUMENT, ""))
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("not a valid user.v1.WatchUsersRequest"), std::string::npos)
+      << status.error_message();
+  // Counted before the status was sent.
+  absl::StatusOr<std::string> body = HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(MetricValue(*body, "grpc_server_handled_total",
+                        {{"grpc_method", "WatchUsers"}, {"grpc_code", "InvalidArgument"}}),
+            1);
 }
 
 TEST_F(UserServiceRulesTest, WatchUsers_BeyondMaxStreams_ResourceExhausted_UnaryStillServed) {

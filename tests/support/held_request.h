@@ -11,8 +11,13 @@
 //   server_ = StartLoopbackServer(&service_, "user.v1.UserService", probe.Interceptors());
 //   ... a WatchUsers call whose request is large; read its first response ...
 //   EXPECT_EQ(probe.sizes(), std::vector<size_t>{0});   // given back
+//
+// `Request`: the method's request message, or grpc::ByteBuffer for a method registered raw
+// (gRPC then holds the request's bytes).
 #pragma once
 
+#include <google/protobuf/message.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
@@ -23,6 +28,11 @@
 #include "absl/synchronization/mutex.h"
 
 namespace hermes::testing {
+
+inline size_t HeldSize(const google::protobuf::Message& request) { return request.ByteSizeLong(); }
+inline size_t HeldSize(const grpc::ByteBuffer& request) {
+  return request.Valid() ? request.Length() : 0;
+}
 
 template <typename Request>
 class HeldRequestProbe {
@@ -65,7 +75,7 @@ class HeldRequestProbe {
           request_ != nullptr && !noted_) {
         noted_ = true;
         absl::MutexLock lock(&state_->mutex);
-        state_->sizes.push_back(request_->ByteSizeLong());
+        state_->sizes.push_back(HeldSize(*request_));
       }
       methods->Proceed();
     }

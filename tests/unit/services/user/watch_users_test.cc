@@ -6,6 +6,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <pthread.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <stdlib.h>
@@ -28,12 +30,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/chain.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/telemetry/log.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
 #include "tests/support/held_request.h"
+#include "tests/support/http.h"
 #include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
@@ -245,7 +249,8 @@ using Seqs = std::vector<int64_t>;
 // carried (unknown fields, up to the message limit) for as long as it watches.
 TEST_F(WatchUsersReplayTest, Watch_KeepsNoRequest) {
   CreateUsers(2);
-  HeldRequestProbe<WatchUsersRequest> probe("/user.v1.UserService/WatchUsers");
+  // The method is registered raw: gRPC holds the request's bytes.
+  HeldRequestProbe<grpc::ByteBuffer> probe("/user.v1.UserService/WatchUsers");
   StartServer({}, probe.Interceptors());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -375,6 +380,95 @@ TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceF
   EXPECT_EQ(testing::StringField(cancels[0], "level"), "warning");
   EXPECT_EQ(testing::StringField(cancels[0], "request_id"), "stalled-watcher");
   EXPECT_TRUE(absl::StartsWith(testing::StringField(cancels[0], "peer_address"), "ipv"));
+}
+
+// WatchUsers runs the server's chain itself (StreamPump::BeginChain; the chain installs no gRPC
+// interceptor on its calls): an operator sees its streams as any other call, with the request
+// id in the response headers and the log line, each event counted as a message sent, and each
+// end, a refusal too, counted by its code.
+TEST_F(WatchUsersReplayTest, DrivesTheServerChain_RequestIdMessagesAndEndsCountedAndLogged) {
+  std::ostringstream log;
+  telemetry::InitLogging({.service = "test",
+                          .level = spdlog::level::info,
+                          .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log),
+                          .async = false});
+  const absl::Cleanup stop_logging = [] { telemetry::ShutdownLogging(); };  // before `log` goes
+  auto registry = std::make_shared<prometheus::Registry>();
+  // The server and service go before the registry their chain counts into (and before `log`).
+  const absl::Cleanup stop_server = [this] {
+    server_.reset();
+    service_.reset();
+  };
+  CreateUsers(4);  // 1-4: 2-4 replayed
+  service_ = std::make_unique<UserServiceImpl>(*store_, fanout_, WatchOptions{.max_watchers = 1});
+  auto chain =
+      interceptor::ServerChain::Create({.services = {"user.v1.UserService"},
+                                        .registry = registry.get(),
+                                        .driven_by_handlers = service_->ChainDrivenMethods()});
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  service_->UseChain(*chain);
+  server_ =
+      StartLoopbackServer(service_.get(), "user.v1.UserService", (*chain)->InterceptorFactories());
+  ASSERT_NE(server_, nullptr);
+  stub_ = StubTo<::user::v1::UserService>(*server_);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.AddMetadata("x-request-id", "watch-42");
+  WatchUsersRequest after_first;
+  after_first.set_after_sequence(1);
+  auto reader = stub_->WatchUsers(&context, after_first);
+  WatchUsersResponse event;
+  for (int i = 2; i <= 4; ++i) {
+    ASSERT_TRUE(reader->Read(&event));
+    EXPECT_EQ(event.sequence(), i);
+  }
+  const auto header = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(header, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(header->second.data(), header->second.size()), "watch-42");
+
+  grpc::ClientContext second;  // the only place is taken
+  second.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto refused = stub_->WatchUsers(&second, WatchUsersRequest());
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  context.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  const std::vector<std::pair<std::string, std::string>> watch = {
+      {"grpc_service", "user.v1.UserService"},
+      {"grpc_method", "WatchUsers"},
+      {"grpc_type", "server_stream"}};
+  auto with_code = [&](const char* code) {
+    auto labels = watch;
+    labels.emplace_back("grpc_code", code);
+    return labels;
+  };
+  auto metrics = [&] { return prometheus::TextSerializer().Serialize(registry->Collect()); };
+  // The server learns of the cancel a moment after the client (and counts the end before it
+  // takes the call out of the in-flight gauge).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  auto ended = [&] {
+    const std::string body = metrics();
+    return testing::MetricValue(body, "grpc_server_handled_total", with_code("Canceled"))
+                   .value_or(0) >= 1 &&
+           testing::MetricValue(body, "grpc_server_in_flight", watch).value_or(1) == 0;
+  };
+  while (!ended() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  const std::string body = metrics();
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_handled_total", with_code("Canceled")), 1);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_handled_total", with_code("ResourceExhausted")),
+            1);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_started_total", watch), 2);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_received_total", watch), 2);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_sent_total", watch), 3);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_in_flight", watch), 0);
+
+  const std::vector<google::protobuf::Struct> lines = testing::ParseJsonLines(log.str()).Where(
+      {{"msg", "rpc finished"}, {"method", "/user.v1.UserService/WatchUsers"}});
+  ASSERT_EQ(lines.size(), 2u) << log.str();
+  EXPECT_EQ(testing::StringField(lines[0], "code"), "ResourceExhausted");
+  EXPECT_EQ(testing::StringField(lines[1], "code"), "Canceled");
+  EXPECT_EQ(testing::StringField(lines[1], "request_id"), "watch-42");
 }
 
 // Live events committed while a watcher replays pile up in its subscription however fast the
