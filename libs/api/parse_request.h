@@ -4,9 +4,10 @@
 // gRPC parses requests itself and answers a message that does not parse without naming why
 // (UNIMPLEMENTED or INTERNAL with an empty message, see libs/interceptor/recovery.h). The
 // methods that take their requests as raw bytes (every unary method, a `WithRawMethod_` base
-// through libs/interceptor/unary_methods.h, and UploadOrderEvents and StreamOrderUpdates,
-// `WithRawCallbackMethod_` bases, so that one bad
-// message is a rejection and not the end of the stream) parse them here instead and learn
+// through libs/interceptor/unary_methods.h; UploadOrderEvents and StreamOrderUpdates,
+// `WithRawCallbackMethod_` bases, so that one bad message is a rejection and not the end of the
+// stream; WatchUsers, so that its reactor parses after the chain started) parse them here
+// instead and learn
 // which field was at fault: proto3 refuses a string field that is not valid UTF-8, and API.md
 // makes that INVALID_ARGUMENT naming the field.
 //

@@ -1,7 +1,8 @@
 // ReleaseRequest: gives back what the request of a server-streaming call on gRPC's callback API
 // holds, once its handler has read what it needs.
 //
-// gRPC hands such a handler its one request as `const Message*` and keeps it until the stream
+// gRPC hands such a handler its one request as `const Message*` (or `const grpc::ByteBuffer*`,
+// registered raw: the same holds, Swap and all) and keeps it until the stream
 // ends: a stream open for hours keeps a request of up to the server's message limit (4 MiB,
 // unknown fields included) for hours. The object is not const itself — gRPC constructs it in
 // the call's arena as a plain `Message` and only destroys it when the call is done

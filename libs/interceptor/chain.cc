@@ -131,7 +131,7 @@ void ChainedCall::EndIfUnfinished() {
   finished_ = true;
   // Without asking the context: in the interceptor's destructor it is being destroyed.
   grpc::Status cancelled(grpc::StatusCode::CANCELLED, "call ended without a status");
-  for (const auto& stage : chain_->stages()) stage->OnFinish(call_, cancelled);
+  RunStages([&](ServerStage& stage) { stage.OnFinish(call_, cancelled); });
 }
 
 void ChainedCall::Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -152,18 +152,18 @@ void ChainedCall::Start(std::multimap<grpc::string_ref, grpc::string_ref>& metad
   }
   started_ = true;
   call_.recv_metadata = &metadata;
-  for (const auto& stage : chain_->stages()) stage->OnStart(call_);
+  RunStages([this](ServerStage& stage) { stage.OnStart(call_); });
   call_.recv_metadata = nullptr;
 }
 
 void ChainedCall::MessageReceived() {
   call_.messages_received.fetch_add(1, std::memory_order_relaxed);
-  for (const auto& stage : chain_->stages()) stage->OnMessageReceived(call_);
+  RunStages([this](ServerStage& stage) { stage.OnMessageReceived(call_); });
 }
 
 void ChainedCall::MessageSent() {
   call_.messages_sent.fetch_add(1, std::memory_order_relaxed);
-  for (const auto& stage : chain_->stages()) stage->OnMessageSent(call_);
+  RunStages([this](ServerStage& stage) { stage.OnMessageSent(call_); });
 }
 
 void ChainedCall::Finish(grpc::Status& status) {
@@ -177,10 +177,10 @@ void ChainedCall::Finish(grpc::Status& status) {
     // now (a reactor's OnCancel answers CANCELLED, but another may not) nobody receives.
     // Report what happened, so cancellations do not inflate error rates.
     grpc::Status cancelled(grpc::StatusCode::CANCELLED, "cancelled");
-    for (const auto& stage : chain_->stages()) stage->OnFinish(call_, cancelled);
+    RunStages([&](ServerStage& stage) { stage.OnFinish(call_, cancelled); });
     return;
   }
-  for (const auto& stage : chain_->stages()) stage->OnFinish(call_, status);
+  RunStages([&](ServerStage& stage) { stage.OnFinish(call_, status); });
 }
 
 void ServerChain::SetServerPort(int port) {

@@ -140,6 +140,19 @@ class ChainedCall {
   const std::string& request_id() const { return call_.request_id; }
 
  private:
+  // `hook` for each stage in chain order. A stage that throws (an allocation failing, in a log
+  // line) is skipped for that hook: the call must go on and end, or a stream's reactor and slot,
+  // a unary call's answer and the in-flight gauge would be kept for good.
+  template <typename Hook>
+  void RunStages(const Hook& hook) {
+    for (const auto& stage : chain_->stages()) {
+      try {
+        hook(*stage);
+      } catch (...) {
+      }
+    }
+  }
+
   std::shared_ptr<const ServerChain> chain_;
   std::string unknown_path_;
   ServerCall call_;

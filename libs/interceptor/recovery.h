@@ -13,8 +13,9 @@
 // INTERNAL with an empty message on the sync API, UNIMPLEMENTED with an empty message on the
 // callback API — e.g. a string field that is not valid UTF-8) into INVALID_ARGUMENT with an
 // AppError, as API.md requires for invalid UTF-8. The services' unary methods parse their own
-// requests and name the field (unary_methods.h); this is for the methods whose one request gRPC
-// parses for us: WatchUsers and the health service. gRPC answers a call whose client
+// requests and name the field (unary_methods.h), and so does WatchUsers' reactor; this is for
+// the methods whose one request gRPC parses for us: the health service's. gRPC answers a call
+// whose client
 // cancelled it before its request arrived the same way, and every hook sees it the same way,
 // so for those methods such a call is counted as INVALID_ARGUMENT too.
 #pragma once

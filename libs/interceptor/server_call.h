@@ -1,7 +1,8 @@
 // ServerCall and ServerStage: the one small interface every server interceptor implements.
 //
 // gRPC C++'s interceptor API is hook-based (one object per call per interceptor, a switch
-// over hook points). Hermes keeps that plumbing in one adapter (chain.cc) and gives each
+// over hook points). Hermes keeps that plumbing in one place (chain.cc's ChainedCall, driven by
+// the interceptor or by the handlers that see their calls' events: chain.h) and gives each
 // concern — recovery, auth, logging, metrics, tracing — a ServerStage with four hooks over a
 // shared per-call ServerCall. So a call costs one allocation whatever the chain length, the
 // stages share what they learn (the identity auth finds is what logging prints), and the

@@ -73,7 +73,7 @@ class UnaryMethods::Call final : public AsyncTag {
     explicit Done(Call* owner) : call(owner) {}
     void Proceed(bool /*ok*/) override {
       ended.store(true, std::memory_order_release);
-      call->methods_.ends_seen_.fetch_add(1, std::memory_order_relaxed);
+      call->methods_.ends_seen_.fetch_add(1, std::memory_order_release);
       call->Unref();
     }
     Call* call;

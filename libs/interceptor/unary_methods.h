@@ -157,7 +157,7 @@ class UnaryMethods {
   // Calls whose end the server has been told of (the call-ended notification, which a call
   // gets whether answered, cancelled or past its deadline): what a test awaits before it checks
   // how the server treats a call its client has given up on.
-  int64_t EndsSeenForTesting() const { return ends_seen_.load(std::memory_order_relaxed); }
+  int64_t EndsSeenForTesting() const { return ends_seen_.load(std::memory_order_acquire); }
 
  private:
   // What a call does with the request's bytes: parse, handle, serialize; std::nullopt when

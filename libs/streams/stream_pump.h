@@ -8,6 +8,7 @@
 //       : public streams::StreamPump<grpc::ServerWriteReactor<Response>, Response, UserEvent> {
 //     Step Next(Response* out, bool looking_ahead) override;   // under mutex_; TryPopNext
 //   };
+//   reactor->BeginChain(chain, path);          // first: the server's chain (DrivesChain)
 //   reactor->slot_ = watchers.TryTake();       // or finish RESOURCE_EXHAUSTED
 //   reactor->Subscribe(fanout, capacity);
 //   reactor->StartSendInitialMetadata();
@@ -306,14 +307,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // gRPC's Finish, after the chain's stages have seen (and may have rewritten) the status.
   // Called once: every caller owns `finished_`'s setting.
   void FinishCall(grpc::Status status) {
-    if (chained_.has_value()) {
-      // A stage that throws (an allocation, in a log line) must not keep the call from ending:
-      // unfinished, it would keep its reactor and its slot for good.
-      try {
-        chained_->Finish(status);
-      } catch (...) {
-      }
-    }
+    if (chained_.has_value()) chained_->Finish(status);  // its stages do not throw (chain.h)
     this->Finish(status);
   }
 
@@ -401,13 +395,6 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     }
   }
 
-  // A write in flight for stuck_write_grace_ while the subscription overflowed: the client has
-  // stopped reading (HTTP/2 flow control holds the write up, and gRPC completes it only once the
-  // bytes are sent), and the stream, which learns of its overflow from its first read after the
-  // write completes, would stay open for good, holding its place under the stream limit. The
-  // fan-out's overflow check wakes such a stream every so often (EventFanout::WakeOverflowing),
-  // which is when this is asked. A status could not reach the client past the data it has not
-  // read, so the call is cancelled: the client sees CANCELLED once it reads again.
   static void LogStuckCancel(grpc::ServerContextBase& context) {
     const auto& metadata = context.client_metadata();
     // The chain leaves exactly one.
@@ -420,6 +407,13 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
                  : absl::string_view(request_id->second.data(), request_id->second.size()));
   }
 
+  // A write in flight for stuck_write_grace_ while the subscription overflowed: the client has
+  // stopped reading (HTTP/2 flow control holds the write up, and gRPC completes it only once the
+  // bytes are sent), and the stream, which learns of its overflow from its first read after the
+  // write completes, would stay open for good, holding its place under the stream limit. The
+  // fan-out's overflow check wakes such a stream every so often (EventFanout::WakeOverflowing),
+  // which is when this is asked. A status could not reach the client past the data it has not
+  // read, so the call is cancelled: the client sees CANCELLED once it reads again.
   bool StuckBehindItsClient() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return context_ != nullptr && !finished_ && !stuck_cancelled_ &&
            absl::Now() - write_started_ >= stuck_write_grace_ && subscription_.has_value() &&

@@ -104,8 +104,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* UserServiceImpl::WatchUsers(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   WatchUsersReactor* reactor = WatchUsersReactor::Start(store_, fanout_, delivery_, options_,
                                                         watchers_, context, *request, chain_);
-  // Start read what it needs; gRPC would keep the request, unknown fields included, until the
-  // stream ends. (The reactor is not yet gRPC's: the call cannot end before this returns.)
+  // Start read what it needs; gRPC would keep the request's bytes (up to the message limit)
+  // until the stream ends. (The reactor is not yet gRPC's: the call cannot end before this
+  // returns.)
   api::ReleaseRequest(request);
   return reactor;
 }

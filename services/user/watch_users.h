@@ -29,8 +29,9 @@
 // reads where the log stands), reads of the log run on the DeliveryThread only: Next yields to
 // it rather than read on a gRPC thread. A task posted
 // there holds a reference, so the reactor is deleted when gRPC is done with it (OnDone) and no
-// posted task is left. The interceptor chain sees these calls like any other (gRPC runs
-// interceptors for callback methods too): they are logged, counted and traced.
+// posted task is left. The server's chain sees these calls like any other, run by the reactor
+// itself (StreamPump::BeginChain; the service is a DrivesChain): they are logged, counted and
+// traced. The method is registered raw: the reactor parses the request, after the chain started.
 #pragma once
 
 #include <grpcpp/support/server_callback.h>

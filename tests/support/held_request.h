@@ -1,13 +1,14 @@
 // HeldRequestProbe: how much of a call's request the server still holds once the call has
 // started answering.
 //
-// gRPC keeps a server-streaming call's parsed request until the call ends; a handler that has
-// read it may give its memory back (api::ReleaseRequest). The probe is an interceptor for the
-// calls of one method: its POST_RECV_MESSAGE hook keeps the pointer gRPC hands it to the parsed
-// request, and at the call's first response (the handler has returned by then: a reactor's
-// writes wait for it) it notes that request's serialized size.
+// gRPC keeps a server-streaming call's request (parsed, or its bytes for a method registered
+// raw) until the call ends; a handler that has read it may give its memory back
+// (api::ReleaseRequest). The probe is an interceptor for the calls of one method: its
+// POST_RECV_MESSAGE hook keeps the pointer gRPC hands it to the request, and at the call's
+// first response (the handler has returned by then: a reactor's writes wait for it) it notes
+// that request's size.
 //
-//   HeldRequestProbe<WatchUsersRequest> probe("/user.v1.UserService/WatchUsers");
+//   HeldRequestProbe<grpc::ByteBuffer> probe("/user.v1.UserService/WatchUsers");  // raw
 //   server_ = StartLoopbackServer(&service_, "user.v1.UserService", probe.Interceptors());
 //   ... a WatchUsers call whose request is large; read its first response ...
 //   EXPECT_EQ(probe.sizes(), std::vector<size_t>{0});   // given back

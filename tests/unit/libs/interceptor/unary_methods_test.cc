@@ -229,7 +229,7 @@ TEST_F(OnPoolTest, CallQueuedWhenTheGraceRunsOut_AnsweredWithoutRunning) {
   std::thread stopper([this] { server_->Shutdown(absl::Milliseconds(100)); });
   queued.join();  // its call was cancelled when the grace ran out
   // The server learns it on its own, a moment after the client: once it knows both calls ended
-  // (the blocker's too), the pool's thread is freed.
+  // (the blocker's too), the blocker's release frees the pool's thread for the queued task.
   EXPECT_TRUE(AwaitEndsSeen(2));  // (no ASSERT: the threads must be joined)
   Unblock();  // the pool's thread is free: the queued call's task runs, and answers
   stopper.join();
