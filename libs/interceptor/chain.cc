@@ -156,6 +156,12 @@ void ChainedCall::Start(std::multimap<grpc::string_ref, grpc::string_ref>& metad
   call_.recv_metadata = nullptr;
 }
 
+void ChainedCall::StartOnContext() {
+  Start(const_cast<std::multimap<grpc::string_ref, grpc::string_ref>&>(
+      call_.context->client_metadata()));
+  call_.context->AddInitialMetadata(kRequestIdHeader, call_.request_id);
+}
+
 void ChainedCall::MessageReceived() {
   call_.messages_received.fetch_add(1, std::memory_order_relaxed);
   RunStages([this](ServerStage& stage) { stage.OnMessageReceived(call_); });

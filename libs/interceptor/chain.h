@@ -125,6 +125,11 @@ class ChainedCall {
   // The request's headers arrived: the request id is settled (the caller's, or a new one) and
   // put into `metadata`, the request metadata the handler will see, and the stages start.
   void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+  // Start, for a driver that holds the call's context rather than gRPC's hook points
+  // (UnaryMethods, StreamPump): on the context's own request metadata (the map gRPC hands an
+  // interceptor to rewrite; not const), and with the request id added to the response headers,
+  // which go out with the call's first response or its status.
+  void StartOnContext();
   void MessageReceived();
   void MessageSent();
   // Before the status is sent; the stages may rewrite `status`. Once only, and only after Start.

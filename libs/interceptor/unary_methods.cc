@@ -1,10 +1,7 @@
 #include "libs/interceptor/unary_methods.h"
 
 #include <atomic>
-#include <map>
 #include <optional>
-
-#include "libs/interceptor/request_id.h"
 
 namespace hermes::interceptor {
 
@@ -35,10 +32,7 @@ class UnaryMethods::Call final : public AsyncTag {
       return;
     }
     if (ChainedCall* chained = context_.chained_call()) {
-      // The request metadata the handler will see: the context's own map, which is not const
-      // (gRPC hands an interceptor the same map to rewrite).
-      chained->Start(const_cast<std::multimap<grpc::string_ref, grpc::string_ref>&>(
-          context_.client_metadata()));
+      chained->StartOnContext();
       chained->MessageReceived();
     }
     methods_.Ask(method_, cq_);
@@ -84,7 +78,6 @@ class UnaryMethods::Call final : public AsyncTag {
     const bool handler_ok = status.ok();  // the response is sent, and counted, only then
     // The chain's end of the call, before anything is sent, as its interceptor's would be.
     if (ChainedCall* chained = context_.chained_call()) {
-      context_.AddInitialMetadata(kRequestIdHeader, chained->request_id());
       if (handler_ok) chained->MessageSent();
       const grpc::Status handler_status = status;
       chained->Finish(status);

@@ -55,7 +55,6 @@
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
-#include <map>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -163,11 +162,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
     // on the call: driving it here too would count the call twice.
     if (chain == nullptr || context_ == nullptr || !chain->IsDrivenByHandler(path)) return;
     chained_.emplace(std::move(chain), path, context_);
-    // The request metadata the handler sees: the context's own map, not const (gRPC hands an
-    // interceptor the same map to rewrite).
-    chained_->Start(const_cast<std::multimap<grpc::string_ref, grpc::string_ref>&>(
-        context_->client_metadata()));
-    context_->AddInitialMetadata(interceptor::kRequestIdHeader, chained_->request_id());
+    chained_->StartOnContext();
   }
   // A request message arrived (the one of a server-streaming call, or each of a bidirectional
   // one's): counted by the chain.
