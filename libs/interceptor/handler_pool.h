@@ -1,5 +1,6 @@
-// HandlerPool: the threads that run the handlers which wait — for a commit's fsync, for
-// another service: the unary methods' (UnaryMethods::AddOnPool, unary_methods.h) and
+// HandlerPool: the threads that run the handlers which wait — for a commit's fsync, for a
+// read: the unary methods' (UnaryMethods::AddOnPool, unary_methods.h; a handler that also waits
+// for another service, AddOnPoolAnsweringLater, gives its thread back meanwhile) and
 // UploadOrderEvents' messages.
 //
 // The unary calls complete on four completion-queue threads, the streams' on gRPC's few shared

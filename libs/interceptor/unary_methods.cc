@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <optional>
+#include <utility>
 
 namespace hermes::interceptor {
 
@@ -12,7 +13,7 @@ namespace hermes::interceptor {
 // ServerContext::IsCancelled() (on the async API that is safe only with this notification; it
 // plucks the completion queue otherwise). The call is deleted by whichever of the two ends
 // comes last.
-class UnaryMethods::Call final : public AsyncTag {
+class UnaryMethods::Call final : public AsyncTag, public AnswerSink {
  public:
   Call(UnaryMethods& methods, const Method& method, grpc::ServerCompletionQueue* cq)
       : methods_(methods), method_(method), cq_(cq) {
@@ -51,6 +52,10 @@ class UnaryMethods::Call final : public AsyncTag {
         Answer(grpc::Status::CANCELLED);
         return;
       }
+      if (method_.answer_later) {  // the call lives on until its answer (refs_)
+        method_.answer_later(context_, request_, *this);
+        return;
+      }
       std::optional<grpc::Status> status =
           method_.exchange(context_, request_, &response_, /*may_wait=*/true);
       // A handler that declines though it may wait is a bug: answered as one that throws.
@@ -59,6 +64,15 @@ class UnaryMethods::Call final : public AsyncTag {
     if (!admitted) {
       Answer(errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, kOverloaded));
     }
+  }
+
+  // A later answer (AddOnPoolAnsweringLater), from any thread.
+  void AnswerWith(grpc::Status status, const google::protobuf::Message* response) override {
+    if (status.ok()) {
+      status = response != nullptr ? api::SerializeResponse(*response, &response_)
+                                   : errors::HandlerThrew();
+    }
+    Answer(std::move(status));
   }
 
  private:

@@ -1,6 +1,7 @@
 // UnaryMethods: a service's unary methods on gRPC's async API, each answered on the thread that
-// received it (AddInline), on a HandlerPool (AddOnPool), or on the first unless that would wait
-// (AddInlineOrOnPool), with its request parsed here.
+// received it (AddInline), on a HandlerPool (AddOnPool), on the first unless that would wait
+// (AddInlineOrOnPool), or started on a HandlerPool and answered later, from whichever thread
+// finishes it (AddOnPoolAnsweringLater), with its request parsed here.
 //
 // A service registers its unary methods raw (`WithRawMethod_<Method>` bases), implements
 // ServesUnaryMethods, and adds each method once, in its constructor:
@@ -93,6 +94,50 @@ void ServeQueue(grpc::ServerCompletionQueue& queue);
 // without waiting for the queue's thread to ask for the next one.
 inline constexpr int kRequestsPerMethod = 8;
 
+// Where the answer of a call whose handler answers later goes (UnaryMethods' calls are sinks).
+class AnswerSink {
+ public:
+  // `response` is sent when `status` is OK, and may be null when it is not.
+  virtual void AnswerWith(grpc::Status status, const google::protobuf::Message* response) = 0;
+
+ protected:
+  ~AnswerSink() = default;
+};
+
+// The answer of one call of an AddOnPoolAnsweringLater method: what its handler, and whatever
+// it hands the rest of the call to, holds until it answers. Copies share one answer: the first
+// Send goes out, and later ones do nothing. When the last copy goes unsent (the handler threw,
+// or a path forgot to answer), the call is answered as a handler that throws
+// (errors::HandlerThrew()): a call is never left unanswered, which Stop would wait for.
+template <typename Response>
+class PendingAnswer {
+ public:
+  explicit PendingAnswer(AnswerSink& sink) : state_(std::make_shared<State>(sink)) {}
+
+  // What Send(OK) sends. One thread at a time, and not after Send.
+  Response* response() const { return &state_->response; }
+  void Send(grpc::Status status) const { state_->Send(std::move(status)); }
+
+ private:
+  struct State {
+    explicit State(AnswerSink& answer_to) : sink(answer_to) {}
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State() {
+      if (!sent.load(std::memory_order_acquire)) sink.AnswerWith(errors::HandlerThrew(), nullptr);
+    }
+    void Send(grpc::Status status) {
+      if (sent.exchange(true, std::memory_order_acq_rel)) return;
+      sink.AnswerWith(std::move(status), &response);
+    }
+
+    AnswerSink& sink;
+    Response response;
+    std::atomic<bool> sent{false};
+  };
+  std::shared_ptr<State> state_;
+};
+
 // `handler()`, with an escaping exception answered as gRPC's sync wrapper answers it.
 template <typename Handler>
 auto RunCatching(Handler& handler) -> decltype(handler()) {
@@ -143,6 +188,18 @@ class UnaryMethods {
   void AddInlineOrOnPool(HandlerPool& pool, RequestFn request, Handler handler) {
     Add<Request, Response>(std::move(request), &pool, /*inline_first=*/true, std::move(handler));
   }
+  // For a handler that waits for something which can call it back (another service, through
+  // its async stub) and should not hold a pool thread meanwhile. `handler`:
+  // (const grpc::ServerContext&, const Request&, PendingAnswer<Response>) -> void. It runs on
+  // `pool`, admitted as AddOnPool's handlers are (and not run for a client already gone), and
+  // answers through the PendingAnswer, before it returns or later from any thread: it may hand
+  // the answer on with the rest of its work (to the other service's callback, back to the pool
+  // to commit). The request is the handler's only while it runs (a later step keeps what it
+  // needs), the context until the answer is sent. An exception that escapes the handler is
+  // not an answer: the call is answered by a copy of the PendingAnswer still held, or, with
+  // none left, as a handler that throws.
+  template <typename Request, typename Response, typename Handler>
+  void AddOnPoolAnsweringLater(HandlerPool& pool, RequestFn request, Handler handler);
 
   // Asks for the next calls of every method on `cq` (kRequestsPerMethod each); each call asks
   // for one more as it arrives, until Stop.
@@ -164,11 +221,15 @@ class UnaryMethods {
   // the handler would have to wait and `may_wait` is false (see AddInlineOrOnPool).
   using Exchange = std::function<std::optional<grpc::Status>(
       const grpc::ServerContext&, const grpc::ByteBuffer&, grpc::ByteBuffer*, bool may_wait)>;
+  // The same for a handler that answers later, through `sink`.
+  using LaterExchange =
+      std::function<void(const grpc::ServerContext&, const grpc::ByteBuffer&, AnswerSink& sink)>;
   struct Method {
     RequestFn request;
     HandlerPool* pool = nullptr;  // null: answered on the queue's thread
     bool inline_first = true;     // tried on the queue's thread first (always, with no pool)
-    Exchange exchange;
+    Exchange exchange;            // unless answered later
+    LaterExchange answer_later;   // set: answered later (AddOnPoolAnsweringLater), on `pool`
   };
   class Call;  // one call of a method, from the moment it is asked for (unary_methods.cc)
 
@@ -229,6 +290,29 @@ void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, bool inline_firs
     std::optional<grpc::Status> status = RunCatching(run);
     if (!status.has_value() || !status->ok()) return status;
     return api::SerializeResponse(response, response_bytes);
+  };
+  methods_.push_back(std::move(method));
+}
+
+template <typename Request, typename Response, typename Handler>
+void UnaryMethods::AddOnPoolAnsweringLater(HandlerPool& pool, RequestFn request_fn,
+                                           Handler handler) {
+  auto method = std::make_unique<Method>();
+  method->request = std::move(request_fn);
+  method->pool = &pool;
+  method->inline_first = false;
+  method->answer_later = [handler = std::move(handler)](const grpc::ServerContext& context,
+                                                        const grpc::ByteBuffer& request_bytes,
+                                                        AnswerSink& sink) mutable {
+    Request request;
+    if (absl::Status parsed = api::ParseRequest(request_bytes, &request); !parsed.ok()) {
+      sink.AnswerWith(errors::ToGrpcStatus(parsed), nullptr);
+      return;
+    }
+    try {
+      handler(context, request, PendingAnswer<Response>(sink));
+    } catch (...) {  // answered by a copy still held, or by the last one's going (PendingAnswer)
+    }
   };
   methods_.push_back(std::move(method));
 }

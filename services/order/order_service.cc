@@ -1,5 +1,8 @@
 #include "services/order/order_service.h"
 
+#include <string>
+#include <utility>
+
 #include "libs/errors/app_error.h"
 #include "services/order/order_proto.h"
 #include "services/order/order_validation.h"
@@ -31,10 +34,12 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
       handlers_, [this](auto... call) { RequestListOrders(call...); },
       [this](const grpc::ServerContext&, const ListOrdersRequest& request,
              ListOrdersResponse* response) { return List(request, response); });
-  unary_.AddOnPool<CreateOrderRequest, CreateOrderResponse>(
+  unary_.AddOnPoolAnsweringLater<CreateOrderRequest, CreateOrderResponse>(
       handlers_, [this](auto... call) { RequestCreateOrder(call...); },
       [this](const grpc::ServerContext& context, const CreateOrderRequest& request,
-             CreateOrderResponse* response) { return Create(context, request, response); });
+             interceptor::PendingAnswer<CreateOrderResponse> answer) {
+        Create(context, request, std::move(answer));
+      });
   unary_.AddOnPool<CancelOrderRequest, CancelOrderResponse>(
       handlers_, [this](auto... call) { RequestCancelOrder(call...); },
       [this](const grpc::ServerContext&, const CancelOrderRequest& request,
@@ -67,31 +72,42 @@ grpc::Status OrderServiceImpl::List(const ::order::v1::ListOrdersRequest& reques
   return grpc::Status::OK;
 }
 
-grpc::Status OrderServiceImpl::Create(const grpc::ServerContextBase& context,
-                                      const ::order::v1::CreateOrderRequest& request,
-                                      ::order::v1::CreateOrderResponse* response) {
-  if (absl::Status key = ValidateCreateKey(request); !key.ok()) return errors::ToGrpcStatus(key);
+void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
+                              const ::order::v1::CreateOrderRequest& request,
+                              interceptor::PendingAnswer<CreateOrderResponse> answer) {
+  if (absl::Status key = ValidateCreateKey(request); !key.ok()) {
+    return answer.Send(errors::ToGrpcStatus(key));
+  }
   // A retry of a create that already happened (its reply was lost) is answered first, even
   // while the user service is down, after the user changed, or with a body that would now be
   // refused: it creates nothing, and returns the first order as it is now.
   if (!request.request_id().empty()) {
     absl::StatusOr<std::optional<Order>> existing =
         store_.FindByRequestId(request.user_id(), request.request_id());
-    if (!existing.ok()) return errors::ToGrpcStatus(existing.status());
+    if (!existing.ok()) return answer.Send(errors::ToGrpcStatus(existing.status()));
     if (existing->has_value()) {
-      ToProto(**existing, response->mutable_order());
-      return grpc::Status::OK;
+      ToProto(**existing, answer.response()->mutable_order());
+      return answer.Send(grpc::Status::OK);
     }
   }
   absl::StatusOr<NewOrder> order = ValidateCreate(request);
-  if (!order.ok()) return errors::ToGrpcStatus(order.status());
-  if (absl::Status user = users_.CheckCanOrder(context, order->user_id); !user.ok()) {
-    return errors::ToGrpcStatus(user);
-  }
-  absl::StatusOr<Order> created = store_.Create(*order);
-  if (!created.ok()) return errors::ToGrpcStatus(created.status());
-  ToProto(*created, response->mutable_order());
-  return grpc::Status::OK;
+  if (!order.ok()) return answer.Send(errors::ToGrpcStatus(order.status()));
+  const std::string user_id = order->user_id;
+  // This thread is free while the user service answers; the commit runs back on the pool.
+  users_.CheckCanOrder(context, user_id, handlers_,
+                       [this, &context, order = *std::move(order), answer](absl::Status user) {
+                         if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user));
+                         // It may have waited for a pool thread since: nobody waits for the
+                         // answer any more, so nothing is created for nobody (a retry without a
+                         // request_id would create it twice).
+                         if (context.IsCancelled()) return answer.Send(grpc::Status::CANCELLED);
+                         absl::StatusOr<Order> created = store_.Create(order);
+                         if (!created.ok()) {
+                           return answer.Send(errors::ToGrpcStatus(created.status()));
+                         }
+                         ToProto(*created, answer.response()->mutable_order());
+                         answer.Send(grpc::Status::OK);
+                       });
 }
 
 grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& request,

@@ -4,8 +4,9 @@
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetOrder, a
 // read by id, is answered on the thread that received it when an idle reader connection is
-// there, else on a HandlerPool; the others, which wait for a commit or for the user service or
-// read a page, on the pool, where
+// there, else on a HandlerPool; the others, which wait for a commit or read a page, on the pool
+// (CreateOrder gives its thread back while it waits for the user service, and commits on the
+// pool again once the user is known), where
 // UploadOrderEvents (a callback-API reactor, upload_order_events.h; registered raw, so that it
 // parses its messages itself) also applies its messages. StreamOrderUpdates is a callback-API
 // reactor (stream_order_updates.h), so an open stream holds no thread.
@@ -88,9 +89,10 @@ class OrderServiceImpl final : public OrderServiceBase,
                                   ::order::v1::GetOrderResponse* response, bool may_wait);
   grpc::Status List(const ::order::v1::ListOrdersRequest& request,
                     ::order::v1::ListOrdersResponse* response);
-  grpc::Status Create(const grpc::ServerContextBase& context,
-                      const ::order::v1::CreateOrderRequest& request,
-                      ::order::v1::CreateOrderResponse* response);
+  // Answers later: its thread is given back while the user service is asked (UserDirectory).
+  void Create(const grpc::ServerContextBase& context,
+              const ::order::v1::CreateOrderRequest& request,
+              interceptor::PendingAnswer<::order::v1::CreateOrderResponse> answer);
   grpc::Status Cancel(const ::order::v1::CancelOrderRequest& request,
                       ::order::v1::CancelOrderResponse* response);
 };

@@ -1,7 +1,9 @@
 #include "services/order/user_directory.h"
 
 #include <chrono>
+#include <memory>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -43,31 +45,77 @@ UserDirectory::UserDirectory(const UserDirectoryOptions& options,
           chain))),
       breaker_(::user::v1::UserService::service_full_name(), options.breaker, registry) {}
 
-absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incoming,
-                                          const std::string& user_id) {
+struct UserDirectory::Check {
+  Check(const grpc::ServerContextBase& incoming_call, CircuitBreaker::Permit breaker_permit,
+        std::function<void(absl::Status)> answer_to)
+      : incoming(incoming_call), permit(std::move(breaker_permit)), done(std::move(answer_to)) {}
+
+  const grpc::ServerContextBase& incoming;
+  CircuitBreaker::Permit permit;
+  std::function<void(absl::Status)> done;
+  std::unique_ptr<grpc::ClientContext> context;
+  ::user::v1::GetUserRequest request;
+  ::user::v1::GetUserResponse response;
+  absl::Time start;
+  absl::Duration waited;  // for the user service's answer
+};
+
+void UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incoming,
+                                  const std::string& user_id, interceptor::HandlerPool& pool,
+                                  std::function<void(absl::Status)> done) {
+  if (waiting_checks_.fetch_add(1, std::memory_order_relaxed) >= options_.max_waiting_checks) {
+    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+    done(absl::ResourceExhaustedError(kTooManyChecks));
+    return;
+  }
   std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
   if (!permit.has_value()) {
-    return absl::UnavailableError(
-        "the user service keeps failing; not asking it for a moment (circuit open), retry later");
+    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+    done(absl::UnavailableError(
+        "the user service keeps failing; not asking it for a moment (circuit open), retry later"));
+    return;
   }
-  std::unique_ptr<grpc::ClientContext> context =
-      interceptor::OutgoingContext(incoming, options_.max_deadline);
-  ::user::v1::GetUserRequest request;
-  request.set_id(user_id);
-  ::user::v1::GetUserResponse response;
-  const absl::Time start = absl::Now();
-  const grpc::Status status = stub_->GetUser(context.get(), request, &response);
-  const absl::Duration waited = absl::Now() - start;
+  try {
+    auto check = std::make_shared<Check>(incoming, *std::move(permit), std::move(done));
+    check->context = interceptor::OutgoingContext(incoming, options_.max_deadline);
+    check->request.set_id(user_id);
+    check->start = absl::Now();
+    ::user::v1::GetUserRequest* request = &check->request;
+    ::user::v1::GetUserResponse* response = &check->response;
+    grpc::ClientContext* context = check->context.get();
+    // On gRPC's callback thread, which must not wait (it runs other calls' callbacks): the
+    // answer is read on the pool. (gRPC may hold a copy of this callback, and so `check`, a
+    // moment after it ran: harmless, the call is over by then.)
+    stub_->async()->GetUser(
+        context, request, response,
+        [this, &pool, check = std::move(check)](grpc::Status status) mutable {
+          check->waited = absl::Now() - check->start;
+          waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+          pool.Post([this, check = std::move(check), status = std::move(status)] {
+            try {
+              check->done(Read(*check, status));
+            } catch (...) {  // not on the pool's thread (done's own answer says what happened)
+            }
+          });
+        });
+  } catch (...) {  // the check never went out: its place is free again
+    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+absl::Status UserDirectory::Read(Check& check, const grpc::Status& status) {
+  CircuitBreaker::Permit& permit = check.permit;
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
-      permit->Succeeded();
-      if (response.user().status() != ::user::v1::USER_STATUS_ACTIVE) {
+      permit.Succeeded();
+      if (check.response.user().status() != ::user::v1::USER_STATUS_ACTIVE) {
         return errors::FailedPrecondition("user_id", "the user is not ACTIVE");
       }
       return absl::OkStatus();
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::INVALID_ARGUMENT:
-      permit->Succeeded();
+      permit.Succeeded();
       return errors::NotFound("user_id", "no user has this id");
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::CANCELLED: {
@@ -77,13 +125,13 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
       // answer. A user service that hangs would otherwise never open the breaker for callers
       // whose deadlines are under the cap.
       const bool caller_gone =
-          CallerGone(incoming, status.error_code() == grpc::StatusCode::CANCELLED);
+          CallerGone(check.incoming, status.error_code() == grpc::StatusCode::CANCELLED);
       const bool cap_ran_out =
           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !caller_gone;
-      if (cap_ran_out || waited >= options_.slow_call) {
-        permit->Failed();
+      if (cap_ran_out || check.waited >= options_.slow_call) {
+        permit.Failed();
       } else {
-        permit->Neutral();
+        permit.Neutral();
       }
       if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         return absl::DeadlineExceededError(caller_gone
@@ -98,7 +146,7 @@ absl::Status UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incomin
     default:
       // UNAVAILABLE, and anything that means we cannot ask (refused, misconfigured): the
       // dependency is the problem, not the order.
-      permit->Failed();
+      permit.Failed();
       return absl::UnavailableError(absl::StrCat("the user service is unavailable (",
                                                  errors::GoCodeName(status.error_code()),
                                                  "); retry later"));

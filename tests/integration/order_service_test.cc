@@ -1143,6 +1143,49 @@ TEST_F(UserServiceOutageTest, UserServiceTooSlow_DeadlineExceededNeverInternal) 
   WaitForCreateOrderToSucceed();
 }
 
+// CreateOrder holds no thread while the user service answers: with the user service hanging,
+// more checks are out at once than the order service has handler threads (64), and its other
+// calls, which share those threads, are answered meanwhile.
+TEST_F(UserServiceOutageTest, UserServiceHangs_ChecksHoldNoThread_OtherCallsStillAnswered) {
+  constexpr int kCreates = 100;
+  ASSERT_TRUE(user_->Freeze());
+  std::vector<grpc::Status> created(kCreates);
+  std::vector<std::thread> creates;
+  for (int i = 0; i < kCreates; ++i) {
+    creates.emplace_back(
+        [&, i] { created[i] = orders_->Create(buyer_.id(), {Item("sku", 1, 1)}); });
+  }
+  const std::vector<std::pair<std::string, std::string>> get_user = {{"grpc_service", kUserService},
+                                                                     {"grpc_method", "GetUser"}};
+  // (The first checks end at the 2 s cap: this has ~2 s, not 5, to see them out at once.)
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  double checks_out = 0;
+  while (absl::Now() < until) {
+    checks_out =
+        Metric(order_server_->metrics_port(), "grpc_client_in_flight", get_user).value_or(0);
+    if (checks_out >= 80) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(checks_out, 80) << "checks of the user service out at once";
+
+  const absl::Time start = absl::Now();
+  ::order::v1::ListOrdersResponse list;
+  EXPECT_TRUE(IsOk(orders_->List(buyer_.id(), &list)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1)) << "ListOrders waited for the user checks";
+  EXPECT_EQ(list.page().total(), 1);
+
+  for (std::thread& create : creates) create.join();
+  // Each ended at the 2 s --user_call_timeout (DEADLINE_EXCEEDED), or, started late on a slow
+  // machine, found the breaker open by then (UNAVAILABLE); never INTERNAL.
+  for (int i = 0; i < kCreates; ++i) {
+    if (created[i].error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      EXPECT_TRUE(IsUserServiceUnavailable(created[i])) << "create " << i;
+    }
+  }
+  user_->Thaw();
+  ASSERT_NO_FATAL_FAILURE(WaitForCreateOrderToSucceed());
+}
+
 TEST_F(UserServiceOutageTest, CircuitBreaker_OpensAfterFailures_FailsFast_ClosesAfterRecovery) {
   EXPECT_EQ(BreakerState(), std::optional<double>(0));
   ASSERT_TRUE(user_->Stop());

@@ -43,7 +43,7 @@ using ::hermes::testing::TestChannel;
 using ::user::v1::GetUserRequest;
 using ::user::v1::GetUserResponse;
 
-enum class GetUserOn { kSyncApi, kAsyncApiInline, kAsyncApiPool };
+enum class GetUserOn { kSyncApi, kAsyncApiInline, kAsyncApiPool, kAsyncApiPoolLater };
 
 const char* NameOf(GetUserOn on) {
   switch (on) {
@@ -53,6 +53,8 @@ const char* NameOf(GetUserOn on) {
       return "OnAsyncApiInline";
     case GetUserOn::kAsyncApiPool:
       return "OnAsyncApiPool";
+    case GetUserOn::kAsyncApiPoolLater:
+      return "OnAsyncApiPoolAnsweredLater";
   }
   return "";
 }
@@ -103,6 +105,10 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
   grpc::Service* service() {
     if (GetParam() == GetUserOn::kSyncApi) return &sync_service_;
     if (GetParam() == GetUserOn::kAsyncApiPool) async_service_.pool = &pool_;
+    if (GetParam() == GetUserOn::kAsyncApiPoolLater) {
+      async_service_.pool = &pool_;
+      async_service_.answer_later = true;
+    }
     return &async_service_;
   }
   testing::GetUserFn& get_user() {
@@ -400,7 +406,7 @@ TEST_P(ServerChainTest, RequestWithInvalidUtf8_InvalidArgumentWithAppError) {
 
 INSTANTIATE_TEST_SUITE_P(GetUser, ServerChainTest,
                          ::testing::Values(GetUserOn::kSyncApi, GetUserOn::kAsyncApiInline,
-                                           GetUserOn::kAsyncApiPool),
+                                           GetUserOn::kAsyncApiPool, GetUserOn::kAsyncApiPoolLater),
                          [](const ::testing::TestParamInfo<GetUserOn>& param) {
                            return std::string(NameOf(param.param));
                          });

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -256,7 +257,7 @@ TEST_F(OnPoolTest, CallRunningAtShutdown_AnsweredWithinTheGrace) {
 }
 
 // How GetUser is added: AddInline, AddOnPool or AddInlineOrOnPool.
-enum class Answered { kInline, kOnPool, kInlineOrOnPool };
+enum class Answered { kInline, kOnPool, kInlineOrOnPool, kOnPoolAnsweredLater };
 
 // GetUser answered as the services answer theirs: found, missing or a throw, by id.
 grpc::Status ScriptedGet(const grpc::ServerContextBase*, const GetUserRequest& request,
@@ -287,6 +288,7 @@ class RawMethodFixture : public ::testing::Test {
     service_.get_user = ScriptedGet;
     if (how != Answered::kInline) service_.pool = &pool_;
     if (how == Answered::kInlineOrOnPool) service_.get_user_or_decline = ScriptedGetOrDecline;
+    service_.answer_later = how == Answered::kOnPoolAnsweredLater;
     server_ = StartLoopbackServer(&service_, "user.v1.UserService");
     ASSERT_NE(server_, nullptr);
     stub_ = StubTo<::user::v1::UserService>(*server_);
@@ -298,6 +300,15 @@ class RawMethodFixture : public ::testing::Test {
     GetUserRequest request;
     request.set_id(id);
     return stub_->GetUser(&context, request, response);
+  }
+
+  // GetUser of `id` is answered UNKNOWN kHandlerThrew, and the server goes on answering.
+  void ExpectAnsweredAsAHandlerThatThrows(const std::string& id) {
+    GetUserResponse response;
+    const grpc::Status status = Get(id, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
+    EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
+    EXPECT_TRUE(Get("u-2", &response).ok());
   }
 
   HandlerPool pool_{2};  // outlives the server, which posts to it
@@ -334,16 +345,13 @@ TEST_P(RawMethodTest, RequestNotValidUtf8_InvalidArgumentNamingTheField) {
 
 // As gRPC's sync handlers answer it, so that the recovery stage makes it INTERNAL + AppError.
 TEST_P(RawMethodTest, HandlerThrows_AnsweredUnknownHandlerThrew_ServerKeepsServing) {
-  GetUserResponse response;
-  const grpc::Status status = Get("throws", &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
-  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
-  EXPECT_TRUE(Get("u-2", &response).ok());
+  ExpectAnsweredAsAHandlerThatThrows("throws");
 }
 
 INSTANTIATE_TEST_SUITE_P(Answer, RawMethodTest,
                          ::testing::Values(Answered::kInline, Answered::kOnPool,
-                                           Answered::kInlineOrOnPool),
+                                           Answered::kInlineOrOnPool,
+                                           Answered::kOnPoolAnsweredLater),
                          [](const ::testing::TestParamInfo<Answered>& param) {
                            switch (param.param) {
                              case Answered::kInline:
@@ -352,6 +360,8 @@ INSTANTIATE_TEST_SUITE_P(Answer, RawMethodTest,
                                return std::string("OnPool");
                              case Answered::kInlineOrOnPool:
                                return std::string("InlineOrOnPool");
+                             case Answered::kOnPoolAnsweredLater:
+                               return std::string("OnPoolAnsweredLater");
                            }
                            return std::string("Unknown");
                          });
@@ -377,11 +387,91 @@ TEST_F(InlineOrOnPoolTest, AnsweredOnTheQueueUnlessItWouldWait_ThenOnThePool) {
 // A handler that declines on the pool too (a bug: there it may wait) gets the answer of one
 // that throws, which the recovery stage makes INTERNAL; nothing hangs.
 TEST_F(InlineOrOnPoolTest, HandlerDeclinesOnThePoolToo_AnsweredAsAHandlerThatThrows) {
+  ExpectAnsweredAsAHandlerThatThrows("declines");
+}
+
+// GetUser added with AddOnPoolAnsweringLater on the fixture's pool (two threads). The handler
+// of "held" keeps its answer for the test to send; "dropped" lets it go unsent; "twice" sends
+// NOT_FOUND, then OK; any other id is answered before the handler returns.
+class AnsweredLaterTest : public RawMethodFixture {
+ protected:
+  void SetUp() override {
+    service_.get_user_later = [this](const grpc::ServerContextBase*, const GetUserRequest& request,
+                                     PendingAnswer<GetUserResponse> answer) {
+      answer.response()->mutable_user()->set_id(request.id());
+      if (request.id() == "held") {
+        absl::MutexLock lock(&mu_);
+        held_.push_back(std::move(answer));
+        return;
+      }
+      if (request.id() == "dropped") return;
+      if (request.id() == "twice") answer.Send(grpc::Status(grpc::StatusCode::NOT_FOUND, "no"));
+      answer.Send(grpc::Status::OK);
+    };
+    Start(Answered::kOnPool);
+  }
+  void TearDown() override {
+    // A held answer must be sent before the server can stop (it waits for every call).
+    SendHeld(grpc::Status(grpc::StatusCode::ABORTED, "test ended"));
+    server_.reset();
+  }
+
+  bool WaitUntilHeld(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+  void SendHeld(const grpc::Status& status) {
+    std::vector<PendingAnswer<GetUserResponse>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (const PendingAnswer<GetUserResponse>& answer : held) answer.Send(status);
+  }
+
+  absl::Mutex mu_;
+  std::vector<PendingAnswer<GetUserResponse>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// While answers are pending, the pool's threads are free: with both calls of "held" pending,
+// another call is answered meanwhile. The pending ones are answered, each with its response,
+// when their answers are sent.
+TEST_F(AnsweredLaterTest, PendingAnswersHoldNoPoolThread_SentLaterWithTheirResponses) {
+  GetUserResponse held_responses[2];
+  grpc::Status held_statuses[2];
+  std::vector<std::thread> held_calls;
+  for (int i = 0; i < 2; ++i) {
+    held_calls.emplace_back([&, i] { held_statuses[i] = Get("held", &held_responses[i]); });
+  }
+  const bool held = WaitUntilHeld(2);
+
   GetUserResponse response;
-  const grpc::Status status = Get("declines", &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNKNOWN);
-  EXPECT_EQ(status.error_message(), errors::kHandlerThrew);
-  EXPECT_TRUE(Get("u-2", &response).ok());
+  const grpc::Status other = held ? Get("u-1", &response) : grpc::Status::CANCELLED;
+  SendHeld(grpc::Status::OK);
+  for (std::thread& call : held_calls) call.join();
+  ASSERT_TRUE(held) << "the two calls of \"held\" did not both reach the handler";
+  EXPECT_TRUE(other.ok()) << other.error_code() << " " << other.error_message();
+  EXPECT_EQ(response.user().id(), "u-1");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(held_statuses[i].ok()) << held_statuses[i].error_message();
+    EXPECT_EQ(held_responses[i].user().id(), "held");
+  }
+}
+
+// An answer dropped unsent is a bug in the handler: the call is answered as one that throws
+// (which the recovery stage makes INTERNAL) instead of waiting for good.
+TEST_F(AnsweredLaterTest, AnswerDroppedUnsent_AnsweredAsAHandlerThatThrows) {
+  ExpectAnsweredAsAHandlerThatThrows("dropped");
+}
+
+// The first answer sent is the call's; a second does nothing.
+TEST_F(AnsweredLaterTest, SentTwice_TheFirstAnswerCounts) {
+  GetUserResponse response;
+  const grpc::Status status = Get("twice", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "no");
+  EXPECT_TRUE(Get("u-3", &response).ok());
 }
 
 }  // namespace

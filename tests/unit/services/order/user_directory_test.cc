@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,13 +49,17 @@ class UserDirectoryTest : public ::testing::Test {
             .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)}},
         std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
     // The order service's side: CreateOrder's user check, for its caller.
-    caller_side_.get_user = [this](const grpc::ServerContextBase* context,
-                                   const GetUserRequest& request, GetUserResponse*) {
-      const grpc::Status status =
-          errors::ToGrpcStatus(directory_->CheckCanOrder(*context, request.id()));
-      absl::MutexLock lock(&mu_);
-      answered_.push_back(status);
-      return status;
+    caller_side_.get_user_later = [this](const grpc::ServerContextBase* context,
+                                         const GetUserRequest& request,
+                                         interceptor::PendingAnswer<GetUserResponse> answer) {
+      directory_->CheckCanOrder(*context, request.id(), pool_, [this, answer](absl::Status user) {
+        const grpc::Status status = errors::ToGrpcStatus(user);
+        {
+          absl::MutexLock lock(&mu_);
+          answered_.push_back(status);
+        }
+        answer.Send(status);
+      });
     };
     caller_side_.pool = &pool_;
     order_service_ = Start(&caller_side_);
@@ -75,15 +80,47 @@ class UserDirectoryTest : public ::testing::Test {
     return stub_->GetUser(&context, request, &response);
   }
 
-  // The user service hangs: it answers only when the call is cancelled (10 s at most).
+  // The user service hangs: it answers only when the call is cancelled (10 s at most). It
+  // counts the checks that reached it, and those that have left.
   void Hang() {
-    user_.get_user = [](const grpc::ServerContextBase* context, const GetUserRequest&,
-                        GetUserResponse*) {
+    user_.get_user = [this](const grpc::ServerContextBase* context, const GetUserRequest&,
+                            GetUserResponse*) {
+      reached_.fetch_add(1);
       const absl::Time until = absl::Now() + absl::Seconds(10);
       while (!context->IsCancelled() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+      left_.fetch_add(1);
       return grpc::Status::OK;
     };
   }
+  // Waits (10 s at most) until `n` checks have reached the user service.
+  bool WaitUntilReached(int n) {
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (reached_.load() < n && absl::Now() < until) absl::SleepFor(absl::Milliseconds(2));
+    return reached_.load() >= n;
+  }
+
+  // `n` CreateOrder-like calls in the background, with 10 s to spare, until CancelBackground.
+  void StartBackground(int n) {
+    for (int i = 0; i < n; ++i) {
+      auto context = std::make_unique<grpc::ClientContext>();
+      context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+      grpc::ClientContext* raw = context.get();
+      background_contexts_.push_back(std::move(context));
+      background_.emplace_back([this, raw] {
+        GetUserRequest request;
+        request.set_id("u1");
+        GetUserResponse response;
+        stub_->GetUser(raw, request, &response);
+      });
+    }
+  }
+  void CancelBackground() {
+    for (const auto& context : background_contexts_) context->TryCancel();
+    for (std::thread& call : background_) call.join();
+    background_.clear();
+    background_contexts_.clear();
+  }
+  void TearDown() override { CancelBackground(); }
   // Waits (5 s at most) until hermes_circuit_breaker_state is `state` (1: open).
   bool WaitForBreakerState(double state) {
     const absl::Time until = absl::Now() + absl::Seconds(5);
@@ -96,7 +133,13 @@ class UserDirectoryTest : public ::testing::Test {
     }
     return false;
   }
+  // Once every hanging call has left (10 s at most): the function they run is replaced.
   void AnswerActive() {
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (left_.load() < reached_.load() && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_EQ(left_.load(), reached_.load()) << "hanging calls still running";
     user_.get_user = [](const grpc::ServerContextBase*, const GetUserRequest& request,
                         GetUserResponse* response) {
       response->mutable_user()->set_id(request.id());
@@ -105,15 +148,14 @@ class UserDirectoryTest : public ::testing::Test {
     };
   }
 
-  // What the caller's side answered, in order (a caller that cancelled does not hear it).
+  // What the caller's side answered, in order (a caller that cancelled does not hear it),
+  // once it has answered `index` + 1 checks (10 s at most).
   std::optional<grpc::Status> Answered(size_t index) {
     const absl::Time until = absl::Now() + absl::Seconds(10);
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(
-        absl::Condition(
-            +[](std::vector<grpc::Status>* answered_so_far) { return !answered_so_far->empty(); },
-            &answered_),
-        until);
+    auto enough = [this, index]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return answered_.size() > index; };
+    mu_.AwaitWithDeadline(absl::Condition(&enough), until);
     if (answered_.size() <= index) return std::nullopt;
     return answered_[index];
   }
@@ -128,7 +170,56 @@ class UserDirectoryTest : public ::testing::Test {
   std::unique_ptr<UserDirectory> directory_;
   std::unique_ptr<runtime::GrpcServer> order_service_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
+  std::atomic<int> reached_{0};
+  std::atomic<int> left_{0};
+  std::vector<std::unique_ptr<grpc::ClientContext>> background_contexts_;
+  std::vector<std::thread> background_;
 };
+
+// A check holds no thread of the pool while the user service answers: with the caller side's
+// pool of 4 threads, 12 checks of a hanging user service are out at once. Each is answered
+// CANCELLED when its caller cancels.
+TEST_F(UserDirectoryTest, HangingUserService_ChecksHoldNoPoolThread) {
+  Hang();
+  StartBackground(12);
+  EXPECT_TRUE(WaitUntilReached(12)) << reached_.load() << " checks reached the user service";
+  CancelBackground();
+  ASSERT_TRUE(Answered(11).has_value()) << "not every check ended";
+  for (size_t i = 0; i < 12; ++i) {
+    const grpc::Status status = *Answered(i);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
+  }
+}
+
+// Beyond max_waiting_checks waiting at once, a check is refused at once, without asking (and
+// without counting against the user service: the breaker stays closed).
+TEST_F(UserDirectoryTest, TooManyChecksWaiting_RefusedAtOnce_ResourceExhausted) {
+  directory_ = std::make_unique<UserDirectory>(
+      UserDirectoryOptions{
+          .target = LoopbackAddress(user_service_->port()),
+          .credentials = grpc::InsecureChannelCredentials(),
+          // The two cancelled below may count as failures (each waited
+          // 500 ms or more on a slow machine); a third, the refused one's, would
+          // open it.
+          .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)},
+          .max_waiting_checks = 2},
+      std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
+  Hang();
+  StartBackground(2);
+  ASSERT_TRUE(WaitUntilReached(2));
+  const absl::Time start = absl::Now();
+  const grpc::Status refused = Check(absl::Seconds(5));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_EQ(refused.error_message(), kTooManyChecks);
+  EXPECT_EQ(reached_.load(), 2) << "the refused check was asked anyway";
+  CancelBackground();  // the callers' cancels
+  // Both checks have ended, and given their places back, before the next one.
+  ASSERT_TRUE(Answered(2).has_value()) << "the cancelled checks did not end";
+  AnswerActive();
+  const grpc::Status status = Check(absl::Seconds(5));
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+}
 
 // A user service that hangs opens the breaker even for callers whose deadlines (700 ms) are
 // under the cap (2 s): each check waited more than slow_call (500 ms) for nothing.
