@@ -3,6 +3,8 @@
 #include <grpcpp/server_context.h>
 
 #include <iterator>
+#include <optional>
+#include <utility>
 
 #include "grpc/health/v1/health.pb.h"
 #include "libs/interceptor/auth.h"
@@ -162,6 +164,14 @@ void ChainedCall::StartOnContext() {
   call_.context->AddInitialMetadata(kRequestIdHeader, call_.request_id);
 }
 
+void ChainedCall::BeginIfDriven(std::optional<ChainedCall>& call,
+                                std::shared_ptr<const ServerChain> chain, absl::string_view path,
+                                grpc::ServerContextBase* context) {
+  if (chain == nullptr || context == nullptr || !chain->IsDrivenByHandler(path)) return;
+  call.emplace(std::move(chain), path, context);
+  call->StartOnContext();
+}
+
 void ChainedCall::MessageReceived() {
   call_.messages_received.fetch_add(1, std::memory_order_relaxed);
   RunStages([this](ServerStage& stage) { stage.OnMessageReceived(call_); });
@@ -186,7 +196,10 @@ void ChainedCall::Finish(grpc::Status& status) {
     RunStages([&](ServerStage& stage) { stage.OnFinish(call_, cancelled); });
     return;
   }
+  std::optional<grpc::Status> error;  // copied only when there is one
+  if (!status.ok()) error = status;
   RunStages([&](ServerStage& stage) { stage.OnFinish(call_, status); });
+  if (error.has_value() && status.ok()) status = *std::move(error);
 }
 
 void ServerChain::SetServerPort(int port) {

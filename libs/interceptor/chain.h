@@ -126,15 +126,24 @@ class ChainedCall {
   // put into `metadata`, the request metadata the handler will see, and the stages start.
   void Start(std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
   // Start, for a driver that holds the call's context rather than gRPC's hook points
-  // (UnaryMethods, StreamPump): on the context's own request metadata (the map gRPC hands an
-  // interceptor to rewrite; not const), and with the request id added to the response headers,
-  // which go out with the call's first response or its status.
+  // (UnaryMethods, the stream reactors): on the context's own request metadata (the map gRPC
+  // hands an interceptor to rewrite; not const), and with the request id added to the response
+  // headers, which go out with the call's first response or its status.
   void StartOnContext();
+  // For a stream reactor of a DrivesChain service, first thing in its method's handler: a call
+  // started on its context into `call`, unless `chain` is null (a server without one, or
+  // --bench_no_chain) or does not list `path` as driven by its handler (its interceptor is then
+  // on the call, and driving it here too would count the call twice).
+  static void BeginIfDriven(std::optional<ChainedCall>& call,
+                            std::shared_ptr<const ServerChain> chain, absl::string_view path,
+                            grpc::ServerContextBase* context);
   void MessageReceived();
   void MessageSent();
-  // Before the status is sent; the stages may rewrite `status`. Once only, and only after Start.
-  // A stream whose caller went away is reported CANCELLED whatever its handler says (nobody
-  // receives it; cancellations must not inflate error rates), and `status` is left as it is.
+  // Before the status is sent; the stages may rewrite `status`, but an error stays an error (a
+  // stage that made it OK is overruled: there is no response to send). Once only, and only after
+  // Start. A stream whose caller went away is reported CANCELLED whatever its handler says
+  // (nobody receives it; cancellations must not inflate error rates), and `status` is left as
+  // it is.
   void Finish(grpc::Status& status);
   // A started call not yet finished finishes as CANCELLED: for a driver told the call ended
   // without its status (a stream's OnDone). The stages may still use the call's context.

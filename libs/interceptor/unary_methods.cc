@@ -93,10 +93,7 @@ class UnaryMethods::Call final : public AsyncTag, public AnswerSink {
     // The chain's end of the call, before anything is sent, as its interceptor's would be.
     if (ChainedCall* chained = context_.chained_call()) {
       if (handler_ok) chained->MessageSent();
-      const grpc::Status handler_status = status;
-      chained->Finish(status);
-      // A stage may rewrite an error (recovery does), never make one OK (server_call.h).
-      if (!handler_ok && status.ok()) status = handler_status;
+      chained->Finish(status);  // may rewrite an error (recovery does), never make one OK
     }
     // Set first: the completion may come back on the queue's thread before Finish returns.
     answered_.store(true, std::memory_order_release);

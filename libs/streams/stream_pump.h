@@ -158,11 +158,7 @@ class StreamPump : public ReactorBase, protected PumpedByDeliveryThread {
   // response headers carry the request id from here; every write counts as a message sent, and
   // the stream's finish passes through the stages.
   void BeginChain(std::shared_ptr<const interceptor::ServerChain> chain, absl::string_view path) {
-    // A chain that does not know this method as driven by its handler still has its interceptor
-    // on the call: driving it here too would count the call twice.
-    if (chain == nullptr || context_ == nullptr || !chain->IsDrivenByHandler(path)) return;
-    chained_.emplace(std::move(chain), path, context_);
-    chained_->StartOnContext();
+    interceptor::ChainedCall::BeginIfDriven(chained_, std::move(chain), path, context_);
   }
   // A request message arrived (the one of a server-streaming call, or each of a bidirectional
   // one's): counted by the chain.

@@ -126,8 +126,9 @@ grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& req
 }
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
-    grpc::CallbackServerContext*, grpc::ByteBuffer* response) {
-  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_, options_, response);
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_, options_, context, chain_,
+                                         response);
 }
 
 void OrderServiceImpl::Drain() {

@@ -44,9 +44,9 @@ class OrderServiceImpl final : public OrderServiceBase,
                    StreamOptions options = {});
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
-  // StreamOrderUpdates runs the server's chain itself, with every write it starts.
+  // Both streams run the server's chain themselves (the unary methods' UnaryMethods does).
   std::vector<std::string> ChainDrivenMethods() const override {
-    return {StreamOrderUpdatesPath()};
+    return {StreamOrderUpdatesPath(), UploadOrderEventsPath()};
   }
   void UseChain(std::shared_ptr<const interceptor::ServerChain> chain) override {
     chain_ = std::move(chain);

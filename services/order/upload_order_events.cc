@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/api/parse_request.h"
 #include "libs/errors/app_error.h"
+#include "order/v1/order.grpc.pb.h"
 #include "services/order/order_validation.h"
 
 namespace hermes::order {
@@ -31,6 +32,12 @@ bool RejectsTheMessage(absl::StatusCode code) {
 }
 
 }  // namespace
+
+const std::string& UploadOrderEventsPath() {
+  static const std::string* const path = new std::string(
+      absl::StrCat("/", ::order::v1::OrderService::service_full_name(), "/UploadOrderEvents"));
+  return *path;
+}
 
 void UploadStreams::Drain() {
   std::vector<UploadOrderEventsReactor*> open;
@@ -61,12 +68,13 @@ void UploadStreams::Remove(UploadOrderEventsReactor* upload) {
   open_.erase(upload);
 }
 
-UploadOrderEventsReactor* UploadOrderEventsReactor::Start(OrderStore& store,
-                                                          interceptor::HandlerPool& pool,
-                                                          UploadStreams& streams,
-                                                          const StreamOptions& options,
-                                                          grpc::ByteBuffer* response) {
+UploadOrderEventsReactor* UploadOrderEventsReactor::Start(
+    OrderStore& store, interceptor::HandlerPool& pool, UploadStreams& streams,
+    const StreamOptions& options, grpc::CallbackServerContext* context,
+    std::shared_ptr<const interceptor::ServerChain> chain, grpc::ByteBuffer* response) {
   auto* reactor = new UploadOrderEventsReactor(store, pool, streams, options, response);
+  interceptor::ChainedCall::BeginIfDriven(reactor->chained_, std::move(chain),
+                                          UploadOrderEventsPath(), context);
   absl::MutexLock lock(&reactor->mutex_);
   if (!streams.Add(reactor)) {
     reactor->draining_ = true;
@@ -82,6 +90,7 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
   {
     absl::MutexLock lock(&mutex_);
     reading_ = false;
+    if (ok && chained_.has_value()) chained_->MessageReceived();
     if (finished_) return;  // drained while the read was pending
     // Not ok: the client half-closed (or the call is over: cancelled, deadline): nothing more
     // will be read, and the summary is the answer (a cancelled call's is not sent).
@@ -159,7 +168,12 @@ void UploadOrderEventsReactor::Drain() {
 void UploadOrderEventsReactor::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
-  Finish(status.ok() ? api::SerializeResponse(summary_, response_) : status);
+  grpc::Status answer = status.ok() ? api::SerializeResponse(summary_, response_) : status;
+  if (chained_.has_value()) {
+    if (answer.ok()) chained_->MessageSent();
+    chained_->Finish(answer);  // may rewrite an error (recovery does), never make one OK
+  }
+  Finish(answer);
 }
 
 std::string UploadOrderEventsReactor::AppliedSoFar() const {
@@ -189,6 +203,8 @@ grpc::Status UploadOrderEventsReactor::TooManyMessages() const {
 }
 
 void UploadOrderEventsReactor::OnDone() {
+  // Every end passes through FinishOnce, and gRPC runs OnDone only after a Finish: a safety net.
+  if (chained_.has_value()) chained_->EndIfUnfinished();
   streams_.Remove(this);
   Unref();
 }

@@ -19,6 +19,10 @@
 // A shutdown (UploadStreams::Drain) ends every open upload with UNAVAILABLE, saying how many of
 // its messages were applied, so the client sends the rest elsewhere: one waiting for its next
 // message at once, one applying a message as soon as that message is applied (never half-way).
+//
+// The reactor runs the server's chain itself (interceptor::DrivesChain, as the update streams
+// do): each message read is a message received, the summary a message sent, and every end
+// passes through the stages before gRPC's Finish.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -27,12 +31,15 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/interceptor/chain.h"
 #include "libs/interceptor/handler_pool.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
@@ -41,6 +48,9 @@
 namespace hermes::order {
 
 class UploadOrderEventsReactor;
+
+// "/order.v1.OrderService/UploadOrderEvents", the method whose chain the reactor drives.
+const std::string& UploadOrderEventsPath();
 
 // The open UploadOrderEvents streams of a service, so that a shutdown can end them.
 class UploadStreams {
@@ -61,9 +71,12 @@ class UploadStreams {
 class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   // `response` (gRPC's, valid until OnDone) receives the serialized summary. Deletes itself
-  // after OnDone, once Drain is done with it. Open in `streams` until then.
+  // after OnDone, once Drain is done with it. Open in `streams` until then. `chain`: the
+  // server's, which this call then drives (null: none, as with --bench_no_chain).
   static UploadOrderEventsReactor* Start(OrderStore& store, interceptor::HandlerPool& pool,
                                          UploadStreams& streams, const StreamOptions& options,
+                                         grpc::CallbackServerContext* context,
+                                         std::shared_ptr<const interceptor::ServerChain> chain,
                                          grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
@@ -93,7 +106,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   // The shutdown's end: now if the stream waits for a message, else once the message being
   // applied is.
   void Drain();
-  // Finishes the stream once; `status` is used unless it is OK, then the summary is the answer.
+  // Finishes the stream once, through the chain's stages; `status` is used unless it is OK,
+  // then the summary is the answer.
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // "the first N messages of this stream were applied (A accepted, R rejected)".
   std::string AppliedSoFar() const;
@@ -118,6 +132,10 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   ::order::v1::UploadOrderEventsRequest event_;
   ::order::v1::UploadOrderEventsResponse summary_;
   int32_t index_ = 0;
+
+  // The chain's pass over this call. Begun in Start before the first read; then used under
+  // mutex_ (OnReadDone, FinishOnce), and in OnDone, which gRPC runs after the Finish.
+  std::optional<interceptor::ChainedCall> chained_;
 
   absl::Mutex mutex_;
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // a read is pending, no message is applied

@@ -738,8 +738,25 @@ TEST_F(OrderServiceTest, UploadOrderEvents_MixedStream_CountsRejectionsAndStream
       Event(a.id(), kDelivered, "left at door"),  // 8 ok
       Event(c.id(), kConfirmed),                  // 9 cancelled is final
   };
+  // The stream runs the server's chain itself (no gRPC interceptor on it): each message is
+  // counted as received, the summary as sent, and its end by its code.
+  const std::vector<std::pair<std::string, std::string>> upload = {
+      {"grpc_service", "order.v1.OrderService"},
+      {"grpc_method", "UploadOrderEvents"},
+      {"grpc_type", "client_stream"}};
+  auto ended_ok = upload;
+  ended_ok.emplace_back("grpc_code", "OK");
+  const int port = order_server_->metrics_port();
+  const double received_before =
+      Metric(port, "grpc_server_msg_received_total", upload).value_or(-1);
+  const double sent_before = Metric(port, "grpc_server_msg_sent_total", upload).value_or(-1);
+  const double ok_before = Metric(port, "grpc_server_handled_total", ended_ok).value_or(-1);
   UploadOrderEventsResponse response;
   ASSERT_TRUE(IsOk(Orders().Upload(events, &response)));
+  EXPECT_EQ(Metric(port, "grpc_server_msg_received_total", upload), received_before + 10);
+  EXPECT_EQ(Metric(port, "grpc_server_msg_sent_total", upload), sent_before + 1);
+  EXPECT_EQ(Metric(port, "grpc_server_handled_total", ended_ok), ok_before + 1);
+  EXPECT_EQ(Metric(port, "grpc_server_in_flight", upload), std::optional<double>(0));
   EXPECT_EQ(response.accepted(), 5) << response.ShortDebugString();
   EXPECT_EQ(response.rejected(), 5) << response.ShortDebugString();
   ASSERT_EQ(response.rejections_size(), 5) << response.ShortDebugString();
