@@ -196,10 +196,14 @@ void ChainedCall::Finish(grpc::Status& status) {
     RunStages([&](ServerStage& stage) { stage.OnFinish(call_, cancelled); });
     return;
   }
-  std::optional<grpc::Status> error;  // copied only when there is one
-  if (!status.ok()) error = status;
-  RunStages([&](ServerStage& stage) { stage.OnFinish(call_, status); });
-  if (error.has_value() && status.ok()) status = *std::move(error);
+  RunStages([&](ServerStage& stage) {
+    // A stage may rewrite an error (recovery does), never make one OK: overruled at once, so
+    // that the stages after it see what the client will get.
+    std::optional<grpc::Status> error;  // copied only when there is one
+    if (!status.ok()) error = status;
+    stage.OnFinish(call_, status);
+    if (error.has_value() && status.ok()) status = *std::move(error);
+  });
 }
 
 void ServerChain::SetServerPort(int port) {

@@ -19,14 +19,14 @@
 //
 // Three drivers run the stages, with the same code (ChainedCall): a gRPC interceptor, for every
 // call of the server but those below; UnaryMethods (unary_methods.h), for the unary methods it
-// answers, whose calls it sees arrive and answers itself; and the streams' StreamPump
-// (libs/streams/stream_pump.h), for the streaming methods a service names (DrivesChain), whose
-// every write it starts. gRPC's interception dispatches hooks on every batch of a call and
-// allocates for it: ~7k instructions of a GetUser's ~85k (tests/bench/instructions.sh), and
-// ~17 % of the server CPU a watcher's event takes (README, "Performance"), which those calls no
-// longer pay. The chain tells them apart by their context (a ChainedServerContext gets a
-// ChainedCall instead of an interceptor) and the streams by their method
-// (ServerChainOptions.driven_by_handlers: their handlers make their own ChainedCall). So a
+// answers, whose calls it sees arrive and answers itself; and the stream reactors (StreamPump,
+// libs/streams/stream_pump.h, and UploadOrderEvents'), for the streaming methods a service names
+// (DrivesChain), whose every read, write and finish they start. gRPC's interception dispatches
+// hooks on every batch of a call and allocates for it: ~7k instructions of a GetUser's ~85k
+// (tests/bench/instructions.sh), and ~17 % of the server CPU a watcher's event takes (README,
+// "Performance"), which those calls no longer pay. The chain tells them apart by their context (a
+// ChainedServerContext gets a ChainedCall instead of an interceptor) and the streams by their
+// method (ServerChainOptions.driven_by_handlers: their handlers make their own ChainedCall). So a
 // server installs one chain and no other server interceptor: another factory would see those
 // calls' metadata before the chain had settled the request id and trace context, and their
 // status after the chain had rewritten it.
@@ -94,8 +94,8 @@ class ServerChain : public std::enable_shared_from_this<ServerChain> {
   absl::flat_hash_set<std::string> driven_by_handlers_;
 };
 
-// Implemented by a service some of whose handlers drive the chain themselves (the streams'
-// StreamPump): runtime::Serve asks it for those methods before it builds the chain, and gives
+// Implemented by a service some of whose handlers drive the chain themselves (its stream
+// reactors): runtime::Serve asks it for those methods before it builds the chain, and gives
 // it the chain once built (not with --bench_no_chain: the handlers then drive none).
 class DrivesChain {
  public:

@@ -1,11 +1,13 @@
 // StreamOrderUpdates in-process, over a loopback plaintext server: the reactor's own paths that
 // the integration tests cannot reach through the binary (options it does not expose as flags);
-// and UploadOrderEvents' drain while a message is being applied, which needs the store held.
+// UploadOrderEvents' drain while a message is being applied, which needs the store held; and the
+// counts of the chain the upload reactor drives, at ends the binary cannot be driven to.
 #include "services/order/stream_order_updates.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <atomic>
 #include <chrono>
@@ -20,10 +22,12 @@
 
 #include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
+#include "libs/interceptor/chain.h"
 #include "libs/interceptor/client_chain.h"
 #include "order/v1/order.grpc.pb.h"
 #include "services/order/order_service.h"
 #include "services/order/sqlite_order_store.h"
+#include "tests/support/http.h"
 #include "tests/unit/libs/storage/temp_database.h"
 
 namespace hermes::order {
@@ -110,11 +114,22 @@ class StreamOrderUpdatesTest : public storage::TempDatabaseTest {
     TempDatabaseTest::TearDown();
   }
 
-  void Serve(StreamOptions options) {
+  // `with_chain`: the server's chain too, counting into registry_, as runtime::Serve installs it
+  // (the streams drive it themselves).
+  void Serve(StreamOptions options, bool with_chain = false) {
     service_ = std::make_unique<OrderServiceImpl>(*counted_, *users_, fanout_, options);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
+    if (with_chain) {
+      auto chain = interceptor::ServerChain::Create(
+          {.services = {::order::v1::OrderService::service_full_name()},
+           .registry = &registry_,
+           .driven_by_handlers = service_->ChainDrivenMethods()});
+      ASSERT_TRUE(chain.ok()) << chain.status();
+      service_->UseChain(*chain);
+      builder.experimental().SetInterceptorCreators((*chain)->InterceptorFactories());
+    }
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     stub_ = ::order::v1::OrderService::NewStub(grpc::CreateChannel(
@@ -622,6 +637,38 @@ TEST_F(StreamOrderUpdatesTest, UploadBeyondItsMessageCap_ResourceExhaustedSaying
   absl::StatusOr<Order> stored = store_->Get(order);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->status, OrderStatus::kConfirmed);  // the third, SHIPPED, was not applied
+}
+
+// The upload reactor runs the server's chain itself (no gRPC interceptor on it): every message
+// it reads is counted received (the one beyond the cap too), the summary of an upload that ends
+// OK sent, and each end by its code, before the client hears it.
+TEST_F(StreamOrderUpdatesTest, UploadEnds_CountedByTheChainTheReactorDrives) {
+  const std::string order = NewOrder();
+  Serve({.max_messages_per_upload = 2}, /*with_chain=*/true);
+  EXPECT_EQ(Upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED},
+                    {order, ::order::v1::ORDER_STATUS_PENDING},
+                    {order, ::order::v1::ORDER_STATUS_SHIPPED}})
+                .error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(Upload({{order, ::order::v1::ORDER_STATUS_SHIPPED}}).ok());
+
+  const std::vector<std::pair<std::string, std::string>> upload = {
+      {"grpc_service", "order.v1.OrderService"},
+      {"grpc_method", "UploadOrderEvents"},
+      {"grpc_type", "client_stream"}};
+  auto with_code = [&](const char* code) {
+    auto labels = upload;
+    labels.emplace_back("grpc_code", code);
+    return labels;
+  };
+  const std::string body = prometheus::TextSerializer().Serialize(registry_.Collect());
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_started_total", upload), 2);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_received_total", upload), 4);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_sent_total", upload), 1);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_handled_total", with_code("ResourceExhausted")),
+            1);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_handled_total", with_code("OK")), 1);
+  EXPECT_EQ(testing::MetricValue(body, "grpc_server_in_flight", upload), 0);
 }
 
 }  // namespace
