@@ -28,6 +28,9 @@
 #include "services/order/order_service.h"
 #include "services/order/sqlite_order_store.h"
 #include "tests/support/http.h"
+#include "tests/support/loopback_server.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
 #include "tests/unit/libs/storage/temp_database.h"
 
 namespace hermes::order {
@@ -669,6 +672,84 @@ TEST_F(StreamOrderUpdatesTest, UploadEnds_CountedByTheChainTheReactorDrives) {
             1);
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_handled_total", with_code("OK")), 1);
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_in_flight", upload), 0);
+}
+
+// CreateOrder's commit waits for a pool thread after the user check has answered. A caller that
+// has gone by the time it gets one (its deadline passed while every thread was busy) gets
+// nothing created: it was told DEADLINE_EXCEEDED, and a retry without a request_id would create
+// the order twice. The pool's 64 threads are held by uploads whose messages wait in the store.
+TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_CreatesNothing) {
+  absl::Notification checking, answer, release_pool;
+  testing::ScriptedUserService user_service;  // answers ACTIVE once told to
+  user_service.get_user = [&](const grpc::ServerContextBase*, const ::user::v1::GetUserRequest& r,
+                              ::user::v1::GetUserResponse* response) {
+    checking.Notify();
+    answer.WaitForNotificationWithTimeout(absl::Seconds(20));
+    response->mutable_user()->set_id(r.id());
+    response->mutable_user()->set_status(::user::v1::USER_STATUS_ACTIVE);
+    return grpc::Status::OK;
+  };
+  std::unique_ptr<runtime::GrpcServer> user_server =
+      testing::StartLoopbackServer(&user_service, "user.v1.UserService");
+  ASSERT_NE(user_server, nullptr);
+  users_ = std::make_unique<UserDirectory>(
+      UserDirectoryOptions{.target = testing::LoopbackAddress(user_server->port()),
+                           .credentials = grpc::InsecureChannelCredentials()},
+      std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
+  std::atomic<int> held{0};
+  counted_->before_transition = [&] {
+    ++held;
+    release_pool.WaitForNotificationWithTimeout(absl::Seconds(20));
+  };
+  service_ = std::make_unique<OrderServiceImpl>(*counted_, *users_, fanout_, StreamOptions{});
+  std::unique_ptr<runtime::GrpcServer> server =
+      testing::StartLoopbackServer(service_.get(), "order.v1.OrderService");
+  ASSERT_NE(server, nullptr);
+  stub_ = testing::StubTo<::order::v1::OrderService>(*server);
+  const std::string order = NewOrder();
+
+  grpc::Status created;
+  std::thread create([&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    ::order::v1::CreateOrderRequest request;
+    request.set_user_id("late-buyer");
+    ::order::v1::OrderItem* item = request.add_items();
+    item->set_product_id("sku");
+    item->set_quantity(1);
+    item->set_price_cents(100);
+    ::order::v1::CreateOrderResponse response;
+    created = stub_->CreateOrder(&context, request, &response);
+  });
+  std::vector<std::thread> uploads;
+  const bool checked = checking.WaitForNotificationWithTimeout(absl::Seconds(10));
+  if (checked) {  // the check is out, and its handler's thread free again: hold them all
+    for (int i = 0; i < interceptor::kDefaultHandlerThreads; ++i) {
+      uploads.emplace_back([&] { Upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED}}); });
+    }
+  }
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (held.load() < interceptor::kDefaultHandlerThreads && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const int held_threads = held.load();
+  answer.Notify();  // the check answers OK; the commit now waits for a thread
+  // The caller's deadline passes, and the server has taken word of the call's end.
+  while (service_->unary_methods().EndsSeenForTesting() < 1 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const int64_t ends_seen = service_->unary_methods().EndsSeenForTesting();
+  release_pool.Notify();
+  create.join();
+  for (std::thread& upload : uploads) upload.join();
+  server.reset();  // returns once every call is answered: the commit's turn came and went
+  ASSERT_TRUE(checked) << "the user check never reached the user service";
+  ASSERT_EQ(held_threads, interceptor::kDefaultHandlerThreads);
+  ASSERT_EQ(ends_seen, 1) << "the server never saw the call end";
+  EXPECT_EQ(created.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << created.error_message();
+  absl::StatusOr<OrderPage> page = store_->List({.user_id = "late-buyer"});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total, 0) << "an order was created for a caller who had gone";
 }
 
 }  // namespace
