@@ -48,11 +48,13 @@ UserDirectory::UserDirectory(const UserDirectoryOptions& options,
 struct UserDirectory::Check {
   Check(const grpc::ServerContextBase& incoming_call, CircuitBreaker::Permit breaker_permit,
         std::function<void(absl::Status)> answer_to)
-      : incoming(incoming_call), permit(std::move(breaker_permit)), done(std::move(answer_to)) {}
+      : incoming(incoming_call), done(std::move(answer_to)), permit(std::move(breaker_permit)) {}
 
   const grpc::ServerContextBase& incoming;
-  CircuitBreaker::Permit permit;
   std::function<void(absl::Status)> done;
+  // After `done`, so destroyed before it: a `done` dropped unrun (an exception) answers the call,
+  // after which a shutdown may destroy the directory that this permit reports to.
+  CircuitBreaker::Permit permit;
   std::unique_ptr<grpc::ClientContext> context;
   ::user::v1::GetUserRequest request;
   ::user::v1::GetUserResponse response;

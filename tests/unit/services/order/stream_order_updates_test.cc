@@ -675,9 +675,9 @@ TEST_F(StreamOrderUpdatesTest, UploadEnds_CountedByTheChainTheReactorDrives) {
 }
 
 // CreateOrder's commit waits for a pool thread after the user check has answered. A caller that
-// has gone by the time it gets one (its deadline passed while every thread was busy) gets
-// nothing created: it was told DEADLINE_EXCEEDED, and a retry without a request_id would create
-// the order twice. The pool's 64 threads are held by uploads whose messages wait in the store.
+// has gone by the time it gets one (it cancelled while every thread was busy) gets nothing
+// created: a retry without a request_id would create the order twice. The pool's 64 threads are
+// held by uploads whose messages wait in the store; no step is timed.
 TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_CreatesNothing) {
   absl::Notification checking, answer, release_pool;
   testing::ScriptedUserService user_service;  // answers ACTIVE once told to
@@ -694,7 +694,8 @@ TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_
   ASSERT_NE(user_server, nullptr);
   users_ = std::make_unique<UserDirectory>(
       UserDirectoryOptions{.target = testing::LoopbackAddress(user_server->port()),
-                           .credentials = grpc::InsecureChannelCredentials()},
+                           .credentials = grpc::InsecureChannelCredentials(),
+                           .max_deadline = absl::Seconds(30)},
       std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
   std::atomic<int> held{0};
   counted_->before_transition = [&] {
@@ -708,10 +709,10 @@ TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_
   stub_ = testing::StubTo<::order::v1::OrderService>(*server);
   const std::string order = NewOrder();
 
+  grpc::ClientContext create_context;
+  create_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   grpc::Status created;
   std::thread create([&] {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
     ::order::v1::CreateOrderRequest request;
     request.set_user_id("late-buyer");
     ::order::v1::OrderItem* item = request.add_items();
@@ -719,8 +720,14 @@ TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_
     item->set_quantity(1);
     item->set_price_cents(100);
     ::order::v1::CreateOrderResponse response;
-    created = stub_->CreateOrder(&context, request, &response);
+    created = stub_->CreateOrder(&create_context, request, &response);
   });
+  // Each step awaits the one before (10 s at most); the first that does not happen is reported.
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  auto await = [&](auto done) {
+    while (!done() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
+    return done();
+  };
   std::vector<std::thread> uploads;
   const bool checked = checking.WaitForNotificationWithTimeout(absl::Seconds(10));
   if (checked) {  // the check is out, and its handler's thread free again: hold them all
@@ -728,25 +735,25 @@ TEST_F(StreamOrderUpdatesTest, CreateOrder_CallerGoneBeforeItsCommitGetsAThread_
       uploads.emplace_back([&] { Upload({{order, ::order::v1::ORDER_STATUS_CONFIRMED}}); });
     }
   }
-  const absl::Time until = absl::Now() + absl::Seconds(10);
-  while (held.load() < interceptor::kDefaultHandlerThreads && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  const int held_threads = held.load();
+  const bool all_held = await([&] { return held.load() == interceptor::kDefaultHandlerThreads; });
   answer.Notify();  // the check answers OK; the commit now waits for a thread
-  // The caller's deadline passes, and the server has taken word of the call's end.
-  while (service_->unary_methods().EndsSeenForTesting() < 1 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  const int64_t ends_seen = service_->unary_methods().EndsSeenForTesting();
+  const std::vector<std::pair<std::string, std::string>> get_user_ok = {{"grpc_method", "GetUser"},
+                                                                        {"grpc_code", "OK"}};
+  const bool answered_ok = await([&] {
+    return testing::MetricValue(prometheus::TextSerializer().Serialize(registry_.Collect()),
+                                "grpc_client_handled_total", get_user_ok) == 1;
+  });
+  create_context.TryCancel();  // the caller gives up, and the server takes word of it
+  const bool end_seen = await([&] { return service_->unary_methods().EndsSeenForTesting() == 1; });
   release_pool.Notify();
   create.join();
   for (std::thread& upload : uploads) upload.join();
   server.reset();  // returns once every call is answered: the commit's turn came and went
   ASSERT_TRUE(checked) << "the user check never reached the user service";
-  ASSERT_EQ(held_threads, interceptor::kDefaultHandlerThreads);
-  ASSERT_EQ(ends_seen, 1) << "the server never saw the call end";
-  EXPECT_EQ(created.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << created.error_message();
+  ASSERT_TRUE(all_held) << held.load() << " of the pool's threads held";
+  ASSERT_TRUE(answered_ok) << "the user check did not answer OK";
+  ASSERT_TRUE(end_seen) << "the server never saw the call end";
+  EXPECT_EQ(created.error_code(), grpc::StatusCode::CANCELLED) << created.error_message();
   absl::StatusOr<OrderPage> page = store_->List({.user_id = "late-buyer"});
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->total, 0) << "an order was created for a caller who had gone";

@@ -46,6 +46,8 @@ class UserDirectoryTest : public ::testing::Test {
         UserDirectoryOptions{
             .target = LoopbackAddress(user_service_->port()),
             .credentials = grpc::InsecureChannelCredentials(),
+            // Far beyond any test's wait: a check here ends by its caller's deadline or cancel.
+            .max_deadline = absl::Seconds(30),
             .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)}},
         std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
     // The order service's side: CreateOrder's user check, for its caller.
@@ -198,9 +200,9 @@ TEST_F(UserDirectoryTest, TooManyChecksWaiting_RefusedAtOnce_ResourceExhausted) 
       UserDirectoryOptions{
           .target = LoopbackAddress(user_service_->port()),
           .credentials = grpc::InsecureChannelCredentials(),
-          // The two cancelled below may count as failures (each waited
-          // 500 ms or more on a slow machine); a third, the refused one's, would
-          // open it.
+          .max_deadline = absl::Seconds(30),
+          // The two cancelled below may count as failures (each waited 500 ms or more on a slow
+          // machine); a third, the refused one's, would open it.
           .breaker = {.failure_threshold = kThreshold, .cooldown = absl::Seconds(60)},
           .max_waiting_checks = 2},
       std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
@@ -222,7 +224,7 @@ TEST_F(UserDirectoryTest, TooManyChecksWaiting_RefusedAtOnce_ResourceExhausted) 
 }
 
 // A user service that hangs opens the breaker even for callers whose deadlines (700 ms) are
-// under the cap (2 s): each check waited more than slow_call (500 ms) for nothing.
+// under the cap (30 s here): each check waited more than slow_call (500 ms) for nothing.
 TEST_F(UserDirectoryTest, HangingUserService_CallersUnderTheCap_OpenTheBreaker) {
   Hang();
   for (int i = 0; i < kThreshold; ++i) {
