@@ -199,14 +199,13 @@ void ChainedCall::Finish(grpc::Status& status) {
   // A stage may rewrite an error (recovery does), never make one OK: overruled at once, so that
   // the stages after it see what the client will get, and once more at the end (for a stage
   // that made it OK and then threw, which RunStages skips past).
-  const bool was_error = !status.ok();
   std::optional<grpc::Status> error;  // the error in force; copied only when there is one
   RunStages([&](ServerStage& stage) {
     if (!status.ok()) error = status;
     stage.OnFinish(call_, status);
     if (error.has_value() && status.ok()) status = *error;
   });
-  if (was_error && status.ok()) status = *std::move(error);
+  if (error.has_value() && status.ok()) status = *std::move(error);
 }
 
 void ServerChain::SetServerPort(int port) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
@@ -65,45 +66,44 @@ struct UserDirectory::Check {
 void UserDirectory::CheckCanOrder(const grpc::ServerContextBase& incoming,
                                   const std::string& user_id, interceptor::HandlerPool& pool,
                                   std::function<void(absl::Status)> done) {
-  if (waiting_checks_.fetch_add(1, std::memory_order_relaxed) >= options_.max_waiting_checks) {
-    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+  // The check's place among those waiting: given back here unless the check goes out (refused,
+  // or an exception on the way), else by its callback.
+  const bool placed =
+      waiting_checks_.fetch_add(1, std::memory_order_relaxed) < options_.max_waiting_checks;
+  absl::Cleanup give_back = [this] { waiting_checks_.fetch_sub(1, std::memory_order_relaxed); };
+  if (!placed) {
     done(absl::ResourceExhaustedError(kTooManyChecks));
     return;
   }
   std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
   if (!permit.has_value()) {
-    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
     done(absl::UnavailableError(
         "the user service keeps failing; not asking it for a moment (circuit open), retry later"));
     return;
   }
-  try {
-    auto check = std::make_shared<Check>(incoming, *std::move(permit), std::move(done));
-    check->context = interceptor::OutgoingContext(incoming, options_.max_deadline);
-    check->request.set_id(user_id);
-    check->start = absl::Now();
-    ::user::v1::GetUserRequest* request = &check->request;
-    ::user::v1::GetUserResponse* response = &check->response;
-    grpc::ClientContext* context = check->context.get();
-    // On gRPC's callback thread, which must not wait (it runs other calls' callbacks): the
-    // answer is read on the pool. (gRPC may hold a copy of this callback, and so `check`, a
-    // moment after it ran: harmless, the call is over by then.)
-    stub_->async()->GetUser(
-        context, request, response,
-        [this, &pool, check = std::move(check)](grpc::Status status) mutable {
-          check->waited = absl::Now() - check->start;
-          waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
-          pool.Post([this, check = std::move(check), status = std::move(status)] {
-            try {
-              check->done(Read(*check, status));
-            } catch (...) {  // not on the pool's thread (done's own answer says what happened)
-            }
-          });
+  auto check = std::make_shared<Check>(incoming, *std::move(permit), std::move(done));
+  check->context = interceptor::OutgoingContext(incoming, options_.max_deadline);
+  check->request.set_id(user_id);
+  check->start = absl::Now();
+  ::user::v1::GetUserRequest* request = &check->request;
+  ::user::v1::GetUserResponse* response = &check->response;
+  grpc::ClientContext* context = check->context.get();
+  // On gRPC's callback thread, which must not wait (it runs other calls' callbacks): the answer
+  // is read on the pool. (gRPC may hold a copy of this callback, and so `check`, a moment after
+  // it ran: harmless, the call is over by then.)
+  stub_->async()->GetUser(
+      context, request, response,
+      [this, &pool, check = std::move(check)](grpc::Status status) mutable {
+        check->waited = absl::Now() - check->start;
+        waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
+        pool.Post([this, check = std::move(check), status = std::move(status)] {
+          try {
+            check->done(Read(*check, status));
+          } catch (...) {  // not on the pool's thread (done's own answer says what happened)
+          }
         });
-  } catch (...) {  // the check never went out: its place is free again
-    waiting_checks_.fetch_sub(1, std::memory_order_relaxed);
-    throw;
-  }
+      });
+  std::move(give_back).Cancel();  // the callback gives it back
 }
 
 absl::Status UserDirectory::Read(Check& check, const grpc::Status& status) {
