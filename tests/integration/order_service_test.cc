@@ -328,6 +328,47 @@ std::optional<double> Metric(int port, const std::string& name,
   return MetricValue(*body, name, labels);
 }
 
+// One of the order service's streaming methods' counts (messages received and sent, ends with
+// OK), read from its /metrics when made; each accessor says how far the count has moved since
+// (nullopt when it cannot be read now; a count unreadable when made counts from -1).
+class StreamCounts {
+ public:
+  StreamCounts(int metrics_port, const std::string& method, const std::string& type)
+      : port_(metrics_port),
+        labels_(MethodLabels("order.v1.OrderService", method, type)),
+        ended_ok_(WithCode(labels_, "OK")),
+        received_(Now(kReceived, labels_).value_or(-1)),
+        sent_(Now(kSent, labels_).value_or(-1)),
+        ok_(Now(kHandled, ended_ok_).value_or(-1)) {}
+
+  std::optional<double> Received() const { return Since(kReceived, labels_, received_); }
+  std::optional<double> Sent() const { return Since(kSent, labels_, sent_); }
+  std::optional<double> EndedOk() const { return Since(kHandled, ended_ok_, ok_); }
+  std::optional<double> InFlight() const { return Now("grpc_server_in_flight", labels_); }
+
+ private:
+  static constexpr char kReceived[] = "grpc_server_msg_received_total";
+  static constexpr char kSent[] = "grpc_server_msg_sent_total";
+  static constexpr char kHandled[] = "grpc_server_handled_total";
+
+  std::optional<double> Now(const std::string& name, const MetricLabels& labels) const {
+    return Metric(port_, name, labels);
+  }
+  std::optional<double> Since(const std::string& name, const MetricLabels& labels,
+                              double before) const {
+    const std::optional<double> now = Now(name, labels);
+    if (!now.has_value()) return std::nullopt;
+    return *now - before;
+  }
+
+  const int port_;
+  const MetricLabels labels_;
+  const MetricLabels ended_ok_;
+  const double received_;
+  const double sent_;
+  const double ok_;
+};
+
 // Polls the metric until it equals `want` or `timeout` passes; returns the last value.
 std::optional<double> WaitForMetric(int port, const std::string& name,
                                     const std::vector<std::pair<std::string, std::string>>& labels,
@@ -740,23 +781,13 @@ TEST_F(OrderServiceTest, UploadOrderEvents_MixedStream_CountsRejectionsAndStream
   };
   // The stream runs the server's chain itself (no gRPC interceptor on it): each message is
   // counted as received, the summary as sent, and its end by its code.
-  const std::vector<std::pair<std::string, std::string>> upload = {
-      {"grpc_service", "order.v1.OrderService"},
-      {"grpc_method", "UploadOrderEvents"},
-      {"grpc_type", "client_stream"}};
-  auto ended_ok = upload;
-  ended_ok.emplace_back("grpc_code", "OK");
-  const int port = order_server_->metrics_port();
-  const double received_before =
-      Metric(port, "grpc_server_msg_received_total", upload).value_or(-1);
-  const double sent_before = Metric(port, "grpc_server_msg_sent_total", upload).value_or(-1);
-  const double ok_before = Metric(port, "grpc_server_handled_total", ended_ok).value_or(-1);
+  const StreamCounts counts(order_server_->metrics_port(), "UploadOrderEvents", "client_stream");
   UploadOrderEventsResponse response;
   ASSERT_TRUE(IsOk(Orders().Upload(events, &response)));
-  EXPECT_EQ(Metric(port, "grpc_server_msg_received_total", upload), received_before + 10);
-  EXPECT_EQ(Metric(port, "grpc_server_msg_sent_total", upload), sent_before + 1);
-  EXPECT_EQ(Metric(port, "grpc_server_handled_total", ended_ok), ok_before + 1);
-  EXPECT_EQ(Metric(port, "grpc_server_in_flight", upload), std::optional<double>(0));
+  EXPECT_EQ(counts.Received(), 10);
+  EXPECT_EQ(counts.Sent(), 1);
+  EXPECT_EQ(counts.EndedOk(), 1);
+  EXPECT_EQ(counts.InFlight(), std::optional<double>(0));
   EXPECT_EQ(response.accepted(), 5) << response.ShortDebugString();
   EXPECT_EQ(response.rejected(), 5) << response.ShortDebugString();
   ASSERT_EQ(response.rejections_size(), 5) << response.ShortDebugString();
@@ -966,17 +997,7 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrent
   ASSERT_NO_FATAL_FAILURE(Advance(b.id(), {kConfirmed}));
   // The stream runs the server's chain itself (no gRPC interceptor on it): it is counted all
   // the same, each request received and each message sent, and its end by its code.
-  const std::vector<std::pair<std::string, std::string>> updates = {
-      {"grpc_service", "order.v1.OrderService"},
-      {"grpc_method", "StreamOrderUpdates"},
-      {"grpc_type", "bidi_stream"}};
-  auto ended_ok = updates;
-  ended_ok.emplace_back("grpc_code", "OK");
-  const int port = order_server_->metrics_port();
-  const double received_before =
-      Metric(port, "grpc_server_msg_received_total", updates).value_or(-1);
-  const double sent_before = Metric(port, "grpc_server_msg_sent_total", updates).value_or(-1);
-  const double ok_before = Metric(port, "grpc_server_handled_total", ended_ok).value_or(-1);
+  const StreamCounts counts(order_server_->metrics_port(), "StreamOrderUpdates", "bidi_stream");
   UpdateStream stream(order_server_->Channel("client"));
   ASSERT_TRUE(stream.Subscribe(a.id()));
   ASSERT_TRUE(stream.Subscribe(b.id()));
@@ -996,10 +1017,9 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrent
   EXPECT_TRUE(saw_a) << "no current status of a among " << received.size() << " messages";
   EXPECT_TRUE(saw_b) << "no current status of b among " << received.size() << " messages";
   // Counted before the status was sent.
-  EXPECT_EQ(Metric(port, "grpc_server_msg_received_total", updates), received_before + 2);
-  EXPECT_EQ(Metric(port, "grpc_server_msg_sent_total", updates),
-            sent_before + static_cast<double>(received.size()));
-  EXPECT_EQ(Metric(port, "grpc_server_handled_total", ended_ok), ok_before + 1);
+  EXPECT_EQ(counts.Received(), 2);
+  EXPECT_EQ(counts.Sent(), static_cast<double>(received.size()));
+  EXPECT_EQ(counts.EndedOk(), 1);
 }
 
 // --- Persistence --------------------------------------------------------------------------

@@ -80,6 +80,16 @@ std::optional<double> MetricValue(const std::string& body, const std::string& na
   return std::nullopt;
 }
 
+MetricLabels MethodLabels(const std::string& service, const std::string& method,
+                          const std::string& type) {
+  return {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", type}};
+}
+
+MetricLabels WithCode(MetricLabels labels, const std::string& code) {
+  labels.emplace_back("grpc_code", code);
+  return labels;
+}
+
 double CallsStarted(int metrics_port, const std::string& service, const std::string& method) {
   absl::StatusOr<std::string> body = HttpGet(metrics_port, "/metrics");
   if (!body.ok()) return -1;

@@ -655,15 +655,9 @@ TEST_F(StreamOrderUpdatesTest, UploadEnds_CountedByTheChainTheReactorDrives) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_TRUE(Upload({{order, ::order::v1::ORDER_STATUS_SHIPPED}}).ok());
 
-  const std::vector<std::pair<std::string, std::string>> upload = {
-      {"grpc_service", "order.v1.OrderService"},
-      {"grpc_method", "UploadOrderEvents"},
-      {"grpc_type", "client_stream"}};
-  auto with_code = [&](const char* code) {
-    auto labels = upload;
-    labels.emplace_back("grpc_code", code);
-    return labels;
-  };
+  const testing::MetricLabels upload =
+      testing::MethodLabels("order.v1.OrderService", "UploadOrderEvents", "client_stream");
+  auto with_code = [&](const char* code) { return testing::WithCode(upload, code); };
   const std::string body = prometheus::TextSerializer().Serialize(registry_.Collect());
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_started_total", upload), 2);
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_received_total", upload), 4);

@@ -434,15 +434,9 @@ TEST_F(WatchUsersReplayTest, DrivesTheServerChain_RequestIdMessagesAndEndsCounte
 
   context.TryCancel();
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  const std::vector<std::pair<std::string, std::string>> watch = {
-      {"grpc_service", "user.v1.UserService"},
-      {"grpc_method", "WatchUsers"},
-      {"grpc_type", "server_stream"}};
-  auto with_code = [&](const char* code) {
-    auto labels = watch;
-    labels.emplace_back("grpc_code", code);
-    return labels;
-  };
+  const testing::MetricLabels watch =
+      testing::MethodLabels("user.v1.UserService", "WatchUsers", "server_stream");
+  auto with_code = [&](const char* code) { return testing::WithCode(watch, code); };
   auto metrics = [&] { return prometheus::TextSerializer().Serialize(registry->Collect()); };
   // The server learns of the cancel a moment after the client (and counts the end before it
   // takes the call out of the in-flight gauge).
