@@ -78,6 +78,12 @@ absl::Status ParseRequest(absl::string_view bytes, google::protobuf::Message* me
 
 absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
   if (!bytes.Valid()) return errors::InvalidArgument("", "the call carried no message");
+  // A small message usually arrives in one uncompressed slice: read it as the array it is,
+  // without gRPC's stream reader over a copy of the buffer (~1,400 instructions a GetUser).
+  if (grpc::Slice slice; bytes.TrySingleSlice(&slice).ok()) {
+    return ParseRequest(
+        absl::string_view(reinterpret_cast<const char*>(slice.begin()), slice.size()), message);
+  }
   grpc::ByteBuffer reading(bytes);  // shares the slices; the parse consumes (clears) its buffer
   if (grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&reading, message).ok()) {
     return absl::OkStatus();

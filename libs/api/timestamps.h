@@ -7,8 +7,8 @@
 
 namespace hermes::api {
 
-inline google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  google::protobuf::Timestamp timestamp;
+// Writes `time` into `timestamp`, in place.
+inline void SetTimestamp(absl::Time time, google::protobuf::Timestamp* timestamp) {
   const int64_t micros = absl::ToUnixMicros(time);
   int64_t seconds = micros / 1000000;
   int64_t rest = micros % 1000000;
@@ -16,9 +16,8 @@ inline google::protobuf::Timestamp ToTimestamp(absl::Time time) {
     rest += 1000000;
     --seconds;
   }
-  timestamp.set_seconds(seconds);
-  timestamp.set_nanos(static_cast<int32_t>(rest * 1000));
-  return timestamp;
+  timestamp->set_seconds(seconds);
+  timestamp->set_nanos(static_cast<int32_t>(rest * 1000));
 }
 
 inline absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {

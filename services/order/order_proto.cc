@@ -15,8 +15,8 @@ void ToProto(const Order& order, ::order::v1::Order* proto) {
   }
   proto->set_status(ToProto(order.status));
   proto->set_total_cents(order.total_cents);
-  *proto->mutable_created_at() = api::ToTimestamp(order.created_at);
-  *proto->mutable_updated_at() = api::ToTimestamp(order.updated_at);
+  api::SetTimestamp(order.created_at, proto->mutable_created_at());
+  api::SetTimestamp(order.updated_at, proto->mutable_updated_at());
   proto->set_cancel_reason(order.cancel_reason);
 }
 

@@ -9,7 +9,7 @@ OrderUpdate ChangeFor(const OrderEvent& event) {
   OrderUpdate update{.kind = OrderUpdate::Kind::kChange, .status = event.status};
   update.response.set_order_id(event.order_id);
   update.response.set_status(ToProto(event.status));
-  *update.response.mutable_updated_at() = api::ToTimestamp(event.updated_at);
+  api::SetTimestamp(event.updated_at, update.response.mutable_updated_at());
   return update;
 }
 
@@ -17,7 +17,7 @@ OrderUpdate ChangeFor(const OrderEvent& event) {
   ::order::v1::StreamOrderUpdatesResponse response;
   response.set_order_id(order.id);
   response.set_status(ToProto(order.status));
-  *response.mutable_updated_at() = api::ToTimestamp(order.updated_at);
+  api::SetTimestamp(order.updated_at, response.mutable_updated_at());
   return response;
 }
 

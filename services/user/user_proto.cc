@@ -21,8 +21,8 @@ void ToProto(const User& user, ::user::v1::User* proto) {
   proto->set_email(user.email);
   proto->set_display_name(user.display_name);
   proto->set_status(ToProto(user.status));
-  *proto->mutable_created_at() = api::ToTimestamp(user.created_at);
-  *proto->mutable_updated_at() = api::ToTimestamp(user.updated_at);
+  api::SetTimestamp(user.created_at, proto->mutable_created_at());
+  api::SetTimestamp(user.updated_at, proto->mutable_updated_at());
   proto->set_etag(user.etag);
 }
 
@@ -40,7 +40,7 @@ void ToProto(const UserEvent& event, ::user::v1::WatchUsersResponse* proto) {
   }
   ToProto(event.user, proto->mutable_user());
   proto->set_sequence(event.sequence);
-  *proto->mutable_event_time() = api::ToTimestamp(event.time);
+  api::SetTimestamp(event.time, proto->mutable_event_time());
 }
 
 }  // namespace hermes::user

@@ -49,6 +49,32 @@ TEST(ParseRequestTest, ValidBytes_ParseIntoTheMessage) {
   EXPECT_EQ(received.Length(), slice.size()) << "the caller's buffer was consumed";
 }
 
+// A message gRPC received in several slices (a large one, or one split across reads) is read by
+// gRPC's stream reader, not as one array: the same result either way.
+TEST(ParseRequestTest, ByteBufferOfSeveralSlices_ParsedAsOneArray) {
+  ::order::v1::UploadOrderEventsRequest sent;
+  sent.set_order_id("o-1");
+  sent.set_note(std::string(300, 'n'));
+  const std::string bytes = sent.SerializeAsString();
+  grpc::Slice slices[] = {grpc::Slice(bytes.substr(0, 5)), grpc::Slice(bytes.substr(5, 100)),
+                          grpc::Slice(bytes.substr(105))};
+  const grpc::ByteBuffer received(slices, 3);
+  ::order::v1::UploadOrderEventsRequest parsed;
+  ASSERT_TRUE(ParseRequest(received, &parsed).ok());
+  EXPECT_EQ(parsed.order_id(), "o-1");
+  EXPECT_EQ(parsed.note(), std::string(300, 'n'));
+  EXPECT_EQ(received.Length(), bytes.size()) << "the caller's buffer was consumed";
+
+  UnknownFieldSet fields;
+  fields.AddLengthDelimited(1, "o-2");
+  fields.AddLengthDelimited(3, kNotUtf8);
+  const std::string bad = Wire(fields);
+  grpc::Slice bad_slices[] = {grpc::Slice(bad.substr(0, 3)), grpc::Slice(bad.substr(3))};
+  const absl::Status status = ParseRequest(grpc::ByteBuffer(bad_slices, 2), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(errors::FieldOf(status), "note");
+}
+
 TEST(ParseRequestTest, ByteBufferNotUtf8_SameErrorAsFromBytes) {
   UnknownFieldSet fields;
   fields.AddLengthDelimited(1, kNotUtf8);
