@@ -34,7 +34,7 @@ void LoggingStage::OnFinish(ServerCall& call, grpc::Status& status) {
   line.Str("method", call.path)
       .Str("grpc_type", RpcTypeLabel(call.method->type))
       .Str("code", errors::GoCodeName(status.error_code()))
-      .Double("duration_ms", call.ElapsedSeconds() * 1e3)
+      .Millis("duration_ms", call.Elapsed())
       .Str("peer", call.identity)
       .Str("peer_address", call.PeerAddress())
       .Str("request_id", call.request_id)

@@ -57,9 +57,8 @@ struct ServerCall {
   // Whether the :path is a method of this server; if not, `path` is the caller's bytes.
   bool IsKnownMethod() const { return method->path == path; }
 
-  double ElapsedSeconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
+  std::chrono::nanoseconds Elapsed() const { return std::chrono::steady_clock::now() - start; }
+  double ElapsedSeconds() const { return std::chrono::duration<double>(Elapsed()).count(); }
 
   // The server span's W3C trace id and span id (hex), read out of traceparent rather than kept
   // as two more strings; "" without tracing.

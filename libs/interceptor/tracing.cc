@@ -218,7 +218,9 @@ void EndClientSpan(tracing::Span& span, const grpc::Status& status) {
 
 absl::optional<HostPort> ParseGrpcPeer(absl::string_view peer) {
   if (absl::StartsWith(peer, "ipv4:") || absl::StartsWith(peer, "ipv6:")) {
-    return SplitHostPort(PercentDecode(peer.substr(5)));
+    const absl::string_view address = peer.substr(5);
+    if (!absl::StrContains(address, '%')) return SplitHostPort(address);  // nothing to decode
+    return SplitHostPort(PercentDecode(address));
   }
   if (absl::StartsWith(peer, "unix:") && peer.size() > 5) {
     return HostPort{PercentDecode(peer.substr(5)), 0};

@@ -365,6 +365,28 @@ LogLine& LogLine::Double(absl::string_view key, double value) {
   return *this;
 }
 
+LogLine& LogLine::Millis(absl::string_view key, std::chrono::nanoseconds duration) {
+  if (!pending_) return *this;
+  AppendKey(key);
+  int64_t micros = duration.count() / 1000;  // toward zero: |micros| < 2^63 / 1000
+  if (micros < 0) {
+    body_.push_back('-');
+    micros = -micros;
+  }
+  char digits[24];
+  const std::to_chars_result result = std::to_chars(digits, digits + sizeof(digits), micros / 1000);
+  body_.append(digits, result.ptr);
+  const int fraction = static_cast<int>(micros % 1000);
+  if (fraction == 0) return *this;
+  char decimals[4] = {'.', static_cast<char>('0' + fraction / 100),
+                      static_cast<char>('0' + fraction / 10 % 10),
+                      static_cast<char>('0' + fraction % 10)};
+  size_t length = sizeof(decimals);
+  while (decimals[length - 1] == '0') --length;
+  body_.append(decimals, length);
+  return *this;
+}
+
 LogLine& LogLine::Bool(absl::string_view key, bool value) {
   if (!pending_) return *this;
   AppendKey(key);

@@ -34,6 +34,7 @@
 #include <spdlog/common.h>
 #include <spdlog/sinks/sink.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -111,6 +112,9 @@ class LogLine {
   LogLine& Str(absl::string_view key, absl::string_view value);
   LogLine& Int(absl::string_view key, int64_t value);
   LogLine& Double(absl::string_view key, double value);  // NaN and infinities are written null
+  // A duration as a number of milliseconds to the microsecond, trailing zeros cut: 25.45,
+  // 0.083, 3 (what an access line's duration_ms needs, at a fraction of Double's cost).
+  LogLine& Millis(absl::string_view key, std::chrono::nanoseconds duration);
   LogLine& Bool(absl::string_view key, bool value);
 
   // Writes the line now. Fields added afterwards are ignored.

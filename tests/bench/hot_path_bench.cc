@@ -91,7 +91,7 @@ void LogRpcFinished(spdlog::level::level_enum level, const interceptor::ServerCa
       .Str("method", call.path)
       .Str("grpc_type", interceptor::RpcTypeLabel(call.method->type))
       .Str("code", errors::GoCodeName(status.error_code()))
-      .Double("duration_ms", call.ElapsedSeconds() * 1e3)
+      .Millis("duration_ms", call.Elapsed())
       .Str("peer", call.identity)
       .Str("peer_address", peer_address)
       .Str("request_id", call.request_id)

@@ -118,6 +118,28 @@ TEST_F(LogTest, LogLine_Fields_AreWrittenWithTheirJsonTypes) {
               HasSubstr(R"("level":"info","service":"user","msg":"rpc finished","method":)"));
 }
 
+// An access line's duration_ms: milliseconds to the microsecond, the shortest way to write them,
+// a JSON number whatever the value.
+TEST_F(LogTest, LogLine_Millis_MicrosecondsAsTheShortestNumber) {
+  using std::chrono::microseconds;
+  using std::chrono::nanoseconds;
+  HERMES_LOG(spdlog::level::info, "durations")
+      .Millis("a", microseconds(25450))
+      .Millis("b", nanoseconds(83999))  // below a microsecond is cut, not rounded
+      .Millis("c", microseconds(3000))
+      .Millis("d", nanoseconds(0))
+      .Millis("e", microseconds(1007))
+      .Millis("f", microseconds(-1500))
+      .Millis("g", nanoseconds(std::numeric_limits<int64_t>::min()));
+
+  const std::string contents = sink_->Contents();
+  EXPECT_THAT(contents, HasSubstr(R"("a":25.45,"b":0.083,"c":3,"d":0,"e":1.007,"f":-1.5,)"));
+  EXPECT_THAT(contents, HasSubstr(R"("g":-9223372036854.775})"));
+  const google::protobuf::Struct line = OnlyLine();  // valid JSON, every value a number
+  EXPECT_EQ(Field(line, "a").number_value(), 25.45);
+  EXPECT_EQ(Field(line, "g").kind_case(), google::protobuf::Value::kNumberValue);
+}
+
 TEST_F(LogTest, LogLine_Timestamp_IsUtcWithMicroseconds) {
   const absl::Time before = absl::Now();
   HERMES_LOG(spdlog::level::info, "tick");
