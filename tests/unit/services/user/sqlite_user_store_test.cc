@@ -30,6 +30,8 @@
 namespace hermes::user {
 namespace {
 
+using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
@@ -503,7 +505,7 @@ TEST_F(SqliteUserStoreTest, ListTotals_ExactAfterDeletesFailuresAndUpgradeFromV1
   EXPECT_EQ(totals(), expected);
   CreateOrDie("late@example.com");
   EXPECT_EQ(store_->List({})->total, 5);
-  EXPECT_EQ(*storage::SchemaVersion(*RawConnection()), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*RawConnection()), 4);
   // The index v3 built over the existing events serves filtered reads.
   const std::vector<UserEvent> all = AllEvents();
   const auto banned =
@@ -834,16 +836,96 @@ TEST_F(SqliteUserStoreTest, Reopen_UsersAndEventsSurviveAndSequencesContinue) {
 TEST_F(SqliteUserStoreTest, Open_CreatesParentDirectoriesAndAVersionedSchema) {
   EXPECT_TRUE(std::filesystem::is_regular_file(dir_ + "/data/user.db"));
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 4);
 }
 
 TEST_F(SqliteUserStoreTest, Open_ExistingFile_MigrationIsIdempotent) {
   const User ada = CreateOrDie("ada@example.com");
   for (int i = 0; i < 3; ++i) Reopen();
   std::unique_ptr<storage::SqliteDatabase> db = RawConnection();
-  EXPECT_EQ(*storage::SchemaVersion(*db), 3);
+  EXPECT_EQ(*storage::SchemaVersion(*db), 4);
   EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
   EXPECT_THAT(AllEvents(), SizeIs(1));
+}
+
+// v4 rebuilt both tables for cheaper CHECKs (BETWEEN instead of an IN list, which SQLite
+// evaluated through a temporary b-tree on every row written). A file a v3 build left must come
+// through whole: users, their counts, events, the highest sequence ever issued (above the
+// newest retained event here), the indexes and the triggers; and the checks still refuse.
+TEST_F(SqliteUserStoreTest, Open_V3File_RebuiltAsV4_NothingLostAndChecksStillRefuse) {
+  const std::string v3_path = dir_ + "/v3/user.db";
+  std::filesystem::create_directories(dir_ + "/v3");
+  {
+    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
+        storage::SqliteDatabase::Open(v3_path, {.busy_timeout = absl::Seconds(5)});
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE(storage::Migrate(**db, SqliteUserStore::MigrationsForTesting().first(3)).ok());
+    ASSERT_EQ(*storage::SchemaVersion(**db), 3);
+    ASSERT_TRUE((*db)
+                    ->Execute(R"sql(
+INSERT INTO users VALUES ('01A', 'a@x', 'Ann', 1, 10, 10, 'e1'), ('01B', 'b@x', 'Bo', 2, 20, 30, 'e2'),
+                         ('01C', 'c@x', 'Cy', 3, 40, 40, 'e3');
+INSERT INTO user_events (type, event_time, user_id, email, display_name, status, created_at,
+                         updated_at, etag)
+  SELECT 1, created_at, id, email, display_name, status, created_at, updated_at, etag FROM users;
+INSERT INTO user_events (type, event_time, user_id, email, display_name, status, created_at,
+                         updated_at, etag)
+  VALUES (2, 50, '01C', 'c@x', 'Cy', 3, 40, 50, 'e4'), (3, 60, '01D', 'd@x', 'Di', 1, 45, 45, 'e5');
+DELETE FROM user_events WHERE sequence >= 4;
+)sql")
+                    .ok());
+  }
+  absl::StatusOr<std::unique_ptr<SqliteUserStore>> opened =
+      SqliteUserStore::Open(v3_path, Options());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<SqliteUserStore> store = *std::move(opened);
+
+  absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> raw =
+      storage::SqliteDatabase::Open(v3_path, {.busy_timeout = absl::Seconds(5)});
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  storage::SqliteDatabase& db = **raw;
+  EXPECT_EQ(*storage::SchemaVersion(db), 4);
+  absl::StatusOr<storage::CachedStatement> schema =
+      db.Prepare("SELECT group_concat(sql, ';') FROM sqlite_schema WHERE name LIKE 'user%'");
+  ASSERT_TRUE(schema.ok());
+  ASSERT_TRUE(*(*schema)->Step());
+  const std::string sql = (*schema)->ColumnText(0);
+  EXPECT_THAT(sql, Not(HasSubstr("IN (1, 2, 3)")));
+  EXPECT_THAT(sql, Not(HasSubstr("_v4")));
+  for (const char* name :
+       {"users_by_created", "users_by_status_created", "user_events_not_active",
+        "users_counted_on_insert", "users_counted_on_delete", "users_counted_on_status"}) {
+    EXPECT_THAT(sql, HasSubstr(name));
+  }
+
+  const User bo = *store->Get("01B");
+  EXPECT_EQ(bo.email, "b@x");
+  EXPECT_EQ(bo.status, UserStatus::kInactive);
+  EXPECT_EQ(bo.updated_at, absl::FromUnixMicros(30));
+  EXPECT_EQ(store->List({})->total, 3);
+  EXPECT_EQ(store->List({.status = UserStatus::kBanned})->users.at(0).id, "01C");
+  EXPECT_EQ(store->RetainedEvents()->newest, 5) << "the highest sequence ever issued was lost";
+  EXPECT_EQ(store->ReadEvents({.status = UserStatus::kInactive, .limit = 10})->events.size(), 1u);
+
+  // The triggers keep the counts; the next event follows the highest sequence ever issued.
+  const absl::StatusOr<User> eve = store->Create({.email = "e@x", .display_name = "Eve"});
+  ASSERT_TRUE(eve.ok()) << eve.status();
+  ASSERT_TRUE(store->Update({.id = "01A", .status = UserStatus::kBanned}).ok());
+  ASSERT_TRUE(store->Delete("01B").ok());
+  EXPECT_EQ(store->List({})->total, 3);
+  EXPECT_EQ(store->List({.status = UserStatus::kBanned})->total, 2);
+  EXPECT_EQ(store->List({.status = UserStatus::kInactive})->total, 0);
+  EXPECT_EQ(store->List({.status = UserStatus::kActive})->total, 1);
+  EXPECT_EQ(store->RetainedEvents()->newest, 8);
+  EXPECT_EQ(store->RetainedEvents()->oldest, 1);
+
+  // Still refused: a status or an event type outside 1..3.
+  EXPECT_FALSE(db.Execute("INSERT INTO users VALUES ('01F', 'f@x', 'F', 4, 1, 1, 'e')").ok());
+  EXPECT_FALSE(db.Execute("INSERT INTO users VALUES ('01G', 'g@x', 'G', 0, 1, 1, 'e')").ok());
+  EXPECT_FALSE(db.Execute("INSERT INTO user_events (type, event_time, user_id, email, "
+                          "display_name, status, created_at, updated_at, etag) "
+                          "VALUES (4, 1, '01F', 'f@x', 'F', 1, 1, 1, 'e')")
+                   .ok());
 }
 
 TEST_F(SqliteUserStoreTest, Open_NewerSchemaVersion_RefusedWithFailedPrecondition) {
