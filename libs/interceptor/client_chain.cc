@@ -85,14 +85,13 @@ class ClientChainInterceptor final : public grpc::experimental::Interceptor {
     finished_ = true;
     const tracing::SpanContext trace = span_.context();  // ending the span hands it off
     EndClientSpan(span_, status);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    series_.Finish(status.error_code(), seconds);
+    const std::chrono::nanoseconds elapsed = std::chrono::steady_clock::now() - start_;
+    series_.Finish(status.error_code(), std::chrono::duration<double>(elapsed).count());
     if (!status.ok()) {
       HERMES_LOG(LevelForCode(status.error_code()), "outgoing call failed")
           .Str("method", method_)
           .Str("code", errors::GoCodeName(status.error_code()))
-          .Double("duration_ms", seconds * 1e3)
+          .Millis("duration_ms", elapsed)
           .Str("request_id", request_id_)
           .Str("trace_id", trace.IsValid() ? trace.trace_id.ToHex() : "")
           .Str("span_id", trace.IsValid() ? trace.span_id.ToHex() : "")

@@ -285,8 +285,8 @@ void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, bool inline_firs
                          const grpc::ServerContext& context, const grpc::ByteBuffer& request_bytes,
                          grpc::ByteBuffer* response_bytes,
                          bool may_wait) mutable -> std::optional<grpc::Status> {
-    // Both messages live on an arena whose first block is on this stack: a typical call
-    // allocates nothing for its messages, and frees them in one step.
+    // Both messages live on an arena whose first block is on this stack: no allocation per
+    // message (a string longer than 15 bytes still has its own), and one step frees them all.
     alignas(std::max_align_t) char first_block[kArenaFirstBlockBytes];
     google::protobuf::Arena arena(first_block, sizeof(first_block));
     auto* request = google::protobuf::Arena::CreateMessage<Request>(&arena);

@@ -93,9 +93,9 @@ CREATE INDEX user_events_not_active ON user_events (status) WHERE status <> 1;
 )sql"},
     // The same tables with `BETWEEN 1 AND 3` for v1's `IN (1, 2, 3)` checks, which allow the same
     // values (the columns are STRICT integers): SQLite evaluates an IN list by building a
-    // temporary b-tree of its values, on every row written, and the two checks cost a quarter
-    // of a CreateUser's instructions (224k a call against 164k, callgrind). A CHECK cannot be
-    // altered in place, so both tables are rebuilt as SQLite's documented procedure does
+    // temporary b-tree of its values, once in every INSERT or UPDATE, and the two checks cost a
+    // quarter of a CreateUser's instructions (224k a call against 164k, callgrind). A CHECK cannot
+    // be altered in place, so both tables are rebuilt as SQLite's documented procedure does
     // (https://sqlite.org/lang_altertable.html, "other kinds of table schema changes"): create
     // the new shape, copy, drop, rename, then the indexes and triggers that went with the old
     // table. The highest sequence ever issued (sqlite_sequence) is carried over, as the events

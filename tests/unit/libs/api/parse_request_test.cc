@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "libs/errors/app_error.h"
 #include "order/v1/order.pb.h"
@@ -29,6 +30,12 @@ std::string Item(absl::string_view product_id, int quantity) {
   return Wire(item);
 }
 
+size_t SliceCount(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  return slices.size();
+}
+
 TEST(ParseRequestTest, ValidBytes_ParseIntoTheMessage) {
   ::order::v1::UploadOrderEventsRequest sent;
   sent.set_order_id("o-1");
@@ -50,15 +57,17 @@ TEST(ParseRequestTest, ValidBytes_ParseIntoTheMessage) {
 }
 
 // A message gRPC received in several slices (a large one, or one split across reads) is read by
-// gRPC's stream reader, not as one array: the same result either way.
-TEST(ParseRequestTest, ByteBufferOfSeveralSlices_ParsedAsOneArray) {
+// gRPC's stream reader, not as one array: the same result either way. (Slices of up to 23 bytes
+// are inlined, and gRPC merges neighbouring inlined ones: each part here is longer.)
+TEST(ParseRequestTest, ByteBufferOfSeveralSlices_SameResultAsOneSlice) {
   ::order::v1::UploadOrderEventsRequest sent;
   sent.set_order_id("o-1");
   sent.set_note(std::string(300, 'n'));
   const std::string bytes = sent.SerializeAsString();
-  grpc::Slice slices[] = {grpc::Slice(bytes.substr(0, 5)), grpc::Slice(bytes.substr(5, 100)),
-                          grpc::Slice(bytes.substr(105))};
+  grpc::Slice slices[] = {grpc::Slice(bytes.substr(0, 30)), grpc::Slice(bytes.substr(30, 100)),
+                          grpc::Slice(bytes.substr(130))};
   const grpc::ByteBuffer received(slices, 3);
+  ASSERT_EQ(SliceCount(received), 3u);
   ::order::v1::UploadOrderEventsRequest parsed;
   ASSERT_TRUE(ParseRequest(received, &parsed).ok());
   EXPECT_EQ(parsed.order_id(), "o-1");
@@ -66,11 +75,13 @@ TEST(ParseRequestTest, ByteBufferOfSeveralSlices_ParsedAsOneArray) {
   EXPECT_EQ(received.Length(), bytes.size()) << "the caller's buffer was consumed";
 
   UnknownFieldSet fields;
-  fields.AddLengthDelimited(1, "o-2");
-  fields.AddLengthDelimited(3, kNotUtf8);
+  fields.AddLengthDelimited(1, std::string(40, 'o'));
+  fields.AddLengthDelimited(3, std::string(30, 'n') + kNotUtf8);
   const std::string bad = Wire(fields);
-  grpc::Slice bad_slices[] = {grpc::Slice(bad.substr(0, 3)), grpc::Slice(bad.substr(3))};
-  const absl::Status status = ParseRequest(grpc::ByteBuffer(bad_slices, 2), &parsed);
+  grpc::Slice bad_slices[] = {grpc::Slice(bad.substr(0, 30)), grpc::Slice(bad.substr(30))};
+  const grpc::ByteBuffer bad_received(bad_slices, 2);
+  ASSERT_EQ(SliceCount(bad_received), 2u);
+  const absl::Status status = ParseRequest(bad_received, &parsed);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(errors::FieldOf(status), "note");
 }
