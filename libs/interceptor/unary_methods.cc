@@ -37,6 +37,10 @@ class UnaryMethods::Call final : public AsyncTag, public AnswerSink {
       chained->MessageReceived();
     }
     methods_.Ask(method_, cq_);
+    if (method_.answer_later && method_.pool == nullptr) {  // AddInlineAnsweringLater
+      method_.answer_later(context_, request_, *this);
+      return;
+    }
     if (method_.inline_first) {
       // With no pool to go to, the handler answers whatever it takes (AddInline).
       const bool may_wait = method_.pool == nullptr;

@@ -1,7 +1,8 @@
 // UnaryMethods: a service's unary methods on gRPC's async API, each answered on the thread that
 // received it (AddInline), on a HandlerPool (AddOnPool), on the first unless that would wait
-// (AddInlineOrOnPool), or started on a HandlerPool and answered later, from whichever thread
-// finishes it (AddOnPoolAnsweringLater), with its request parsed here.
+// (AddInlineOrOnPool), or started on a HandlerPool (AddOnPoolAnsweringLater) or on the thread
+// that received it (AddInlineAnsweringLater) and answered later, from whichever thread finishes
+// it, with its request parsed here.
 //
 // A service registers its unary methods raw (`WithRawMethod_<Method>` bases), implements
 // ServesUnaryMethods, and adds each method once, in its constructor:
@@ -201,7 +202,16 @@ class UnaryMethods {
   // not an answer: the call is answered by a copy of the PendingAnswer still held, or, with
   // none left, as a handler that throws.
   template <typename Request, typename Response, typename Handler>
-  void AddOnPoolAnsweringLater(HandlerPool& pool, RequestFn request, Handler handler);
+  void AddOnPoolAnsweringLater(HandlerPool& pool, RequestFn request, Handler handler) {
+    AddAnsweringLater<Request, Response>(&pool, std::move(request), std::move(handler));
+  }
+  // The same for a handler that never waits before it hands its answer on (to a store's commit
+  // thread, CreateUser): run on the queue's thread, as AddInline's are, with no pool thread to
+  // wake and none held.
+  template <typename Request, typename Response, typename Handler>
+  void AddInlineAnsweringLater(RequestFn request, Handler handler) {
+    AddAnsweringLater<Request, Response>(nullptr, std::move(request), std::move(handler));
+  }
 
   // Asks for the next calls of every method on `cq` (kRequestsPerMethod each); each call asks
   // for one more as it arrives, until Stop.
@@ -231,7 +241,7 @@ class UnaryMethods {
     HandlerPool* pool = nullptr;  // null: answered on the queue's thread
     bool inline_first = true;     // tried on the queue's thread first (always, with no pool)
     Exchange exchange;            // unless answered later
-    LaterExchange answer_later;   // set: answered later (AddOnPoolAnsweringLater), on `pool`
+    LaterExchange answer_later;   // set: answered later, started on `pool` (or inline if null)
   };
   class Call;  // one call of a method, from the moment it is asked for (unary_methods.cc)
 
@@ -250,6 +260,9 @@ class UnaryMethods {
   }
   template <typename Request, typename Response, typename Handler>
   void Add(RequestFn request_fn, HandlerPool* pool, bool inline_first, Handler handler);
+  // `pool` null: run on the queue's thread.
+  template <typename Request, typename Response, typename Handler>
+  void AddAnsweringLater(HandlerPool* pool, RequestFn request_fn, Handler handler);
   // Asks for the next call of `method` on `cq`, unless stopped.
   void Ask(const Method& method, grpc::ServerCompletionQueue* cq);
 
@@ -305,11 +318,10 @@ void UnaryMethods::Add(RequestFn request_fn, HandlerPool* pool, bool inline_firs
 }
 
 template <typename Request, typename Response, typename Handler>
-void UnaryMethods::AddOnPoolAnsweringLater(HandlerPool& pool, RequestFn request_fn,
-                                           Handler handler) {
+void UnaryMethods::AddAnsweringLater(HandlerPool* pool, RequestFn request_fn, Handler handler) {
   auto method = std::make_unique<Method>();
   method->request = std::move(request_fn);
-  method->pool = &pool;
+  method->pool = pool;
   method->inline_first = false;
   method->answer_later = [handler = std::move(handler)](const grpc::ServerContext& context,
                                                         const grpc::ByteBuffer& request_bytes,

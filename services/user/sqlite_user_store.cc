@@ -1,12 +1,14 @@
 #include "services/user/sqlite_user_store.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/creation_time.h"
 #include "libs/storage/event_log.h"
@@ -268,6 +270,20 @@ absl::StatusOr<std::string> NewEtag(absl::string_view previous) {
   }
 }
 
+// The second half of every write: `written`'s event appended to the log, its sequence set. An
+// error (the write's own, rolled back to its savepoint, or the append's) is passed on.
+absl::StatusOr<UserEvent> AppendEvent(SqliteDatabase& db, absl::StatusOr<UserEvent> written) {
+  if (!written.ok()) return written.status();
+  absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
+    stmt.BindInt64(1, static_cast<int64_t>(written->type))
+        .BindInt64(2, absl::ToUnixMicros(written->time));
+    BindUser(stmt, 3, written->user);
+  });
+  if (!status.ok()) return status;
+  written->sequence = db.LastInsertRowId();
+  return written;
+}
+
 }  // namespace
 
 std::span<const storage::Migration> SqliteUserStore::MigrationsForTesting() { return kMigrations; }
@@ -313,35 +329,19 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
   // Ended by the commit callback, or else here: a write that fails, or a Run that throws,
   // must not leave `id` bypassing the cache until a restart. A failed COMMIT may still have
   // reached the disk: the next Get reads the database.
-  bool write_ended = id.empty();
-  if (!write_ended) cache_.BeginWrite(id);
+  bool write_ended = false;  // set on the commit thread, read here once Run has returned
+  cache_.BeginWrite(id);
   absl::Cleanup end_write = [&] {
     if (!write_ended) cache_.EndWrite(id, nullptr);
   };
   absl::StatusOr<UserEvent> event = commits_.Run(
-      [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-        absl::StatusOr<UserEvent> written = change(db);
-        if (!written.ok()) return written.status();  // rolled back to its savepoint
-        absl::Status status = RunStatement(db, kInsertEvent, [&](Statement& stmt) {
-          stmt.BindInt64(1, static_cast<int64_t>(written->type))
-              .BindInt64(2, absl::ToUnixMicros(written->time));
-          BindUser(stmt, 3, written->user);
-        });
-        if (!status.ok()) return status;
-        written->sequence = db.LastInsertRowId();
-        return written;
-      },
+      [&](SqliteDatabase& db) { return AppendEvent(db, change(db)); },
       // The cache learns of the commit here, in commit order, before anyone returns (it never
       // throws: a ticket taken and never delivered would hold up every later writer). Tickets
       // are taken in commit order, and only by commits, so none is ever skipped.
       [&](UserEvent& committed) {
-        if (id.empty()) {
-          cache_.Put(committed.user.id, committed.user);
-        } else {
-          cache_.EndWrite(id,
-                          committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
-          write_ended = true;
-        }
+        cache_.EndWrite(id, committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
+        write_ended = true;
         ticket = notifier_.TakeTicket();
       });
   if (!event.ok()) return event.status();
@@ -350,36 +350,62 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
 }
 
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
-  absl::StatusOr<UserEvent> event = Write("", [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-    const absl::Time committed = Now();  // the event's time, as every event's: the clock's
-    absl::StatusOr<absl::Time> created_at = storage::NewCreatedAt(
-        db, kSelectNewestCreatedAt, [](Statement&) {}, committed);
-    if (!created_at.ok()) return created_at.status();
-    absl::StatusOr<std::string> id = storage::NewRecordId(*created_at);
-    if (!id.ok()) return id.status();
-    absl::StatusOr<std::string> etag = NewEtag("");
-    if (!etag.ok()) return etag.status();
-    User user{.id = *std::move(id),
-              .email = new_user.email,
-              .display_name = new_user.display_name,
-              .status = UserStatus::kActive,
-              .created_at = *created_at,
-              .updated_at = *created_at,
-              .etag = *std::move(etag)};
-    // The UNIQUE constraint decides; DO NOTHING makes a taken email a row count of 0 instead
-    // of an error to pick apart. A clash of ids (80 random bits within one millisecond) would
-    // still fail, as a constraint error.
-    absl::Status status =
-        RunStatement(db, kInsertUser, [&](Statement& stmt) { BindUser(stmt, 1, user); });
-    if (absl::IsAlreadyExists(status)) {
-      return errors::Error(absl::StatusCode::kInternal, "could not allocate a user id");
-    }
-    if (!status.ok()) return status;
-    if (db.Changes() == 0) return errors::AlreadyExists("email", "email already registered");
-    return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = committed};
+  absl::Notification created;
+  absl::StatusOr<User> result = absl::UnknownError("not created");
+  CreateThen(new_user, [&](absl::StatusOr<User> outcome) {
+    result = std::move(outcome);
+    created.Notify();
   });
-  if (!event.ok()) return event.status();
-  return std::move(event->user);
+  created.WaitForNotification();
+  return result;
+}
+
+// A create writes no user the cache may hold (its id is new), so unlike Write it has no cache
+// entry to hold back; it fills the cache, takes its ticket and delivers its event on the commit
+// thread, in commit order.
+void SqliteUserStore::CreateThen(const NewUser& new_user, CreateDone done) {
+  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
+  commits_.Submit(
+      [this, new_user](SqliteDatabase& db) { return AppendEvent(db, InsertNewUser(db, new_user)); },
+      [this, ticket](UserEvent& committed) {
+        cache_.Put(committed.user.id, committed.user);
+        *ticket = notifier_.TakeTicket();  // last: it must be delivered once taken
+      },
+      [this, ticket, done = std::move(done)](absl::StatusOr<UserEvent> event) {
+        if (!event.ok()) return done(event.status());
+        notifier_.Deliver(*ticket, *event);
+        done(std::move(event->user));
+      });
+}
+
+absl::StatusOr<UserEvent> SqliteUserStore::InsertNewUser(SqliteDatabase& db,
+                                                         const NewUser& new_user) {
+  const absl::Time committed = Now();  // the event's time, as every event's: the clock's
+  absl::StatusOr<absl::Time> created_at = storage::NewCreatedAt(
+      db, kSelectNewestCreatedAt, [](Statement&) {}, committed);
+  if (!created_at.ok()) return created_at.status();
+  absl::StatusOr<std::string> id = storage::NewRecordId(*created_at);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::string> etag = NewEtag("");
+  if (!etag.ok()) return etag.status();
+  User user{.id = *std::move(id),
+            .email = new_user.email,
+            .display_name = new_user.display_name,
+            .status = UserStatus::kActive,
+            .created_at = *created_at,
+            .updated_at = *created_at,
+            .etag = *std::move(etag)};
+  // The UNIQUE constraint decides; DO NOTHING makes a taken email a row count of 0 instead
+  // of an error to pick apart. A clash of ids (80 random bits within one millisecond) would
+  // still fail, as a constraint error.
+  absl::Status status =
+      RunStatement(db, kInsertUser, [&](Statement& stmt) { BindUser(stmt, 1, user); });
+  if (absl::IsAlreadyExists(status)) {
+    return errors::Error(absl::StatusCode::kInternal, "could not allocate a user id");
+  }
+  if (!status.ok()) return status;
+  if (db.Changes() == 0) return errors::AlreadyExists("email", "email already registered");
+  return UserEvent{.type = UserEventType::kCreated, .user = std::move(user), .time = committed};
 }
 
 absl::StatusOr<User> SqliteUserStore::Get(absl::string_view id) {

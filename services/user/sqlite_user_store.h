@@ -109,7 +109,8 @@ class SqliteUserStore final : public UserStore {
 
   void SetEventListener(EventListener listener) override;
 
-  absl::StatusOr<User> Create(const NewUser& user) override;
+  absl::StatusOr<User> Create(const NewUser& user) override;  // CreateThen, waited for
+  void CreateThen(const NewUser& user, CreateDone done) override;
   absl::StatusOr<User> Get(absl::string_view id) override;
   // From the cache, or read on an idle reader connection.
   std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) override;
@@ -138,9 +139,13 @@ class SqliteUserStore final : public UserStore {
   // Runs `change` (which applies one write and returns its event, without sequence) and
   // appends the event, in a savepoint of a group commit (concurrent writes share one
   // transaction and one fsync), and once committed applies it to the cache and delivers it to
-  // the listener. `id` is the user written, "" for a create (see storage::ReadCache).
+  // the listener, and waits for that. `id` is the user updated or deleted (see
+  // storage::ReadCache); a create goes through CreateThen.
   template <typename Change>
   absl::StatusOr<UserEvent> Write(absl::string_view id, Change change);
+  // A create's write (CreateThen's work, in its savepoint): the user's row, its id and etag new,
+  // its created_at past the newest user's; its event is still to append.
+  absl::StatusOr<UserEvent> InsertNewUser(storage::SqliteDatabase& db, const NewUser& user);
 
   storage::WriterLock lock_;  // first, so released last: after every connection is closed
   const SqliteUserStoreOptions options_;

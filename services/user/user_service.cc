@@ -18,8 +18,10 @@ using ::user::v1::ListUsersResponse;
 using ::user::v1::UpdateUserRequest;
 using ::user::v1::UpdateUserResponse;
 
-UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options)
-    : store_(store),
+UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options,
+                                 int max_creates_waiting)
+    : max_creates_waiting_(max_creates_waiting),
+      store_(store),
       fanout_(fanout),
       options_(options),
       watchers_(options.max_watchers),
@@ -32,10 +34,12 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
       handlers_, [this](auto... call) { RequestListUsers(call...); },
       [this](const grpc::ServerContext&, const ListUsersRequest& request,
              ListUsersResponse* response) { return List(request, response); });
-  unary_.AddOnPool<CreateUserRequest, CreateUserResponse>(
-      handlers_, [this](auto... call) { RequestCreateUser(call...); },
+  unary_.AddInlineAnsweringLater<CreateUserRequest, CreateUserResponse>(
+      [this](auto... call) { RequestCreateUser(call...); },
       [this](const grpc::ServerContext&, const CreateUserRequest& request,
-             CreateUserResponse* response) { return Create(request, response); });
+             interceptor::PendingAnswer<CreateUserResponse> answer) {
+        Create(request, std::move(answer));
+      });
   unary_.AddOnPool<UpdateUserRequest, UpdateUserResponse>(
       handlers_, [this](auto... call) { RequestUpdateUser(call...); },
       [this](const grpc::ServerContext&, const UpdateUserRequest& request,
@@ -73,14 +77,22 @@ grpc::Status UserServiceImpl::List(const ::user::v1::ListUsersRequest& request,
   return grpc::Status::OK;
 }
 
-grpc::Status UserServiceImpl::Create(const ::user::v1::CreateUserRequest& request,
-                                     ::user::v1::CreateUserResponse* response) {
+void UserServiceImpl::Create(const ::user::v1::CreateUserRequest& request,
+                             interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer) {
   absl::StatusOr<NewUser> user = ValidateCreate(request);
-  if (!user.ok()) return errors::ToGrpcStatus(user.status());
-  absl::StatusOr<User> created = store_.Create(*user);
-  if (!created.ok()) return errors::ToGrpcStatus(created.status());
-  ToProto(*created, response->mutable_user());
-  return grpc::Status::OK;
+  if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
+  // Admitted as the pool admitted a create when it held one of its threads for the commit.
+  if (creates_waiting_.fetch_add(1, std::memory_order_relaxed) >= max_creates_waiting_) {
+    creates_waiting_.fetch_sub(1, std::memory_order_relaxed);
+    return answer.Send(
+        errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
+  }
+  store_.CreateThen(*user, [this, answer](absl::StatusOr<User> created) {
+    creates_waiting_.fetch_sub(1, std::memory_order_relaxed);
+    if (!created.ok()) return answer.Send(errors::ToGrpcStatus(created.status()));
+    ToProto(*created, answer.response()->mutable_user());
+    answer.Send(grpc::Status::OK);
+  });
 }
 
 grpc::Status UserServiceImpl::Update(const ::user::v1::UpdateUserRequest& request,

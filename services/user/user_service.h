@@ -4,14 +4,17 @@
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetUser, a read
 // by id, is answered on the thread that received it when that needs no wait (the read cache,
-// or an idle reader connection), else on a HandlerPool; the others, which wait for a commit or
-// read a page, on the pool. WatchUsers is a callback-API reactor
+// or an idle reader connection), else on a HandlerPool; CreateUser is validated on the thread
+// that received it and answered from the store's commit thread once durable (no thread waits
+// for its commit); the others, which wait for a commit or read a page, on the pool. WatchUsers
+// is a callback-API reactor
 // (watch_users.h):
 // an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "libs/interceptor/handler_pool.h"
@@ -37,12 +40,20 @@ using UserServiceBase =
                     ::user::v1::UserService::WithRawCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
+// As many creates as the handler pool let wait before CreateUser left it: its threads (each
+// held one through its commit) and its queue.
+inline constexpr int kMaxCreatesWaiting =
+    interceptor::kDefaultHandlerThreads + static_cast<int>(interceptor::kDefaultMaxWaiting);
+
 class UserServiceImpl final : public UserServiceBase,
                               public interceptor::ServesUnaryMethods,
                               public interceptor::DrivesChain {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
-  UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {});
+  // Beyond `max_creates_waiting` creates waiting for their commit, a create is refused at once
+  // with RESOURCE_EXHAUSTED (interceptor::kOverloaded).
+  UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {},
+                  int max_creates_waiting = kMaxCreatesWaiting);
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
   // WatchUsers runs the server's chain itself, with every write it starts.
@@ -55,6 +66,8 @@ class UserServiceImpl final : public UserServiceBase,
                                                          const grpc::ByteBuffer* request) override;
 
  private:
+  const int max_creates_waiting_;
+  std::atomic<int> creates_waiting_{0};  // admitted creates whose commit has not answered
   UserStore& store_;
   UserEventFanout& fanout_;
   const WatchOptions options_;
@@ -79,8 +92,9 @@ class UserServiceImpl final : public UserServiceBase,
                                   ::user::v1::GetUserResponse* response, bool may_wait);
   grpc::Status List(const ::user::v1::ListUsersRequest& request,
                     ::user::v1::ListUsersResponse* response);
-  grpc::Status Create(const ::user::v1::CreateUserRequest& request,
-                      ::user::v1::CreateUserResponse* response);
+  // Answered from the store's commit thread once the user is durable: no thread waits for it.
+  void Create(const ::user::v1::CreateUserRequest& request,
+              interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer);
   grpc::Status Update(const ::user::v1::UpdateUserRequest& request,
                       ::user::v1::UpdateUserResponse* response);
   grpc::Status Delete(const ::user::v1::DeleteUserRequest& request);

@@ -41,6 +41,7 @@
 #include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
 #include "tests/support/network.h"
+#include "tests/unit/services/user/forwarding_store.h"
 
 namespace hermes::user {
 namespace {
@@ -60,12 +61,12 @@ std::string ThreadName() {
 
 // The real store, with a hook around each ReadEvents (the replay's read): where a test prunes
 // the log "meanwhile", at a point the public API cannot time.
-class HookedStore final : public UserStore {
+class HookedStore final : public ForwardingStore {
  public:
   enum class When { kBeforeRead, kAfterRead };
   using Hook = std::function<void(const EventQuery&, When)>;
 
-  explicit HookedStore(std::unique_ptr<SqliteUserStore> store) : store_(std::move(store)) {}
+  using ForwardingStore::ForwardingStore;
 
   void SetReadHook(Hook hook) {
     absl::MutexLock lock(&mu_);
@@ -82,16 +83,6 @@ class HookedStore final : public UserStore {
   }
   std::atomic<bool> throw_in_retained_events{false};  // as an allocation failure would
 
-  void SetEventListener(EventListener listener) override {
-    store_->SetEventListener(std::move(listener));
-  }
-  absl::StatusOr<User> Create(const NewUser& user) override { return store_->Create(user); }
-  absl::StatusOr<User> Get(absl::string_view id) override { return store_->Get(id); }
-  absl::StatusOr<UserPage> List(const ListUsersQuery& query) override {
-    return store_->List(query);
-  }
-  absl::StatusOr<User> Update(const UserUpdate& update) override { return store_->Update(update); }
-  absl::Status Delete(absl::string_view id) override { return store_->Delete(id); }
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override {
     Hook hook;
     {
@@ -100,7 +91,7 @@ class HookedStore final : public UserStore {
       hook = hook_;
     }
     if (hook) hook(query, When::kBeforeRead);
-    absl::StatusOr<EventPage> page = store_->ReadEvents(query);
+    absl::StatusOr<EventPage> page = real().ReadEvents(query);
     if (hook) hook(query, When::kAfterRead);
     return page;
   }
@@ -110,14 +101,10 @@ class HookedStore final : public UserStore {
       absl::MutexLock lock(&mu_);
       retained_events_threads_.push_back(ThreadName());
     }
-    return store_->RetainedEvents();
-  }
-  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
-    return store_->PruneEvents(keep);
+    return real().RetainedEvents();
   }
 
  private:
-  std::unique_ptr<SqliteUserStore> store_;
   mutable absl::Mutex mu_;
   Hook hook_ ABSL_GUARDED_BY(mu_);
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
