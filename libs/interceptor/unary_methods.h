@@ -14,7 +14,7 @@
 //                GetUserResponse* response, bool may_wait) {
 //           return Get(request, response, may_wait);  // std::nullopt: would wait
 //         });
-//     unary_.AddOnPool<CreateUserRequest, CreateUserResponse>(handlers_, ...);
+//     unary_.AddOnPool<ListUsersRequest, ListUsersResponse>(handlers_, ...);
 //   }
 //
 // runtime::GrpcServer finds such a service, gives it completion queues of its own, asks for
@@ -107,7 +107,7 @@ class AnswerSink {
   ~AnswerSink() = default;
 };
 
-// The answer of one call of an AddOnPoolAnsweringLater method: what its handler, and whatever
+// The answer of one call of an ...AnsweringLater method: what its handler, and whatever
 // it hands the rest of the call to, holds until it answers. Copies share one answer: the first
 // Send goes out, and later ones do nothing. When the last copy goes unsent (the handler threw,
 // or a path forgot to answer), the call is answered as a handler that throws

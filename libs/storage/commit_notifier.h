@@ -4,8 +4,9 @@
 // Under its write lock, right after a commit, a store takes a ticket (tickets are therefore
 // in commit order and only commits take one, so none is ever skipped); after releasing the
 // lock it calls Deliver(ticket, event), which waits for the previous ticket's call to finish
-// before making its own. A slow listener delays the writers' returns, never the write lock or
-// readers. The listener must not write to the store (it would wait for itself).
+// before making its own. A slow listener delays the writers' returns (and, where the commit
+// thread delivers, the next batch), never readers. The listener must not write to the store (it
+// would wait for itself).
 #pragma once
 
 #include <cstdint>

@@ -87,7 +87,7 @@ absl::StatusOr<EventsPruned> PruneEventLog(const EventLogPrune& prune, Connectio
     }
     if (done || absl::Now() >= stop_at) break;
     // absl::Mutex is not fair: taken again at once, the lock would go back to this loop batch
-    // after batch while the group commit's leader, and every writer queued behind it, waited
+    // after batch while the group commit's thread, and every writer queued behind it, waited
     // for the whole prune. Leaving it alone as long as the batch held it lets them in.
     absl::SleepFor(std::max(held, absl::Milliseconds(1)));
   }

@@ -85,12 +85,20 @@ class GroupCommit {
     return result;
   }
 
-  // Queues `work`; `done` gets its result once its batch has committed or failed.
+  // Queues `work`; `done` gets its result once its batch has committed or failed. Once the
+  // GroupCommit is being destroyed (a bug: no write may be in progress then), `done` gets
+  // UNAVAILABLE at once, on the caller's thread, and nothing is written.
   void Submit(Work work, Committed committed, Done done) {
     auto pending =
         std::make_unique<Pending>(Pending{std::move(work), std::move(committed), std::move(done)});
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(pending));
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        queue_.push_back(std::move(pending));
+        return;
+      }
+    }
+    pending->done(absl::UnavailableError("the store is closing; nothing was written"));
   }
 
   // Writes queued for the next batch (not counting the batch running): for tests.

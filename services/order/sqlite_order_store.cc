@@ -251,9 +251,9 @@ SqliteOrderStore::SqliteOrderStore(storage::StoreFile file, std::string path,
     : lock_(std::move(file.lock)),
       options_(std::move(options)),
       writer_(std::move(file.writer)),
-      commits_(*writer_, write_mu_),
       readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout),
-               options_.max_readers) {}
+               options_.max_readers),
+      commits_(*writer_, write_mu_) {}
 
 absl::Time SqliteOrderStore::Now() const {
   const absl::Time now = options_.clock ? options_.clock() : absl::Now();

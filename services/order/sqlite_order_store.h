@@ -122,11 +122,12 @@ class SqliteOrderStore final : public OrderStore {
     WriteOutcome outcome;
     OrderEvent event;
   };
-  storage::GroupCommit<Written> commits_;  // over writer_, holding write_mu_ per batch
-
   storage::ConnectionPool readers_;
 
   storage::CommitNotifier<OrderEvent> notifier_;  // its tickets are taken by commits_, in order
+  // Over writer_, holding write_mu_ per batch. Last: its commit thread, whose callbacks use the
+  // members above, starts after them and is joined before any of them goes.
+  storage::GroupCommit<Written> commits_;
 };
 
 }  // namespace hermes::order

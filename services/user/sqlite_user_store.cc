@@ -1,6 +1,7 @@
 #include "services/user/sqlite_user_store.h"
 
 #include <algorithm>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/creation_time.h"
@@ -309,10 +311,10 @@ SqliteUserStore::SqliteUserStore(storage::StoreFile file, std::string path,
     : lock_(std::move(file.lock)),
       options_(std::move(options)),
       writer_(std::move(file.writer)),
-      commits_(*writer_, write_mu_),
       readers_(storage::ReaderOpener(path, options_.busy_timeout), options_.max_readers),
       event_readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout), kEventReaders),
-      cache_(options_.cache_capacity) {}
+      cache_(options_.cache_capacity),
+      commits_(*writer_, write_mu_) {}
 
 absl::Time SqliteUserStore::Now() const {
   const absl::Time now = options_.clock ? options_.clock() : absl::Now();
@@ -334,7 +336,9 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
   absl::Cleanup end_write = [&] {
     if (!write_ended) cache_.EndWrite(id, nullptr);
   };
-  absl::StatusOr<UserEvent> event = commits_.Run(
+  absl::Notification written;
+  absl::StatusOr<UserEvent> result = absl::UnknownError("not written");
+  commits_.Submit(
       [&](SqliteDatabase& db) { return AppendEvent(db, change(db)); },
       // The cache learns of the commit here, in commit order, before anyone returns (it never
       // throws: a ticket taken and never delivered would hold up every later writer). Tickets
@@ -343,16 +347,34 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
         cache_.EndWrite(id, committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
         write_ended = true;
         ticket = notifier_.TakeTicket();
+      },
+      // Delivered on the commit thread, as a create's is: never waiting for a woken writer.
+      [&](absl::StatusOr<UserEvent> event) {
+        result = Delivered(ticket, std::move(event));
+        written.Notify();
       });
-  if (!event.ok()) return event.status();
-  notifier_.Deliver(ticket, *event);
+  written.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<UserEvent> SqliteUserStore::Delivered(int64_t ticket,
+                                                     absl::StatusOr<UserEvent> event) {
+  if (!event.ok()) return event;
+  try {
+    notifier_.Deliver(ticket, *event);
+  } catch (const std::exception& e) {  // the ticket counts as delivered all the same
+    return absl::InternalError(
+        absl::StrCat("write committed, but telling the watchers of it failed: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("write committed, but telling the watchers of it failed");
+  }
   return event;
 }
 
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
   absl::Notification created;
   absl::StatusOr<User> result = absl::UnknownError("not created");
-  CreateThen(new_user, [&](absl::StatusOr<User> outcome) {
+  CreateThen(new_user, nullptr, [&](absl::StatusOr<User> outcome) {
     result = std::move(outcome);
     created.Notify();
   });
@@ -363,17 +385,23 @@ absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
 // A create writes no user the cache may hold (its id is new), so unlike Write it has no cache
 // entry to hold back; it fills the cache, takes its ticket and delivers its event on the commit
 // thread, in commit order.
-void SqliteUserStore::CreateThen(const NewUser& new_user, CreateDone done) {
+void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, CreateDone done) {
   auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
   commits_.Submit(
-      [this, new_user](SqliteDatabase& db) { return AppendEvent(db, InsertNewUser(db, new_user)); },
+      [this, new_user,
+       abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+        if (abandoned && abandoned()) {
+          return absl::CancelledError("the caller has gone; nothing was written");
+        }
+        return AppendEvent(db, InsertNewUser(db, new_user));
+      },
       [this, ticket](UserEvent& committed) {
         cache_.Put(committed.user.id, committed.user);
         *ticket = notifier_.TakeTicket();  // last: it must be delivered once taken
       },
       [this, ticket, done = std::move(done)](absl::StatusOr<UserEvent> event) {
+        event = Delivered(*ticket, std::move(event));
         if (!event.ok()) return done(event.status());
-        notifier_.Deliver(*ticket, *event);
         done(std::move(event->user));
       });
 }

@@ -5,9 +5,9 @@
 //   (*store)->SetEventListener([&hub](const UserEvent& e) { hub.Publish(e); });
 //
 // Durability: every write is one savepoint holding the change and its one event, in a
-// BEGIN IMMEDIATE transaction that concurrent writes share (a group commit: one fsync for all
-// of them, libs/storage/group_commit.h), committed with synchronous=FULL before the call
-// returns.
+// BEGIN IMMEDIATE transaction that concurrent writes share (a group commit on the store's commit
+// thread: one fsync for all of them, libs/storage/group_commit.h), committed with
+// synchronous=FULL before the call returns (CreateThen: before its `done` runs).
 //
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer at a time
 // anyway), and a pool of reader connections, so Get/List/ReadEvents never wait for a write
@@ -16,12 +16,12 @@
 // file's writer lock and fails with FAILED_PRECONDITION while another store has it
 // (libs/storage/store_file.h).
 //
-// The event listener is called by the writing thread after its commit, in commit order, one
-// call at a time, with no store lock held: each commit takes a ticket under the write lock and
-// waits for the previous ticket's call to finish before making its own. A writer therefore
-// returns only after its event has been delivered, and a slow listener delays writers'
-// returns (never the write lock or readers). The listener must not write to this store (the
-// write would wait for the call it is made from).
+// The event listener is called on the commit thread after each batch's commit, in commit order,
+// one call at a time, with no store lock held (storage::CommitNotifier). A writer returns (or
+// its CreateThen `done` runs) only after its event has been delivered, and a slow listener
+// delays the next batch (never readers). The listener must not write to this store (the write
+// would wait for the thread it is called from); one that throws fails only its own write's
+// answer (INTERNAL: the write is durable).
 //
 // Get is served from a read cache (storage::ReadCache) of the `cache_capacity` most recently
 // used users, ~350 bytes each with typical fields (at most ~1 KB): a cached Get costs a hash
@@ -110,7 +110,7 @@ class SqliteUserStore final : public UserStore {
   void SetEventListener(EventListener listener) override;
 
   absl::StatusOr<User> Create(const NewUser& user) override;  // CreateThen, waited for
-  void CreateThen(const NewUser& user, CreateDone done) override;
+  void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) override;
   absl::StatusOr<User> Get(absl::string_view id) override;
   // From the cache, or read on an idle reader connection.
   std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) override;
@@ -143,6 +143,9 @@ class SqliteUserStore final : public UserStore {
   // storage::ReadCache); a create goes through CreateThen.
   template <typename Change>
   absl::StatusOr<UserEvent> Write(absl::string_view id, Change change);
+  // `event` once delivered to the listener (on the commit thread), or INTERNAL if the listener
+  // threw (the write stands); an error passes through.
+  absl::StatusOr<UserEvent> Delivered(int64_t ticket, absl::StatusOr<UserEvent> event);
   // A create's write (CreateThen's work, in its savepoint): the user's row, its id and etag new,
   // its created_at past the newest user's; its event is still to append.
   absl::StatusOr<UserEvent> InsertNewUser(storage::SqliteDatabase& db, const NewUser& user);
@@ -152,7 +155,6 @@ class SqliteUserStore final : public UserStore {
 
   absl::Mutex write_mu_;
   std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
-  storage::GroupCommit<UserEvent> commits_;  // over writer_, holding write_mu_ per batch
 
   storage::ConnectionPool readers_;
   // The event log's reads (WatchUsers: RetainedEvents on gRPC's callback threads as a stream
@@ -163,6 +165,9 @@ class SqliteUserStore final : public UserStore {
   storage::ReadCache<User> cache_;  // updated by commits, under write_mu_, in commit order
 
   storage::CommitNotifier<UserEvent> notifier_;  // its tickets are taken by commits_, in order
+  // Over writer_, holding write_mu_ per batch. Last: its commit thread, whose callbacks use the
+  // members above, starts after them and is joined before any of them goes.
+  storage::GroupCommit<UserEvent> commits_;
 };
 
 }  // namespace hermes::user

@@ -36,9 +36,9 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
              ListUsersResponse* response) { return List(request, response); });
   unary_.AddInlineAnsweringLater<CreateUserRequest, CreateUserResponse>(
       [this](auto... call) { RequestCreateUser(call...); },
-      [this](const grpc::ServerContext&, const CreateUserRequest& request,
+      [this](const grpc::ServerContext& context, const CreateUserRequest& request,
              interceptor::PendingAnswer<CreateUserResponse> answer) {
-        Create(request, std::move(answer));
+        Create(context, request, std::move(answer));
       });
   unary_.AddOnPool<UpdateUserRequest, UpdateUserResponse>(
       handlers_, [this](auto... call) { RequestUpdateUser(call...); },
@@ -77,7 +77,8 @@ grpc::Status UserServiceImpl::List(const ::user::v1::ListUsersRequest& request,
   return grpc::Status::OK;
 }
 
-void UserServiceImpl::Create(const ::user::v1::CreateUserRequest& request,
+void UserServiceImpl::Create(const grpc::ServerContext& context,
+                             const ::user::v1::CreateUserRequest& request,
                              interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer) {
   absl::StatusOr<NewUser> user = ValidateCreate(request);
   if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
@@ -87,12 +88,29 @@ void UserServiceImpl::Create(const ::user::v1::CreateUserRequest& request,
     return answer.Send(
         errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
   }
-  store_.CreateThen(*user, [this, answer](absl::StatusOr<User> created) {
-    creates_waiting_.fetch_sub(1, std::memory_order_relaxed);
-    if (!created.ok()) return answer.Send(errors::ToGrpcStatus(created.status()));
-    ToProto(*created, answer.response()->mutable_user());
-    answer.Send(grpc::Status::OK);
-  });
+  // The place is given back when the last copy of the callback goes: after its answer, or
+  // unrun if queuing the write failed (an exception).
+  class Place {
+   public:
+    explicit Place(std::atomic<int>& waiting) : waiting_(waiting) {}
+    Place(const Place&) = delete;
+    Place& operator=(const Place&) = delete;
+    ~Place() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
+
+   private:
+    std::atomic<int>& waiting_;
+  };
+  auto place = std::make_shared<Place>(creates_waiting_);
+  store_.CreateThen(
+      *user,
+      // Asked on the commit thread, before the answer (so while the context lives): a caller
+      // that has gone while the create waited for its batch is not committed for.
+      [&context] { return context.IsCancelled(); },
+      [answer, place](absl::StatusOr<User> created) {
+        if (!created.ok()) return answer.Send(errors::ToGrpcStatus(created.status()));
+        ToProto(*created, answer.response()->mutable_user());
+        answer.Send(grpc::Status::OK);
+      });
 }
 
 grpc::Status UserServiceImpl::Update(const ::user::v1::UpdateUserRequest& request,

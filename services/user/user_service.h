@@ -93,7 +93,7 @@ class UserServiceImpl final : public UserServiceBase,
   grpc::Status List(const ::user::v1::ListUsersRequest& request,
                     ::user::v1::ListUsersResponse* response);
   // Answered from the store's commit thread once the user is durable: no thread waits for it.
-  void Create(const ::user::v1::CreateUserRequest& request,
+  void Create(const grpc::ServerContext& context, const ::user::v1::CreateUserRequest& request,
               interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer);
   grpc::Status Update(const ::user::v1::UpdateUserRequest& request,
                       ::user::v1::UpdateUserResponse* response);

@@ -36,10 +36,18 @@ class UserStore {
   virtual absl::StatusOr<User> Create(const NewUser& user) = 0;
   // Create, its outcome handed to `done` instead of returned. SqliteUserStore queues the write
   // and returns at once; `done` runs on its commit thread once the user is durable (or the
-  // write failed), so it must not wait for another write of this store. The default runs
-  // Create on the caller's thread, for a store with no commit thread.
+  // write failed), so it must not wait for another write of this store. `abandoned` (may be
+  // null) is asked right before the write: true, and nothing is written and `done` gets
+  // CANCELLED (a caller that has gone is not committed for). The default runs Create on the
+  // caller's thread, for a store with no commit thread.
   using CreateDone = std::function<void(absl::StatusOr<User>)>;
-  virtual void CreateThen(const NewUser& user, CreateDone done) { done(Create(user)); }
+  using Abandoned = std::function<bool()>;
+  virtual void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) {
+    if (abandoned && abandoned()) {
+      return done(absl::CancelledError("the caller has gone; nothing was written"));
+    }
+    done(Create(user));
+  }
   virtual absl::StatusOr<User> Get(absl::string_view id) = 0;
   // Get without waiting for a connection: std::nullopt when the read would have to wait for one
   // (or open one). The default is Get, for a store that has none to wait for.

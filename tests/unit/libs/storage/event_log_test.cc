@@ -96,7 +96,7 @@ TEST_F(EventLogTest, Prune_OutOfTime_StopsAfterABatch_TheNextRunGoesOn) {
 
 // A writer that wants the store's write lock while a long prune runs gets it between two
 // batches: absl::Mutex is not fair, and a loop that took the lock again at once kept writers
-// (the group commit's leader, and everyone queued behind it) out for the whole prune.
+// (the group commit's thread, and everyone queued behind it) out for the whole prune.
 TEST_F(EventLogTest, Prune_LongBacklog_AWriterGetsTheLockBetweenBatches) {
   Append(300);
   std::atomic<bool> pruned{false};
@@ -108,7 +108,7 @@ TEST_F(EventLogTest, Prune_LongBacklog_AWriterGetsTheLockBetweenBatches) {
   while (Range().oldest < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
   ASSERT_GE(Range().oldest, 3) << "the prune did not start";
   {
-    absl::MutexLock lock(&write_mu_);  // as the group commit's leader takes it
+    absl::MutexLock lock(&write_mu_);  // as the group commit's thread takes it
     EXPECT_FALSE(pruned) << "the writer waited for the whole prune";
     EXPECT_LT(Range().oldest, 300);
   }

@@ -39,9 +39,9 @@ class CountingStore final : public ForwardingStore {
 
   int creates_handed_on() const { return creates_.load(); }
 
-  void CreateThen(const NewUser& user, CreateDone done) override {
+  void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) override {
     ++creates_;
-    ForwardingStore::CreateThen(user, std::move(done));
+    ForwardingStore::CreateThen(user, std::move(abandoned), std::move(done));
   }
 
  private:
@@ -68,6 +68,10 @@ class CreateUserTest : public ::testing::Test {
     stub_ = StubTo<::user::v1::UserService>(*server_);
   }
   void TearDown() override {
+    // A test that failed half-way may still hold the lock and have creates in flight: let them
+    // end (their callbacks use creates_) before the server goes.
+    lock_holder_.reset();
+    creates_.AwaitAnswered(static_cast<int>(creates_.calls.size()));
     fanout_.Close();
     server_.reset();
     service_.reset();
@@ -122,6 +126,16 @@ class CreateUserTest : public ::testing::Test {
                                  });
     }
   }
+  // One CreateUser, waited for.
+  grpc::Status CreateNow(const std::string& email) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    CreateUserRequest request;
+    request.set_email(email);
+    request.set_display_name("Now");
+    CreateUserResponse response;
+    return stub_->CreateUser(&context, request, &response);
+  }
   // Waits (at most 30 s) until the store has been handed `n` creates.
   bool AwaitHandedOn(int n) {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -138,6 +152,7 @@ class CreateUserTest : public ::testing::Test {
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
   std::unique_ptr<storage::SqliteDatabase> lock_holder_;
+  Creates creates_;
 };
 
 // More creates wait for a commit than the handler pool has threads, and a ListUsers, which
@@ -147,7 +162,7 @@ TEST_F(CreateUserTest, CreatesWaitingForTheirCommit_HoldNoThread_ListUsersStillA
   StartServer(kMaxCreatesWaiting);
   HoldWriteLock();
   constexpr int kCreates = interceptor::kDefaultHandlerThreads + 36;
-  Creates creates;
+  Creates& creates = creates_;
   Send(creates, kCreates, "w");
   ASSERT_TRUE(AwaitHandedOn(kCreates)) << store_->creates_handed_on() << " of " << kCreates;
 
@@ -175,9 +190,10 @@ TEST_F(CreateUserTest, CreatesWaitingForTheirCommit_HoldNoThread_ListUsersStillA
 TEST_F(CreateUserTest, TooManyCreatesWaiting_RefusedAtOnce_ResourceExhausted) {
   StartServer(/*max_creates_waiting=*/4);
   HoldWriteLock();
-  Creates creates;
+  Creates& creates = creates_;
   Send(creates, 10, "r");
   ASSERT_TRUE(creates.AwaitAnswered(6));
+  ASSERT_TRUE(AwaitHandedOn(4));
   EXPECT_EQ(store_->creates_handed_on(), 4);
   int refused = 0;
   for (const auto& call : creates.calls) {
@@ -194,14 +210,42 @@ TEST_F(CreateUserTest, TooManyCreatesWaiting_RefusedAtOnce_ResourceExhausted) {
   EXPECT_EQ(created, 4);
   EXPECT_EQ(store_->List({})->total, 4) << "a refused create wrote something";
 
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  CreateUserRequest request;
-  request.set_email("after@example.com");
-  request.set_display_name("After");
-  CreateUserResponse response;
-  const grpc::Status status = stub_->CreateUser(&context, request, &response);
+  const grpc::Status status = CreateNow("after@example.com");
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// A create whose caller has gone while it waited for its batch is not committed for (as a
+// call whose client had gone while it waited for a pool thread was never run): nothing is
+// written, and the place it took is given back.
+TEST_F(CreateUserTest, CallerGoneWhileTheCreateWaitedForItsCommit_NothingWritten) {
+  StartServer(/*max_creates_waiting=*/1);
+  HoldWriteLock();
+  Send(creates_, 1, "gone");
+  ASSERT_TRUE(AwaitHandedOn(1));
+  creates_.calls[0]->context.TryCancel();
+  // The server has seen the call end (its AsyncNotifyWhenDone), bounded.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (service_->unary_methods().EndsSeenForTesting() < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GE(service_->unary_methods().EndsSeenForTesting(), 1);
+
+  ReleaseWriteLock();
+  // Batches run in order: once a later create is answered, the cancelled one has been handled,
+  // and its place is free again (the bound is 1).
+  const absl::Time retry_until = absl::Now() + absl::Seconds(30);
+  grpc::Status later = CreateNow("later@example.com");
+  while (later.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && absl::Now() < retry_until) {
+    absl::SleepFor(absl::Milliseconds(5));
+    later = CreateNow("later@example.com");
+  }
+  EXPECT_TRUE(later.ok()) << later.error_message();
+  ASSERT_TRUE(creates_.AwaitAnswered(1));
+  EXPECT_EQ(creates_.calls[0]->status.error_code(), grpc::StatusCode::CANCELLED);
+  const absl::StatusOr<UserPage> page = store_->List({.limit = 10});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->total, 1) << "the create of a caller that had gone was committed";
+  EXPECT_EQ(page->users[0].email, "later@example.com");
 }
 
 }  // namespace

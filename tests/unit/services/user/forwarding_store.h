@@ -18,8 +18,8 @@ class ForwardingStore : public UserStore {
     store_->SetEventListener(std::move(listener));
   }
   absl::StatusOr<User> Create(const NewUser& user) override { return store_->Create(user); }
-  void CreateThen(const NewUser& user, CreateDone done) override {
-    store_->CreateThen(user, std::move(done));
+  void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) override {
+    store_->CreateThen(user, std::move(abandoned), std::move(done));
   }
   absl::StatusOr<User> Get(absl::string_view id) override { return store_->Get(id); }
   absl::StatusOr<UserPage> List(const ListUsersQuery& query) override {
