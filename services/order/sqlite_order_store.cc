@@ -251,8 +251,7 @@ SqliteOrderStore::SqliteOrderStore(storage::StoreFile file, std::string path,
     : lock_(std::move(file.lock)),
       options_(std::move(options)),
       writer_(std::move(file.writer)),
-      readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout),
-               options_.max_readers),
+      readers_(storage::ReaderOpener(std::move(path), options_.busy_timeout), options_.max_readers),
       commits_(*writer_, write_mu_) {}
 
 absl::Time SqliteOrderStore::Now() const {
