@@ -73,12 +73,14 @@ class GroupCommit {
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
-  // Queues `work` and waits for its result.
-  absl::StatusOr<Result> Run(Work work, Committed committed) {
+  // Queues `work` and waits for its result; `then` (may be null), on the commit thread, may
+  // take a last step with it first (the user store delivers the event there, in commit order).
+  using Then = std::function<absl::StatusOr<Result>(absl::StatusOr<Result>)>;
+  absl::StatusOr<Result> Run(Work work, Committed committed, Then then = nullptr) {
     absl::Notification reported;
     absl::StatusOr<Result> result = absl::UnknownError("not run");
     Submit(std::move(work), std::move(committed), [&](absl::StatusOr<Result> outcome) {
-      result = std::move(outcome);
+      result = then ? then(std::move(outcome)) : std::move(outcome);
       reported.Notify();
     });
     reported.WaitForNotification();

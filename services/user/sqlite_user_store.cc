@@ -336,9 +336,7 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
   absl::Cleanup end_write = [&] {
     if (!write_ended) cache_.EndWrite(id, nullptr);
   };
-  absl::Notification written;
-  absl::StatusOr<UserEvent> result = absl::UnknownError("not written");
-  commits_.Submit(
+  return commits_.Run(
       [&](SqliteDatabase& db) { return AppendEvent(db, change(db)); },
       // The cache learns of the commit here, in commit order, before anyone returns (it never
       // throws: a ticket taken and never delivered would hold up every later writer). Tickets
@@ -349,12 +347,7 @@ absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change ch
         ticket = notifier_.TakeTicket();
       },
       // Delivered on the commit thread, as a create's is: never waiting for a woken writer.
-      [&](absl::StatusOr<UserEvent> event) {
-        result = Delivered(ticket, std::move(event));
-        written.Notify();
-      });
-  written.WaitForNotification();
-  return result;
+      [&](absl::StatusOr<UserEvent> event) { return Delivered(ticket, std::move(event)); });
 }
 
 absl::StatusOr<UserEvent> SqliteUserStore::Delivered(int64_t ticket,
@@ -391,7 +384,7 @@ void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, C
       [this, new_user,
        abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
         if (abandoned && abandoned()) {
-          return absl::CancelledError("the caller has gone; nothing was written");
+          return CreateAbandoned();
         }
         return AppendEvent(db, InsertNewUser(db, new_user));
       },

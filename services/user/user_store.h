@@ -24,6 +24,11 @@
 
 namespace hermes::user {
 
+// What CreateThen answers when `abandoned` says the caller has gone.
+inline absl::Status CreateAbandoned() {
+  return absl::CancelledError("the caller has gone; nothing was written");
+}
+
 class UserStore {
  public:
   virtual ~UserStore() = default;
@@ -44,7 +49,7 @@ class UserStore {
   using Abandoned = std::function<bool()>;
   virtual void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) {
     if (abandoned && abandoned()) {
-      return done(absl::CancelledError("the caller has gone; nothing was written"));
+      return done(CreateAbandoned());
     }
     done(Create(user));
   }
