@@ -206,8 +206,8 @@ class UnaryMethods {
     AddAnsweringLater<Request, Response>(&pool, std::move(request), std::move(handler));
   }
   // The same for a handler that never waits before it hands its answer on (to a store's commit
-  // thread, CreateUser): run on the queue's thread, as AddInline's are, with no pool thread to
-  // wake and none held.
+  // thread: the user service's writes): run on the queue's thread, as AddInline's are, with no
+  // pool thread to wake and none held.
   template <typename Request, typename Response, typename Handler>
   void AddInlineAnsweringLater(RequestFn request, Handler handler) {
     AddAnsweringLater<Request, Response>(nullptr, std::move(request), std::move(handler));

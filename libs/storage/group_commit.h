@@ -11,11 +11,11 @@
 // that holds it is durable, so durability is unchanged.
 //
 // Run waits for its result; Submit does not: its `done` gets the result on the commit thread,
-// so a caller answering a request from there (CreateUser) neither holds a thread nor needs
-// one woken per write while the commit runs. (Before, the first writer to find no batch
-// running led the batch on its own thread and the others waited to be woken: at 64 creates
-// in flight ~4 context switches a create, half of them that wait, on a machine where a switch
-// costs more than the SQL.)
+// so a caller answering a request from there (the user service's writes) neither holds a
+// thread nor needs one woken per write while the commit runs. (Before, the first writer to
+// find no batch running led the batch on its own thread and the others waited to be woken: at
+// 64 creates in flight ~4 context switches a create, half of them that wait, on a machine where
+// a switch costs more than the SQL.)
 //
 //   GroupCommit<UserEvent> commits(writer_db, writer_mu);
 //   absl::StatusOr<UserEvent> event = commits.Run(
@@ -73,14 +73,12 @@ class GroupCommit {
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
 
-  // Queues `work` and waits for its result; `then` (may be null), on the commit thread, may
-  // take a last step with it first (the user store delivers the event there, in commit order).
-  using Then = std::function<absl::StatusOr<Result>(absl::StatusOr<Result>)>;
-  absl::StatusOr<Result> Run(Work work, Committed committed, Then then = nullptr) {
+  // Queues `work` and waits for its result.
+  absl::StatusOr<Result> Run(Work work, Committed committed) {
     absl::Notification reported;
     absl::StatusOr<Result> result = absl::UnknownError("not run");
     Submit(std::move(work), std::move(committed), [&](absl::StatusOr<Result> outcome) {
-      result = then ? then(std::move(outcome)) : std::move(outcome);
+      result = std::move(outcome);
       reported.Notify();
     });
     reported.WaitForNotification();

@@ -8,7 +8,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
@@ -326,28 +325,46 @@ void SqliteUserStore::SetEventListener(EventListener listener) {
 }
 
 template <typename Change>
-absl::StatusOr<UserEvent> SqliteUserStore::Write(absl::string_view id, Change change) {
-  int64_t ticket = 0;
-  // Ended by the commit callback, or else here: a write that fails, or a Run that throws,
-  // must not leave `id` bypassing the cache until a restart. A failed COMMIT may still have
-  // reached the disk: the next Get reads the database.
-  bool write_ended = false;  // set on the commit thread, read here once Run has returned
-  cache_.BeginWrite(id);
-  absl::Cleanup end_write = [&] {
-    if (!write_ended) cache_.EndWrite(id, nullptr);
+void SqliteUserStore::WriteThen(absl::string_view id, Abandoned abandoned, Change change,
+                                EventDone done) {
+  // The write to `id` is ended by the commit callback, or else by `done`: a write that fails
+  // must not leave `id` bypassing the cache until a restart (a failed COMMIT may still have
+  // reached the disk: the next Get reads the database). Both run on the commit thread, and
+  // `ended` is read on this one only when the write was never queued.
+  struct Progress {
+    int64_t ticket = 0;  // taken by `committed`, delivered by `done`
+    bool ended = false;
   };
-  return commits_.Run(
-      [&](SqliteDatabase& db) { return AppendEvent(db, change(db)); },
-      // The cache learns of the commit here, in commit order, before anyone returns (it never
-      // throws: a ticket taken and never delivered would hold up every later writer). Tickets
-      // are taken in commit order, and only by commits, so none is ever skipped.
-      [&](UserEvent& committed) {
-        cache_.EndWrite(id, committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
-        write_ended = true;
-        ticket = notifier_.TakeTicket();
-      },
-      // Delivered on the commit thread, as a create's is: never waiting for a woken writer.
-      [&](absl::StatusOr<UserEvent> event) { return Delivered(ticket, std::move(event)); });
+  auto progress = std::make_shared<Progress>();
+  std::string key(id);
+  cache_.BeginWrite(key);
+  try {
+    commits_.Submit(
+        [this, abandoned = std::move(abandoned),
+         change = std::move(change)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+          if (abandoned && abandoned()) return WriteAbandoned();
+          return AppendEvent(db, change(db));
+        },
+        // The cache learns of the commit here, in commit order, before anyone is answered (it
+        // never throws: a ticket taken and never delivered would hold up every later writer).
+        // Tickets are taken in commit order, and only by commits, so none is ever skipped.
+        [this, key, progress](UserEvent& committed) {
+          cache_.EndWrite(key,
+                          committed.type == UserEventType::kDeleted ? nullptr : &committed.user);
+          progress->ended = true;
+          progress->ticket = notifier_.TakeTicket();
+        },
+        [this, key, progress, done = std::move(done)](absl::StatusOr<UserEvent> event) {
+          if (!progress->ended) {
+            progress->ended = true;
+            cache_.EndWrite(key, nullptr);
+          }
+          done(Delivered(progress->ticket, std::move(event)));
+        });
+  } catch (...) {  // not queued (no memory): nothing will end the write but this
+    if (!progress->ended) cache_.EndWrite(key, nullptr);
+    throw;
+  }
 }
 
 absl::StatusOr<UserEvent> SqliteUserStore::Delivered(int64_t ticket,
@@ -364,28 +381,46 @@ absl::StatusOr<UserEvent> SqliteUserStore::Delivered(int64_t ticket,
   return event;
 }
 
-absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
-  absl::Notification created;
-  absl::StatusOr<User> result = absl::UnknownError("not created");
-  CreateThen(new_user, nullptr, [&](absl::StatusOr<User> outcome) {
+namespace {
+
+// What `start` hands its done callback, waited for: the synchronous form of a ...Then write.
+template <typename Result, typename Start>
+Result Await(Start start) {
+  absl::Notification reported;
+  Result result = absl::UnknownError("not written");
+  start([&](Result outcome) {
     result = std::move(outcome);
-    created.Notify();
+    reported.Notify();
   });
-  created.WaitForNotification();
+  reported.WaitForNotification();
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
+  return Await<absl::StatusOr<User>>(
+      [&](UserDone done) { CreateThen(new_user, nullptr, std::move(done)); });
+}
+
+absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
+  return Await<absl::StatusOr<User>>(
+      [&](UserDone done) { UpdateThen(update, nullptr, std::move(done)); });
+}
+
+absl::Status SqliteUserStore::Delete(absl::string_view id) {
+  return Await<absl::Status>([&](StatusDone done) { DeleteThen(id, nullptr, std::move(done)); });
 }
 
 // A create writes no user the cache may hold (its id is new), so unlike Write it has no cache
 // entry to hold back; it fills the cache, takes its ticket and delivers its event on the commit
 // thread, in commit order.
-void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, CreateDone done) {
+void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, UserDone done) {
   auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
   commits_.Submit(
       [this, new_user,
        abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-        if (abandoned && abandoned()) {
-          return CreateAbandoned();
-        }
+        if (abandoned && abandoned()) return WriteAbandoned();
         return AppendEvent(db, InsertNewUser(db, new_user));
       },
       [this, ticket](UserEvent& committed) {
@@ -484,9 +519,10 @@ absl::StatusOr<UserPage> SqliteUserStore::List(const ListUsersQuery& query) {
   return page;
 }
 
-absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
-  absl::StatusOr<UserEvent> event =
-      Write(update.id, [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+void SqliteUserStore::UpdateThen(const UserUpdate& update, Abandoned abandoned, UserDone done) {
+  WriteThen(
+      update.id, std::move(abandoned),
+      [this, update](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
         absl::StatusOr<User> user = FindUser(db, update.id);
         if (!user.ok()) return user.status();
         if (!update.expected_etag.empty() && update.expected_etag != user->etag) {
@@ -503,23 +539,25 @@ absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
             RunStatement(db, kUpdateUser, [&](Statement& stmt) { BindUser(stmt, 1, *user); });
         if (!status.ok()) return status;
         return UserEvent{.type = UserEventType::kUpdated, .user = *std::move(user), .time = now};
+      },
+      [done = std::move(done)](absl::StatusOr<UserEvent> event) {
+        if (!event.ok()) return done(event.status());
+        done(std::move(event->user));
       });
-  if (!event.ok()) return event.status();
-  return std::move(event->user);
 }
 
-absl::Status SqliteUserStore::Delete(absl::string_view id) {
-  return Write(id,
-               [&](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-                 absl::StatusOr<User> user = FindUser(db, id);
-                 if (!user.ok()) return user.status();
-                 absl::Status status =
-                     RunStatement(db, kDeleteUser, [&](Statement& stmt) { stmt.BindText(1, id); });
-                 if (!status.ok()) return status;
-                 return UserEvent{
-                     .type = UserEventType::kDeleted, .user = *std::move(user), .time = Now()};
-               })
-      .status();
+void SqliteUserStore::DeleteThen(absl::string_view id, Abandoned abandoned, StatusDone done) {
+  WriteThen(
+      id, std::move(abandoned),
+      [this, id = std::string(id)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
+        absl::StatusOr<User> user = FindUser(db, id);
+        if (!user.ok()) return user.status();
+        absl::Status status =
+            RunStatement(db, kDeleteUser, [&](Statement& stmt) { stmt.BindText(1, id); });
+        if (!status.ok()) return status;
+        return UserEvent{.type = UserEventType::kDeleted, .user = *std::move(user), .time = Now()};
+      },
+      [done = std::move(done)](absl::StatusOr<UserEvent> event) { done(event.status()); });
 }
 
 absl::StatusOr<UserStore::EventPage> SqliteUserStore::ReadEvents(const EventQuery& query) {

@@ -7,7 +7,8 @@
 // Durability: every write is one savepoint holding the change and its one event, in a
 // BEGIN IMMEDIATE transaction that concurrent writes share (a group commit on the store's commit
 // thread: one fsync for all of them, libs/storage/group_commit.h), committed with
-// synchronous=FULL before the call returns (CreateThen: before its `done` runs).
+// synchronous=FULL before the call returns (CreateThen, UpdateThen, DeleteThen: before their
+// `done` runs).
 //
 // Concurrency: one writer connection behind a mutex (SQLite allows one writer at a time
 // anyway), and a pool of reader connections, so Get/List/ReadEvents never wait for a write
@@ -18,7 +19,7 @@
 //
 // The event listener is called on the commit thread after each batch's commit, in commit order,
 // one call at a time, with no store lock held (storage::CommitNotifier). A writer returns (or
-// its CreateThen `done` runs) only after its event has been delivered, and a slow listener
+// its ...Then `done` runs) only after its event has been delivered, and a slow listener
 // delays the next batch (never readers). The listener must not write to this store (the write
 // would wait for the thread it is called from); one that throws fails only its own write's
 // answer (INTERNAL: the write is durable).
@@ -109,14 +110,18 @@ class SqliteUserStore final : public UserStore {
 
   void SetEventListener(EventListener listener) override;
 
-  absl::StatusOr<User> Create(const NewUser& user) override;  // CreateThen, waited for
-  void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) override;
+  // The writes are queued for the commit thread; Create, Update and Delete wait for their
+  // ...Then's `done`.
+  absl::StatusOr<User> Create(const NewUser& user) override;
+  absl::StatusOr<User> Update(const UserUpdate& update) override;
+  absl::Status Delete(absl::string_view id) override;
+  void CreateThen(const NewUser& user, Abandoned abandoned, UserDone done) override;
+  void UpdateThen(const UserUpdate& update, Abandoned abandoned, UserDone done) override;
+  void DeleteThen(absl::string_view id, Abandoned abandoned, StatusDone done) override;
   absl::StatusOr<User> Get(absl::string_view id) override;
   // From the cache, or read on an idle reader connection.
   std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) override;
   absl::StatusOr<UserPage> List(const ListUsersQuery& query) override;
-  absl::StatusOr<User> Update(const UserUpdate& update) override;
-  absl::Status Delete(absl::string_view id) override;
 
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<EventRange> RetainedEvents() override;
@@ -136,13 +141,14 @@ class SqliteUserStore final : public UserStore {
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
 
-  // Runs `change` (which applies one write and returns its event, without sequence) and
-  // appends the event, in a savepoint of a group commit (concurrent writes share one
-  // transaction and one fsync), and once committed applies it to the cache and delivers it to
-  // the listener, and waits for that. `id` is the user updated or deleted (see
+  // Queues `change` (which applies one write and returns its event, without sequence) and the
+  // event's append, in a savepoint of a group commit (concurrent writes share one transaction
+  // and one fsync); once committed, the commit thread applies it to the cache, delivers it to
+  // the listener and hands it to `done`. `id` is the user updated or deleted (see
   // storage::ReadCache); a create goes through CreateThen.
+  using EventDone = std::function<void(absl::StatusOr<UserEvent>)>;
   template <typename Change>
-  absl::StatusOr<UserEvent> Write(absl::string_view id, Change change);
+  void WriteThen(absl::string_view id, Abandoned abandoned, Change change, EventDone done);
   // `event` once delivered to the listener (on the commit thread), or INTERNAL if the listener
   // threw (the write stands); an error passes through.
   absl::StatusOr<UserEvent> Delivered(int64_t ticket, absl::StatusOr<UserEvent> event);

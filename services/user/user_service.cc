@@ -19,8 +19,8 @@ using ::user::v1::UpdateUserRequest;
 using ::user::v1::UpdateUserResponse;
 
 UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options,
-                                 int max_creates_waiting)
-    : max_creates_waiting_(max_creates_waiting),
+                                 int max_writes_waiting)
+    : max_writes_waiting_(max_writes_waiting),
       store_(store),
       fanout_(fanout),
       options_(options),
@@ -40,14 +40,17 @@ UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, Watc
              interceptor::PendingAnswer<CreateUserResponse> answer) {
         Create(context, request, std::move(answer));
       });
-  unary_.AddOnPool<UpdateUserRequest, UpdateUserResponse>(
-      handlers_, [this](auto... call) { RequestUpdateUser(call...); },
-      [this](const grpc::ServerContext&, const UpdateUserRequest& request,
-             UpdateUserResponse* response) { return Update(request, response); });
-  unary_.AddOnPool<DeleteUserRequest, DeleteUserResponse>(
-      handlers_, [this](auto... call) { RequestDeleteUser(call...); },
-      [this](const grpc::ServerContext&, const DeleteUserRequest& request, DeleteUserResponse*) {
-        return Delete(request);
+  unary_.AddInlineAnsweringLater<UpdateUserRequest, UpdateUserResponse>(
+      [this](auto... call) { RequestUpdateUser(call...); },
+      [this](const grpc::ServerContext& context, const UpdateUserRequest& request,
+             interceptor::PendingAnswer<UpdateUserResponse> answer) {
+        Update(context, request, std::move(answer));
+      });
+  unary_.AddInlineAnsweringLater<DeleteUserRequest, DeleteUserResponse>(
+      [this](auto... call) { RequestDeleteUser(call...); },
+      [this](const grpc::ServerContext& context, const DeleteUserRequest& request,
+             interceptor::PendingAnswer<DeleteUserResponse> answer) {
+        Delete(context, request, std::move(answer));
       });
 }
 
@@ -77,57 +80,86 @@ grpc::Status UserServiceImpl::List(const ::user::v1::ListUsersRequest& request,
   return grpc::Status::OK;
 }
 
+// Holds one of the max_writes_waiting places while a write waits for its commit; the last copy
+// of the answer callback that owns it gives it back: after the answer, or unrun if queuing the
+// write failed (an exception).
+class UserServiceImpl::WritePlace {
+ public:
+  explicit WritePlace(std::atomic<int>& waiting) : waiting_(waiting) {}
+  WritePlace(const WritePlace&) = delete;
+  WritePlace& operator=(const WritePlace&) = delete;
+  ~WritePlace() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int>& waiting_;
+};
+
+// Admitted as the pool admitted a write when it held one of its threads for the commit.
+std::shared_ptr<const UserServiceImpl::WritePlace> UserServiceImpl::AdmitWrite() {
+  if (writes_waiting_.fetch_add(1, std::memory_order_relaxed) >= max_writes_waiting_) {
+    writes_waiting_.fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return std::make_shared<const WritePlace>(writes_waiting_);
+}
+
+namespace {
+
+grpc::Status Overloaded() {
+  return errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded);
+}
+
+// Asked on the commit thread, before the answer (so while the context lives): a caller that
+// has gone while its write waited for its batch is not committed for.
+UserStore::Abandoned CallerGone(const grpc::ServerContext& context) {
+  return [&context] { return context.IsCancelled(); };
+}
+
+// Answers a write that returns the user: OK with it, or the store's error.
+template <typename Response>
+UserStore::UserDone AnswerWithUser(interceptor::PendingAnswer<Response> answer,
+                                   std::shared_ptr<const void> place) {
+  return [answer = std::move(answer), place = std::move(place)](absl::StatusOr<User> user) {
+    if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
+    ToProto(*user, answer.response()->mutable_user());
+    answer.Send(grpc::Status::OK);
+  };
+}
+
+}  // namespace
+
 void UserServiceImpl::Create(const grpc::ServerContext& context,
                              const ::user::v1::CreateUserRequest& request,
                              interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer) {
   absl::StatusOr<NewUser> user = ValidateCreate(request);
   if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
-  // Admitted as the pool admitted a create when it held one of its threads for the commit.
-  if (creates_waiting_.fetch_add(1, std::memory_order_relaxed) >= max_creates_waiting_) {
-    creates_waiting_.fetch_sub(1, std::memory_order_relaxed);
-    return answer.Send(
-        errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded));
-  }
-  // The place is given back when the last copy of the callback goes: after its answer, or
-  // unrun if queuing the write failed (an exception).
-  class Place {
-   public:
-    explicit Place(std::atomic<int>& waiting) : waiting_(waiting) {}
-    Place(const Place&) = delete;
-    Place& operator=(const Place&) = delete;
-    ~Place() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
-
-   private:
-    std::atomic<int>& waiting_;
-  };
-  auto place = std::make_shared<Place>(creates_waiting_);
-  store_.CreateThen(
-      *user,
-      // Asked on the commit thread, before the answer (so while the context lives): a caller
-      // that has gone while the create waited for its batch is not committed for.
-      [&context] { return context.IsCancelled(); },
-      [answer, place](absl::StatusOr<User> created) {
-        if (!created.ok()) return answer.Send(errors::ToGrpcStatus(created.status()));
-        ToProto(*created, answer.response()->mutable_user());
-        answer.Send(grpc::Status::OK);
-      });
+  std::shared_ptr<const WritePlace> place = AdmitWrite();
+  if (place == nullptr) return answer.Send(Overloaded());
+  store_.CreateThen(*user, CallerGone(context), AnswerWithUser(std::move(answer), place));
 }
 
-grpc::Status UserServiceImpl::Update(const ::user::v1::UpdateUserRequest& request,
-                                     ::user::v1::UpdateUserResponse* response) {
+void UserServiceImpl::Update(const grpc::ServerContext& context,
+                             const ::user::v1::UpdateUserRequest& request,
+                             interceptor::PendingAnswer<::user::v1::UpdateUserResponse> answer) {
   absl::StatusOr<UserUpdate> update = ValidateUpdate(request);
-  if (!update.ok()) return errors::ToGrpcStatus(update.status());
-  absl::StatusOr<User> updated = store_.Update(*update);
-  if (!updated.ok()) return errors::ToGrpcStatus(updated.status());
-  ToProto(*updated, response->mutable_user());
-  return grpc::Status::OK;
+  if (!update.ok()) return answer.Send(errors::ToGrpcStatus(update.status()));
+  std::shared_ptr<const WritePlace> place = AdmitWrite();
+  if (place == nullptr) return answer.Send(Overloaded());
+  store_.UpdateThen(*update, CallerGone(context), AnswerWithUser(std::move(answer), place));
 }
 
-grpc::Status UserServiceImpl::Delete(const ::user::v1::DeleteUserRequest& request) {
+void UserServiceImpl::Delete(const grpc::ServerContext& context,
+                             const ::user::v1::DeleteUserRequest& request,
+                             interceptor::PendingAnswer<::user::v1::DeleteUserResponse> answer) {
   if (absl::Status status = ValidateId(request.id()); !status.ok()) {
-    return errors::ToGrpcStatus(status);
+    return answer.Send(errors::ToGrpcStatus(status));
   }
-  return errors::ToGrpcStatus(store_.Delete(request.id()));
+  std::shared_ptr<const WritePlace> place = AdmitWrite();
+  if (place == nullptr) return answer.Send(Overloaded());
+  store_.DeleteThen(request.id(), CallerGone(context),
+                    [answer = std::move(answer), place](absl::Status status) {
+                      answer.Send(errors::ToGrpcStatus(status));
+                    });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* UserServiceImpl::WatchUsers(

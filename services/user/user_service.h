@@ -4,12 +4,11 @@
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetUser, a read
 // by id, is answered on the thread that received it when that needs no wait (the read cache,
-// or an idle reader connection), else on a HandlerPool; CreateUser is validated on the thread
-// that received it and answered from the store's commit thread once durable (no thread waits
-// for its commit); the others, which wait for a commit or read a page, on the pool. WatchUsers
-// is a callback-API reactor
-// (watch_users.h):
-// an open stream holds no thread, so one instance keeps thousands of watchers. It follows the
+// or an idle reader connection), else on a HandlerPool; the writes (CreateUser, UpdateUser,
+// DeleteUser) are validated on the thread that received them and answered from the store's
+// commit thread once durable (no thread waits for a commit); ListUsers, which reads a page, on
+// the pool. WatchUsers is a callback-API reactor (watch_users.h): an open stream holds no
+// thread, so one instance keeps thousands of watchers. It follows the
 // durable event log — no gap, no duplicate — with a bounded buffer per watcher; beyond
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
 #pragma once
@@ -40,9 +39,9 @@ using UserServiceBase =
                     ::user::v1::UserService::WithRawCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
-// As many creates as the handler pool let wait before CreateUser left it: its threads (each
-// held one through its commit) and its queue.
-inline constexpr int kMaxCreatesWaiting =
+// As many writes as the handler pool let wait before the writes left it: its threads (each held
+// one through its commit) and its queue.
+inline constexpr int kMaxWritesWaiting =
     interceptor::kDefaultHandlerThreads + static_cast<int>(interceptor::kDefaultMaxWaiting);
 
 class UserServiceImpl final : public UserServiceBase,
@@ -50,12 +49,15 @@ class UserServiceImpl final : public UserServiceBase,
                               public interceptor::DrivesChain {
  public:
   // `store` and `fanout` must outlive the service; the fanout is fed by the store's listener.
-  // Beyond `max_creates_waiting` creates waiting for their commit, a create is refused at once
-  // with RESOURCE_EXHAUSTED (interceptor::kOverloaded).
+  // Beyond `max_writes_waiting` writes (creates, updates and deletes together) waiting for
+  // their commit, a write is refused at once with RESOURCE_EXHAUSTED (interceptor::kOverloaded),
+  // having written nothing.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {},
-                  int max_creates_waiting = kMaxCreatesWaiting);
+                  int max_writes_waiting = kMaxWritesWaiting);
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
+  // Writes admitted and not yet answered: for tests.
+  int WritesWaitingForTesting() const { return writes_waiting_.load(); }
   // WatchUsers runs the server's chain itself, with every write it starts.
   std::vector<std::string> ChainDrivenMethods() const override { return {WatchUsersPath()}; }
   void UseChain(std::shared_ptr<const interceptor::ServerChain> chain) override {
@@ -66,8 +68,8 @@ class UserServiceImpl final : public UserServiceBase,
                                                          const grpc::ByteBuffer* request) override;
 
  private:
-  const int max_creates_waiting_;
-  std::atomic<int> creates_waiting_{0};  // admitted creates whose commit has not answered
+  const int max_writes_waiting_;
+  std::atomic<int> writes_waiting_{0};  // admitted writes whose commit has not answered
   UserStore& store_;
   UserEventFanout& fanout_;
   const WatchOptions options_;
@@ -81,7 +83,7 @@ class UserServiceImpl final : public UserServiceBase,
   // reading.
   streams::WakesOnDeliveryThread<UserEventFanout> wakes_;
 
-  interceptor::UnaryMethods unary_;  // GetUser inline unless it would wait, the others on handlers_
+  interceptor::UnaryMethods unary_;  // GetUser inline unless it would wait, ListUsers on handlers_
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;
@@ -92,12 +94,17 @@ class UserServiceImpl final : public UserServiceBase,
                                   ::user::v1::GetUserResponse* response, bool may_wait);
   grpc::Status List(const ::user::v1::ListUsersRequest& request,
                     ::user::v1::ListUsersResponse* response);
-  // Answered from the store's commit thread once the user is durable: no thread waits for it.
+  // The writes, answered from the store's commit thread once durable: no thread waits for them.
   void Create(const grpc::ServerContext& context, const ::user::v1::CreateUserRequest& request,
               interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer);
-  grpc::Status Update(const ::user::v1::UpdateUserRequest& request,
-                      ::user::v1::UpdateUserResponse* response);
-  grpc::Status Delete(const ::user::v1::DeleteUserRequest& request);
+  void Update(const grpc::ServerContext& context, const ::user::v1::UpdateUserRequest& request,
+              interceptor::PendingAnswer<::user::v1::UpdateUserResponse> answer);
+  void Delete(const grpc::ServerContext& context, const ::user::v1::DeleteUserRequest& request,
+              interceptor::PendingAnswer<::user::v1::DeleteUserResponse> answer);
+  // A place among the max_writes_waiting_, held until the last copy goes; null when they are
+  // all taken.
+  class WritePlace;
+  std::shared_ptr<const WritePlace> AdmitWrite();
 };
 
 }  // namespace hermes::user

@@ -24,8 +24,8 @@
 
 namespace hermes::user {
 
-// What CreateThen answers when `abandoned` says the caller has gone.
-inline absl::Status CreateAbandoned() {
+// What CreateThen, UpdateThen and DeleteThen answer when `abandoned` says the caller has gone.
+inline absl::Status WriteAbandoned() {
   return absl::CancelledError("the caller has gone; nothing was written");
 }
 
@@ -39,27 +39,33 @@ class UserStore {
   virtual void SetEventListener(EventListener listener) = 0;
 
   virtual absl::StatusOr<User> Create(const NewUser& user) = 0;
-  // Create, its outcome handed to `done` instead of returned. SqliteUserStore queues the write
-  // and returns at once; `done` runs on its commit thread once the user is durable (or the
-  // write failed), so it must not wait for another write of this store. `abandoned` (may be
-  // null) is asked right before the write: true, and nothing is written and `done` gets
-  // CANCELLED (a caller that has gone is not committed for). The default runs Create on the
-  // caller's thread, for a store with no commit thread.
-  using CreateDone = std::function<void(absl::StatusOr<User>)>;
+  virtual absl::StatusOr<User> Update(const UserUpdate& update) = 0;
+  virtual absl::Status Delete(absl::string_view id) = 0;
+
+  // Create, Update and Delete with their outcome handed to `done` instead of returned.
+  // SqliteUserStore queues the write and returns at once; `done` runs on its commit thread once
+  // the write is durable (or failed), so it must not wait for another write of this store.
+  // `abandoned` (may be null) is asked right before the write: true, and nothing is written and
+  // `done` gets WriteAbandoned() (a caller that has gone is not committed for). The defaults
+  // run the write on the caller's thread, for a store with no commit thread.
+  using UserDone = std::function<void(absl::StatusOr<User>)>;
+  using StatusDone = std::function<void(absl::Status)>;
   using Abandoned = std::function<bool()>;
-  virtual void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) {
-    if (abandoned && abandoned()) {
-      return done(CreateAbandoned());
-    }
-    done(Create(user));
+  virtual void CreateThen(const NewUser& user, Abandoned abandoned, UserDone done) {
+    done(abandoned && abandoned() ? WriteAbandoned() : Create(user));
   }
+  virtual void UpdateThen(const UserUpdate& update, Abandoned abandoned, UserDone done) {
+    done(abandoned && abandoned() ? WriteAbandoned() : Update(update));
+  }
+  virtual void DeleteThen(absl::string_view id, Abandoned abandoned, StatusDone done) {
+    done(abandoned && abandoned() ? WriteAbandoned() : Delete(id));
+  }
+
   virtual absl::StatusOr<User> Get(absl::string_view id) = 0;
   // Get without waiting for a connection: std::nullopt when the read would have to wait for one
   // (or open one). The default is Get, for a store that has none to wait for.
   virtual std::optional<absl::StatusOr<User>> TryGet(absl::string_view id) { return Get(id); }
   virtual absl::StatusOr<UserPage> List(const ListUsersQuery& query) = 0;
-  virtual absl::StatusOr<User> Update(const UserUpdate& update) = 0;
-  virtual absl::Status Delete(absl::string_view id) = 0;
 
   // Up to `limit` retained events with after_sequence < sequence <= through_sequence, oldest
   // first; with `status`, only the events whose user has that status (for a status other than

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A/B comparison of two user-service configurations on GetUser (or ListUsers, or CreateUser)
+# A/B comparison of two user-service configurations on GetUser (or ListUsers, CreateUser or
+# UpdateUser)
 # throughput, for changes whose effect is smaller than this machine's run-to-run noise (±20 %):
 # both servers run at once (each on a throw-away data dir with twenty users, plaintext, pinned
 # to SERVER_CPU), and hermes-load (pinned to LOAD_CPU) loads them in turn, ROUNDS short runs
@@ -16,6 +17,7 @@
 #   RPS=10000 tests/bench/ab.sh                           open loop: p99 at a fixed rate
 #   METHOD=ListUsers tests/bench/ab.sh                    a page of 20 instead of GetUser
 #   METHOD=CreateUser tests/bench/ab.sh                   durable creates (new emails each run)
+#   METHOD=UpdateUser tests/bench/ab.sh                   durable updates (of one user's name)
 #   BESIDE="ListUsers:64 GetUserMiss:16" tests/bench/ab.sh  ... while other loads run beside
 #                                                         each run (req/s and p99: the main
 #                                                         load's; CPU a call then includes theirs)
@@ -24,7 +26,8 @@
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
 # (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
-# METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users), BESIDE
+# METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users; UpdateUser renames
+# the user GetUser reads, each call a durable write of the row and its event), BESIDE
 # (space-separated LOAD:IN_FLIGHT, each run as long as the main one on the same server:
 # ListUsers, a page of 20; GetUserMiss, GetUser of an id no user has, which no cache answers,
 # so every call reads the store).
@@ -41,8 +44,8 @@ DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
 METHOD=${METHOD:-GetUser}
 case $METHOD in
-  GetUser | ListUsers | CreateUser) ;;
-  *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser)" >&2; exit 1 ;;
+  GetUser | ListUsers | CreateUser | UpdateUser) ;;
+  *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser, UpdateUser)" >&2; exit 1 ;;
 esac
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -111,6 +114,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
     ListUsers) body='{"page": {"page_size": 20}}' ;;
     # New emails every round (each server has its own store), so every call is a durable write.
     CreateUser) body="{\"email\": \"r$round-{{n}}@bench.test\", \"display_name\": \"R {{n}}\"}" ;;
+    UpdateUser) body="{\"id\": \"${ID[$1]}\", \"display_name\": \"R $round-{{n}}\"}" ;;
   esac
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \

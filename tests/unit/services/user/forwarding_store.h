@@ -1,5 +1,5 @@
 // The real store behind a UserStore that forwards every call to it: a test derives from it and
-// overrides the one or two calls it watches or hooks (watch_users_test, create_user_test).
+// overrides the one or two calls it watches or hooks (watch_users_test, user_writes_test).
 #pragma once
 
 #include <memory>
@@ -18,8 +18,14 @@ class ForwardingStore : public UserStore {
     store_->SetEventListener(std::move(listener));
   }
   absl::StatusOr<User> Create(const NewUser& user) override { return store_->Create(user); }
-  void CreateThen(const NewUser& user, Abandoned abandoned, CreateDone done) override {
+  void CreateThen(const NewUser& user, Abandoned abandoned, UserDone done) override {
     store_->CreateThen(user, std::move(abandoned), std::move(done));
+  }
+  void UpdateThen(const UserUpdate& update, Abandoned abandoned, UserDone done) override {
+    store_->UpdateThen(update, std::move(abandoned), std::move(done));
+  }
+  void DeleteThen(absl::string_view id, Abandoned abandoned, StatusDone done) override {
+    store_->DeleteThen(id, std::move(abandoned), std::move(done));
   }
   absl::StatusOr<User> Get(absl::string_view id) override { return store_->Get(id); }
   absl::StatusOr<UserPage> List(const ListUsersQuery& query) override {

@@ -305,6 +305,19 @@ TEST_F(SqliteUserStoreTest, Get_AfterCreateUpdateDelete_ServedFromMemoryAndNever
   EXPECT_EQ(store_->CacheStatsForTesting().misses, 1);
 }
 
+// A write that fails ends its bracket all the same: the user is cached again after it, rather
+// than read from the database by every Get until a restart.
+TEST_F(SqliteUserStoreTest, Get_AfterAFailedUpdate_CachedAgain) {
+  const User ada = CreateOrDie("ada@example.com");
+  absl::StatusOr<User> stale = store_->Update({.id = ada.id, .expected_etag = "stale"});
+  ASSERT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));  // dropped by the failure: read
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));  // and cached again
+  const storage::ReadCache<User>::Stats stats = store_->CacheStatsForTesting();
+  EXPECT_EQ(stats.misses, 1);
+  EXPECT_EQ(stats.hits, 1);
+}
+
 TEST_F(SqliteUserStoreTest, Get_AfterReopen_ReadFromTheFileThenCached) {
   const User ada = CreateOrDie("ada@example.com");
   Reopen();
