@@ -10,9 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
 namespace hermes::storage {
@@ -53,6 +56,20 @@ class CommitNotifier {
       }
     } mark_delivered{this, ticket};
     if (listener != nullptr) (*listener)(event);
+  }
+
+  // Deliver, for a write already durable: a listener that throws fails that write's answer
+  // alone, as INTERNAL (the ticket counts as delivered all the same).
+  absl::Status TryDeliver(int64_t ticket, const Event& event) {
+    try {
+      Deliver(ticket, event);
+    } catch (const std::exception& e) {
+      return absl::InternalError(
+          absl::StrCat("write committed, but telling the watchers of it failed: ", e.what()));
+    } catch (...) {
+      return absl::InternalError("write committed, but telling the watchers of it failed");
+    }
+    return absl::OkStatus();
   }
 
  private:

@@ -1,5 +1,6 @@
 #include "services/order/order_service.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -19,12 +20,14 @@ using ::order::v1::ListOrdersRequest;
 using ::order::v1::ListOrdersResponse;
 
 OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
-                                   OrderUpdateFanout& fanout, StreamOptions options)
+                                   OrderUpdateFanout& fanout, StreamOptions options,
+                                   int max_writes_waiting)
     : store_(store),
       users_(users),
       fanout_(fanout),
       options_(options),
       streams_(options.max_streams),
+      writes_(max_writes_waiting),
       wakes_(fanout, delivery_, options_.overflow_check) {
   unary_.AddInlineOrOnPool<GetOrderRequest, GetOrderResponse>(
       handlers_, [this](auto... call) { RequestGetOrder(call...); },
@@ -40,10 +43,12 @@ OrderServiceImpl::OrderServiceImpl(OrderStore& store, UserDirectory& users,
              interceptor::PendingAnswer<CreateOrderResponse> answer) {
         Create(context, request, std::move(answer));
       });
-  unary_.AddOnPool<CancelOrderRequest, CancelOrderResponse>(
-      handlers_, [this](auto... call) { RequestCancelOrder(call...); },
-      [this](const grpc::ServerContext&, const CancelOrderRequest& request,
-             CancelOrderResponse* response) { return Cancel(request, response); });
+  unary_.AddInlineAnsweringLater<CancelOrderRequest, CancelOrderResponse>(
+      [this](auto... call) { RequestCancelOrder(call...); },
+      [this](const grpc::ServerContext& context, const CancelOrderRequest& request,
+             interceptor::PendingAnswer<CancelOrderResponse> answer) {
+        Cancel(context, request, std::move(answer));
+      });
 }
 
 std::optional<grpc::Status> OrderServiceImpl::Get(const ::order::v1::GetOrderRequest& request,
@@ -72,6 +77,30 @@ grpc::Status OrderServiceImpl::List(const ::order::v1::ListOrdersRequest& reques
   return grpc::Status::OK;
 }
 
+namespace {
+
+using Place = std::shared_ptr<interceptor::WaitingBound::Place>;
+
+// Asked on the commit thread, before the answer (so while the context lives): a caller that
+// has gone while its write waited for its batch is not committed for.
+OrderStore::Abandoned CallerGone(const grpc::ServerContextBase& context) {
+  return [&context] { return context.IsCancelled(); };
+}
+
+// Answers a write that returns the order: OK with it, or the store's error; its place is given
+// back first.
+template <typename Response>
+OrderStore::OrderDone AnswerWithOrder(interceptor::PendingAnswer<Response> answer, Place place) {
+  return [answer = std::move(answer), place = std::move(place)](absl::StatusOr<Order> order) {
+    place->Release();
+    if (!order.ok()) return answer.Send(errors::ToGrpcStatus(order.status()));
+    ToProto(*order, answer.response()->mutable_order());
+    answer.Send(grpc::Status::OK);
+  };
+}
+
+}  // namespace
+
 void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
                               const ::order::v1::CreateOrderRequest& request,
                               interceptor::PendingAnswer<CreateOrderResponse> answer) {
@@ -93,7 +122,8 @@ void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
   absl::StatusOr<NewOrder> order = ValidateCreate(request);
   if (!order.ok()) return answer.Send(errors::ToGrpcStatus(order.status()));
   const std::string user_id = order->user_id;
-  // This thread is free while the user service answers; the commit runs back on the pool.
+  // This thread is free while the user service answers; the write is queued from the pool once
+  // the user is known, and answered by the store's commit thread.
   users_.CheckCanOrder(context, user_id, handlers_,
                        [this, &context, order = *std::move(order), answer](absl::Status user) {
                          if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user));
@@ -101,28 +131,28 @@ void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
                          // answer any more, so nothing is created for nobody (a retry without a
                          // request_id would create it twice).
                          if (context.IsCancelled()) return answer.Send(grpc::Status::CANCELLED);
-                         absl::StatusOr<Order> created = store_.Create(order);
-                         if (!created.ok()) {
-                           return answer.Send(errors::ToGrpcStatus(created.status()));
+                         Place place = writes_.Admit();
+                         if (place == nullptr) {
+                           return answer.Send(interceptor::WaitingBound::Overloaded());
                          }
-                         ToProto(*created, answer.response()->mutable_order());
-                         answer.Send(grpc::Status::OK);
+                         store_.CreateThen(order, CallerGone(context),
+                                           AnswerWithOrder(answer, std::move(place)));
                        });
 }
 
-grpc::Status OrderServiceImpl::Cancel(const ::order::v1::CancelOrderRequest& request,
-                                      ::order::v1::CancelOrderResponse* response) {
+void OrderServiceImpl::Cancel(const grpc::ServerContextBase& context,
+                              const ::order::v1::CancelOrderRequest& request,
+                              interceptor::PendingAnswer<CancelOrderResponse> answer) {
   if (absl::Status status = ValidateId(request.id(), "id"); !status.ok()) {
-    return errors::ToGrpcStatus(status);
+    return answer.Send(errors::ToGrpcStatus(status));
   }
   if (absl::Status status = ValidateReason(request.reason(), "reason"); !status.ok()) {
-    return errors::ToGrpcStatus(status);
+    return answer.Send(errors::ToGrpcStatus(status));
   }
-  absl::StatusOr<Order> cancelled =
-      store_.Transition(request.id(), OrderStatus::kCancelled, request.reason(), "id", "id");
-  if (!cancelled.ok()) return errors::ToGrpcStatus(cancelled.status());
-  ToProto(*cancelled, response->mutable_order());
-  return grpc::Status::OK;
+  Place place = writes_.Admit();
+  if (place == nullptr) return answer.Send(interceptor::WaitingBound::Overloaded());
+  store_.TransitionThen(request.id(), OrderStatus::kCancelled, request.reason(), "id", "id",
+                        CallerGone(context), AnswerWithOrder(std::move(answer), std::move(place)));
 }
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(

@@ -4,16 +4,19 @@
 //
 // The unary methods run on gRPC's async API (libs/interceptor/unary_methods.h): GetOrder, a
 // read by id, is answered on the thread that received it when an idle reader connection is
-// there, else on a HandlerPool; the others, which wait for a commit or read a page, on the pool
-// (CreateOrder gives its thread back while it waits for the user service, and commits on the
-// pool again once the user is known), where
-// UploadOrderEvents (a callback-API reactor, upload_order_events.h; registered raw, so that it
-// parses its messages itself) also applies its messages. StreamOrderUpdates is a callback-API
+// there, else on a HandlerPool; ListOrders, which reads a page, on the pool; CancelOrder is
+// validated on the thread that received it and answered by the store's commit thread once
+// durable; CreateOrder starts on the pool (a retry's read), gives its thread back while it
+// waits for the user service, and queues its write from the pool once the user is known, to be
+// answered by the commit thread (no thread waits for a commit). UploadOrderEvents (a
+// callback-API reactor, upload_order_events.h; registered raw, so that it parses its messages
+// itself) applies its messages on the pool. StreamOrderUpdates is a callback-API
 // reactor (stream_order_updates.h), so an open stream holds no thread.
 #pragma once
 
 #include "libs/interceptor/handler_pool.h"
 #include "libs/interceptor/unary_methods.h"
+#include "libs/interceptor/waiting_bound.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "order/v1/order.grpc.pb.h"
@@ -40,8 +43,12 @@ class OrderServiceImpl final : public OrderServiceBase,
                                public interceptor::ServesUnaryMethods,
                                public interceptor::DrivesChain {
  public:
+  // Beyond `max_writes_waiting` writes (creates and cancels together) waiting for their commit,
+  // a write is refused at once with RESOURCE_EXHAUSTED (interceptor::kOverloaded), having
+  // written nothing.
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
-                   StreamOptions options = {});
+                   StreamOptions options = {},
+                   int max_writes_waiting = interceptor::kMaxWritesWaiting);
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
   // Both streams run the server's chain themselves (the unary methods' UnaryMethods does).
@@ -62,14 +69,18 @@ class OrderServiceImpl final : public OrderServiceBase,
   // new ones, so that none waits for the grace period to run out.
   void Drain();
 
+  // Writes admitted and not yet answered: for tests.
+  int WritesWaitingForTesting() const { return writes_.Waiting(); }
+
  private:
   OrderStore& store_;
   UserDirectory& users_;
   OrderUpdateFanout& fanout_;
   const StreamOptions options_;
   std::shared_ptr<const interceptor::ServerChain> chain_;  // set before the server starts
-  streams::StreamSlots streams_;  // open StreamOrderUpdates streams, against max_streams
-  UploadStreams uploads_;         // open UploadOrderEvents streams, for Drain
+  streams::StreamSlots streams_;      // open StreamOrderUpdates streams, against max_streams
+  UploadStreams uploads_;             // open UploadOrderEvents streams, for Drain
+  interceptor::WaitingBound writes_;  // admitted writes whose commit has not answered
   // Runs the update streams' deliveries. Destroyed right after wakes_, running what is still
   // posted (each task may hold the last reference to a reactor).
   streams::DeliveryThread delivery_;
@@ -89,12 +100,14 @@ class OrderServiceImpl final : public OrderServiceBase,
                                   ::order::v1::GetOrderResponse* response, bool may_wait);
   grpc::Status List(const ::order::v1::ListOrdersRequest& request,
                     ::order::v1::ListOrdersResponse* response);
-  // Answers later: its thread is given back while the user service is asked (UserDirectory).
+  // Answer later: no thread is held while the user service is asked (UserDirectory) nor while
+  // the write waits for its commit.
   void Create(const grpc::ServerContextBase& context,
               const ::order::v1::CreateOrderRequest& request,
               interceptor::PendingAnswer<::order::v1::CreateOrderResponse> answer);
-  grpc::Status Cancel(const ::order::v1::CancelOrderRequest& request,
-                      ::order::v1::CancelOrderResponse* response);
+  void Cancel(const grpc::ServerContextBase& context,
+              const ::order::v1::CancelOrderRequest& request,
+              interceptor::PendingAnswer<::order::v1::CancelOrderResponse> answer);
 };
 
 }  // namespace hermes::order

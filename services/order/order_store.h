@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "libs/storage/events_pruned.h"
+#include "libs/storage/write_then.h"
 #include "services/order/order.h"
 
 namespace hermes::order {
@@ -49,6 +50,26 @@ class OrderStore {
   // many of them as a run allows; says how many were deleted and whether that was all.
   // INVALID_ARGUMENT for a negative `keep`.
   virtual absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) = 0;
+
+  // Create and Transition with their outcome handed to `done` instead of returned.
+  // SqliteOrderStore queues the write and returns at once; `done` runs on its commit thread once
+  // the write is durable (or failed), so it must not wait for another write of this store.
+  // `abandoned` (may be null) is asked right before the write: true, and nothing is written and
+  // `done` gets storage::WriteAbandoned() (a caller that has gone is not committed for). The
+  // defaults run the write on the caller's thread, for a store with no commit thread: the order
+  // service calls these where a thread must not wait (a completion queue's), which such a store
+  // would hold for the write.
+  using OrderDone = std::function<void(absl::StatusOr<Order>)>;
+  using Abandoned = storage::Abandoned;
+  virtual void CreateThen(const NewOrder& order, Abandoned abandoned, OrderDone done) {
+    done(abandoned && abandoned() ? storage::WriteAbandoned() : Create(order));
+  }
+  virtual void TransitionThen(absl::string_view id, OrderStatus to, absl::string_view reason,
+                              absl::string_view id_field, absl::string_view field_for_status,
+                              Abandoned abandoned, OrderDone done) {
+    done(abandoned && abandoned() ? storage::WriteAbandoned()
+                                  : Transition(id, to, reason, id_field, field_for_status));
+  }
 };
 
 }  // namespace hermes::order

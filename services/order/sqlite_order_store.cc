@@ -1,6 +1,7 @@
 #include "services/order/sqlite_order_store.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "libs/storage/statement.h"
 #include "libs/storage/store_file.h"
 #include "libs/storage/transaction.h"
+#include "libs/storage/write_then.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::order {
@@ -264,10 +266,12 @@ void SqliteOrderStore::SetEventListener(EventListener listener) {
 }
 
 template <typename Apply>
-absl::StatusOr<Order> SqliteOrderStore::Write(Apply apply) {
-  int64_t ticket = 0;
-  absl::StatusOr<Written> written = commits_.Run(
-      [&](SqliteDatabase& db) -> absl::StatusOr<Written> {
+void SqliteOrderStore::WriteThen(Apply apply, Abandoned abandoned, OrderDone done) {
+  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
+  commits_.Submit(
+      [this, apply = std::move(apply),
+       abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<Written> {
+        if (abandoned && abandoned()) return storage::WriteAbandoned();
         absl::StatusOr<WriteOutcome> outcome = apply(db);
         if (!outcome.ok()) return outcome.status();  // rolled back to its savepoint
         if (!outcome->changed) return Written{.outcome = *std::move(outcome)};
@@ -285,16 +289,36 @@ absl::StatusOr<Order> SqliteOrderStore::Write(Apply apply) {
         return Written{.outcome = *std::move(outcome), .event = std::move(event)};
       },
       // Tickets are taken in commit order, and only by commits, so none is ever skipped.
-      [&](Written& done) {
-        if (done.outcome.changed) ticket = notifier_.TakeTicket();
+      [this, ticket](Written& written) {
+        if (written.outcome.changed) *ticket = notifier_.TakeTicket();
+      },
+      [this, ticket, done = std::move(done)](absl::StatusOr<Written> written) {
+        if (!written.ok()) return done(written.status());
+        if (written->outcome.changed) {
+          if (absl::Status status = notifier_.TryDeliver(*ticket, written->event); !status.ok()) {
+            return done(status);
+          }
+        }
+        done(std::move(written->outcome.order));
       });
-  if (!written.ok()) return written.status();
-  if (written->outcome.changed) notifier_.Deliver(ticket, written->event);
-  return std::move(written->outcome.order);
 }
 
 absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {
-  return Write([&](SqliteDatabase& db) -> absl::StatusOr<WriteOutcome> {
+  return storage::AwaitDone<absl::StatusOr<Order>>(
+      [&](OrderDone done) { CreateThen(new_order, nullptr, std::move(done)); });
+}
+
+absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderStatus to,
+                                                   absl::string_view reason,
+                                                   absl::string_view id_field,
+                                                   absl::string_view field_for_status) {
+  return storage::AwaitDone<absl::StatusOr<Order>>([&](OrderDone done) {
+    TransitionThen(id, to, reason, id_field, field_for_status, nullptr, std::move(done));
+  });
+}
+
+void SqliteOrderStore::CreateThen(const NewOrder& new_order, Abandoned abandoned, OrderDone done) {
+  auto apply = [this, new_order](SqliteDatabase& db) -> absl::StatusOr<WriteOutcome> {
     // Inside the write transaction (SQLite's lock, taken at BEGIN IMMEDIATE; writes of one
     // group commit run one after another), so no other create can slip in between this check
     // and the insert.
@@ -352,7 +376,8 @@ absl::StatusOr<Order> SqliteOrderStore::Create(const NewOrder& new_order) {
       if (!status.ok()) return status;
     }
     return WriteOutcome{.order = std::move(order), .changed = true};
-  });
+  };
+  WriteThen(std::move(apply), std::move(abandoned), std::move(done));
 }
 
 absl::StatusOr<Order> SqliteOrderStore::Get(absl::string_view id) {
@@ -431,11 +456,13 @@ absl::StatusOr<OrderPage> SqliteOrderStore::List(const ListOrdersQuery& query) {
   return page;
 }
 
-absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderStatus to,
-                                                   absl::string_view reason,
-                                                   absl::string_view id_field,
-                                                   absl::string_view field_for_status) {
-  return Write([&](SqliteDatabase& db) -> absl::StatusOr<WriteOutcome> {
+void SqliteOrderStore::TransitionThen(absl::string_view id, OrderStatus to,
+                                      absl::string_view reason, absl::string_view id_field,
+                                      absl::string_view field_for_status, Abandoned abandoned,
+                                      OrderDone done) {
+  auto apply = [this, id = std::string(id), to, reason = std::string(reason),
+                id_field = std::string(id_field), field_for_status = std::string(field_for_status)](
+                   SqliteDatabase& db) -> absl::StatusOr<WriteOutcome> {
     absl::StatusOr<Order> order = FindOrder(db, id, id_field);
     if (!order.ok()) return order.status();
     if (!IsAllowedTransition(order->status, to)) {
@@ -445,7 +472,7 @@ absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderSt
     }
     order->status = to;
     order->updated_at = std::max(Now(), order->updated_at);
-    if (to == OrderStatus::kCancelled) order->cancel_reason = std::string(reason);
+    if (to == OrderStatus::kCancelled) order->cancel_reason = reason;
     absl::Status status = RunStatement(db, kUpdateStatus, [&](Statement& stmt) {
       stmt.BindText(1, order->id)
           .BindInt64(2, static_cast<int64_t>(order->status))
@@ -454,7 +481,8 @@ absl::StatusOr<Order> SqliteOrderStore::Transition(absl::string_view id, OrderSt
     });
     if (!status.ok()) return status;
     return WriteOutcome{.order = *std::move(order), .changed = true};
-  });
+  };
+  WriteThen(std::move(apply), std::move(abandoned), std::move(done));
 }
 
 absl::StatusOr<storage::EventsPruned> SqliteOrderStore::PruneEvents(int64_t keep) {

@@ -6,19 +6,22 @@
 //
 // Built like SqliteUserStore (services/user/sqlite_user_store.h), on libs/storage:
 //
-// Durability: every write is one BEGIN IMMEDIATE transaction holding the change and its one
-// event, committed with synchronous=FULL before the call returns. A Create that finds its
-// request_id already used writes nothing and appends no event.
+// Durability: every write is one savepoint holding the change and its one event, in a BEGIN
+// IMMEDIATE transaction that concurrent writes share (a group commit on the store's commit
+// thread, libs/storage/group_commit.h), committed with synchronous=FULL before the call returns
+// (CreateThen, TransitionThen: before their `done` runs). A Create that finds its request_id
+// already used writes nothing and appends no event.
 //
 // Concurrency: one writer connection behind a mutex and a pool of reader connections, so Get and
 // List never wait for a write in progress. Only one process may write to a file (the listener
 // hears of this process's commits only): Open takes the file's writer lock and fails with
 // FAILED_PRECONDITION while another store has it (libs/storage/store_file.h).
 //
-// The event listener is called by the writing thread after its commit, in commit order, one
-// call at a time, with no store lock held (a ticket taken under the write lock orders the
-// calls). A writer returns only after its event was delivered; the listener must not write to
-// this store.
+// The event listener is called on the commit thread after each batch's commit, in commit order,
+// one call at a time, with no store lock held (storage::CommitNotifier). A writer returns (or
+// its ...Then `done` runs) only after its event was delivered; the listener must not write to
+// this store, and one that throws fails only its own write's answer (INTERNAL: the write is
+// durable).
 //
 // Choices the interface leaves open:
 //   - Idempotency is per user: the key is (user_id, request_id). A repeat returns the first
@@ -83,7 +86,13 @@ class SqliteOrderStore final : public OrderStore {
 
   void SetEventListener(EventListener listener) override;
 
+  // The writes are queued for the commit thread; Create and Transition wait for their ...Then's
+  // `done`.
   absl::StatusOr<Order> Create(const NewOrder& order) override;
+  void CreateThen(const NewOrder& order, Abandoned abandoned, OrderDone done) override;
+  void TransitionThen(absl::string_view id, OrderStatus to, absl::string_view reason,
+                      absl::string_view id_field, absl::string_view field_for_status,
+                      Abandoned abandoned, OrderDone done) override;
   absl::StatusOr<Order> Get(absl::string_view id) override;
   // Read on an idle reader connection.
   std::optional<absl::StatusOr<Order>> TryGet(absl::string_view id) override;
@@ -101,11 +110,13 @@ class SqliteOrderStore final : public OrderStore {
   // Now, truncated to what the database keeps (microseconds).
   absl::Time Now() const;
 
-  // Runs `apply` in a savepoint of a group commit (concurrent writes share one transaction and
-  // one fsync). `apply` returns the order and whether it changed it; a change gets its event
-  // appended and, once committed, delivered to the listener; no change writes nothing.
+  // Queues `apply` for a savepoint of a group commit (concurrent writes share one transaction
+  // and one fsync), unless `abandoned` says its caller has gone by then. `apply` returns the
+  // order and whether it changed it; a change gets its event appended and, once committed,
+  // delivered to the listener on the commit thread; no change writes nothing. `done` gets the
+  // order there.
   template <typename Apply>
-  absl::StatusOr<Order> Write(Apply apply);
+  void WriteThen(Apply apply, Abandoned abandoned, OrderDone done);
 
   storage::WriterLock lock_;  // first, so released last: after every connection is closed
   const SqliteOrderStoreOptions options_;

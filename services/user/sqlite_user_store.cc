@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/creation_time.h"
 #include "libs/storage/event_log.h"
@@ -342,7 +341,7 @@ void SqliteUserStore::WriteThen(absl::string_view id, Abandoned abandoned, Chang
     commits_.Submit(
         [this, abandoned = std::move(abandoned),
          change = std::move(change)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-          if (abandoned && abandoned()) return WriteAbandoned();
+          if (abandoned && abandoned()) return storage::WriteAbandoned();
           return AppendEvent(db, change(db));
         },
         // The cache learns of the commit here, in commit order, before anyone is answered (it
@@ -370,57 +369,34 @@ void SqliteUserStore::WriteThen(absl::string_view id, Abandoned abandoned, Chang
 absl::StatusOr<UserEvent> SqliteUserStore::Delivered(int64_t ticket,
                                                      absl::StatusOr<UserEvent> event) {
   if (!event.ok()) return event;
-  try {
-    notifier_.Deliver(ticket, *event);
-  } catch (const std::exception& e) {  // the ticket counts as delivered all the same
-    return absl::InternalError(
-        absl::StrCat("write committed, but telling the watchers of it failed: ", e.what()));
-  } catch (...) {
-    return absl::InternalError("write committed, but telling the watchers of it failed");
-  }
+  if (absl::Status status = notifier_.TryDeliver(ticket, *event); !status.ok()) return status;
   return event;
 }
 
-namespace {
-
-// What `start` hands its done callback, waited for: the synchronous form of a ...Then write.
-template <typename Result, typename Start>
-Result Await(Start start) {
-  absl::Notification reported;
-  Result result = absl::UnknownError("not written");
-  start([&](Result outcome) {
-    result = std::move(outcome);
-    reported.Notify();
-  });
-  reported.WaitForNotification();
-  return result;
-}
-
-}  // namespace
-
 absl::StatusOr<User> SqliteUserStore::Create(const NewUser& new_user) {
-  return Await<absl::StatusOr<User>>(
+  return storage::AwaitDone<absl::StatusOr<User>>(
       [&](UserDone done) { CreateThen(new_user, nullptr, std::move(done)); });
 }
 
 absl::StatusOr<User> SqliteUserStore::Update(const UserUpdate& update) {
-  return Await<absl::StatusOr<User>>(
+  return storage::AwaitDone<absl::StatusOr<User>>(
       [&](UserDone done) { UpdateThen(update, nullptr, std::move(done)); });
 }
 
 absl::Status SqliteUserStore::Delete(absl::string_view id) {
-  return Await<absl::Status>([&](StatusDone done) { DeleteThen(id, nullptr, std::move(done)); });
+  return storage::AwaitDone<absl::Status>(
+      [&](StatusDone done) { DeleteThen(id, nullptr, std::move(done)); });
 }
 
-// A create writes no user the cache may hold (its id is new), so unlike Write it has no cache
-// entry to hold back; it fills the cache, takes its ticket and delivers its event on the commit
-// thread, in commit order.
+// A create writes no user the cache may hold (its id is new), so unlike WriteThen it has no
+// cache entry to hold back; it fills the cache, takes its ticket and delivers its event on the
+// commit thread, in commit order.
 void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, UserDone done) {
   auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
   commits_.Submit(
       [this, new_user,
        abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
-        if (abandoned && abandoned()) return WriteAbandoned();
+        if (abandoned && abandoned()) return storage::WriteAbandoned();
         return AppendEvent(db, InsertNewUser(db, new_user));
       },
       [this, ticket](UserEvent& committed) {

@@ -20,7 +20,7 @@ using ::user::v1::UpdateUserResponse;
 
 UserServiceImpl::UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options,
                                  int max_writes_waiting)
-    : max_writes_waiting_(max_writes_waiting),
+    : writes_(max_writes_waiting),
       store_(store),
       fanout_(fanout),
       options_(options),
@@ -80,34 +80,9 @@ grpc::Status UserServiceImpl::List(const ::user::v1::ListUsersRequest& request,
   return grpc::Status::OK;
 }
 
-// Holds one of the max_writes_waiting places while a write waits for its commit; the last copy
-// of the answer callback that owns it gives it back: after the answer, or unrun if queuing the
-// write failed (an exception).
-class UserServiceImpl::WritePlace {
- public:
-  explicit WritePlace(std::atomic<int>& waiting) : waiting_(waiting) {}
-  WritePlace(const WritePlace&) = delete;
-  WritePlace& operator=(const WritePlace&) = delete;
-  ~WritePlace() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
-
- private:
-  std::atomic<int>& waiting_;
-};
-
-// Admitted as the pool admitted a write when it held one of its threads for the commit.
-std::shared_ptr<const UserServiceImpl::WritePlace> UserServiceImpl::AdmitWrite() {
-  if (writes_waiting_.fetch_add(1, std::memory_order_relaxed) >= max_writes_waiting_) {
-    writes_waiting_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  return std::make_shared<const WritePlace>(writes_waiting_);
-}
-
 namespace {
 
-grpc::Status Overloaded() {
-  return errors::GrpcError(grpc::StatusCode::RESOURCE_EXHAUSTED, interceptor::kOverloaded);
-}
+using Place = std::shared_ptr<interceptor::WaitingBound::Place>;
 
 // Asked on the commit thread, before the answer (so while the context lives): a caller that
 // has gone while its write waited for its batch is not committed for.
@@ -115,11 +90,12 @@ UserStore::Abandoned CallerGone(const grpc::ServerContext& context) {
   return [&context] { return context.IsCancelled(); };
 }
 
-// Answers a write that returns the user: OK with it, or the store's error.
+// Answers a write that returns the user: OK with it, or the store's error; its place is given
+// back first.
 template <typename Response>
-UserStore::UserDone AnswerWithUser(interceptor::PendingAnswer<Response> answer,
-                                   std::shared_ptr<const void> place) {
+UserStore::UserDone AnswerWithUser(interceptor::PendingAnswer<Response> answer, Place place) {
   return [answer = std::move(answer), place = std::move(place)](absl::StatusOr<User> user) {
+    place->Release();
     if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
     ToProto(*user, answer.response()->mutable_user());
     answer.Send(grpc::Status::OK);
@@ -133,8 +109,8 @@ void UserServiceImpl::Create(const grpc::ServerContext& context,
                              interceptor::PendingAnswer<::user::v1::CreateUserResponse> answer) {
   absl::StatusOr<NewUser> user = ValidateCreate(request);
   if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user.status()));
-  std::shared_ptr<const WritePlace> place = AdmitWrite();
-  if (place == nullptr) return answer.Send(Overloaded());
+  Place place = writes_.Admit();
+  if (place == nullptr) return answer.Send(interceptor::WaitingBound::Overloaded());
   store_.CreateThen(*user, CallerGone(context), AnswerWithUser(std::move(answer), place));
 }
 
@@ -143,8 +119,8 @@ void UserServiceImpl::Update(const grpc::ServerContext& context,
                              interceptor::PendingAnswer<::user::v1::UpdateUserResponse> answer) {
   absl::StatusOr<UserUpdate> update = ValidateUpdate(request);
   if (!update.ok()) return answer.Send(errors::ToGrpcStatus(update.status()));
-  std::shared_ptr<const WritePlace> place = AdmitWrite();
-  if (place == nullptr) return answer.Send(Overloaded());
+  Place place = writes_.Admit();
+  if (place == nullptr) return answer.Send(interceptor::WaitingBound::Overloaded());
   store_.UpdateThen(*update, CallerGone(context), AnswerWithUser(std::move(answer), place));
 }
 
@@ -154,10 +130,11 @@ void UserServiceImpl::Delete(const grpc::ServerContext& context,
   if (absl::Status status = ValidateId(request.id()); !status.ok()) {
     return answer.Send(errors::ToGrpcStatus(status));
   }
-  std::shared_ptr<const WritePlace> place = AdmitWrite();
-  if (place == nullptr) return answer.Send(Overloaded());
+  Place place = writes_.Admit();
+  if (place == nullptr) return answer.Send(interceptor::WaitingBound::Overloaded());
   store_.DeleteThen(request.id(), CallerGone(context),
                     [answer = std::move(answer), place](absl::Status status) {
+                      place->Release();
                       answer.Send(errors::ToGrpcStatus(status));
                     });
 }

@@ -13,11 +13,11 @@
 // `max_watchers` concurrent watchers a new one gets RESOURCE_EXHAUSTED at once.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "libs/interceptor/handler_pool.h"
 #include "libs/interceptor/unary_methods.h"
+#include "libs/interceptor/waiting_bound.h"
 #include "libs/streams/delivery_thread.h"
 #include "libs/streams/stream_slots.h"
 #include "services/user/user_store.h"
@@ -39,11 +39,6 @@ using UserServiceBase =
                     ::user::v1::UserService::WithRawCallbackMethod_WatchUsers<
                         ::user::v1::UserService::Service>>>>>>;
 
-// As many writes as the handler pool let wait before the writes left it: its threads (each held
-// one through its commit) and its queue.
-inline constexpr int kMaxWritesWaiting =
-    interceptor::kDefaultHandlerThreads + static_cast<int>(interceptor::kDefaultMaxWaiting);
-
 class UserServiceImpl final : public UserServiceBase,
                               public interceptor::ServesUnaryMethods,
                               public interceptor::DrivesChain {
@@ -53,11 +48,11 @@ class UserServiceImpl final : public UserServiceBase,
   // their commit, a write is refused at once with RESOURCE_EXHAUSTED (interceptor::kOverloaded),
   // having written nothing.
   UserServiceImpl(UserStore& store, UserEventFanout& fanout, WatchOptions options = {},
-                  int max_writes_waiting = kMaxWritesWaiting);
+                  int max_writes_waiting = interceptor::kMaxWritesWaiting);
 
   interceptor::UnaryMethods& unary_methods() override { return unary_; }
   // Writes admitted and not yet answered: for tests.
-  int WritesWaitingForTesting() const { return writes_waiting_.load(); }
+  int WritesWaitingForTesting() const { return writes_.Waiting(); }
   // WatchUsers runs the server's chain itself, with every write it starts.
   std::vector<std::string> ChainDrivenMethods() const override { return {WatchUsersPath()}; }
   void UseChain(std::shared_ptr<const interceptor::ServerChain> chain) override {
@@ -68,8 +63,7 @@ class UserServiceImpl final : public UserServiceBase,
                                                          const grpc::ByteBuffer* request) override;
 
  private:
-  const int max_writes_waiting_;
-  std::atomic<int> writes_waiting_{0};  // admitted writes whose commit has not answered
+  interceptor::WaitingBound writes_;  // admitted writes whose commit has not answered
   UserStore& store_;
   UserEventFanout& fanout_;
   const WatchOptions options_;
@@ -101,10 +95,6 @@ class UserServiceImpl final : public UserServiceBase,
               interceptor::PendingAnswer<::user::v1::UpdateUserResponse> answer);
   void Delete(const grpc::ServerContext& context, const ::user::v1::DeleteUserRequest& request,
               interceptor::PendingAnswer<::user::v1::DeleteUserResponse> answer);
-  // A place among the max_writes_waiting_, held until the last copy goes; null when they are
-  // all taken.
-  class WritePlace;
-  std::shared_ptr<const WritePlace> AdmitWrite();
 };
 
 }  // namespace hermes::user

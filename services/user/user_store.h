@@ -20,14 +20,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "libs/storage/events_pruned.h"
+#include "libs/storage/write_then.h"
 #include "services/user/user.h"
 
 namespace hermes::user {
-
-// What CreateThen, UpdateThen and DeleteThen answer when `abandoned` says the caller has gone.
-inline absl::Status WriteAbandoned() {
-  return absl::CancelledError("the caller has gone; nothing was written");
-}
 
 class UserStore {
  public:
@@ -46,19 +42,21 @@ class UserStore {
   // SqliteUserStore queues the write and returns at once; `done` runs on its commit thread once
   // the write is durable (or failed), so it must not wait for another write of this store.
   // `abandoned` (may be null) is asked right before the write: true, and nothing is written and
-  // `done` gets WriteAbandoned() (a caller that has gone is not committed for). The defaults
-  // run the write on the caller's thread, for a store with no commit thread.
+  // `done` gets storage::WriteAbandoned() (a caller that has gone is not committed for). The
+  // defaults run the write on the caller's thread, for a store with no commit thread: the user
+  // service calls these on a completion queue's thread, which such a store would hold for the
+  // write.
   using UserDone = std::function<void(absl::StatusOr<User>)>;
   using StatusDone = std::function<void(absl::Status)>;
-  using Abandoned = std::function<bool()>;
+  using Abandoned = storage::Abandoned;
   virtual void CreateThen(const NewUser& user, Abandoned abandoned, UserDone done) {
-    done(abandoned && abandoned() ? WriteAbandoned() : Create(user));
+    done(abandoned && abandoned() ? storage::WriteAbandoned() : Create(user));
   }
   virtual void UpdateThen(const UserUpdate& update, Abandoned abandoned, UserDone done) {
-    done(abandoned && abandoned() ? WriteAbandoned() : Update(update));
+    done(abandoned && abandoned() ? storage::WriteAbandoned() : Update(update));
   }
   virtual void DeleteThen(absl::string_view id, Abandoned abandoned, StatusDone done) {
-    done(abandoned && abandoned() ? WriteAbandoned() : Delete(id));
+    done(abandoned && abandoned() ? storage::WriteAbandoned() : Delete(id));
   }
 
   virtual absl::StatusOr<User> Get(absl::string_view id) = 0;

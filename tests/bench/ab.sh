@@ -24,7 +24,8 @@
 #
 # Settings (environment): A_BIN, B_BIN (default: the release build's hermes-user), A_ARGS,
 # B_ARGS (extra flags), A_ENV, B_ENV ("NAME=value ..." for the server), ROUNDS (8), DURATION
-# (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), RPS (unset: closed loop;
+# (3s a run), CONCURRENCY (64; with RPS, the most calls in flight), CONNECTIONS (4: the main
+# load's HTTP/2 connections; make bench uses one per 16 in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
 # METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users; UpdateUser renames
 # the user GetUser reads, each call a durable write of the row and its event), BESIDE
@@ -42,6 +43,7 @@ B_BIN=${B_BIN:-$BUILD/services/user/hermes-user}
 ROUNDS=${ROUNDS:-8}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
+CONNECTIONS=${CONNECTIONS:-4}
 METHOD=${METHOD:-GetUser}
 case $METHOD in
   GetUser | ListUsers | CreateUser | UpdateUser) ;;
@@ -117,7 +119,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
     UpdateUser) body="{\"id\": \"${ID[$1]}\", \"display_name\": \"R $round-{{n}}\"}" ;;
   esac
   taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
-    --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections 4 \
+    --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections "$CONNECTIONS" \
     --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "$body" >"$WORK/run.json" 2>"$WORK/run.err" ||
     { cat "$WORK/run.err" >&2; exit 1; }
   after=$(cpu_ticks "${PID[$1]}")
@@ -133,7 +135,8 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
 A_RPS=() B_RPS=() RATIOS=() A_CPU=() B_CPU=() CPU_RATIOS=() A_P99=() B_P99=()
 echo "A: $A_BIN ${A_ENV:-} ${A_ARGS:-}"
 echo "B: $B_BIN ${B_ENV:-} ${B_ARGS:-}"
-echo "$METHOD, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}," \
+echo "$METHOD, plaintext, $CONCURRENCY in flight${RPS:+ at most, $RPS calls/s offered}" \
+  "on $CONNECTIONS connections," \
   "${BESIDE:+beside $BESIDE, }" \
   "$DURATION a run, $ROUNDS rounds;" \
   "µs = server CPU per call, ms = p99 latency"

@@ -10,19 +10,18 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/interceptor/handler_pool.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/storage/sqlite_database.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
+#include "tests/support/calls_in_flight.h"
 #include "tests/support/loopback_server.h"
 #include "tests/unit/services/user/forwarding_store.h"
 
@@ -85,7 +84,7 @@ class UserWritesTest : public ::testing::Test {
     // A test that failed half-way may still hold the lock and have writes in flight: let them
     // end (their callbacks use calls_) before the server goes.
     lock_holder_.reset();
-    calls_.AwaitAnswered(static_cast<int>(calls_.calls.size()));
+    calls_.AwaitAll();
     fanout_.Close();
     server_.reset();
     service_.reset();
@@ -107,39 +106,17 @@ class UserWritesTest : public ::testing::Test {
 
   // Write calls in flight at once, on the stub's callback API; each call uses the request and
   // response of its kind.
-  struct Calls {
-    struct Call {
-      grpc::ClientContext context;
-      CreateUserRequest create;
-      CreateUserResponse created;
-      UpdateUserRequest update;
-      UpdateUserResponse updated;
-      DeleteUserRequest remove;
-      DeleteUserResponse removed;
-      grpc::Status status;
-    };
-    std::vector<std::unique_ptr<Call>> calls;
-    absl::Mutex mu;
-    int answered ABSL_GUARDED_BY(mu) = 0;
-
-    // Waits (at most 30 s) until `n` calls have been answered.
-    bool AwaitAnswered(int n) {
-      absl::MutexLock lock(&mu);
-      auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return answered >= n; };
-      return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(30));
-    }
-    // A new call with a 60 s deadline, and the callback that records its answer.
-    std::pair<Call*, std::function<void(grpc::Status)>> Start() {
-      calls.push_back(std::make_unique<Call>());
-      Call* call = calls.back().get();
-      call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      return {call, [this, call](grpc::Status status) {
-                call->status = std::move(status);
-                absl::MutexLock lock(&mu);
-                ++answered;
-              }};
-    }
+  struct Call {
+    grpc::ClientContext context;
+    CreateUserRequest create;
+    CreateUserResponse created;
+    UpdateUserRequest update;
+    UpdateUserResponse updated;
+    DeleteUserRequest remove;
+    DeleteUserResponse removed;
+    grpc::Status status;
   };
+  using Calls = testing::CallsInFlight<Call>;
   void SendCreates(int count, const std::string& prefix) {
     for (int i = 0; i < count; ++i) {
       auto [call, done] = calls_.Start();
@@ -193,10 +170,6 @@ class UserWritesTest : public ::testing::Test {
     }
     return service_->unary_methods().EndsSeenForTesting() >= n;
   }
-  int Answered() {
-    absl::MutexLock lock(&calls_.mu);
-    return calls_.answered;
-  }
 
   std::string dir_;
   std::unique_ptr<CountingStore> store_;
@@ -214,7 +187,7 @@ class UserWritesTest : public ::testing::Test {
 // go on.)
 TEST_F(UserWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListUsersStillAnswered) {
   const User ada = CreateInStore("ada@example.com");
-  StartServer(kMaxWritesWaiting);
+  StartServer(interceptor::kMaxWritesWaiting);
   HoldWriteLock();
   constexpr int kEach = interceptor::kDefaultHandlerThreads + 36;
   SendCreates(kEach, "w");
@@ -226,7 +199,7 @@ TEST_F(UserWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListUsersStillAn
   ::user::v1::ListUsersResponse page;
   const grpc::Status listed = stub_->ListUsers(&context, ::user::v1::ListUsersRequest(), &page);
   EXPECT_TRUE(listed.ok()) << listed.error_code() << " " << listed.error_message();
-  EXPECT_EQ(Answered(), 0) << "a write was answered before its commit could run";
+  EXPECT_EQ(calls_.Answered(), 0) << "a write was answered before its commit could run";
 
   ReleaseWriteLock();
   ASSERT_TRUE(calls_.AwaitAnswered(2 * kEach));
@@ -239,7 +212,7 @@ TEST_F(UserWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListUsersStillAn
     }
   }
   EXPECT_EQ(store_->List({})->total, kEach + 1);
-  // The updates were applied one after another, each on the one before.
+  // Every update was made, each with its event.
   EXPECT_EQ(store_->ReadEvents({.limit = 1000})->events.size(), 2u * kEach + 1);
 }
 

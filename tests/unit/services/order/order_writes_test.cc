@@ -1,0 +1,314 @@
+// The order service's writes (CancelOrder, and CreateOrder once its user is known) are answered
+// from the store's commit thread (OrderStore::TransitionThen, CreateThen): a write waiting for
+// its commit holds no thread, and beyond max_writes_waiting of them a write is refused at once.
+// Over a real socket, on a real SQLite file whose write lock the test holds from a second
+// connection, as another process would (the commit then waits for it), with a user service on
+// loopback that finds every user ACTIVE.
+#include <grpcpp/client_context.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/interceptor/handler_pool.h"
+#include "libs/interceptor/waiting_bound.h"
+#include "libs/runtime/grpc_server.h"
+#include "services/order/order_service.h"
+#include "services/order/sqlite_order_store.h"
+#include "tests/support/calls_in_flight.h"
+#include "tests/support/loopback_server.h"
+#include "tests/support/network.h"
+#include "tests/unit/libs/interceptor/scripted_user_service.h"
+#include "tests/unit/libs/storage/temp_database.h"
+
+namespace hermes::order {
+namespace {
+
+using ::order::v1::CancelOrderRequest;
+using ::order::v1::CancelOrderResponse;
+using ::order::v1::CreateOrderRequest;
+using ::order::v1::CreateOrderResponse;
+
+constexpr char kBuyer[] = "buyer";
+
+// The real store, counting the writes handed to it.
+class CountingStore final : public OrderStore {
+ public:
+  explicit CountingStore(std::unique_ptr<SqliteOrderStore> store) : store_(std::move(store)) {}
+  int writes_handed_on() const { return writes_.load(); }
+  SqliteOrderStore& real() { return *store_; }
+
+  void CreateThen(const NewOrder& order, Abandoned abandoned, OrderDone done) override {
+    ++writes_;
+    store_->CreateThen(order, std::move(abandoned), std::move(done));
+  }
+  void TransitionThen(absl::string_view id, OrderStatus to, absl::string_view reason,
+                      absl::string_view id_field, absl::string_view field_for_status,
+                      Abandoned abandoned, OrderDone done) override {
+    ++writes_;
+    store_->TransitionThen(id, to, reason, id_field, field_for_status, std::move(abandoned),
+                           std::move(done));
+  }
+
+  void SetEventListener(EventListener listener) override {
+    store_->SetEventListener(std::move(listener));
+  }
+  absl::StatusOr<Order> Create(const NewOrder& order) override { return store_->Create(order); }
+  absl::StatusOr<Order> Get(absl::string_view id) override { return store_->Get(id); }
+  absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
+                                                       absl::string_view request_id) override {
+    return store_->FindByRequestId(user_id, request_id);
+  }
+  absl::StatusOr<OrderPage> List(const ListOrdersQuery& query) override {
+    return store_->List(query);
+  }
+  absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
+                                   absl::string_view id_field,
+                                   absl::string_view field_for_status) override {
+    return store_->Transition(id, to, reason, id_field, field_for_status);
+  }
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override {
+    return store_->PruneEvents(keep);
+  }
+
+ private:
+  std::unique_ptr<SqliteOrderStore> store_;
+  std::atomic<int> writes_{0};
+};
+
+class OrderWritesTest : public storage::TempDatabaseTest {
+ protected:
+  void SetUp() override {
+    TempDatabaseTest::SetUp();
+    // Long enough that no commit gives up on the lock while a test holds it.
+    absl::StatusOr<std::unique_ptr<SqliteOrderStore>> sqlite =
+        SqliteOrderStore::Open(Path(), {.busy_timeout = absl::Seconds(60)});
+    ASSERT_TRUE(sqlite.ok()) << sqlite.status();
+    store_ = std::make_unique<CountingStore>(*std::move(sqlite));
+    user_service_.get_user = [](const grpc::ServerContextBase*,
+                                const ::user::v1::GetUserRequest& request,
+                                ::user::v1::GetUserResponse* response) {
+      response->mutable_user()->set_id(request.id());
+      response->mutable_user()->set_status(::user::v1::USER_STATUS_ACTIVE);
+      return grpc::Status::OK;
+    };
+    user_server_ = testing::StartLoopbackServer(&user_service_, "user.v1.UserService");
+    ASSERT_NE(user_server_, nullptr);
+    users_ = std::make_unique<UserDirectory>(
+        UserDirectoryOptions{.target = testing::LoopbackAddress(user_server_->port()),
+                             .credentials = grpc::InsecureChannelCredentials(),
+                             .max_deadline = absl::Seconds(30)},
+        std::make_shared<interceptor::ClientChain>(registry_, nullptr), registry_);
+  }
+  void StartServer(int max_writes_waiting) {
+    service_ = std::make_unique<OrderServiceImpl>(*store_, *users_, fanout_, StreamOptions{},
+                                                  max_writes_waiting);
+    server_ = testing::StartLoopbackServer(service_.get(), "order.v1.OrderService");
+    ASSERT_NE(server_, nullptr);
+    stub_ = testing::StubTo<::order::v1::OrderService>(*server_);
+  }
+  void TearDown() override {
+    // A test that failed half-way may still hold the lock and have writes in flight: let them
+    // end (their callbacks use calls_) before the server goes.
+    lock_holder_.reset();
+    calls_.AwaitAll();
+    fanout_.Close();
+    server_.reset();
+    service_.reset();
+    users_.reset();
+    user_server_.reset();
+    store_.reset();
+    TempDatabaseTest::TearDown();
+  }
+
+  // Takes the database's write lock, as another process's transaction would, until
+  // ReleaseWriteLock.
+  void HoldWriteLock() {
+    lock_holder_ = OpenOrDie();
+    ASSERT_NE(lock_holder_, nullptr);
+    ASSERT_TRUE(lock_holder_->Execute("BEGIN IMMEDIATE").ok());
+  }
+  void ReleaseWriteLock() { ASSERT_TRUE(lock_holder_->Execute("ROLLBACK").ok()); }
+
+  // An order of kBuyer's, created straight in the store (no write lock held).
+  std::string NewOrder() {
+    absl::StatusOr<Order> order =
+        store_->Create({.user_id = kBuyer,
+                        .items = {{.product_id = "sku", .quantity = 1, .price_cents = 100}},
+                        .total_cents = 100});
+    EXPECT_TRUE(order.ok()) << order.status();
+    return order.ok() ? order->id : "";
+  }
+
+  // Write calls in flight at once, on the stub's callback API; each call uses the request and
+  // response of its kind.
+  struct Call {
+    grpc::ClientContext context;
+    CreateOrderRequest create;
+    CreateOrderResponse created;
+    CancelOrderRequest cancel;
+    CancelOrderResponse cancelled;
+    grpc::Status status;
+  };
+  using Calls = testing::CallsInFlight<Call>;
+  void SendCreates(int count) {
+    for (int i = 0; i < count; ++i) {
+      auto [call, done] = calls_.Start();
+      call->create.set_user_id(kBuyer);
+      ::order::v1::OrderItem* item = call->create.add_items();
+      item->set_product_id(absl::StrCat("sku-", calls_.calls.size()));
+      item->set_quantity(1);
+      item->set_price_cents(250);
+      stub_->async()->CreateOrder(&call->context, &call->create, &call->created, std::move(done));
+    }
+  }
+  void SendCancel(const std::string& id) {
+    auto [call, done] = calls_.Start();
+    call->cancel.set_id(id);
+    call->cancel.set_reason("changed my mind");
+    stub_->async()->CancelOrder(&call->context, &call->cancel, &call->cancelled, std::move(done));
+  }
+  // Waits (at most 30 s) until the store has been handed `n` writes in all.
+  bool AwaitHandedOn(int n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (store_->writes_handed_on() < n && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return store_->writes_handed_on() >= n;
+  }
+  OrderStatus StatusOf(const std::string& id) {
+    absl::StatusOr<Order> order = store_->Get(id);
+    EXPECT_TRUE(order.ok()) << order.status();
+    return order.ok() ? order->status : OrderStatus{};
+  }
+  int64_t OrdersOfBuyer() {
+    absl::StatusOr<OrderPage> page = store_->List({.user_id = kBuyer, .limit = 1});
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->total : -1;
+  }
+
+  prometheus::Registry registry_;
+  testing::ScriptedUserService user_service_;
+  std::unique_ptr<runtime::GrpcServer> user_server_;
+  std::unique_ptr<UserDirectory> users_;
+  std::unique_ptr<CountingStore> store_;
+  OrderUpdateFanout fanout_;
+  std::unique_ptr<OrderServiceImpl> service_;
+  std::unique_ptr<runtime::GrpcServer> server_;
+  std::unique_ptr<::order::v1::OrderService::Stub> stub_;
+  std::unique_ptr<storage::SqliteDatabase> lock_holder_;
+  Calls calls_;
+};
+
+// More creates, and more cancels, wait for a commit than the handler pool has threads, and a
+// ListOrders, which needs a pool thread, is still answered meanwhile. (When a write held a pool
+// thread through its commit, 64 of them waiting left ListOrders queued until the commit could
+// go on.)
+TEST_F(OrderWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListOrdersStillAnswered) {
+  constexpr int kEach = interceptor::kDefaultHandlerThreads + 16;
+  std::vector<std::string> orders;
+  for (int i = 0; i < kEach; ++i) orders.push_back(NewOrder());
+  StartServer(interceptor::kMaxWritesWaiting);
+  HoldWriteLock();
+  SendCreates(kEach);
+  for (const std::string& id : orders) SendCancel(id);
+  ASSERT_TRUE(AwaitHandedOn(2 * kEach)) << store_->writes_handed_on() << " of " << 2 * kEach;
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ::order::v1::ListOrdersRequest request;
+  request.set_user_id(kBuyer);
+  ::order::v1::ListOrdersResponse page;
+  const grpc::Status listed = stub_->ListOrders(&context, request, &page);
+  EXPECT_TRUE(listed.ok()) << listed.error_code() << " " << listed.error_message();
+  EXPECT_EQ(page.page().total(), kEach) << "the waiting creates are not committed yet";
+  EXPECT_EQ(calls_.Answered(), 0) << "a write was answered before its commit could run";
+
+  ReleaseWriteLock();
+  ASSERT_TRUE(calls_.AwaitAnswered(2 * kEach));
+  for (const auto& call : calls_.calls) {
+    EXPECT_TRUE(call->status.ok()) << call->status.error_message();
+    if (call->cancel.id().empty()) {
+      EXPECT_EQ(call->created.order().status(), ::order::v1::ORDER_STATUS_PENDING);
+    } else {
+      EXPECT_EQ(call->cancelled.order().status(), ::order::v1::ORDER_STATUS_CANCELLED);
+    }
+  }
+  EXPECT_EQ(OrdersOfBuyer(), 2 * kEach);
+  for (const std::string& id : orders) EXPECT_EQ(StatusOf(id), OrderStatus::kCancelled);
+}
+
+// Creates and cancels count against one bound: with it taken by one of each, a cancel and a
+// create are refused at once, and change nothing; once the waiting ones are answered, writes
+// are admitted again.
+TEST_F(OrderWritesTest, TooManyWritesWaiting_RefusedAtOnce_NothingChanged) {
+  const std::string admitted = NewOrder();
+  const std::string refused = NewOrder();
+  StartServer(/*max_writes_waiting=*/2);
+  HoldWriteLock();
+  SendCreates(1);
+  SendCancel(admitted);
+  ASSERT_TRUE(AwaitHandedOn(2));
+  SendCancel(refused);
+  SendCreates(1);
+  ASSERT_TRUE(calls_.AwaitAnswered(2));
+  EXPECT_EQ(store_->writes_handed_on(), 2);
+  for (int i = 2; i < 4; ++i) {
+    EXPECT_EQ(calls_.calls[i]->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << i;
+    EXPECT_EQ(calls_.calls[i]->status.error_message(), interceptor::kOverloaded) << i;
+  }
+
+  ReleaseWriteLock();
+  ASSERT_TRUE(calls_.AwaitAnswered(4));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(calls_.calls[i]->status.ok())
+        << i << " " << calls_.calls[i]->status.error_message();
+  }
+  EXPECT_EQ(StatusOf(admitted), OrderStatus::kCancelled);
+  EXPECT_EQ(StatusOf(refused), OrderStatus::kPending) << "a refused cancel was made";
+  EXPECT_EQ(OrdersOfBuyer(), 3) << "a refused create was made";
+
+  // The places were given back before the answers: a write right after is admitted.
+  SendCancel(refused);
+  ASSERT_TRUE(calls_.AwaitAnswered(5));
+  EXPECT_TRUE(calls_.calls[4]->status.ok()) << calls_.calls[4]->status.error_message();
+  EXPECT_EQ(StatusOf(refused), OrderStatus::kCancelled);
+}
+
+// A write whose caller has gone while it waited for its batch is not committed for: nothing is
+// written, and the place it took is given back. One create and one cancel.
+TEST_F(OrderWritesTest, CallerGoneWhileTheWriteWaitedForItsCommit_NothingWritten) {
+  const std::string order = NewOrder();
+  StartServer(/*max_writes_waiting=*/2);
+  HoldWriteLock();
+  SendCreates(1);
+  SendCancel(order);
+  ASSERT_TRUE(AwaitHandedOn(2));
+  for (const auto& call : calls_.calls) call->context.TryCancel();
+  // The server has seen the calls end (their AsyncNotifyWhenDone), bounded.
+  const absl::Time ends_deadline = absl::Now() + absl::Seconds(30);
+  while (service_->unary_methods().EndsSeenForTesting() < 2 && absl::Now() < ends_deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GE(service_->unary_methods().EndsSeenForTesting(), 2);
+
+  ReleaseWriteLock();
+  // Each place is given back once its write's answer has been made: then the write is decided.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (service_->WritesWaitingForTesting() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(service_->WritesWaitingForTesting(), 0) << "a place was not given back";
+  EXPECT_EQ(StatusOf(order), OrderStatus::kPending) << "the cancel of a caller that had gone";
+  EXPECT_EQ(OrdersOfBuyer(), 1) << "the create of a caller that had gone was made";
+}
+
+}  // namespace
+}  // namespace hermes::order
