@@ -11,8 +11,8 @@
 // that holds it is durable, so durability is unchanged.
 //
 // Run waits for its result; Submit does not: its `done` gets the result on the commit thread,
-// so a caller answering a request from there (the user service's writes) neither holds a
-// thread nor needs one woken per write while the commit runs. (Before, the first writer to
+// so a caller answering a request from there (the services' writes) neither holds a thread nor
+// needs one woken per write while the commit runs. (Before, the first writer to
 // find no batch running led the batch on its own thread and the others waited to be woken: at
 // 64 creates in flight ~4 context switches a create, half of them that wait, on a machine where
 // a switch costs more than the SQL.)
@@ -26,9 +26,12 @@
 // rows were written, so sequence order), while no other batch can start: the place to take
 // commit-order tickets. If it throws, its item's writer gets INTERNAL (the write is durable)
 // and the rest of the batch goes on, so it must not throw once it has taken a ticket: take the
-// ticket last. `work`, `committed` and `done` all run on the commit thread, in that order for
-// each item, and `done` in the batch's order; none may wait for another write of this
-// GroupCommit (it would wait for itself).
+// ticket last. `publish` (may be null), after the commit and outside `db_mu`, runs for every item
+// of the batch, in order, before any item's `done`: the place to tell listeners of the batch's
+// events, so that they hear of all of them before the commit thread spends its time answering.
+// `work`, `committed`, `publish` and `done` all run on the commit thread, in that order for each
+// item, and `done` in the batch's order; none may wait for another write of this GroupCommit
+// (it would wait for itself).
 #pragma once
 
 #include <pthread.h>
@@ -55,6 +58,8 @@ class GroupCommit {
   using Work = std::function<absl::StatusOr<Result>(SqliteDatabase&)>;
   using Committed = std::function<void(Result&)>;
   using Done = std::function<void(absl::StatusOr<Result>)>;
+  // Takes an item's result (an error too) and returns what its `done` gets.
+  using Publish = std::function<absl::StatusOr<Result>(absl::StatusOr<Result>)>;
 
   // `db` is the store's write connection; the commit thread holds `db_mu` while a batch runs,
   // so other users of the connection (pruning) just lock it too. Starts the commit thread.
@@ -85,12 +90,13 @@ class GroupCommit {
     return result;
   }
 
-  // Queues `work`; `done` gets its result once its batch has committed or failed. Once the
-  // GroupCommit is being destroyed (a bug: no write may be in progress then), `done` gets
-  // UNAVAILABLE at once, on the caller's thread, and nothing is written.
-  void Submit(Work work, Committed committed, Done done) {
-    auto pending =
-        std::make_unique<Pending>(Pending{std::move(work), std::move(committed), std::move(done)});
+  // Queues `work`; `done` gets its result once its batch has committed or failed (through
+  // `publish` first, when there is one). Once the GroupCommit is being destroyed (a bug: no
+  // write may be in progress then), `done` gets UNAVAILABLE at once, on the caller's thread, and
+  // nothing is written.
+  void Submit(Work work, Committed committed, Done done, Publish publish = nullptr) {
+    auto pending = std::make_unique<Pending>(
+        Pending{std::move(work), std::move(committed), std::move(done), std::move(publish)});
     {
       absl::MutexLock lock(&mu_);
       if (!stopping_) {
@@ -112,6 +118,7 @@ class GroupCommit {
     Work work;
     Committed committed;
     Done done;
+    Publish publish;
     absl::StatusOr<Result> result = absl::UnknownError("not run");
     bool reported = false;  // result final: failed, or committed and `committed` has run
   };
@@ -150,6 +157,16 @@ class GroupCommit {
                         "is unknown"
                       : "write not made: its batch failed before the commit");
         }
+      }
+    }
+    for (const std::unique_ptr<Pending>& pending : batch) {
+      if (!pending->publish) continue;
+      try {
+        pending->result = pending->publish(std::move(pending->result));
+      } catch (...) {  // as a `committed` that throws: its own item fails
+        pending->result = absl::InternalError(
+            "a step after the batch failed; the outcome of this write is "
+            "unknown");
       }
     }
     for (const std::unique_ptr<Pending>& pending : batch) {

@@ -89,7 +89,8 @@ class OrderServiceImpl final : public OrderServiceBase,
   // reading.
   streams::WakesOnDeliveryThread<OrderUpdateFanout> wakes_;
 
-  interceptor::UnaryMethods unary_;  // GetOrder inline unless it would wait, others on handlers_
+  // GetOrder inline unless it would wait, CancelOrder inline, the others on handlers_.
+  interceptor::UnaryMethods unary_;
   // Runs the handlers that wait. Declared last, so destroyed first, while everything its
   // tasks use is still there (by then the server has shut down and nothing is queued).
   interceptor::HandlerPool handlers_;

@@ -267,7 +267,7 @@ void SqliteOrderStore::SetEventListener(EventListener listener) {
 
 template <typename Apply>
 void SqliteOrderStore::WriteThen(Apply apply, Abandoned abandoned, OrderDone done) {
-  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
+  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `publish`
   commits_.Submit(
       [this, apply = std::move(apply),
        abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<Written> {
@@ -292,14 +292,17 @@ void SqliteOrderStore::WriteThen(Apply apply, Abandoned abandoned, OrderDone don
       [this, ticket](Written& written) {
         if (written.outcome.changed) *ticket = notifier_.TakeTicket();
       },
-      [this, ticket, done = std::move(done)](absl::StatusOr<Written> written) {
+      [done = std::move(done)](absl::StatusOr<Written> written) {
         if (!written.ok()) return done(written.status());
-        if (written->outcome.changed) {
-          if (absl::Status status = notifier_.TryDeliver(*ticket, written->event); !status.ok()) {
-            return done(status);
-          }
-        }
         done(std::move(written->outcome.order));
+      },
+      // Every event of the batch is delivered before any of its writers is answered.
+      [this, ticket](absl::StatusOr<Written> written) -> absl::StatusOr<Written> {
+        if (!written.ok() || !written->outcome.changed) return written;
+        if (absl::Status status = notifier_.TryDeliver(*ticket, written->event); !status.ok()) {
+          return status;
+        }
+        return written;
       });
 }
 

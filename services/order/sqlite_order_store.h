@@ -19,7 +19,8 @@
 //
 // The event listener is called on the commit thread after each batch's commit, in commit order,
 // one call at a time, with no store lock held (storage::CommitNotifier). A writer returns (or
-// its ...Then `done` runs) only after its event was delivered; the listener must not write to
+// its ...Then `done` runs) only after its event was delivered (every event of a batch is
+// delivered before any of its writers is answered); the listener must not write to
 // this store, and one that throws fails only its own write's answer (INTERNAL: the write is
 // durable).
 //

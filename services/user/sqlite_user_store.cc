@@ -331,7 +331,7 @@ void SqliteUserStore::WriteThen(absl::string_view id, Abandoned abandoned, Chang
   // reached the disk: the next Get reads the database). Both run on the commit thread, and
   // `ended` is read on this one only when the write was never queued.
   struct Progress {
-    int64_t ticket = 0;  // taken by `committed`, delivered by `done`
+    int64_t ticket = 0;  // taken by `committed`, delivered by `publish`
     bool ended = false;
   };
   auto progress = std::make_shared<Progress>();
@@ -358,7 +358,11 @@ void SqliteUserStore::WriteThen(absl::string_view id, Abandoned abandoned, Chang
             progress->ended = true;
             cache_.EndWrite(key, nullptr);
           }
-          done(Delivered(progress->ticket, std::move(event)));
+          done(std::move(event));
+        },
+        // Every event of the batch is delivered before any of its writers is answered.
+        [this, progress](absl::StatusOr<UserEvent> event) {
+          return Delivered(progress->ticket, std::move(event));
         });
   } catch (...) {  // not queued (no memory): nothing will end the write but this
     if (!progress->ended) cache_.EndWrite(key, nullptr);
@@ -392,7 +396,7 @@ absl::Status SqliteUserStore::Delete(absl::string_view id) {
 // cache entry to hold back; it fills the cache, takes its ticket and delivers its event on the
 // commit thread, in commit order.
 void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, UserDone done) {
-  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `done`
+  auto ticket = std::make_shared<int64_t>(0);  // taken by `committed`, delivered by `publish`
   commits_.Submit(
       [this, new_user,
        abandoned = std::move(abandoned)](SqliteDatabase& db) -> absl::StatusOr<UserEvent> {
@@ -403,10 +407,13 @@ void SqliteUserStore::CreateThen(const NewUser& new_user, Abandoned abandoned, U
         cache_.Put(committed.user.id, committed.user);
         *ticket = notifier_.TakeTicket();  // last: it must be delivered once taken
       },
-      [this, ticket, done = std::move(done)](absl::StatusOr<UserEvent> event) {
-        event = Delivered(*ticket, std::move(event));
+      [done = std::move(done)](absl::StatusOr<UserEvent> event) {
         if (!event.ok()) return done(event.status());
         done(std::move(event->user));
+      },
+      // Every event of the batch is delivered before any of its writers is answered.
+      [this, ticket](absl::StatusOr<UserEvent> event) {
+        return Delivered(*ticket, std::move(event));
       });
 }
 

@@ -19,7 +19,8 @@
 //
 // The event listener is called on the commit thread after each batch's commit, in commit order,
 // one call at a time, with no store lock held (storage::CommitNotifier). A writer returns (or
-// its ...Then `done` runs) only after its event has been delivered, and a slow listener
+// its ...Then `done` runs) only after its event has been delivered (every event of a batch is
+// delivered before any of its writers is answered), and a slow listener
 // delays the next batch (never readers). The listener must not write to this store (the write
 // would wait for the thread it is called from); one that throws fails only its own write's
 // answer (INTERNAL: the write is durable).

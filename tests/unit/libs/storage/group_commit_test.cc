@@ -223,5 +223,51 @@ TEST_F(GroupCommitTest, CommittedCallbackThrowsInABatch_OnlyThatItemFails_TheOth
   EXPECT_EQ(Rows(), (std::vector<std::string>{"a", "b", "c", "lead"}));  // every write is durable
 }
 
+// `publish` runs for every item of a batch, in order, before any item's `done`: listeners hear
+// of all of a batch's events before the commit thread answers its writers. Its result is what
+// `done` gets (a step that fails one write fails that write alone), and a failed write passes
+// through it too.
+TEST_F(GroupCommitTest, Publish_EveryItemOfTheBatchBeforeAnyDone_ItsResultIsWhatDoneGets) {
+  std::vector<std::string> steps;  // only the commit thread touches it until `all_done`
+  absl::Notification all_done;
+  std::vector<absl::StatusOr<std::string>> outcomes(3, absl::UnknownError("not run"));
+  const std::vector<std::string> names = {"a", "taken", "c"};
+  ASSERT_TRUE(commits_->Run(Insert("taken"), [](std::string&) {}).ok());
+  {
+    // The commit thread takes "lead" as a batch of its own and waits for this lock; meanwhile
+    // the three queue, and run as the next batch.
+    absl::MutexLock hold(&db_mu_);
+    commits_->Submit(
+        Insert("lead"), [](std::string&) {}, [](absl::StatusOr<std::string>) {});
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (commits_->QueuedForTesting() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    EXPECT_EQ(commits_->QueuedForTesting(), 0u);
+    for (int i = 0; i < 3; ++i) {
+      commits_->Submit(
+          Insert(names[i]), [](std::string&) {},
+          [&, i](absl::StatusOr<std::string> outcome) {
+            steps.push_back("done " + names[i]);
+            outcomes[i] = std::move(outcome);
+            if (i == 2) all_done.Notify();
+          },
+          [&, i](absl::StatusOr<std::string> result) -> absl::StatusOr<std::string> {
+            steps.push_back("publish " + names[i]);
+            if (i == 2) return absl::InternalError("telling the listener failed");
+            return result;
+          });
+    }
+    EXPECT_EQ(commits_->QueuedForTesting(), 3u);
+  }
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(steps, (std::vector<std::string>{"publish a", "publish taken", "publish c", "done a",
+                                             "done taken", "done c"}));
+  EXPECT_TRUE(outcomes[0].ok());
+  EXPECT_FALSE(outcomes[1].ok()) << "the refused write passed through publish as it was";
+  EXPECT_EQ(outcomes[2].status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(Rows(), (std::vector<std::string>{"a", "c", "lead", "taken"}));
+}
+
 }  // namespace
 }  // namespace hermes::storage

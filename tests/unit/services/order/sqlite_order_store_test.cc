@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <latch>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -16,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 #include "libs/storage/migrations.h"
@@ -453,6 +456,51 @@ TEST_F(SqliteOrderStoreTest, EveryChange_OneEventWithIncreasingSequenceHeardInOr
     EXPECT_EQ(std::make_pair(events[i].order_id, events[i].status), expected[i]);
     EXPECT_EQ(Fields(heard[i]), Fields(events[i]));
   }
+}
+
+// A listener that throws fails that write's answer alone (INTERNAL: the write is durable); the
+// next write is neither held up behind it nor unheard.
+TEST_F(SqliteOrderStoreTest, ListenerThrows_ThatWriteInternalButDurable_TheNextOneHeard) {
+  std::function<void(const OrderEvent&)> record = listener_.AsListener();
+  std::atomic<int> calls{0};
+  store_->SetEventListener([&](const OrderEvent& event) {
+    if (calls.fetch_add(1) == 0) throw std::runtime_error("the listener broke");
+    record(event);
+  });
+  const absl::StatusOr<Order> failed = store_->Create(Sample());
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
+  const Order next = CreateOrDie();
+  ASSERT_THAT(Events(), SizeIs(2)) << "the first order and its event are durable";
+  ASSERT_THAT(listener_.events(), SizeIs(1));
+  EXPECT_EQ(listener_.events()[0].order_id, next.id);
+}
+
+// A write whose caller has gone by the time its batch runs is not made: CANCELLED, no order,
+// no event.
+TEST_F(SqliteOrderStoreTest, CreateThenAndTransitionThen_Abandoned_NothingWritten) {
+  const Order order = CreateOrDie();
+  absl::Notification created, moved;
+  absl::StatusOr<Order> create_outcome = absl::UnknownError("not answered");
+  absl::StatusOr<Order> move_outcome = absl::UnknownError("not answered");
+  store_->CreateThen(
+      Sample(), [] { return true; },
+      [&](absl::StatusOr<Order> outcome) {
+        create_outcome = std::move(outcome);
+        created.Notify();
+      });
+  store_->TransitionThen(
+      order.id, OrderStatus::kCancelled, "gone", "id", "new_status", [] { return true; },
+      [&](absl::StatusOr<Order> outcome) {
+        move_outcome = std::move(outcome);
+        moved.Notify();
+      });
+  ASSERT_TRUE(created.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(moved.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(create_outcome.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(move_outcome.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(Events(), SizeIs(1));
+  EXPECT_EQ(store_->Get(order.id)->status, OrderStatus::kPending);
+  EXPECT_EQ(store_->List({.user_id = "u1"})->total, 1);
 }
 
 TEST_F(SqliteOrderStoreTest,
