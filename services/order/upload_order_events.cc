@@ -72,7 +72,7 @@ UploadOrderEventsReactor* UploadOrderEventsReactor::Start(
     OrderStore& store, interceptor::HandlerPool& pool, UploadStreams& streams,
     const StreamOptions& options, grpc::CallbackServerContext* context,
     std::shared_ptr<const interceptor::ServerChain> chain, grpc::ByteBuffer* response) {
-  auto* reactor = new UploadOrderEventsReactor(store, pool, streams, options, response);
+  auto* reactor = new UploadOrderEventsReactor(store, pool, streams, options, context, response);
   interceptor::ChainedCall::BeginIfDriven(reactor->chained_, std::move(chain),
                                           UploadOrderEventsPath(), context);
   absl::MutexLock lock(&reactor->mutex_);
@@ -130,14 +130,43 @@ void UploadOrderEventsReactor::OnReadDone(bool ok) {
 }
 
 void UploadOrderEventsReactor::ApplyThenReadNext() {
+  OrderStatus target{};
+  absl::Status invalid;
+  try {
+    invalid = Validate(&target);
+  } catch (...) {
+    // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
+    absl::MutexLock lock(&mutex_);
+    FinishOnce(errors::HandlerThrew());
+    return;
+  }
+  if (!invalid.ok()) return Applied(invalid);
+  // The change goes to the store's commit thread, which ends the message once it is durable:
+  // this pool thread does not wait for it. The callback holds a reference, let go with its last
+  // copy (run or not).
+  references_.fetch_add(1, std::memory_order_relaxed);
+  const std::shared_ptr<UploadOrderEventsReactor> reference(
+      this, [](UploadOrderEventsReactor* reactor) { reactor->Unref(); });
+  try {
+    store_.TransitionThen(
+        event_.order_id(), target, event_.note(), "order_id", "new_status",
+        // Asked before the write, so while the call lives (it ends only through FinishOnce).
+        [context = context_] { return context->IsCancelled(); },
+        [this, reference](absl::StatusOr<Order> order) { Applied(order.status()); });
+  } catch (...) {  // not queued (no memory): nothing was written
+    absl::MutexLock lock(&mutex_);
+    FinishOnce(errors::HandlerThrew());
+  }
+}
+
+void UploadOrderEventsReactor::Applied(const absl::Status& outcome) {
   absl::Status failure;
   try {
-    failure = Apply();
+    failure = Count(outcome);
     // Not kept while the stream waits for its next message (a message may be 4 MiB).
     received_.Clear();
     event_.Clear();
   } catch (...) {
-    // As gRPC's sync handlers answer an exception: the recovery stage makes it INTERNAL.
     absl::MutexLock lock(&mutex_);
     FinishOnce(errors::HandlerThrew());
     return;
@@ -213,9 +242,8 @@ void UploadOrderEventsReactor::Unref() {
   if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-absl::Status UploadOrderEventsReactor::Apply() {
+absl::Status UploadOrderEventsReactor::Count(const absl::Status& outcome) {
   // Each message on its own, in stream order: a rejection does not stop the others.
-  const absl::Status outcome = Outcome();
   if (outcome.ok()) {
     summary_.set_accepted(summary_.accepted() + 1);
     return absl::OkStatus();
@@ -230,18 +258,18 @@ absl::Status UploadOrderEventsReactor::Apply() {
   return absl::OkStatus();
 }
 
-absl::Status UploadOrderEventsReactor::Outcome() {
+absl::Status UploadOrderEventsReactor::Validate(OrderStatus* target) {
   if (absl::Status parsed = api::ParseRequest(received_, &event_); !parsed.ok()) {
     return parsed;
   }
   if (absl::Status id = ValidateId(event_.order_id(), "order_id"); !id.ok()) return id;
-  absl::StatusOr<OrderStatus> target = TargetStatus(event_.new_status(), "new_status");
-  if (!target.ok()) return target.status();
-  if (*target == OrderStatus::kCancelled) {
+  absl::StatusOr<OrderStatus> status = TargetStatus(event_.new_status(), "new_status");
+  if (!status.ok()) return status.status();
+  if (*status == OrderStatus::kCancelled) {
     if (absl::Status reason = ValidateReason(event_.note(), "note"); !reason.ok()) return reason;
   }
-  return store_.Transition(event_.order_id(), *target, event_.note(), "order_id", "new_status")
-      .status();
+  *target = *status;
+  return absl::OkStatus();
 }
 
 }  // namespace hermes::order

@@ -3,12 +3,14 @@
 // libs/interceptor/unary_methods.h for why that matters).
 //
 // It reads one message at a time, as the bytes that came (the method is registered raw: see
-// OrderServiceBase in order_service.h). Each is parsed, validated and committed on the service's
-// HandlerPool (a commit waits for its fsync, which gRPC's callback threads must not do), and
-// only then is the next one read: messages apply in stream order, one stream holds at most one
-// message, and a slow commit slows only its own stream's reads (HTTP/2 flow control holds the
-// client back). When the client half-closes, the stream ends OK with the counts and the first
-// `max_rejections_listed` rejections; a rejection does not stop the messages after it.
+// OrderServiceBase in order_service.h). Each is parsed and validated on the service's
+// HandlerPool (a message may be 4 MiB: not work for gRPC's callback threads, which serve every
+// stream), handed to the store, and committed and ended by the store's commit thread
+// (OrderStore::TransitionThen: no thread waits for the fsync); only then is the next one read:
+// messages apply in stream order, one stream holds at most one message, and a slow commit slows
+// only its own stream's reads (HTTP/2 flow control holds the client back). When the client
+// half-closes, the stream ends OK with the counts and the first `max_rejections_listed` rejections;
+// a rejection does not stop the messages after it.
 //
 // Parsing here rather than letting gRPC parse is what lets a message that does not parse (a
 // `note` that is not valid UTF-8) be one more rejection, INVALID_ARGUMENT naming its field, as
@@ -87,22 +89,29 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
 
   UploadOrderEventsReactor(OrderStore& store, interceptor::HandlerPool& pool,
                            UploadStreams& streams, const StreamOptions& options,
-                           grpc::ByteBuffer* response)
+                           grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
       : store_(store),
         pool_(pool),
         streams_(streams),
         max_rejections_listed_(options.max_rejections_listed),
         max_messages_(options.max_messages_per_upload),
+        context_(context),
         response_(response) {}
 
-  // Parses and applies received_ (message number index_) and counts the outcome in summary_,
-  // accepted or rejected: OK. Not OK when the store failed (busy, full, failing): that is not
-  // the message's fault, is not counted, and ends the stream (StoreFailed). On the pool.
-  absl::Status Apply();
-  // The outcome of received_: OK, or why it was rejected (or the store's failure).
-  absl::Status Outcome();
-  // Applies received_ on the pool, then reads the next message (or ends, when draining).
+  // On the pool: parses and validates received_ (message number index_); a message that passes
+  // goes to the store (TransitionThen), whose answer, on its commit thread, ends it (Applied).
+  // A message that does not is ended here.
   void ApplyThenReadNext();
+  // Parses received_ into event_ and checks it: OK with the status it asks for, or why it is
+  // rejected.
+  absl::Status Validate(OrderStatus* target);
+  // Message index_ is over with `outcome`: counts it, then reads the next message (or ends,
+  // when draining, or when the store failed).
+  void Applied(const absl::Status& outcome);
+  // Counts `outcome` in summary_, accepted or rejected: OK. Not OK when the store failed (busy,
+  // full, failing): that is not the message's fault, is not counted, and ends the stream
+  // (StoreFailed).
+  absl::Status Count(const absl::Status& outcome);
   // The shutdown's end: now if the stream waits for a message, else once the message being
   // applied is.
   void Drain();
@@ -124,10 +133,12 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   UploadStreams& streams_;
   const size_t max_rejections_listed_;
   const int32_t max_messages_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   grpc::ByteBuffer* const response_;
-  // Touched by one thread at a time: a read completes only after the task that started it
-  // (the previous message's) has finished with them; Drain reads summary_ and index_ only while
-  // a read is pending (reading_).
+  // Touched by one thread at a time: a read completes only after the message before it has
+  // ended (Applied, on the pool or the commit thread), and the pool task hands event_'s fields to
+  // the store (which copies them) before the commit thread can end the message; Drain reads
+  // summary_ and index_ only while a read is pending (reading_).
   grpc::ByteBuffer received_;
   ::order::v1::UploadOrderEventsRequest event_;
   ::order::v1::UploadOrderEventsResponse summary_;
@@ -142,7 +153,7 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   bool draining_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
   // gRPC's (until OnDone), one for each Drain that is using this reactor, and one for the
-  // message being applied on the pool.
+  // message being applied (its pool task, then its store callback).
   std::atomic<int> references_{1};
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B comparison of two user-service configurations on GetUser (or ListUsers, CreateUser or
-# UpdateUser)
+# UpdateUser), or of two order-service configurations on CreateOrder
 # throughput, for changes whose effect is smaller than this machine's run-to-run noise (±20 %):
 # both servers run at once (each on a throw-away data dir with twenty users, plaintext, pinned
 # to SERVER_CPU), and hermes-load (pinned to LOAD_CPU) loads them in turn, ROUNDS short runs
@@ -18,6 +18,9 @@
 #   METHOD=ListUsers tests/bench/ab.sh                    a page of 20 instead of GetUser
 #   METHOD=CreateUser tests/bench/ab.sh                   durable creates (new emails each run)
 #   METHOD=UpdateUser tests/bench/ab.sh                   durable updates (of one user's name)
+#   METHOD=CreateOrder tests/bench/ab.sh                  two order services (default: the
+#                                                         release build's hermes-order) beside
+#                                                         one user service, all on SERVER_CPU
 #   BESIDE="ListUsers:64 GetUserMiss:16" tests/bench/ab.sh  ... while other loads run beside
 #                                                         each run (req/s and p99: the main
 #                                                         load's; CPU a call then includes theirs)
@@ -28,7 +31,9 @@
 # load's HTTP/2 connections; make bench uses one per 16 in flight), RPS (unset: closed loop;
 # else the rate each run offers, its latency counted from each call's intended send time),
 # METHOD (GetUser; ListUsers asks for a page of 20; CreateUser creates users; UpdateUser renames
-# the user GetUser reads, each call a durable write of the row and its event), BESIDE
+# the user GetUser reads, each call a durable write of the row and its event; CreateOrder
+# creates an order of one user, checked with the user service each time, and the CPU per call
+# is the order service's alone), BESIDE
 # (space-separated LOAD:IN_FLIGHT, each run as long as the main one on the same server:
 # ListUsers, a page of 20; GetUserMiss, GetUser of an id no user has, which no cache answers,
 # so every call reads the store).
@@ -38,21 +43,28 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
 LOAD_BIN=$BUILD/tests/load/hermes-load
 PROBE_BIN=$BUILD/deploy/health-probe/hermes-health-probe
-A_BIN=${A_BIN:-$BUILD/services/user/hermes-user}
-B_BIN=${B_BIN:-$BUILD/services/user/hermes-user}
+USER_BIN=$BUILD/services/user/hermes-user
 ROUNDS=${ROUNDS:-8}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-64}
 CONNECTIONS=${CONNECTIONS:-4}
 METHOD=${METHOD:-GetUser}
 case $METHOD in
-  GetUser | ListUsers | CreateUser | UpdateUser) ;;
-  *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser, UpdateUser)" >&2; exit 1 ;;
+  GetUser | ListUsers | CreateUser | UpdateUser) SERVICE=user ;;
+  CreateOrder) SERVICE=order ;;
+  *) echo "ab: unknown METHOD $METHOD (GetUser, ListUsers, CreateUser, UpdateUser, CreateOrder)" >&2
+     exit 1 ;;
 esac
+if [[ $SERVICE == order && -n ${BESIDE:-} ]]; then
+  echo "ab: BESIDE loads the user service; METHOD=CreateOrder takes none" >&2
+  exit 1
+fi
+A_BIN=${A_BIN:-$BUILD/services/$SERVICE/hermes-$SERVICE}
+B_BIN=${B_BIN:-$BUILD/services/$SERVICE/hermes-$SERVICE}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 
-for bin in "$A_BIN" "$B_BIN" "$LOAD_BIN" "$PROBE_BIN"; do
+for bin in "$A_BIN" "$B_BIN" "$USER_BIN" "$LOAD_BIN" "$PROBE_BIN"; do
   [[ -x $bin ]] || { echo "ab: $bin is missing: build the release preset first (make bench builds it)" >&2; exit 1; }
 done
 
@@ -74,15 +86,28 @@ start() {  # start NAME BINARY "ENV..." "ARGS..."
     { echo "ab: server $name did not start" >&2; exit 1; }
   ADDR[$name]=127.0.0.1:$(jq -r .grpc_port <<<"$line")
   "$PROBE_BIN" --addr="${ADDR[$name]}" --insecure >/dev/null
-  # Twenty users, so that ListUsers' page of 20 is full; the first is the one GetUser gets
-  # (hermes-load prints no responses, so its id comes from ListUsers).
-  "$LOAD_BIN" --format json --call user.v1.UserService/CreateUser --addr "${ADDR[$name]}" --insecure \
-    --total 20 -d '{"email": "ab{{n}}@bench.test", "display_name": "AB {{n}}"}' >"$WORK/create_$name.json"
-  ID[$name]=$(node_modules/.bin/buf curl --protocol grpc -d '{"page": {"page_size": 1}}' \
-    "http://${ADDR[$name]}/user.v1.UserService/ListUsers" | jq -r '.users[0].id')
 }
-start A "$A_BIN" "${A_ENV:-}" "${A_ARGS:-}"
-start B "$B_BIN" "${B_ENV:-}" "${B_ARGS:-}"
+seed() {  # seed NAME: twenty users in user service NAME; ID[NAME] is the first one's id
+  # Twenty, so that ListUsers' page of 20 is full; the first is the one GetUser gets and
+  # UpdateUser renames, and CreateOrder's buyer (hermes-load prints no responses, so its id comes
+  # from ListUsers).
+  "$LOAD_BIN" --format json --call user.v1.UserService/CreateUser --addr "${ADDR[$1]}" --insecure \
+    --total 20 -d '{"email": "ab{{n}}@bench.test", "display_name": "AB {{n}}"}' >"$WORK/create_$1.json"
+  ID[$1]=$(node_modules/.bin/buf curl --protocol grpc -d '{"page": {"page_size": 1}}' \
+    "http://${ADDR[$1]}/user.v1.UserService/ListUsers" | jq -r '.users[0].id')
+}
+if [[ $SERVICE == user ]]; then
+  start A "$A_BIN" "${A_ENV:-}" "${A_ARGS:-}"
+  seed A
+  start B "$B_BIN" "${B_ENV:-}" "${B_ARGS:-}"
+  seed B
+else  # both order services check their buyer with one user service
+  start U "$USER_BIN" "" ""
+  seed U
+  start A "$A_BIN" "${A_ENV:-}" "--user_service_addr=${ADDR[U]} ${A_ARGS:-}"
+  start B "$B_BIN" "${B_ENV:-}" "--user_service_addr=${ADDR[U]} ${B_ARGS:-}"
+  ID[A]=${ID[U]} ID[B]=${ID[U]}
+fi
 
 # The server's CPU time so far (all threads, user + system) in clock ticks. Time the hypervisor
 # steals is not in it, which makes CPU per call the steadier figure on a shared machine.
@@ -116,9 +141,11 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
     ListUsers) body='{"page": {"page_size": 20}}' ;;
     # New emails every round (each server has its own store), so every call is a durable write.
     CreateUser) body="{\"email\": \"r$round-{{n}}@bench.test\", \"display_name\": \"R {{n}}\"}" ;;
+    CreateOrder)
+      body="{\"user_id\": \"${ID[$1]}\", \"items\": [{\"product_id\": \"p{{n}}\", \"quantity\": 1, \"price_cents\": 5}]}" ;;
     UpdateUser) body="{\"id\": \"${ID[$1]}\", \"display_name\": \"R $round-{{n}}\"}" ;;
   esac
-  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "user.v1.UserService/$METHOD" \
+  taskset -c "$LOAD_CPU" "$LOAD_BIN" --format json --call "$SERVICE.v1.${SERVICE^}Service/$METHOD" \
     --addr "${ADDR[$1]}" --insecure --concurrency "$CONCURRENCY" --connections "$CONNECTIONS" \
     --duration "$DURATION" ${RPS:+--rps "$RPS"} -d "$body" >"$WORK/run.json" 2>"$WORK/run.err" ||
     { cat "$WORK/run.err" >&2; exit 1; }

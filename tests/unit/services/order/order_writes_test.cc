@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -147,6 +148,20 @@ class OrderWritesTest : public storage::TempDatabaseTest {
     return order.ok() ? order->id : "";
   }
 
+  std::vector<std::string> NewOrders(int n) {
+    std::vector<std::string> orders;
+    for (int i = 0; i < n; ++i) orders.push_back(NewOrder());
+    return orders;
+  }
+  // ListOrders of kBuyer's orders, over the socket (a pool thread), 10 s at most.
+  grpc::Status ListBuyersOrders(::order::v1::ListOrdersResponse* page) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ::order::v1::ListOrdersRequest request;
+    request.set_user_id(kBuyer);
+    return stub_->ListOrders(&context, request, page);
+  }
+
   // Write calls in flight at once, on the stub's callback API; each call uses the request and
   // response of its kind.
   struct Call {
@@ -213,20 +228,15 @@ class OrderWritesTest : public storage::TempDatabaseTest {
 // go on.)
 TEST_F(OrderWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListOrdersStillAnswered) {
   constexpr int kEach = interceptor::kDefaultHandlerThreads + 16;
-  std::vector<std::string> orders;
-  for (int i = 0; i < kEach; ++i) orders.push_back(NewOrder());
+  const std::vector<std::string> orders = NewOrders(kEach);
   StartServer(interceptor::kMaxWritesWaiting);
   HoldWriteLock();
   SendCreates(kEach);
   for (const std::string& id : orders) SendCancel(id);
   ASSERT_TRUE(AwaitHandedOn(2 * kEach)) << store_->writes_handed_on() << " of " << 2 * kEach;
 
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  ::order::v1::ListOrdersRequest request;
-  request.set_user_id(kBuyer);
   ::order::v1::ListOrdersResponse page;
-  const grpc::Status listed = stub_->ListOrders(&context, request, &page);
+  const grpc::Status listed = ListBuyersOrders(&page);
   EXPECT_TRUE(listed.ok()) << listed.error_code() << " " << listed.error_message();
   EXPECT_EQ(page.page().total(), kEach) << "the waiting creates are not committed yet";
   EXPECT_EQ(calls_.Answered(), 0) << "a write was answered before its commit could run";
@@ -243,6 +253,46 @@ TEST_F(OrderWritesTest, WritesWaitingForTheirCommit_HoldNoThread_ListOrdersStill
   }
   EXPECT_EQ(OrdersOfBuyer(), 2 * kEach);
   for (const std::string& id : orders) EXPECT_EQ(StatusOf(id), OrderStatus::kCancelled);
+}
+
+// An upload's message, once validated on the pool, waits for its commit on no thread either:
+// more uploads than the pool has threads each wait for their message's commit, and ListOrders
+// is still answered.
+TEST_F(OrderWritesTest, UploadsWaitingForTheirCommit_HoldNoThread_ListOrdersStillAnswered) {
+  constexpr int kUploads = interceptor::kDefaultHandlerThreads + 16;
+  const std::vector<std::string> orders = NewOrders(kUploads);
+  StartServer(interceptor::kMaxWritesWaiting);
+  HoldWriteLock();
+  std::vector<grpc::Status> statuses(kUploads);
+  std::vector<::order::v1::UploadOrderEventsResponse> summaries(kUploads);
+  std::vector<std::thread> uploads;
+  for (int i = 0; i < kUploads; ++i) {
+    uploads.emplace_back([&, i] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      auto writer = stub_->UploadOrderEvents(&context, &summaries[i]);
+      ::order::v1::UploadOrderEventsRequest event;
+      event.set_order_id(orders[i]);
+      event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
+      writer->Write(event);
+      writer->WritesDone();
+      statuses[i] = writer->Finish();
+    });
+  }
+  const bool handed_on = AwaitHandedOn(kUploads);
+
+  ::order::v1::ListOrdersResponse page;
+  const grpc::Status listed = ListBuyersOrders(&page);
+
+  ReleaseWriteLock();
+  for (std::thread& upload : uploads) upload.join();
+  ASSERT_TRUE(handed_on) << store_->writes_handed_on() << " of " << kUploads;
+  EXPECT_TRUE(listed.ok()) << listed.error_code() << " " << listed.error_message();
+  for (int i = 0; i < kUploads; ++i) {
+    EXPECT_TRUE(statuses[i].ok()) << i << " " << statuses[i].error_message();
+    EXPECT_EQ(summaries[i].accepted(), 1) << i;
+    EXPECT_EQ(StatusOf(orders[i]), OrderStatus::kConfirmed) << i;
+  }
 }
 
 // Creates and cancels count against one bound: with it taken by one of each, a cancel and a
