@@ -157,8 +157,8 @@ void OrderServiceImpl::Cancel(const grpc::ServerContextBase& context,
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* OrderServiceImpl::UploadOrderEvents(
     grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
-  return UploadOrderEventsReactor::Start(store_, handlers_, uploads_, options_, context, chain_,
-                                         response);
+  return UploadOrderEventsReactor::Start(store_, handlers_, writes_, uploads_, options_, context,
+                                         chain_, response);
 }
 
 void OrderServiceImpl::Drain() {

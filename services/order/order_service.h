@@ -43,9 +43,10 @@ class OrderServiceImpl final : public OrderServiceBase,
                                public interceptor::ServesUnaryMethods,
                                public interceptor::DrivesChain {
  public:
-  // Beyond `max_writes_waiting` writes (creates and cancels together) waiting for their commit,
-  // a write is refused at once with RESOURCE_EXHAUSTED (interceptor::kOverloaded), having
-  // written nothing.
+  // Beyond `max_writes_waiting` writes (creates, cancels and upload messages together) waiting
+  // for their commit, a write is refused at once with RESOURCE_EXHAUSTED
+  // (interceptor::kOverloaded), having written nothing; an upload only at its first message (a
+  // stream is never cut half-way: its later messages go on beyond the bound, one at a time).
   OrderServiceImpl(OrderStore& store, UserDirectory& users, OrderUpdateFanout& fanout,
                    StreamOptions options = {},
                    int max_writes_waiting = interceptor::kMaxWritesWaiting);

@@ -1,5 +1,7 @@
 #include "services/order/upload_order_events.h"
 
+#include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,10 +71,11 @@ void UploadStreams::Remove(UploadOrderEventsReactor* upload) {
 }
 
 UploadOrderEventsReactor* UploadOrderEventsReactor::Start(
-    OrderStore& store, interceptor::HandlerPool& pool, UploadStreams& streams,
-    const StreamOptions& options, grpc::CallbackServerContext* context,
+    OrderStore& store, interceptor::HandlerPool& pool, interceptor::WaitingBound& writes,
+    UploadStreams& streams, const StreamOptions& options, grpc::CallbackServerContext* context,
     std::shared_ptr<const interceptor::ServerChain> chain, grpc::ByteBuffer* response) {
-  auto* reactor = new UploadOrderEventsReactor(store, pool, streams, options, context, response);
+  auto* reactor =
+      new UploadOrderEventsReactor(store, pool, writes, streams, options, context, response);
   interceptor::ChainedCall::BeginIfDriven(reactor->chained_, std::move(chain),
                                           UploadOrderEventsPath(), context);
   absl::MutexLock lock(&reactor->mutex_);
@@ -141,18 +144,38 @@ void UploadOrderEventsReactor::ApplyThenReadNext() {
     return;
   }
   if (!invalid.ok()) return Applied(invalid);
+  received_.Clear();  // parsed into event_: not kept while the commit waits (up to 4 MiB)
+  // A place among the service's writes waiting for their commit. Without one, the stream's first
+  // message is refused as a unary write is (nothing applied yet); a later one goes on without
+  // (a stream is never cut half-way; each stream has at most one message waiting).
+  std::shared_ptr<interceptor::WaitingBound::Place> place = writes_.Admit();
+  if (place == nullptr && index_ == 0) {
+    absl::MutexLock lock(&mutex_);
+    FinishOnce(interceptor::WaitingBound::Overloaded());
+    return;
+  }
   // The change goes to the store's commit thread, which ends the message once it is durable:
   // this pool thread does not wait for it. The callback holds a reference, let go with its last
   // copy (run or not).
-  references_.fetch_add(1, std::memory_order_relaxed);
-  const std::shared_ptr<UploadOrderEventsReactor> reference(
-      this, [](UploadOrderEventsReactor* reactor) { reactor->Unref(); });
   try {
+    references_.fetch_add(1, std::memory_order_relaxed);
+    const std::shared_ptr<UploadOrderEventsReactor> reference(
+        this, [](UploadOrderEventsReactor* reactor) { reactor->Unref(); });
     store_.TransitionThen(
         event_.order_id(), target, event_.note(), "order_id", "new_status",
         // Asked before the write, so while the call lives (it ends only through FinishOnce).
         [context = context_] { return context->IsCancelled(); },
-        [this, reference](absl::StatusOr<Order> order) { Applied(order.status()); });
+        [this, reference, place](absl::StatusOr<Order> order) {
+          if (place != nullptr) place->Release();  // before the message's end may answer
+          try {
+            Applied(order.status());
+          } catch (...) {
+            // Only an allocation can fail here (Applied catches what counting throws): a stream
+            // left neither finished nor reading would hold up the server's shutdown for good,
+            // so this ends the process, as an exception on the pool does.
+            std::terminate();
+          }
+        });
   } catch (...) {  // not queued (no memory): nothing was written
     absl::MutexLock lock(&mutex_);
     FinishOnce(errors::HandlerThrew());

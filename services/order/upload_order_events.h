@@ -43,6 +43,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/interceptor/chain.h"
 #include "libs/interceptor/handler_pool.h"
+#include "libs/interceptor/waiting_bound.h"
 #include "order/v1/order.pb.h"
 #include "services/order/order_store.h"
 #include "services/order/order_updates.h"
@@ -76,7 +77,8 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   // after OnDone, once Drain is done with it. Open in `streams` until then. `chain`: the
   // server's, which this call then drives (null: none, as with --bench_no_chain).
   static UploadOrderEventsReactor* Start(OrderStore& store, interceptor::HandlerPool& pool,
-                                         UploadStreams& streams, const StreamOptions& options,
+                                         interceptor::WaitingBound& writes, UploadStreams& streams,
+                                         const StreamOptions& options,
                                          grpc::CallbackServerContext* context,
                                          std::shared_ptr<const interceptor::ServerChain> chain,
                                          grpc::ByteBuffer* response);
@@ -88,10 +90,12 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
   friend class UploadStreams;
 
   UploadOrderEventsReactor(OrderStore& store, interceptor::HandlerPool& pool,
-                           UploadStreams& streams, const StreamOptions& options,
-                           grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
+                           interceptor::WaitingBound& writes, UploadStreams& streams,
+                           const StreamOptions& options, grpc::CallbackServerContext* context,
+                           grpc::ByteBuffer* response)
       : store_(store),
         pool_(pool),
+        writes_(writes),
         streams_(streams),
         max_rejections_listed_(options.max_rejections_listed),
         max_messages_(options.max_messages_per_upload),
@@ -130,6 +134,7 @@ class UploadOrderEventsReactor final : public grpc::ServerReadReactor<grpc::Byte
 
   OrderStore& store_;
   interceptor::HandlerPool& pool_;
+  interceptor::WaitingBound& writes_;  // the service's writes waiting for their commit
   UploadStreams& streams_;
   const size_t max_rejections_listed_;
   const int32_t max_messages_;

@@ -325,6 +325,35 @@ TEST_F(OrderWritesTest, TooManyWritesWaiting_RefusedAtOnce_NothingChanged) {
   EXPECT_EQ(OrdersOfBuyer(), 3) << "a refused create was made";
 }
 
+// An upload counts against the same bound: its first message, with the bound taken, is refused
+// at once and applies nothing.
+TEST_F(OrderWritesTest, UploadWithTheBoundTaken_FirstMessageRefused_NothingApplied) {
+  const std::string waiting = NewOrder();
+  const std::string uploaded = NewOrder();
+  StartServer(/*max_writes_waiting=*/1);
+  HoldWriteLock();
+  SendCancel(waiting);
+  ASSERT_TRUE(AwaitHandedOn(1));
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ::order::v1::UploadOrderEventsResponse summary;
+  auto writer = stub_->UploadOrderEvents(&context, &summary);
+  ::order::v1::UploadOrderEventsRequest event;
+  event.set_order_id(uploaded);
+  event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
+  writer->Write(event);
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(store_->writes_handed_on(), 1) << "the refused message reached the store";
+
+  ReleaseWriteLock();
+  ASSERT_TRUE(calls_.AwaitAll());
+  EXPECT_EQ(StatusOf(uploaded), OrderStatus::kPending);
+  EXPECT_EQ(StatusOf(waiting), OrderStatus::kCancelled);
+}
+
 // A write whose caller has gone while it waited for its batch is not committed for: nothing is
 // written, and the place it took is given back. One create and one cancel.
 TEST_F(OrderWritesTest, CallerGoneWhileTheWriteWaitedForItsCommit_NothingWritten) {
