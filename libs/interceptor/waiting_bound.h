@@ -18,8 +18,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/handler_pool.h"
@@ -30,6 +32,13 @@ namespace hermes::interceptor {
 // commit: its threads and its queue. The services' bound on writes waiting for their commit.
 inline constexpr int kMaxWritesWaiting =
     kDefaultHandlerThreads + static_cast<int>(kDefaultMaxWaiting);
+
+// What a call waiting for its commit is asked right before the write is made (a store's
+// "abandoned" predicate): true once its client has gone, and nothing is then written for it.
+// Asked before the call is answered, so while `context` lives.
+inline std::function<bool()> CallerGone(const grpc::ServerContextBase& context) {
+  return [&context] { return context.IsCancelled(); };
+}
 
 class WaitingBound {
  public:

@@ -46,9 +46,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/transaction.h"
+#include "libs/storage/write_then.h"
 
 namespace hermes::storage {
 
@@ -80,14 +80,8 @@ class GroupCommit {
 
   // Queues `work` and waits for its result.
   absl::StatusOr<Result> Run(Work work, Committed committed) {
-    absl::Notification reported;
-    absl::StatusOr<Result> result = absl::UnknownError("not run");
-    Submit(std::move(work), std::move(committed), [&](absl::StatusOr<Result> outcome) {
-      result = std::move(outcome);
-      reported.Notify();
-    });
-    reported.WaitForNotification();
-    return result;
+    return AwaitDone<absl::StatusOr<Result>>(
+        [&](Done done) { Submit(std::move(work), std::move(committed), std::move(done)); });
   }
 
   // Queues `work`; `done` gets its result once its batch has committed or failed (through

@@ -81,11 +81,7 @@ namespace {
 
 using Place = std::shared_ptr<interceptor::WaitingBound::Place>;
 
-// Asked on the commit thread, before the answer (so while the context lives): a caller that
-// has gone while its write waited for its batch is not committed for.
-OrderStore::Abandoned CallerGone(const grpc::ServerContextBase& context) {
-  return [&context] { return context.IsCancelled(); };
-}
+using interceptor::CallerGone;
 
 // Answers a write that returns the order: OK with it, or the store's error; its place is given
 // back first.

@@ -164,8 +164,7 @@ void UploadOrderEventsReactor::ApplyThenReadNext() {
     store_.TransitionThen(
         event_.order_id(), target, event_.note(), "order_id", "new_status",
         // Asked before the write, so while the call lives (it ends only through FinishOnce).
-        [context = context_] { return context->IsCancelled(); },
-        [this, reference, place](absl::StatusOr<Order> order) {
+        interceptor::CallerGone(*context_), [this, reference, place](absl::StatusOr<Order> order) {
           if (place != nullptr) place->Release();  // before the message's end may answer
           try {
             Applied(order.status());

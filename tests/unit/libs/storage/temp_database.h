@@ -33,7 +33,20 @@ class TempDatabaseTest : public ::testing::Test {
     return db.ok() ? *std::move(db) : nullptr;
   }
 
+  // Takes Path()'s write lock, as another process's transaction would, until ReleaseWriteLock
+  // (or the test's end): a store's commits then wait for it.
+  void HoldWriteLock() {
+    lock_holder_ = OpenOrDie();
+    ASSERT_NE(lock_holder_, nullptr);
+    ASSERT_TRUE(lock_holder_->Execute("BEGIN IMMEDIATE").ok());
+  }
+  void ReleaseWriteLock() {
+    ASSERT_NE(lock_holder_, nullptr);
+    ASSERT_TRUE(lock_holder_->Execute("ROLLBACK").ok());
+  }
+
   std::string dir_;
+  std::unique_ptr<SqliteDatabase> lock_holder_;  // HoldWriteLock's connection
 };
 
 }  // namespace hermes::storage

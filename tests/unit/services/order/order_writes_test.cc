@@ -129,15 +129,6 @@ class OrderWritesTest : public storage::TempDatabaseTest {
     TempDatabaseTest::TearDown();
   }
 
-  // Takes the database's write lock, as another process's transaction would, until
-  // ReleaseWriteLock.
-  void HoldWriteLock() {
-    lock_holder_ = OpenOrDie();
-    ASSERT_NE(lock_holder_, nullptr);
-    ASSERT_TRUE(lock_holder_->Execute("BEGIN IMMEDIATE").ok());
-  }
-  void ReleaseWriteLock() { ASSERT_TRUE(lock_holder_->Execute("ROLLBACK").ok()); }
-
   // An order of kBuyer's, created straight in the store (no write lock held).
   std::string NewOrder() {
     absl::StatusOr<Order> order =
@@ -218,7 +209,6 @@ class OrderWritesTest : public storage::TempDatabaseTest {
   std::unique_ptr<OrderServiceImpl> service_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::order::v1::OrderService::Stub> stub_;
-  std::unique_ptr<storage::SqliteDatabase> lock_holder_;
   Calls calls_;
 };
 

@@ -5,11 +5,9 @@
 // as another process would: the commit then waits for it.
 #include <grpcpp/client_context.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +21,7 @@
 #include "services/user/user_service.h"
 #include "tests/support/calls_in_flight.h"
 #include "tests/support/loopback_server.h"
+#include "tests/unit/libs/storage/temp_database.h"
 #include "tests/unit/services/user/forwarding_store.h"
 
 namespace hermes::user {
@@ -61,15 +60,13 @@ class CountingStore final : public ForwardingStore {
   std::atomic<int> writes_{0};
 };
 
-class UserWritesTest : public ::testing::Test {
+class UserWritesTest : public storage::TempDatabaseTest {
  protected:
   void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "user_writes_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    TempDatabaseTest::SetUp();
     // Long enough that no commit gives up on the lock while a test holds it.
     absl::StatusOr<std::unique_ptr<SqliteUserStore>> sqlite =
-        SqliteUserStore::Open(dir_ + "/user.db", {.busy_timeout = absl::Seconds(60)});
+        SqliteUserStore::Open(Path(), {.busy_timeout = absl::Seconds(60)});
     ASSERT_TRUE(sqlite.ok()) << sqlite.status();
     store_ = std::make_unique<CountingStore>(*std::move(sqlite));
   }
@@ -89,20 +86,8 @@ class UserWritesTest : public ::testing::Test {
     server_.reset();
     service_.reset();
     store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    TempDatabaseTest::TearDown();
   }
-
-  // Takes the database's write lock, as another process's transaction would, until
-  // ReleaseWriteLock.
-  void HoldWriteLock() {
-    absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
-        storage::SqliteDatabase::Open(dir_ + "/user.db", {});
-    ASSERT_TRUE(db.ok()) << db.status();
-    lock_holder_ = *std::move(db);
-    ASSERT_TRUE(lock_holder_->Execute("BEGIN IMMEDIATE").ok());
-  }
-  void ReleaseWriteLock() { ASSERT_TRUE(lock_holder_->Execute("ROLLBACK").ok()); }
 
   // Write calls in flight at once, on the stub's callback API; each call uses the request and
   // response of its kind.
@@ -171,13 +156,11 @@ class UserWritesTest : public ::testing::Test {
     return service_->unary_methods().EndsSeenForTesting() >= n;
   }
 
-  std::string dir_;
   std::unique_ptr<CountingStore> store_;
   UserEventFanout fanout_;
   std::unique_ptr<UserServiceImpl> service_;
   std::unique_ptr<runtime::GrpcServer> server_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
-  std::unique_ptr<storage::SqliteDatabase> lock_holder_;
   Calls calls_;
 };
 
