@@ -64,12 +64,13 @@ class WaitingBound {
   WaitingBound(const WaitingBound&) = delete;
   WaitingBound& operator=(const WaitingBound&) = delete;
 
-  // A place, or null when all `limit` are taken.
+  // A place, or null when all `limit` are taken. Never counts past the limit, not even for a
+  // moment: an add-then-undo would refuse a call racing it for a place freed meanwhile.
   std::shared_ptr<Place> Admit() {
-    if (waiting_.fetch_add(1, std::memory_order_relaxed) >= limit_) {
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-      return nullptr;
-    }
+    int waiting = waiting_.load(std::memory_order_relaxed);
+    do {
+      if (waiting >= limit_) return nullptr;
+    } while (!waiting_.compare_exchange_weak(waiting, waiting + 1, std::memory_order_relaxed));
     return std::make_shared<Place>(waiting_);
   }
 
