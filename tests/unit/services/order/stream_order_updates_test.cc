@@ -39,6 +39,10 @@ namespace {
 // The real store, counting the reads StreamOrderUpdates makes (one per subscribe request, by
 // Get or TryGet), saying "would wait" to TryGet while `busy` (as when every reader connection
 // is lent out), and running `before_transition` (if set) before each Transition.
+// It leaves CreateThen and TransitionThen to OrderStore's defaults, which write through Create
+// and Transition on the caller's thread, so that the hooks see the service's writes too: a
+// hook that blocks holds that thread (for CancelOrder, a completion queue's) where the real
+// store's commit thread would have taken the write.
 class CountingOrderStore final : public OrderStore {
  public:
   explicit CountingOrderStore(OrderStore& store) : store_(store) {}
