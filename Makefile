@@ -37,7 +37,8 @@ certs: ## Make the DEVELOPMENT CA and identities in certs/ (idempotent; git-igno
 	@echo "certs/: development-only CA and identities (user, order, admin, client). Never deploy them."
 
 build: deps ## Build a CMake preset: PRESET=dev (default), release or tsan; TARGETS= to narrow
-	@free_mb=$$(df -Pm . | awk 'NR == 2 {print $$4}'); if (( free_mb < 1500 )); then \
+	@free_mb=$$(df -Pm . 2>/dev/null | awk 'NR == 2 {print $$4}') || true; \
+	if [[ $$free_mb =~ ^[0-9]+$$ ]] && (( free_mb < 1500 )); then \
 	  echo "make: warning: $$free_mb MB free here; a full $(PRESET) build takes up to 0.8 GB" >&2; fi
 	cmake --preset $(PRESET) >/dev/null
 	cmake --build --preset $(PRESET) -j $(JOBS) $(if $(TARGETS),--target $(TARGETS))
