@@ -181,6 +181,22 @@ class OrderWritesTest : public storage::TempDatabaseTest {
     call->cancel.set_reason("changed my mind");
     stub_->async()->CancelOrder(&call->context, &call->cancel, &call->cancelled, std::move(done));
   }
+  // UploadOrderEvents with one message, moving `id` to CONFIRMED, within `deadline`: the call's
+  // status, and its summary in `summary`.
+  grpc::Status UploadConfirmation(const std::string& id,
+                                  ::order::v1::UploadOrderEventsResponse* summary,
+                                  std::chrono::seconds deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    auto writer = stub_->UploadOrderEvents(&context, summary);
+    ::order::v1::UploadOrderEventsRequest event;
+    event.set_order_id(id);
+    event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
+    writer->Write(event);
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
   // Waits (at most 30 s) until the store has been handed `n` writes in all.
   bool AwaitHandedOn(int n) {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -258,15 +274,7 @@ TEST_F(OrderWritesTest, UploadsWaitingForTheirCommit_HoldNoThread_ListOrdersStil
   std::vector<std::thread> uploads;
   for (int i = 0; i < kUploads; ++i) {
     uploads.emplace_back([&, i] {
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      auto writer = stub_->UploadOrderEvents(&context, &summaries[i]);
-      ::order::v1::UploadOrderEventsRequest event;
-      event.set_order_id(orders[i]);
-      event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
-      writer->Write(event);
-      writer->WritesDone();
-      statuses[i] = writer->Finish();
+      statuses[i] = UploadConfirmation(orders[i], &summaries[i], std::chrono::seconds(60));
     });
   }
   const bool handed_on = AwaitHandedOn(kUploads);
@@ -325,16 +333,8 @@ TEST_F(OrderWritesTest, UploadWithTheBoundTaken_FirstMessageRefused_NothingAppli
   SendCancel(waiting);
   ASSERT_TRUE(AwaitHandedOn(1));
 
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ::order::v1::UploadOrderEventsResponse summary;
-  auto writer = stub_->UploadOrderEvents(&context, &summary);
-  ::order::v1::UploadOrderEventsRequest event;
-  event.set_order_id(uploaded);
-  event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
-  writer->Write(event);
-  writer->WritesDone();
-  const grpc::Status status = writer->Finish();
+  const grpc::Status status = UploadConfirmation(uploaded, &summary, std::chrono::seconds(10));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_EQ(store_->writes_handed_on(), 1) << "the refused message reached the store";
 
