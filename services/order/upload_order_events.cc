@@ -143,8 +143,8 @@ void UploadOrderEventsReactor::ApplyThenReadNext() {
     FinishOnce(errors::HandlerThrew());
     return;
   }
-  if (!invalid.ok()) return Applied(invalid);
   received_.Clear();  // parsed into event_: not kept while the commit waits (up to 4 MiB)
+  if (!invalid.ok()) return Applied(invalid);
   // A place among the service's writes waiting for their commit. Without one, the stream's first
   // message is refused as a unary write is (nothing applied yet); a later one goes on without
   // (a stream is never cut half-way; each stream has at most one message waiting).
@@ -185,9 +185,7 @@ void UploadOrderEventsReactor::Applied(const absl::Status& outcome) {
   absl::Status failure;
   try {
     failure = Count(outcome);
-    // Not kept while the stream waits for its next message (a message may be 4 MiB).
-    received_.Clear();
-    event_.Clear();
+    event_.Clear();  // not kept while the stream waits for its next message
   } catch (...) {
     absl::MutexLock lock(&mutex_);
     FinishOnce(errors::HandlerThrew());
