@@ -23,11 +23,11 @@
 // libs/streams/stream_pump.h, and UploadOrderEvents'), for the streaming methods a service names
 // (DrivesChain), whose every read, write and finish they start. gRPC's interception dispatches
 // hooks on every batch of a call and allocates for it: ~7k instructions of a GetUser's ~85k
-// (tests/bench/instructions.sh), and ~17 % of the server CPU a watcher's event takes (README,
-// "Performance"), which those calls no longer pay. The chain tells them apart by their context (a
-// ChainedServerContext gets a ChainedCall instead of an interceptor) and the streams by their
-// method (ServerChainOptions.driven_by_handlers: their handlers make their own ChainedCall). So a
-// server installs one chain and no other server interceptor: another factory would see those
+// (tests/bench/instructions.sh), and ~17 % of the server CPU a watcher's event takes
+// (tests/bench/HISTORY.md), which those calls no longer pay. The chain tells them apart by their
+// context (a ChainedServerContext gets a ChainedCall instead of an interceptor) and the streams by
+// their method (ServerChainOptions.driven_by_handlers: their handlers make their own ChainedCall).
+// So a server installs one chain and no other server interceptor: another factory would see those
 // calls' metadata before the chain had settled the request id and trace context, and their
 // status after the chain had rewritten it.
 #pragma once

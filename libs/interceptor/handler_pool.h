@@ -41,7 +41,7 @@ namespace hermes::interceptor {
 // group commit to gather 64 writers into one fsync.
 inline constexpr int kDefaultHandlerThreads = 64;
 // Calls that may wait for one of them: 16 a thread, ~0.15-0.2 s of queued work at the
-// services' rates with every thread busy (README, Performance: CreateUser ~7k/s, ListUsers ~5k/s
+// services' rates with every thread busy (tests/bench/HISTORY.md: CreateUser ~7k/s, ListUsers ~5k/s
 // at 64 in flight). Beyond that a caller is better told at once to go elsewhere or back off.
 inline constexpr size_t kDefaultMaxWaiting = 1024;
 

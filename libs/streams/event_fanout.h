@@ -34,7 +34,7 @@
 //
 // Why a shared log: with a queue per subscriber, Publish locked and pushed into every one, on
 // the committing writer's thread. At 10,000 watchers that was about half of a core at 200
-// writes/s, and most writes hit their deadline (README, "Performance").
+// writes/s, and most writes hit their deadline (tests/bench/HISTORY.md).
 //
 // The fanout is memory only: what was committed before a subscription existed is read from
 // the store's event log (see services/*/..._service.cc for the replay-then-follow logic).

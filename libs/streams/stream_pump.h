@@ -23,8 +23,8 @@
 // follow: the last one ready goes out unbuffered, which flushes the stream, and so does every
 // (kMaxBufferedWrites + 1)-th, which bounds what a stream holds in gRPC. The price: a buffered
 // message waits for this stream's next Pump, behind other streams' work on gRPC's threads —
-// only ever on a backlog, which is late already. Measured on WatchUsers (README,
-// "Performance"): about twice the messages delivered under overload.
+// only ever on a backlog, which is late already. Measured on WatchUsers
+// (tests/bench/HISTORY.md): about twice the messages delivered under overload.
 //
 // Exceptions: what Next or StillToSend throws ends the stream as a throwing handler's call
 // ends (errors::HandlerThrew(): UNKNOWN, which the recovery stage makes INTERNAL), and so do
@@ -41,7 +41,7 @@
 // or a Next that yields posts it there (SchedulePump); and, when a write completes, at once on
 // the gRPC thread that completed it (OnWriteDone), so that a stream with a backlog goes on
 // writing without a hand-off to the delivery thread and back per message: measured on
-// WatchUsers (README, "Performance"), 1,000 watchers at 200 writes/s got up to all 2,000,000
+// WatchUsers (tests/bench/HISTORY.md), 1,000 watchers at 200 writes/s got up to all 2,000,000
 // messages instead of about a quarter of them before every watcher overflowed. So a Next must not
 // block unless OnDeliveryThread(): one that would read the store returns kYield instead, and reads
 // on the delivery thread (WatchUsers' replay). A stream whose first Next may read the store is

@@ -27,7 +27,7 @@
 // Why not spdlog's async logger (the default until measured): every line is handed to its
 // writer thread (a locked queue, a wake-up whenever the writer waits), and on a service with
 // one core that cost about 15 % of GetUser's throughput at saturation (the median of five A/B
-// runs, which ranged from -6 to +19 %: tests/bench/ab.sh; README, "Performance"). `async`
+// runs, which ranged from -6 to +19 %: tests/bench/ab.sh; tests/bench/HISTORY.md). `async`
 // keeps it available.
 #pragma once
 
