@@ -71,7 +71,12 @@ class WaitingBound {
     do {
       if (waiting >= limit_) return nullptr;
     } while (!waiting_.compare_exchange_weak(waiting, waiting + 1, std::memory_order_relaxed));
-    return std::make_shared<Place>(waiting_);
+    try {
+      return std::make_shared<Place>(waiting_);
+    } catch (...) {  // no memory for the place: the count taken for it goes back
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
   }
 
   // Places held now.

@@ -25,6 +25,13 @@
 //
 // The destructor runs what is still queued, then joins: a posted task may hold a reference
 // that keeps its reactor alive, and must get to release it.
+//
+// A task must not throw: an exception that escapes one ends the process (std::terminate), on
+// purpose. What runs here (a stream's Pump, the fan-out's wakes) catches what its own work
+// throws; what is left is an allocation failing while a task posts the next one. Caught here,
+// that would leave a stream or the fan-out's chain of wakes waiting for a task never posted:
+// watchers that stall for good, with nothing in the logs. A process that dies on running out of
+// memory is restarted by its supervisor, and its watchers resume by sequence.
 #pragma once
 
 #include <pthread.h>
