@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/time/clock.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::order {
@@ -25,7 +24,7 @@ std::optional<CircuitBreaker::Permit> CircuitBreaker::Allow() {
     case State::kClosed:
       return Permit(this, period_, /*probe=*/false);
     case State::kOpen:
-      if (absl::Now() < open_until_) return std::nullopt;
+      if (options_.clock() < open_until_) return std::nullopt;
       SetState(State::kHalfOpen);
       probe_in_flight_ = true;
       return Permit(this, period_, /*probe=*/true);
@@ -53,7 +52,7 @@ void CircuitBreaker::Record(const Permit& permit, Permit::Outcome outcome) {
       probe_in_flight_ = false;
       ++failures_;
       if (state_ == State::kHalfOpen || failures_ >= options_.failure_threshold) {
-        open_until_ = absl::Now() + options_.cooldown;
+        open_until_ = options_.clock() + options_.cooldown;
         ++period_;
         SetState(State::kOpen);
       }

@@ -27,10 +27,12 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace hermes::order {
@@ -38,6 +40,8 @@ namespace hermes::order {
 struct CircuitBreakerOptions {
   int failure_threshold = 5;
   absl::Duration cooldown = absl::Seconds(5);
+  // What the cool-down is measured on: the wall clock, or a test's own.
+  std::function<absl::Time()> clock = absl::Now;
 };
 
 class CircuitBreaker {

@@ -28,19 +28,21 @@ class CircuitBreakerTest : public ::testing::Test {
   void Fail(int times) {
     for (int i = 0; i < times; ++i) Call(&CircuitBreaker::Permit::Failed);
   }
-  // The probe's permit, once the cool-down has passed (bounded wait).
+  // The cool-down passes, and the next call is let through as the probe.
   std::optional<CircuitBreaker::Permit> Probe() {
-    const absl::Time until = absl::Now() + absl::Seconds(5);
-    std::optional<CircuitBreaker::Permit> permit = breaker_.Allow();
-    while (!permit.has_value() && absl::Now() < until) {
-      absl::SleepFor(absl::Milliseconds(5));
-      permit = breaker_.Allow();
-    }
-    return permit;
+    now_ += kCooldown;
+    return breaker_.Allow();
   }
+
+  static constexpr absl::Duration kCooldown = absl::Seconds(5);
+  // The breaker's clock, which moves only when a test moves it: no test waits for the cool-down,
+  // and none depends on how fast the machine runs it.
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
   prometheus::Registry registry_;
   CircuitBreaker breaker_{
-      "dep", {.failure_threshold = 3, .cooldown = absl::Milliseconds(50)}, registry_};
+      "dep",
+      {.failure_threshold = 3, .cooldown = kCooldown, .clock = [this] { return now_; }},
+      registry_};
 };
 
 TEST_F(CircuitBreakerTest, FailuresInARow_OpenIt_AndItFailsFast) {
@@ -51,6 +53,16 @@ TEST_F(CircuitBreakerTest, FailuresInARow_OpenIt_AndItFailsFast) {
   EXPECT_EQ(breaker_.state(), State::kOpen);
   EXPECT_EQ(Gauge(), 1);
   EXPECT_FALSE(breaker_.Allow().has_value());
+}
+
+TEST_F(CircuitBreakerTest, Open_RefusesUntilTheCooldownHasPassed) {
+  Fail(3);
+  now_ += kCooldown - absl::Nanoseconds(1);
+  EXPECT_FALSE(breaker_.Allow().has_value());
+  EXPECT_EQ(breaker_.state(), State::kOpen);
+  now_ += absl::Nanoseconds(1);
+  EXPECT_TRUE(breaker_.Allow().has_value());
+  EXPECT_EQ(breaker_.state(), State::kHalfOpen);
 }
 
 TEST_F(CircuitBreakerTest, ASuccess_ResetsTheCount) {
@@ -67,10 +79,14 @@ TEST_F(CircuitBreakerTest, AfterCooldown_OneProbe_SuccessCloses_FailureReopens) 
   EXPECT_EQ(breaker_.state(), State::kHalfOpen);
   EXPECT_EQ(Gauge(), 2);
   EXPECT_FALSE(breaker_.Allow().has_value()) << "only one probe at a time";
+  now_ += absl::Seconds(2);  // the probe took its time: the new cool-down counts from its failure
   probe->Failed();
   EXPECT_EQ(breaker_.state(), State::kOpen);
+  now_ += kCooldown - absl::Nanoseconds(1);
+  EXPECT_FALSE(breaker_.Allow().has_value()) << "the cool-down counted from the first opening";
 
-  probe = Probe();
+  now_ += absl::Nanoseconds(1);
+  probe = breaker_.Allow();
   ASSERT_TRUE(probe.has_value());
   probe->Succeeded();
   EXPECT_EQ(breaker_.state(), State::kClosed);
@@ -120,6 +136,20 @@ TEST_F(CircuitBreakerTest, LateOutcomesOfCallsFromBeforeTheOpening_ChangeNothing
 
   probe->Succeeded();
   EXPECT_EQ(breaker_.state(), State::kClosed);
+}
+
+// A failure let through before the opening and reported while the breaker is open does not
+// push the probe further off: the cool-down still counts from the opening.
+TEST_F(CircuitBreakerTest, LateFailureWhileOpen_DoesNotRestartTheCooldown) {
+  std::optional<CircuitBreaker::Permit> slow_failure = breaker_.Allow();
+  ASSERT_TRUE(slow_failure.has_value());
+  Fail(3);
+  now_ += kCooldown - absl::Seconds(1);
+  slow_failure->Failed();
+  EXPECT_EQ(breaker_.state(), State::kOpen);
+  now_ += absl::Seconds(1);
+  EXPECT_TRUE(breaker_.Allow().has_value());
+  EXPECT_EQ(breaker_.state(), State::kHalfOpen);
 }
 
 TEST_F(CircuitBreakerTest, OutcomeGivenTwice_CountsOnce) {
