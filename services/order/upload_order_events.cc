@@ -217,10 +217,17 @@ void UploadOrderEventsReactor::Drain() {
 void UploadOrderEventsReactor::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
-  grpc::Status answer = status.ok() ? api::SerializeResponse(summary_, response_) : status;
-  if (chained_.has_value()) {
-    if (answer.ok()) chained_->MessageSent();
-    chained_->Finish(answer);  // may rewrite an error (recovery does), never make one OK
+  grpc::Status answer = status;
+  try {
+    if (answer.ok()) answer = api::SerializeResponse(summary_, response_);
+    if (chained_.has_value()) {
+      if (answer.ok()) chained_->MessageSent();
+      chained_->Finish(answer);  // may rewrite an error (recovery does), never make one OK
+    }
+  } catch (...) {
+    // An allocation failed: the stream still ends, as a handler that throws does, instead of
+    // hanging with finished_ set and Finish never called.
+    answer = errors::HandlerThrew();
   }
   Finish(answer);
 }
