@@ -372,5 +372,51 @@ TEST_F(OrderWritesTest, CallerGoneWhileTheWriteWaitedForItsCommit_NothingWritten
   EXPECT_EQ(OrdersOfBuyer(), 1) << "the create of a caller that had gone was made";
 }
 
+// An upload whose client goes while its message waits for its commit: the stream ends, its
+// place is given back, and the service goes on taking uploads. Whether the message was applied
+// depends on whether the server had seen the cancel when the commit came (then nothing is
+// written); either way the order is in one of the two states, never in between.
+TEST_F(OrderWritesTest, UploadCancelledWhileItsMessageWaitedForItsCommit_PlaceGivenBack) {
+  const std::string order = NewOrder();
+  const std::string next = NewOrder();
+  StartServer(/*max_writes_waiting=*/1);
+  HoldWriteLock();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ::order::v1::UploadOrderEventsResponse summary;
+  grpc::Status cancelled;
+  std::thread upload([&] {
+    auto writer = stub_->UploadOrderEvents(&context, &summary);
+    ::order::v1::UploadOrderEventsRequest event;
+    event.set_order_id(order);
+    event.set_new_status(::order::v1::ORDER_STATUS_CONFIRMED);
+    writer->Write(event);  // no half-close: the stream stays open until the client cancels
+    cancelled = writer->Finish();
+  });
+  const bool handed_on = AwaitHandedOn(1);
+  context.TryCancel();
+  upload.join();
+  ReleaseWriteLock();
+  ASSERT_TRUE(handed_on);
+  EXPECT_EQ(cancelled.error_code(), grpc::StatusCode::CANCELLED) << cancelled.error_message();
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (service_->WritesWaitingForTesting() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(service_->WritesWaitingForTesting(), 0) << "the cancelled upload kept its place";
+  const OrderStatus status = StatusOf(order);
+  EXPECT_TRUE(status == OrderStatus::kPending || status == OrderStatus::kConfirmed)
+      << static_cast<int>(status);
+
+  // With the bound of one free again, the next upload is taken and applied.
+  ::order::v1::UploadOrderEventsResponse next_summary;
+  const grpc::Status next_status =
+      UploadConfirmation(next, &next_summary, std::chrono::seconds(30));
+  EXPECT_TRUE(next_status.ok()) << next_status.error_code() << " " << next_status.error_message();
+  EXPECT_EQ(next_summary.accepted(), 1);
+  EXPECT_EQ(StatusOf(next), OrderStatus::kConfirmed);
+}
+
 }  // namespace
 }  // namespace hermes::order
