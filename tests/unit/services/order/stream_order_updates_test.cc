@@ -55,6 +55,7 @@ class CountingOrderStore final : public OrderStore {
   absl::StatusOr<Order> Get(absl::string_view id) override {
     ++gets_;
     ++waiting_gets_;
+    if (before_get) before_get();
     if (throw_in_get) throw std::bad_alloc();
     return store_.Get(id);
   }
@@ -67,6 +68,7 @@ class CountingOrderStore final : public OrderStore {
   int waiting_gets() const { return waiting_gets_.load(); }  // by Get: those on the pool
   std::atomic<bool> throw_in_get{false};                     // as an allocation failure would
   std::atomic<bool> busy{false};
+  std::function<void()> before_get;  // set before serving: runs in each Get, on the pool
   absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
                                                        absl::string_view request_id) override {
     return store_.FindByRequestId(user_id, request_id);
@@ -479,6 +481,41 @@ TEST_F(StreamOrderUpdatesTest, ClientCancels_StreamEndsAtOnce_PlaceComesBack) {
   first_context.TryCancel();
   EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(PlaceComesBack(order)) << "the cancelled stream's place did not come back in 1 s";
+}
+
+// A client that cancels while its subscription's read waits on the pool: the stream ends at once
+// (its place comes back while the read still waits), and the read's late answer goes nowhere
+// (under ASan: no use of the ended call).
+TEST_F(StreamOrderUpdatesTest, ClientCancelsWhileItsReadWaitsOnThePool_PlaceComesBack) {
+  struct Gate {  // shared with the pool's thread, which may outlive a test that failed early
+    absl::Notification read_started;
+    absl::Notification release_read;
+  };
+  auto gate = std::make_shared<Gate>();
+  counted_->before_get = [gate] {
+    gate->read_started.Notify();
+    gate->release_read.WaitForNotificationWithTimeout(absl::Seconds(30));
+  };
+  counted_->busy = true;  // the subscription's read goes to the pool
+  Serve({.max_streams = 1});
+  const std::string order = NewOrder();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub_->StreamOrderUpdates(&context);
+  ::order::v1::StreamOrderUpdatesRequest request;
+  request.set_order_id(order);
+  ASSERT_TRUE(stream->Write(request));
+  const bool started = gate->read_started.WaitForNotificationWithTimeout(absl::Seconds(10));
+
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  counted_->busy = false;  // the next streams read inline, without the hook
+  const bool place_came_back = PlaceComesBack(order);
+  const int reads_on_the_pool = counted_->waiting_gets();
+  gate->release_read.Notify();
+  ASSERT_TRUE(started) << "the subscription's read never reached the pool";
+  EXPECT_TRUE(place_came_back) << "the cancelled stream's place did not come back in 1 s";
+  EXPECT_EQ(reads_on_the_pool, 1);
 }
 
 // A client that stops reading falls behind; once more than buffer_updates replies and changes
