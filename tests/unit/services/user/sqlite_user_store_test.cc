@@ -397,6 +397,58 @@ TEST_F(SqliteUserStoreTest, ConcurrentUpdatesAndGets_ThroughASmallCache_ReadsNev
   EXPECT_EQ(store.Get(ada->id)->display_name, absl::StrCat("v", kUpdates));
 }
 
+// One writer deletes users one by one while readers Get them: the user to be deleted next, which
+// the writer waits to see cached before it deletes it, and through its delete's commit (those
+// reads load from the database while the delete commits); and the users whose deletes were
+// already acknowledged, none of which may be found again.
+TEST_F(SqliteUserStoreTest, ConcurrentDeletesAndGets_NoDeletedUserFoundAgain) {
+  SqliteUserStore& store = *store_;
+  constexpr int kUsers = 60;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kUsers; ++i) ids.push_back(CreateOrDie(absl::StrCat("u", i, "@x")).id);
+
+  std::atomic<int> deleted{0};     // ids[0, deleted) are acknowledged as deleted
+  std::atomic<int> read_next{-1};  // a reader found ids[read_next] before its delete
+  std::atomic<bool> done{false};
+  std::atomic<int> found_after_delete{0};
+  std::atomic<int> checks{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      for (size_t i = 0; !done.load() && i < 1'000'000; ++i) {
+        const int floor = deleted.load();
+        if (floor > 0) {
+          // The latest delete, and an older one: both NOT_FOUND from now on.
+          for (const int gone : {floor - 1, static_cast<int>(i % static_cast<size_t>(floor))}) {
+            if (store.Get(ids[gone]).status().code() != absl::StatusCode::kNotFound) {
+              ++found_after_delete;
+            }
+            ++checks;
+          }
+        }
+        if (floor < kUsers && store.Get(ids[floor]).ok()) read_next.store(floor);
+      }
+    });
+  }
+  for (int i = 0; i < kUsers; ++i) {
+    // Until a reader has found (and so cached) ids[i]: at most 5 s.
+    const absl::Time until = absl::Now() + absl::Seconds(5);
+    while (read_next.load() < i && absl::Now() < until) absl::SleepFor(absl::Microseconds(100));
+    const absl::Status status = store.Delete(ids[i]);
+    if (!status.ok()) {  // not ASSERT: the readers must be joined
+      ADD_FAILURE() << status;
+      break;
+    }
+    deleted.store(i + 1);
+  }
+  done.store(true);
+  for (std::thread& reader : readers) reader.join();
+
+  EXPECT_EQ(found_after_delete.load(), 0) << "of " << checks.load() << " reads";
+  EXPECT_GE(read_next.load(), kUsers - 1) << "the users were not read before their deletes";
+  EXPECT_GT(store.CacheStatsForTesting().hits, 0);
+}
+
 // ---- List -------------------------------------------------------------------------------------
 
 TEST_F(SqliteUserStoreTest, List_NewUsersComeLast_EvenWhenTheClockStandsStillOrStepsBack) {
