@@ -17,7 +17,8 @@ prometheus::Family<prometheus::Counter>& DroppedFamily(prometheus::Registry& reg
       .Name("hermes_spans_dropped_total")
       .Help(
           "Spans that ended but were never exported, by reason: queue_full (the export queue "
-          "was full) or export_failed (the exporter could not deliver them)")
+          "was full), export_failed (the exporter could not deliver them) or shut_down (ended "
+          "once the shutdown had begun)")
       .Register(registry);
 }
 

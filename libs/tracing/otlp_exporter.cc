@@ -3,6 +3,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <algorithm>
 #include <fstream>
@@ -152,8 +153,16 @@ absl::StatusOr<std::unique_ptr<OtlpExporter>> OtlpExporter::Create(
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
+  // gRPC's reconnect backoff grows towards 120 s: after a long outage, a collector that came back
+  // waited up to that long for the channel's next attempt, every batch meanwhile dropped (Export
+  // sends nothing while the channel is in TRANSIENT_FAILURE). Capped at the probe interval (at
+  // least gRPC's first backoff, 1 s), the channel tries at least as often as we would probe.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(
+                       std::clamp(options.probe_interval, absl::Seconds(1), absl::Minutes(2)))));
   return std::make_unique<OtlpExporter>(
-      options, grpc::CreateChannel(endpoint->target, std::move(credentials)));
+      options, grpc::CreateCustomChannel(endpoint->target, std::move(credentials), arguments));
 }
 
 OtlpExporter::OtlpExporter(const OtlpExporterOptions& options,

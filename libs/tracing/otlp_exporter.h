@@ -3,9 +3,9 @@
 //
 // The endpoint is a URL as OTEL_EXPORTER_OTLP_ENDPOINT has it: http://host:port is plaintext,
 // https://host:port is TLS (the system's roots, or the PEM file in `certificate_file`); a bare
-// host:port is plaintext. Each export carries a deadline, so an unreachable or stuck
-// collector costs the export thread at most that long and never an RPC. Export never throws:
-// a failure comes back as the gRPC status, as an absl::Status.
+// host:port is TLS too, unless `insecure` (OTEL_EXPORTER_OTLP_INSECURE). Each export carries a
+// deadline, so an unreachable or stuck collector costs the export thread at most that long and
+// never an RPC. Export never throws: a failure comes back as the gRPC status, as an absl::Status.
 //
 //   auto exporter = OtlpExporter::Create({.endpoint = "http://localhost:4317",
 //                                         .resource = {{"service.name", "order"}}});

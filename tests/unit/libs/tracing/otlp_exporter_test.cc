@@ -186,6 +186,32 @@ TEST_F(OtlpExporterTest, CollectorDownThenBack_ExportsSucceedAgain) {
   ASSERT_EQ(collector_->Requests().size(), 1u);
 }
 
+// After a long outage, exports resume about a probe interval after the collector is back, not
+// when gRPC's reconnect backoff, grown meanwhile towards its default 120 s, next lets the
+// channel try (10 s of outage grow it to 4-8 s between attempts).
+TEST_F(OtlpExporterTest, CollectorBackAfterALongOutage_ExportsResumeWithinAboutAProbeInterval) {
+  const int port = collector_->port();
+  auto exporter = Exporter({.probe_interval = absl::Seconds(1)});
+  collector_.reset();
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  const absl::Time outage_ends = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < outage_ends) {  // the batches a busy service would send meanwhile
+    EXPECT_FALSE(exporter->Export(batch, absl::Now() + absl::Seconds(5)).ok());
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  collector_ = OtlpCollector::Start(port);
+  ASSERT_NE(collector_, nullptr);
+  const absl::Time back = absl::Now();
+  absl::Status status = absl::UnknownError("not tried");
+  while (!status.ok() && absl::Now() < back + absl::Seconds(30)) {
+    status = exporter->Export(batch, absl::Now() + absl::Seconds(5));
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_LT(absl::Now() - back, absl::Seconds(3));
+}
+
 TEST_F(OtlpExporterTest, PastDeadline_ExportFailsWithDeadlineExceeded) {
   auto exporter = Exporter();
   std::vector<std::unique_ptr<SpanData>> batch;
