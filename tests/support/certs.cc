@@ -62,6 +62,30 @@ void CertificateAuthority::Issue(const std::string& name) const {
   }
 }
 
+void CertificateAuthority::IssueWithSubjectAltName(const std::string& name,
+                                                   const std::string& san) const {
+  const std::string dir = dir_ + "/" + name;
+  std::filesystem::create_directories(dir);
+  // As gen-certs.sh issues a client certificate, with `san` as its subjectAltName.
+  const std::string script = R"(set -euo pipefail
+ca=$1 dir=$2 name=$3 san=$4
+printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+  "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=clientAuth" \
+  "subjectAltName=$san" >"$dir/ext"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem"
+openssl req -new -key "$dir/key.pem" -subj "/O=Hermes tests/CN=$name" -out "$dir/csr.pem"
+openssl x509 -req -in "$dir/csr.pem" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
+  -days 2 -sha256 -extfile "$dir/ext" -out "$dir/cert.pem"
+rm -f "$dir/csr.pem" "$dir/ext")";
+  const CommandResult result =
+      RunCommand({"/bin/bash", "-c", script, "issue", dir_, dir, name, san}, absl::Seconds(60));
+  if (!result.Succeeded()) {
+    std::fprintf(stderr, "issuing %s (%s) failed:\n%s\n", name.c_str(), san.c_str(),
+                 result.output.c_str());
+    std::abort();
+  }
+}
+
 std::shared_ptr<grpc::ChannelCredentials> CertificateAuthority::ClientCredentials(
     const std::string& name, const std::string& trusted_ca_file) const {
   const IdentityFiles files = Identity(name);
