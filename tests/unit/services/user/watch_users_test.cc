@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -97,11 +98,19 @@ class HookedStore final : public ForwardingStore {
   }
   absl::StatusOr<EventRange> RetainedEvents() override {
     if (throw_in_retained_events) throw std::bad_alloc();
+    std::function<void()> before;
     {
       absl::MutexLock lock(&mu_);
       retained_events_threads_.push_back(ThreadName());
+      before = std::exchange(before_retained_events_, nullptr);
     }
+    if (before) before();
     return real().RetainedEvents();
+  }
+  // Runs `hook` once, in the next RetainedEvents call, before it reads where the log stands.
+  void BeforeNextRetainedEvents(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    before_retained_events_ = std::move(hook);
   }
 
  private:
@@ -109,6 +118,7 @@ class HookedStore final : public ForwardingStore {
   Hook hook_ ABSL_GUARDED_BY(mu_);
   int reads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> retained_events_threads_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> before_retained_events_ ABSL_GUARDED_BY(mu_);
 };
 
 class WatchUsersReplayTest : public ::testing::Test {
@@ -473,6 +483,20 @@ TEST_F(WatchUsersReplayTest, FellBehindWhileReplaying_CatchesUpFromTheLog_NoGapN
   const std::vector<std::string> threads = store_->retained_events_threads();
   ASSERT_EQ(threads.size(), 2u);
   EXPECT_EQ(threads[1], "hermes-delivery");
+}
+
+// An event committed after the watcher subscribed but before it read where the log stands
+// reaches it twice, in the replay and live: it is sent once, in sequence order, and the live
+// events after it follow with no gap.
+TEST_F(WatchUsersReplayTest, EventBetweenSubscribingAndReadingTheLog_SentOnce) {
+  CreateUsers(3);  // 1-3
+  StartServer();
+  store_->BeforeNextRetainedEvents([this] { CreateOrDie("between@x"); });  // 4
+  std::unique_ptr<Watch> watch = StartWatch(1, std::nullopt);
+  EXPECT_EQ(watch->Take(3), (Seqs{2, 3, 4}));
+  CreateOrDie("live@x");  // 5
+  EXPECT_EQ(watch->Take(1), (Seqs{5})) << "4 sent a second time, or 5 lost";
+  watch->context.TryCancel();
 }
 
 // A watcher that falls behind during every replay (the writes outpace what it reads) catches
