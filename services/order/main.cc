@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
       hermes::runtime::StartProcessTls(*config);
   if (!tls.ok()) return 1;  // logged
 
+  // Before the store, so that it outlives it: the store's listener publishes into it, and the
+  // store commits what is still queued when it is destroyed.
+  hermes::order::OrderUpdateFanout fanout;
   absl::StatusOr<std::unique_ptr<hermes::order::SqliteOrderStore>> store =
       config->database_url.empty()
           ? hermes::order::SqliteOrderStore::Open(config->data_dir + "/order.db")
@@ -54,7 +57,6 @@ int main(int argc, char** argv) {
   }
   const hermes::runtime::PeriodicTask pruner = hermes::runtime::EventLogPruner(
       [&] { return (*store)->PruneEvents(config->event_retention); });
-  hermes::order::OrderUpdateFanout fanout;
   (*store)->SetEventListener([&fanout](const hermes::order::OrderEvent& event) {
     fanout.Publish(hermes::order::ChangeFor(event));
   });

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
       hermes::runtime::StartProcessTls(*config);
   if (!tls.ok()) return 1;  // logged
 
+  // Before the store, so that it outlives it: the store's listener publishes into it, and the
+  // store commits what is still queued when it is destroyed.
+  hermes::user::UserEventFanout fanout;
   absl::StatusOr<std::unique_ptr<hermes::user::SqliteUserStore>> store =
       config->database_url.empty()
           ? hermes::user::SqliteUserStore::Open(config->data_dir + "/user.db")
@@ -35,7 +38,6 @@ int main(int argc, char** argv) {
         .Str("error", store.status().message());
     return 1;
   }
-  hermes::user::UserEventFanout fanout;
   (*store)->SetEventListener(
       [&fanout](const hermes::user::UserEvent& event) { fanout.Publish(event); });
   const hermes::runtime::PeriodicTask pruner = hermes::runtime::EventLogPruner(
