@@ -991,6 +991,33 @@ TEST_F(OrderServiceTest, StreamOrderUpdates_RequestNotValidUtf8_ErrorReplyStream
   EXPECT_TRUE(IsOk(stream.Finish()));
 }
 
+// SIGTERM ends an open update stream at once, UNAVAILABLE (ARCHITECTURE.md: "streams are ended
+// with UNAVAILABLE"), instead of holding it until the grace period is over and then cancelling
+// it; its last message says why (as for a stream that fell behind), with no order id. Then the
+// process exits cleanly.
+TEST_F(OrderServiceTest, StreamOrderUpdates_Shutdown_EndsUnavailableAtOnce) {
+  const Order order = NewOrder();
+  UpdateStream stream(order_server_->Channel("client"));
+  ASSERT_TRUE(stream.Subscribe(order.id()));
+  const std::optional<StreamOrderUpdatesResponse> current = stream.Next();
+  ASSERT_TRUE(current.has_value());
+  EXPECT_EQ(current->status(), kPending);
+
+  const absl::Time signalled = absl::Now();
+  order_server_->process().Signal(SIGTERM);
+  const std::optional<StreamOrderUpdatesResponse> why = stream.Next();
+  ASSERT_TRUE(why.has_value());
+  EXPECT_TRUE(why->order_id().empty()) << Describe(why);
+  EXPECT_NE(why->error().message().find("shutting down"), std::string::npos) << Describe(why);
+  const std::optional<StreamOrderUpdatesResponse> after = stream.Next();
+  EXPECT_FALSE(after.has_value()) << Describe(after);
+  const grpc::Status status = stream.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  // Well inside the grace period (10 s): the stream was ended, not waited for.
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(5));
+  EXPECT_TRUE(StopOrderService());  // exits 0
+}
+
 TEST_F(OrderServiceTest, StreamOrderUpdates_HalfCloseEndsWithOkAfterEveryCurrentStatus) {
   const Order a = NewOrder("a");
   const Order b = NewOrder("b");
