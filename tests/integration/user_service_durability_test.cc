@@ -11,15 +11,20 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/storage/sqlite_database.h"
 #include "tests/integration/user_service_harness.h"
+#include "tests/support/http.h"
 
 namespace hermes::testing::user_service {
 namespace {
@@ -324,6 +329,44 @@ TEST_F(UserServiceDurabilityTest, Sigterm_WithOpenWatch_StreamEndsUnavailableWit
       << error->message();
   // Streams are ended at once on drain, so the exit does not wait out the 10 s grace period.
   EXPECT_TRUE(ExitsCleanly(absl::Seconds(8)));
+}
+
+// A write still waiting for its commit when SIGTERM arrives is a running call: the drain lets it
+// finish, it is answered OK, and it is there after a restart. Its commit waits for SQLite's write
+// lock, which the test holds from a connection of its own (as another process would) until the
+// service has logged that it is draining.
+TEST_F(UserServiceDurabilityTest, Sigterm_WhileAWriteWaitsForItsCommit_AnsweredOkAndKept) {
+  ASSERT_TRUE(Start());
+  const UserClient admin(Channel());
+  ASSERT_TRUE(IsOk(admin.Create("before@example.com", "Before")));
+  absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> locker =
+      storage::SqliteDatabase::Open(data_dir_.path() + "/user.db", {});
+  ASSERT_TRUE(locker.ok()) << locker.status();
+  ASSERT_TRUE((*locker)->Execute("BEGIN IMMEDIATE").ok());  // the write lock, until COMMIT
+  const double started_before =
+      CallsStarted(server_->metrics_port(), "user.v1.UserService", "CreateUser");
+
+  User during;
+  grpc::Status created = grpc::Status(grpc::StatusCode::UNKNOWN, "not answered");
+  std::thread writer([&] { created = admin.Create("during@example.com", "During", &during); });
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (CallsStarted(server_->metrics_port(), "user.v1.UserService", "CreateUser") <=
+             started_before &&
+         absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  server_->process().Signal(SIGTERM);
+  const bool draining = server_->WaitForOutput(R"("msg":"draining")");
+  ASSERT_TRUE((*locker)->Execute("COMMIT").ok());  // the service's commit may go on now
+  writer.join();
+  ASSERT_TRUE(draining) << server_->Output();
+  EXPECT_TRUE(IsOk(created)) << "the write waiting at SIGTERM was not answered OK";
+  EXPECT_TRUE(ExitsCleanly());
+
+  ASSERT_TRUE(Start());
+  User fetched;
+  ASSERT_TRUE(IsOk(UserClient(Channel()).Get(during.id(), &fetched)));
+  EXPECT_EQ(fetched.email(), "during@example.com");
 }
 
 }  // namespace
