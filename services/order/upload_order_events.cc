@@ -218,16 +218,21 @@ void UploadOrderEventsReactor::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
   grpc::Status answer = status;
-  try {
-    if (answer.ok()) answer = api::SerializeResponse(summary_, response_);
-    if (chained_.has_value()) {
+  if (answer.ok()) {
+    try {
+      answer = api::SerializeResponse(summary_, response_);
+    } catch (...) {  // an allocation failed: the stream ends as a handler that throws does
+      answer = errors::HandlerThrew();
+    }
+  }
+  if (chained_.has_value()) {
+    try {
       if (answer.ok()) chained_->MessageSent();
       chained_->Finish(answer);  // may rewrite an error (recovery does), never make one OK
+    } catch (...) {
+      // The stages catch what they throw; should anything escape, the stream must still end
+      // rather than hang with finished_ set and Finish never called.
     }
-  } catch (...) {
-    // An allocation failed: the stream still ends, as a handler that throws does, instead of
-    // hanging with finished_ set and Finish never called.
-    answer = errors::HandlerThrew();
   }
   Finish(answer);
 }
