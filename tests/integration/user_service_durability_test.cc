@@ -334,7 +334,7 @@ TEST_F(UserServiceDurabilityTest, Sigterm_WithOpenWatch_StreamEndsUnavailableWit
 // A write still waiting for its commit when SIGTERM arrives is a running call: the drain lets it
 // finish, it is answered OK, and it is there after a restart. Its commit waits for SQLite's write
 // lock, which the test holds from a connection of its own (as another process would) until the
-// service has logged that it is draining.
+// service has logged that it is draining: the commit comes once the shutdown has begun.
 TEST_F(UserServiceDurabilityTest, Sigterm_WhileAWriteWaitsForItsCommit_AnsweredOkAndKept) {
   ASSERT_TRUE(Start());
   const UserClient admin(Channel());
@@ -357,8 +357,9 @@ TEST_F(UserServiceDurabilityTest, Sigterm_WhileAWriteWaitsForItsCommit_AnsweredO
   }
   server_->process().Signal(SIGTERM);
   const bool draining = server_->WaitForOutput(R"("msg":"draining")");
-  ASSERT_TRUE((*locker)->Execute("COMMIT").ok());  // the service's commit may go on now
-  writer.join();
+  const bool released = (*locker)->Execute("COMMIT").ok();  // the service's commit may go on now
+  writer.join();                                            // before any ASSERT can return
+  ASSERT_TRUE(released);
   ASSERT_TRUE(draining) << server_->Output();
   EXPECT_TRUE(IsOk(created)) << "the write waiting at SIGTERM was not answered OK";
   EXPECT_TRUE(ExitsCleanly());

@@ -64,6 +64,12 @@ void CertificateAuthority::Issue(const std::string& name) const {
 
 void CertificateAuthority::IssueWithSubjectAltName(const std::string& name,
                                                    const std::string& san) const {
+  // The SAN goes into an openssl extension file, where '#' starts a comment, '$' a variable and a
+  // newline another line: refused rather than silently cut.
+  if (san.find_first_of("#$\n") != std::string::npos) {
+    std::fprintf(stderr, "IssueWithSubjectAltName: '#', '$' or a newline in %s\n", san.c_str());
+    std::abort();
+  }
   const std::string dir = dir_ + "/" + name;
   std::filesystem::create_directories(dir);
   // As gen-certs.sh issues a client certificate, with `san` as its subjectAltName.

@@ -20,7 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "libs/errors/app_error.h"
 #include "libs/interceptor/chain.h"
 #include "libs/interceptor/client_chain.h"
@@ -57,7 +59,9 @@ class CountingOrderStore final : public OrderStore {
     ++waiting_gets_;
     if (before_get) before_get();
     if (throw_in_get) throw std::bad_alloc();
-    return store_.Get(id);
+    absl::StatusOr<Order> order = store_.Get(id);
+    ++gets_returned;
+    return order;
   }
   std::optional<absl::StatusOr<Order>> TryGet(absl::string_view id) override {
     if (busy) return std::nullopt;
@@ -68,7 +72,8 @@ class CountingOrderStore final : public OrderStore {
   int waiting_gets() const { return waiting_gets_.load(); }  // by Get: those on the pool
   std::atomic<bool> throw_in_get{false};                     // as an allocation failure would
   std::atomic<bool> busy{false};
-  std::function<void()> before_get;  // set before serving: runs in each Get, on the pool
+  std::function<void()> before_get;   // set before serving: runs in each Get, on the pool
+  std::atomic<int> gets_returned{0};  // Gets that have read the store and are returning
   absl::StatusOr<std::optional<Order>> FindByRequestId(absl::string_view user_id,
                                                        absl::string_view request_id) override {
     return store_.FindByRequestId(user_id, request_id);
@@ -496,6 +501,10 @@ TEST_F(StreamOrderUpdatesTest, ClientCancelsWhileItsReadWaitsOnThePool_PlaceCome
     gate->read_started.Notify();
     gate->release_read.WaitForNotificationWithTimeout(absl::Seconds(30));
   };
+  // However the test ends, the pool's thread is let go (not left waiting into the teardown).
+  const absl::Cleanup release = [gate] {
+    if (!gate->release_read.HasBeenNotified()) gate->release_read.Notify();
+  };
   counted_->busy = true;  // the subscription's read goes to the pool
   Serve({.max_streams = 1});
   const std::string order = NewOrder();
@@ -516,6 +525,12 @@ TEST_F(StreamOrderUpdatesTest, ClientCancelsWhileItsReadWaitsOnThePool_PlaceCome
   ASSERT_TRUE(started) << "the subscription's read never reached the pool";
   EXPECT_TRUE(place_came_back) << "the cancelled stream's place did not come back in 1 s";
   EXPECT_EQ(reads_on_the_pool, 1);
+  // The late read returns while the server is still up, its answer going to the ended call.
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (counted_->gets_returned.load() < 1 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(counted_->gets_returned.load(), 1);
 }
 
 // A client that stops reading falls behind; once more than buffer_updates replies and changes
