@@ -4,6 +4,8 @@
 #
 #   gen-certs.sh OUT_DIR                      CA + user, order (server and client), admin, client
 #   gen-certs.sh OUT_DIR --identity NAME      add (or renew) one client identity spiffe://hermes/NAME
+#   gen-certs.sh OUT_DIR --identity NAME --san SAN   issue it with subjectAltName SAN instead (as
+#                                             openssl writes it: URI:a,DNS:b), always anew: tests
 #   gen-certs.sh OUT_DIR --force              start over with a new CA
 #
 # Layout (one folder per identity, so that a rotation can swap a folder atomically):
@@ -15,22 +17,29 @@
 # Idempotent: existing certificates that are valid for at least another day are kept.
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 out=$1
 shift
 force=false
 only=""
+san_override=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --force) force=true ;;
     --identity) only=${2:?--identity needs a name}; shift ;;
+    --san) san_override=${2:?--san needs a subjectAltName}; shift ;;
     *) usage ;;
   esac
   shift
 done
 [[ -z $only || $only =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] ||
   { echo "gen-certs: identity names are lower-case letters, digits and dashes" >&2; exit 2; }
+[[ -z $san_override || -n $only ]] || { echo "gen-certs: --san needs --identity" >&2; exit 2; }
+# The SAN goes into an openssl extension file, where '#' starts a comment, '$' a variable and a
+# newline another line: refused rather than silently cut.
+[[ $san_override != *[#\$]* && $san_override != *$'\n'* ]] ||
+  { echo "gen-certs: --san may not hold '#', '\$' or a newline" >&2; exit 2; }
 
 CA_DAYS=3650
 LEAF_DAYS=825
@@ -61,11 +70,11 @@ fi
 
 issue() {  # issue NAME server|client
   local name=$1 kind=$2 dir=$out/$1 ext san
-  if valid_for_a_day "$dir/cert.pem" && [[ -f $dir/key.pem ]] &&
+  if [[ -z $san_override ]] && valid_for_a_day "$dir/cert.pem" && [[ -f $dir/key.pem ]] &&
      openssl verify -CAfile "$out/ca.pem" "$dir/cert.pem" >/dev/null 2>&1; then
     return 0
   fi
-  san="URI:spiffe://hermes/$name"
+  san=${san_override:-URI:spiffe://hermes/$name}
   if [[ $kind == server ]]; then
     san+=",DNS:localhost,DNS:$name,DNS:hermes-$name,IP:127.0.0.1,IP:::1"
     ext="serverAuth,clientAuth"  # a service is also a client of the others
@@ -87,7 +96,7 @@ issue() {  # issue NAME server|client
   mv -f "$scratch/key.pem" "$dir/key.pem"
   mv -f "$scratch/cert.pem" "$dir/cert.pem"
   rm -f "$scratch/csr.pem" "$ext_file"
-  echo "gen-certs: issued $name ($kind) spiffe://hermes/$name" >&2
+  echo "gen-certs: issued $name ($kind) ${san_override:-spiffe://hermes/$name}" >&2
 }
 
 if [[ -n $only ]]; then

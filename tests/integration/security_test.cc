@@ -197,18 +197,18 @@ TEST_F(SecurityTest, IdentityOutsideDefaultPolicy_PermissionDenied_LoggedAndCoun
 // and no rule (not even admin's, which these spell) lets such a caller through.
 TEST_F(SecurityTest, CertificateWithoutExactlyOneHermesSpiffeId_PermissionDenied) {
   CertificateAuthority ca;
-  ca.IssueWithSubjectAltName("admin_alone", "URI:spiffe://hermes/admin");
-  ca.IssueWithSubjectAltName("two_ids", "URI:spiffe://hermes/admin,URI:spiffe://hermes/client");
-  ca.IssueWithSubjectAltName("other_domain", "URI:spiffe://elsewhere/admin");
-  ca.IssueWithSubjectAltName("dns_lookalike", "DNS:spiffe://hermes/admin");
+  ca.IssueWithSubjectAltName("admin-alone", "URI:spiffe://hermes/admin");
+  ca.IssueWithSubjectAltName("two-ids", "URI:spiffe://hermes/admin,URI:spiffe://hermes/client");
+  ca.IssueWithSubjectAltName("other-domain", "URI:spiffe://elsewhere/admin");
+  ca.IssueWithSubjectAltName("dns-lookalike", "DNS:spiffe://hermes/admin");
   ServiceProcess user({.binary = HERMES_USER_BIN, .ca = &ca});
   ASSERT_TRUE(user.WaitUntilServing());
   const auto channel = [&](const std::string& name) {
     return TestChannel(user.address(), ca.ClientCredentials(name));
   };
   // The same issuing path with one proper id: the denials below are not a broken certificate.
-  EXPECT_TRUE(ReachedHandler(CallGetUser(channel("admin_alone"))));
-  for (const std::string name : {"two_ids", "other_domain", "dns_lookalike"}) {
+  EXPECT_TRUE(ReachedHandler(CallGetUser(channel("admin-alone"))));
+  for (const std::string name : {"two-ids", "other-domain", "dns-lookalike"}) {
     EXPECT_EQ(CallGetUser(channel(name)), grpc::StatusCode::PERMISSION_DENIED) << name;
     EXPECT_EQ(CallDeleteUser(channel(name)), grpc::StatusCode::PERMISSION_DENIED) << name;
   }

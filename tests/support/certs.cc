@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/support/subprocess.h"
 
@@ -28,6 +30,23 @@ void WriteFileAtomically(const std::string& path, const std::string& content) {
   std::filesystem::rename(temporary, path);
 }
 
+namespace {
+
+// gen-certs.sh OUT_DIR ARGS...; aborts the test binary if it fails (nothing meaningful can run
+// without the certificates), printing its output.
+void GenCertsOrAbort(const std::string& out_dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {HERMES_GEN_CERTS, out_dir});
+  const CommandResult result = RunCommand(args, absl::Seconds(60));
+  if (!result.Succeeded()) {
+    std::string command;
+    for (const std::string& arg : args) command += " " + arg;
+    std::fprintf(stderr, "failed:%s\n%s\n", command.c_str(), result.output.c_str());
+    std::abort();
+  }
+}
+
+}  // namespace
+
 const CertificateAuthority& SharedTestCa() {
   static const CertificateAuthority ca;
   return ca;
@@ -37,11 +56,7 @@ CertificateAuthority::CertificateAuthority() {
   char dir_template[] = "/tmp/hermes-certs-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) std::abort();
   dir_ = dir_template;
-  const CommandResult result = RunCommand({HERMES_GEN_CERTS, dir_}, absl::Seconds(60));
-  if (!result.Succeeded()) {
-    std::fprintf(stderr, "gen-certs.sh failed:\n%s\n", result.output.c_str());
-    std::abort();
-  }
+  GenCertsOrAbort(dir_, {});
 }
 
 CertificateAuthority::~CertificateAuthority() {
@@ -54,42 +69,12 @@ IdentityFiles CertificateAuthority::Identity(const std::string& name) const {
 }
 
 void CertificateAuthority::Issue(const std::string& name) const {
-  const CommandResult result =
-      RunCommand({HERMES_GEN_CERTS, dir_, "--identity", name}, absl::Seconds(60));
-  if (!result.Succeeded()) {
-    std::fprintf(stderr, "gen-certs.sh --identity failed:\n%s\n", result.output.c_str());
-    std::abort();
-  }
+  GenCertsOrAbort(dir_, {"--identity", name});
 }
 
 void CertificateAuthority::IssueWithSubjectAltName(const std::string& name,
                                                    const std::string& san) const {
-  // The SAN goes into an openssl extension file, where '#' starts a comment, '$' a variable and a
-  // newline another line: refused rather than silently cut.
-  if (san.find_first_of("#$\n") != std::string::npos) {
-    std::fprintf(stderr, "IssueWithSubjectAltName: '#', '$' or a newline in %s\n", san.c_str());
-    std::abort();
-  }
-  const std::string dir = dir_ + "/" + name;
-  std::filesystem::create_directories(dir);
-  // As gen-certs.sh issues a client certificate, with `san` as its subjectAltName.
-  const std::string script = R"(set -euo pipefail
-ca=$1 dir=$2 name=$3 san=$4
-printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-  "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=clientAuth" \
-  "subjectAltName=$san" >"$dir/ext"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/key.pem"
-openssl req -new -key "$dir/key.pem" -subj "/O=Hermes tests/CN=$name" -out "$dir/csr.pem"
-openssl x509 -req -in "$dir/csr.pem" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
-  -days 2 -sha256 -extfile "$dir/ext" -out "$dir/cert.pem"
-rm -f "$dir/csr.pem" "$dir/ext")";
-  const CommandResult result =
-      RunCommand({"/bin/bash", "-c", script, "issue", dir_, dir, name, san}, absl::Seconds(60));
-  if (!result.Succeeded()) {
-    std::fprintf(stderr, "issuing %s (%s) failed:\n%s\n", name.c_str(), san.c_str(),
-                 result.output.c_str());
-    std::abort();
-  }
+  GenCertsOrAbort(dir_, {"--identity", name, "--san", san});
 }
 
 std::shared_ptr<grpc::ChannelCredentials> CertificateAuthority::ClientCredentials(

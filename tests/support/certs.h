@@ -32,8 +32,8 @@ class CertificateAuthority {
   // Adds a client identity spiffe://hermes/<name>.
   void Issue(const std::string& name) const;
   // Adds a client certificate `name` signed by this CA whose subjectAltName is `san`, as
-  // openssl's extension syntax has it ("URI:spiffe://hermes/a,DNS:b"): identities that
-  // gen-certs.sh would never issue, for the tests of what a certificate must say.
+  // openssl's extension syntax has it ("URI:spiffe://hermes/a,DNS:b"; gen-certs.sh --san):
+  // identities the project never issues, for the tests of what a certificate must say.
   void IssueWithSubjectAltName(const std::string& name, const std::string& san) const;
 
   // Client credentials presenting `name`'s certificate and trusting `trusted_ca_file`
