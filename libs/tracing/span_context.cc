@@ -1,6 +1,10 @@
 #include "libs/tracing/span_context.h"
 
+#include <cstddef>
 #include <cstring>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_join.h"
 
 namespace hermes::tracing {
 namespace {
@@ -144,9 +148,8 @@ bool IsTracestateValue(absl::string_view value) {
 }  // namespace
 
 std::string AcceptTracestate(absl::string_view value) {
-  if (value.size() > kMaxTracestateLength) return std::string();
-  std::string accepted;
-  size_t members = 0;
+  absl::InlinedVector<absl::string_view, kMaxTracestateMembers> members;
+  size_t length = 0;  // of the members joined by commas
   size_t start = 0;
   while (start <= value.size()) {
     size_t comma = value.find(',', start);
@@ -157,13 +160,23 @@ std::string AcceptTracestate(absl::string_view value) {
     if (member.empty()) continue;
     const size_t equals = member.find('=');
     if (equals == absl::string_view::npos || !IsTracestateKey(member.substr(0, equals)) ||
-        !IsTracestateValue(member.substr(equals + 1)) || ++members > kMaxTracestateMembers) {
+        !IsTracestateValue(member.substr(equals + 1)) || members.size() == kMaxTracestateMembers) {
       return std::string();
     }
-    if (!accepted.empty()) accepted.push_back(',');
-    accepted.append(member.data(), member.size());
+    length += (members.empty() ? 0 : 1) + member.size();
+    members.push_back(member);
   }
-  return accepted;
+  // Too long: W3C's truncation (Trace Context, 3.3.1.5). Members over 128 characters go first,
+  // from the end, then the others from the end, until the rest fits.
+  const auto drop = [&members, &length](size_t index) {
+    length -= members[index].size() + (members.size() > 1 ? 1 : 0);
+    members.erase(members.begin() + static_cast<ptrdiff_t>(index));
+  };
+  for (size_t i = members.size(); i > 0 && length > kMaxTracestateLength; --i) {
+    if (members[i - 1].size() > kTracestateLongMember) drop(i - 1);
+  }
+  while (length > kMaxTracestateLength) drop(members.size() - 1);
+  return absl::StrJoin(members, ",");
 }
 
 SpanContext ExtractSpanContext(absl::string_view traceparent, absl::string_view tracestate) {

@@ -31,10 +31,12 @@ namespace hermes::tracing {
 inline constexpr char kTraceparentHeader[] = "traceparent";
 inline constexpr char kTracestateHeader[] = "tracestate";
 
-// The tracestate limits this implementation accepts: a longer or larger list is dropped as a
-// whole (the specification allows dropping; cutting members would need their semantics).
+// The tracestate limits (W3C Trace Context): a list of more members is dropped as a whole; a
+// longer one is cut to this length by dropping members, those over kTracestateLongMember
+// characters first (see AcceptTracestate).
 inline constexpr size_t kMaxTracestateLength = 512;
 inline constexpr size_t kMaxTracestateMembers = 32;
+inline constexpr size_t kTracestateLongMember = 128;
 
 // A fixed-size binary id: TraceId (16 bytes) or SpanId (8 bytes). All zero means invalid.
 template <size_t N>
@@ -108,12 +110,14 @@ inline constexpr size_t kTraceparentSpanIdOffset = 36;
 // Surrounding spaces and tabs are ignored. The result has is_remote set and no trace_state.
 absl::optional<SpanContext> ParseTraceparent(absl::string_view value);
 
-// `value` if it is an acceptable tracestate, else "": at most kMaxTracestateLength characters
-// and kMaxTracestateMembers list members, each key=value by W3C's grammar (lower-case keys,
-// printable ASCII values). Returned without the optional whitespace around members and without
-// empty members, so that it is always a legal gRPC metadata value (W3C allows tabs there; gRPC
-// refuses to send one, and a client call with one aborts the process). Its members are kept as
-// they are and in order: we add none.
+// `value` if it is an acceptable tracestate, else "": at most kMaxTracestateMembers list
+// members, each key=value by W3C's grammar (lower-case keys, printable ASCII values). Returned
+// without the optional whitespace around members and without empty members, so that it is
+// always a legal gRPC metadata value (W3C allows tabs there; gRPC refuses to send one, and a
+// client call with one aborts the process). Its members are kept as they are and in order (we
+// add none), but for W3C's truncation of a list longer than kMaxTracestateLength characters:
+// members over kTracestateLongMember characters are dropped first, last first, then the others
+// from the end, until the rest fits.
 std::string AcceptTracestate(absl::string_view value);
 
 // Both headers at once: the caller's span context, or an invalid one (a new trace starts) when

@@ -6,8 +6,10 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace hermes::tracing {
 namespace {
@@ -166,11 +168,62 @@ TEST(TracestateTest, OutsideTheW3cGrammar_Dropped) {
   EXPECT_EQ(AcceptTracestate("a=" + std::string(257, 'v')), "");
 }
 
-TEST(TracestateTest, Over512Characters_Dropped) {
-  const std::string at_limit = "a=" + std::string(254, 'v') + ",b=" + std::string(253, 'v');
+// Member "<key>=<value>" of exactly `size` characters.
+std::string MemberOfSize(absl::string_view key, size_t size) {
+  return absl::StrCat(key, "=", std::string(size - key.size() - 1, 'v'));
+}
+
+TEST(TracestateTest, At512Characters_KeptWhole) {
+  const std::string at_limit = absl::StrCat(MemberOfSize("a", 256), ",", MemberOfSize("b", 255));
   ASSERT_EQ(at_limit.size(), 512u);
   EXPECT_EQ(AcceptTracestate(at_limit), at_limit);
-  EXPECT_EQ(AcceptTracestate(at_limit + "v"), "");
+}
+
+// W3C Trace Context 3.3.1.5: past 512 characters, members over 128 characters go first, then
+// members from the end; the rest is kept in order.
+TEST(TracestateTest, Over512Characters_MembersOver128GoFirst_LastFirst) {
+  const std::string small = MemberOfSize("s", 100);
+  const std::string big1 = MemberOfSize("big1", 200);
+  const std::string big2 = MemberOfSize("big2", 200);
+  // 100 + 200 + 200 + 3 commas + "t=1" = 506: fits, kept whole.
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin({small, big1, big2, std::string("t=1")}, ",")),
+            absl::StrJoin({small, big1, big2, std::string("t=1")}, ","));
+  // 100 + 200 + 200 + 100 + 3 = 603: dropping big2 (the last long one) makes it fit.
+  const std::string tail = MemberOfSize("tail", 100);
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin({small, big1, big2, tail}, ",")),
+            absl::StrJoin({small, big1, tail}, ","));
+  // Three long ones: both later ones go before any short member does.
+  const std::string big3 = MemberOfSize("big3", 129);
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin({big1, small, big2, big3, tail}, ",")),
+            absl::StrJoin({big1, small, tail}, ","));
+}
+
+TEST(TracestateTest, Over512Characters_WithNoLongMembers_LastMembersGo) {
+  std::vector<std::string> members;
+  for (int i = 0; i < 6; ++i) members.push_back(MemberOfSize(absl::StrCat("k", i), 100));
+  // 6 × 100 + 5 = 605; five members are 504.
+  const std::vector<std::string> first_five(members.begin(), members.begin() + 5);
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin(members, ",")), absl::StrJoin(first_five, ","));
+  // Whitespace and empty members do not count towards the length.
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin(first_five, " ,\t, ")), absl::StrJoin(first_five, ","));
+  // Exactly 128 characters is not long: members go from the end, and this first one stays.
+  std::vector<std::string> with_128 = first_five;
+  with_128[0] = MemberOfSize("edge", 128);
+  with_128.push_back(MemberOfSize("k5", 10));
+  const std::vector<std::string> kept(with_128.begin(), with_128.begin() + 4);
+  EXPECT_EQ(AcceptTracestate(absl::StrJoin(with_128, ",")), absl::StrJoin(kept, ","));
+}
+
+TEST(TracestateTest, OneMemberOver512Characters_NothingLeft) {
+  EXPECT_EQ(AcceptTracestate(MemberOfSize(std::string(256, 'k'), 513)), "");
+}
+
+// Truncation is for length only: a list with an invalid member or too many is still dropped.
+TEST(TracestateTest, Over512Characters_WithAnInvalidMember_Dropped) {
+  const std::string too_long =
+      absl::StrJoin({MemberOfSize("a", 200), MemberOfSize("b", 200), MemberOfSize("c", 200)}, ",");
+  ASSERT_EQ(AcceptTracestate(too_long).size(), 401u);
+  EXPECT_EQ(AcceptTracestate(too_long + ",Bad=1"), "");
 }
 
 TEST(ExtractSpanContextTest, ValidTraceparent_CarriesTracestate) {
