@@ -24,6 +24,7 @@ USERS=${USERS:-10000}
 WATCHERS=${WATCHERS:-"1000 10000"}
 WRITES_PER_S=${WRITES_PER_S:-200}
 ORDER_STREAMS=${ORDER_STREAMS:-1000}
+UPLOADS=${UPLOADS:-5000}  # UploadOrderEvents streams, each moving its own order to DELIVERED
 RESULTS=${RESULTS:-tests/bench/RESULTS.md}
 ROUNDS=${ROUNDS:-3}  # interleaved runs of the chain-cost comparison; the median counts
 SERVER_CPU=${SERVER_CPU:-1}
@@ -180,6 +181,42 @@ load create_order_16 --call order.v1.OrderService/CreateOrder --addr "$ORDER_ADD
 row "CreateOrder (+1 GetUser), 16 in flight" "req/s | p50 | p99 (ms)" \
   "$(fmt "$(field create_order_16 .rps)") | $(fmt "$(field create_order_16 .p50_ms)" 3) | $(fmt "$(field create_order_16 .p99_ms)" 3)" \
   "" "$(errors_note create_order_16)"
+
+# ---- UploadOrderEvents: fulfillment's durable stream (not one of issue #8's scenarios) ---------
+# UPLOADS orders of one user of their own, their ids listed (ListOrders needs the user); then
+# one stream per order, CONFIRMED, SHIPPED, DELIVERED, three durable writes each. The answer's
+# rejections are not in hermes-load's report, so the DELIVERED count checks that none was.
+log "UploadOrderEvents: $UPLOADS streams of 3 events, 16 in flight"
+call_order() {  # call_order METHOD JSON: one call to the order service, its answer on stdout
+  taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$2" \
+    "https://localhost:$PORT_order/order.v1.OrderService/$1"
+}
+UPLOADER_ID=$(taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
+  -d '{"email": "uploader@bench.test", "display_name": "Uploader"}' \
+  "https://localhost:$PORT_user/user.v1.UserService/CreateUser" | jq -r .user.id)
+load upload_orders --call order.v1.OrderService/CreateOrder --addr "$ORDER_ADDR" "${MTLS[@]}" \
+  --concurrency 16 --total "$UPLOADS" \
+  -d "{\"user_id\": \"$UPLOADER_ID\", \"items\": [{\"product_id\": \"up-{{n}}\", \"quantity\": 1, \"price_cents\": 1}]}"
+[[ $(field upload_orders '.status.OK // 0') == "$UPLOADS" ]] ||
+  { echo "bench: creating the orders to upload events for failed: $(errors_of upload_orders)" >&2; exit 1; }
+: >"$WORK/upload_ids"
+for ((page = 1; page <= (UPLOADS + 99) / 100; page++)); do
+  call_order ListOrders "{\"user_id\": \"$UPLOADER_ID\", \"page\": {\"page\": $page, \"page_size\": 100}}" |
+    jq -r '.orders[].id' >>"$WORK/upload_ids"
+done
+load upload_16 --call order.v1.OrderService/UploadOrderEvents --addr "$ORDER_ADDR" "${MTLS[@]}" \
+  --concurrency 16 --total "$UPLOADS" --values_file "$WORK/upload_ids" \
+  -d '[{"order_id": "{{value}}", "new_status": "ORDER_STATUS_CONFIRMED"},
+       {"order_id": "{{value}}", "new_status": "ORDER_STATUS_SHIPPED"},
+       {"order_id": "{{value}}", "new_status": "ORDER_STATUS_DELIVERED"}]'
+delivered=$(call_order ListOrders \
+  "{\"user_id\": \"$UPLOADER_ID\", \"status_filter\": \"ORDER_STATUS_DELIVERED\", \"page\": {\"page_size\": 1}}" |
+  jq -r '.page.total // 0')
+upload_note=$(errors_note upload_16)
+((delivered == UPLOADS)) || upload_note+=" only $delivered of $UPLOADS orders DELIVERED"
+row "UploadOrderEvents, 3 events a stream, 16 in flight" "streams/s | p50 | p99 (ms)" \
+  "$(fmt "$(field upload_16 .rps)") | $(fmt "$(field upload_16 .p50_ms)" 3) | $(fmt "$(field upload_16 .p99_ms)" 3)" \
+  "" "$upload_note"
 
 # Five orders every stream tracks; UploadOrderEvents moves them on while the streams are open.
 ORDERS=()

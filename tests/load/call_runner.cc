@@ -81,7 +81,7 @@ CallWorker::Call* CallWorker::FreeCall() {
 }
 
 void CallWorker::Issue(Call* call, Clock::time_point intended, bool counted) {
-  const uint64_t n = workload_.request->has_counter() ? workload_.next_n.fetch_add(1) : 0;
+  const uint64_t n = workload_.request->varies_per_call() ? workload_.next_n.fetch_add(1) : 0;
   absl::StatusOr<const std::vector<grpc::ByteBuffer>*> messages = renderer_.Render(n);
   if (!messages.ok()) {  // a body that only fails for some n: counted as a failed call
     if (counted) {       // with no latency: it never left (a 0 would pull the figures down)

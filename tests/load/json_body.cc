@@ -8,29 +8,75 @@
 
 namespace hermes::load {
 
-size_t CountCounterPlaceholders(absl::string_view text) {
-  size_t count = 0;
-  for (size_t at = text.find(kCounterPlaceholder); at != absl::string_view::npos;
-       at = text.find(kCounterPlaceholder, at + kCounterPlaceholder.size())) {
-    ++count;
+size_t CountPlaceholders(absl::string_view text) {
+  return SplitAtPlaceholders(text, kCounterPlaceholder, kValuePlaceholder).holes.size();
+}
+
+std::string ReplacePlaceholders(absl::string_view text, absl::string_view counter,
+                                absl::string_view value) {
+  return absl::StrReplaceAll(text, {{kCounterPlaceholder, counter}, {kValuePlaceholder, value}});
+}
+
+TextPieces SplitAtPlaceholders(absl::string_view text, absl::string_view counter_token,
+                               absl::string_view value_token) {
+  TextPieces pieces;
+  size_t literal_start = 0;
+  for (size_t at = 0; at < text.size();) {
+    const absl::string_view rest = text.substr(at);
+    Placeholder hole;
+    size_t length;
+    if (absl::StartsWith(rest, counter_token)) {
+      hole = Placeholder::kCounter;
+      length = counter_token.size();
+    } else if (absl::StartsWith(rest, value_token)) {
+      hole = Placeholder::kValue;
+      length = value_token.size();
+    } else {
+      ++at;
+      continue;
+    }
+    pieces.literals.emplace_back(text.substr(literal_start, at - literal_start));
+    pieces.holes.push_back(hole);
+    at += length;
+    literal_start = at;
   }
-  return count;
+  pieces.literals.emplace_back(text.substr(literal_start));
+  return pieces;
 }
 
-std::string ReplaceCounter(absl::string_view text, absl::string_view replacement) {
-  return absl::StrReplaceAll(text, {{kCounterPlaceholder, replacement}});
-}
-
-std::vector<std::string> SplitAtCounter(absl::string_view text, absl::string_view placeholder) {
-  return absl::StrSplit(text, placeholder);
-}
-
-void AppendWithCounter(const std::vector<std::string>& parts, uint64_t n, std::string* out) {
+void AppendFilled(const TextPieces& pieces, uint64_t n, absl::string_view value, std::string* out) {
   const absl::AlphaNum number(n);  // formatted on the stack
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out->append(number.data(), number.size());
-    out->append(parts[i]);
+  out->append(pieces.literals[0]);
+  for (size_t i = 0; i < pieces.holes.size(); ++i) {
+    const absl::string_view filled =
+        pieces.holes[i] == Placeholder::kCounter ? number.Piece() : value;
+    out->append(filled.data(), filled.size());
+    out->append(pieces.literals[i + 1]);
   }
+}
+
+absl::StatusOr<std::vector<std::string>> ParseValues(absl::string_view contents) {
+  if (absl::EndsWith(contents, "\n")) contents.remove_suffix(1);
+  if (contents.empty()) return absl::InvalidArgumentError("--values_file: the file has no value");
+  std::vector<std::string> values;
+  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
+    if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
+    const size_t number = values.size() + 1;
+    if (line.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--values_file: line ", number, " is empty (one value a line)"));
+    }
+    for (char c : line) {
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--values_file: line ", number,
+                         " holds '\"', '\\' or a control character; values go into the JSON as "
+                         "they are"));
+      }
+    }
+    values.emplace_back(line);
+  }
+  return values;
 }
 
 absl::StatusOr<JsonBody> SplitJsonBody(absl::string_view json) {
@@ -62,6 +108,10 @@ absl::StatusOr<JsonBody> SplitJsonBody(absl::string_view json) {
     }
     if (absl::StartsWith(trimmed.substr(i), kCounterPlaceholder)) {
       i += kCounterPlaceholder.size() - 1;
+      continue;
+    }
+    if (absl::StartsWith(trimmed.substr(i), kValuePlaceholder)) {
+      i += kValuePlaceholder.size() - 1;
       continue;
     }
     switch (c) {

@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
   grpc_init();  // ByteBuffers are made before any channel exists
   const bool stream_body =
       method->kind == RpcKind::kClientStreaming || method->kind == RpcKind::kBidiStreaming;
-  absl::StatusOr<RequestTemplate> request =
-      RequestTemplate::Create(*method->descriptor->input_type(), options->data, stream_body);
+  absl::StatusOr<RequestTemplate> request = RequestTemplate::Create(
+      *method->descriptor->input_type(), options->data, stream_body, options->values);
   if (!request.ok()) return Fail(request.status());
   std::optional<TimestampField> latency_field;
   if (!options->latency_field.empty()) {

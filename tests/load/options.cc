@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tests/load/json_body.h"
 
 namespace hermes::load {
 namespace {
@@ -151,6 +152,8 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
   flags.Add("data", text(&options.data));
   std::string data_file;  // read once the flags are known to be consistent
   flags.Add("data_file", text(&data_file));
+  std::string values_file;
+  flags.Add("values_file", text(&values_file));
   flags.AddSwitch("insecure", &options.insecure);
   flags.Add("cacert", text(&options.ca_file));
   flags.Add("cert", text(&options.cert_file));
@@ -236,6 +239,15 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
       return status;
     }
   }
+  if (flags.Seen("values_file")) {
+    std::string contents;
+    if (absl::Status status = ReadFile("values_file", values_file, &contents); !status.ok()) {
+      return status;
+    }
+    absl::StatusOr<std::vector<std::string>> values = ParseValues(contents);
+    if (!values.ok()) return values.status();
+    options.values = *std::move(values);
+  }
   return options;
 }
 
@@ -250,6 +262,9 @@ Usage: hermes-load --call SERVICE/METHOD [flags]
                            stream (client-streaming and bidi). {{n}} = the call's number,
                            0, 1, 2, ... unique across the run (default {})
   --data_file PATH         read the body from a file instead
+  --values_file PATH       one value a line; {{value}} in the body = line n % lines, n being
+                           the call's number (warm-up included): with --total = lines and no
+                           warm-up, each line is used once
   --insecure               plaintext
   --cacert, --cert, --key  mutual TLS: the CA bundle, and our certificate and key (PEM)
   --server_name NAME       host name to check the server's certificate for

@@ -26,7 +26,8 @@ struct LoadOptions {
   std::string call;  // as given: "user.v1.UserService/GetUser" or "user.v1.UserService.GetUser"
   std::string address = "127.0.0.1:50051";
 
-  std::string data = "{}";  // the JSON body (from --data, or read from --data_file)
+  std::string data = "{}";          // the JSON body (from --data, or read from --data_file)
+  std::vector<std::string> values;  // --values_file's lines, for `{{value}}`
 
   // Transport: plaintext, or mutual TLS with the three PEM files.
   bool insecure = false;

@@ -5,8 +5,8 @@
 
 #include <functional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "tests/load/json_body.h"
 
 namespace hermes::load {
@@ -17,9 +17,11 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-// Stands in for `{{n}}` in the parse-once path: letters only, so it is valid inside any JSON
-// string and invalid anywhere else (which sends such bodies to the per-call JSON path).
-constexpr absl::string_view kMarker = "hermesLoadCounterMarker";
+// Stand in for `{{n}}` and `{{value}}` in the parse-once path: letters only, so they are valid
+// inside any JSON string and invalid anywhere else (which sends such bodies to the per-call JSON
+// path).
+constexpr absl::string_view kCounterMarker = "hermesLoadCounterMarker";
+constexpr absl::string_view kValueMarker = "hermesLoadValueMarker";
 
 std::unique_ptr<Message> NewMessage(const Descriptor& type) {
   return std::unique_ptr<Message>(
@@ -44,7 +46,7 @@ grpc::ByteBuffer Serialize(const Message& message) {
 }
 
 // Every string field (at any depth, repeated elements and map entries included) whose value
-// holds kMarker; `markers` counts the occurrences found.
+// holds a marker; `markers` counts the occurrences found.
 void FindMarkedStrings(const Message& message, std::vector<RequestTemplate::FieldStep>* path,
                        std::vector<RequestTemplate::StringSlot>* slots, size_t* markers) {
   const Reflection* reflection = message.GetReflection();
@@ -58,10 +60,10 @@ void FindMarkedStrings(const Message& message, std::vector<RequestTemplate::Fiel
       if (field->type() == FieldDescriptor::TYPE_STRING) {
         const std::string value = index < 0 ? reflection->GetString(message, field)
                                             : reflection->GetRepeatedString(message, field, i);
-        const std::vector<std::string> parts = SplitAtCounter(value, kMarker);
-        if (parts.size() > 1) {
-          slots->push_back({*path, parts});
-          *markers += parts.size() - 1;
+        TextPieces pieces = SplitAtPlaceholders(value, kCounterMarker, kValueMarker);
+        if (!pieces.holes.empty()) {
+          *markers += pieces.holes.size();
+          slots->push_back({*path, std::move(pieces)});
         }
       } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
         FindMarkedStrings(index < 0 ? reflection->GetMessage(message, field)
@@ -73,42 +75,47 @@ void FindMarkedStrings(const Message& message, std::vector<RequestTemplate::Fiel
   }
 }
 
+// `first_value`: the first of --values_file's values, "" without them.
 absl::StatusOr<RequestTemplate::MessageTemplate> BuildMessage(const Descriptor& type,
-                                                              std::string json) {
+                                                              std::string json,
+                                                              absl::string_view first_value) {
   RequestTemplate::MessageTemplate built;
   built.json = std::move(json);
-  const size_t counters = CountCounterPlaceholders(built.json);
+  const size_t placeholders = CountPlaceholders(built.json);
   std::unique_ptr<Message> message = NewMessage(type);
-  if (counters == 0) {
+  if (placeholders == 0) {
     if (absl::Status status = ParseJson(built.json, message.get()); !status.ok()) return status;
     built.fixed = Serialize(*message);
     return built;
   }
-  built.has_counter = true;
-  // Valid with a number in place of {{n}}: any n is then valid too (only digits change).
-  if (absl::Status status = ParseJson(ReplaceCounter(built.json, "0"), message.get());
+  built.varies = true;
+  // Valid with a number in place of {{n}}: any n is then valid too (only digits change). A
+  // value other than the first may still fail: such a call is counted as INVALID_ARGUMENT.
+  if (absl::Status status =
+          ParseJson(ReplacePlaceholders(built.json, "0", first_value), message.get());
       !status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(status.message(), " (with {{n}} replaced by 0)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        status.message(), " (with {{n}} replaced by 0 and {{value}} by the first value)"));
   }
-  if (ParseJson(ReplaceCounter(built.json, kMarker), message.get()).ok()) {
+  if (ParseJson(ReplacePlaceholders(built.json, kCounterMarker, kValueMarker), message.get())
+          .ok()) {
     std::vector<RequestTemplate::FieldStep> path;
     std::vector<RequestTemplate::StringSlot> slots;
     size_t markers = 0;
     FindMarkedStrings(*message, &path, &slots, &markers);
-    if (markers == counters) {  // every {{n}} is inside a string value: parse once
+    if (markers == placeholders) {  // every placeholder is inside a string value: parse once
       built.slots = std::move(slots);
       built.with_marker = std::move(message);
       return built;
     }
   }
-  built.json_parts = SplitAtCounter(built.json, kCounterPlaceholder);
+  built.json_pieces = SplitAtPlaceholders(built.json, kCounterPlaceholder, kValuePlaceholder);
   return built;
 }
 
-// Sets the string at the end of `slot.path` in `root` to its parts joined by `n`.
-void FillSlot(const RequestTemplate::StringSlot& slot, uint64_t n, Message* root,
-              std::string* text) {
+// Sets the string at the end of `slot.path` in `root` to its pieces, filled for call `n`.
+void FillSlot(const RequestTemplate::StringSlot& slot, uint64_t n, absl::string_view value,
+              Message* root, std::string* text) {
   Message* message = root;
   for (size_t i = 0; i + 1 < slot.path.size(); ++i) {
     const RequestTemplate::FieldStep& step = slot.path[i];
@@ -117,7 +124,7 @@ void FillSlot(const RequestTemplate::StringSlot& slot, uint64_t n, Message* root
                              : reflection->MutableRepeatedMessage(message, step.field, step.index);
   }
   text->clear();
-  AppendWithCounter(slot.parts, n, text);
+  AppendFilled(slot.pieces, n, value, text);
   const RequestTemplate::FieldStep& leaf = slot.path.back();
   if (leaf.index < 0) {
     message->GetReflection()->SetString(message, leaf.field, *text);
@@ -129,7 +136,17 @@ void FillSlot(const RequestTemplate::StringSlot& slot, uint64_t n, Message* root
 }  // namespace
 
 absl::StatusOr<RequestTemplate> RequestTemplate::Create(const Descriptor& type,
-                                                        absl::string_view json, bool allow_stream) {
+                                                        absl::string_view json, bool allow_stream,
+                                                        std::vector<std::string> values) {
+  const bool wants_values = absl::StrContains(json, kValuePlaceholder);
+  if (wants_values && values.empty()) {
+    return absl::InvalidArgumentError(
+        "--data has {{value}}, which takes its values from --values_file: give one");
+  }
+  if (!wants_values && !values.empty()) {
+    return absl::InvalidArgumentError(
+        "--values_file is given, but --data has no {{value}} to put its values in");
+  }
   absl::StatusOr<JsonBody> body = SplitJsonBody(json);
   if (!body.ok()) return body.status();
   if (body->is_array && !allow_stream) {
@@ -140,8 +157,11 @@ absl::StatusOr<RequestTemplate> RequestTemplate::Create(const Descriptor& type,
   }
   RequestTemplate request;
   request.type_ = &type;
+  request.values_ = std::move(values);
+  const absl::string_view first_value =
+      request.values_.empty() ? absl::string_view() : absl::string_view(request.values_[0]);
   for (size_t i = 0; i < body->messages.size(); ++i) {
-    absl::StatusOr<MessageTemplate> message = BuildMessage(type, body->messages[i]);
+    absl::StatusOr<MessageTemplate> message = BuildMessage(type, body->messages[i], first_value);
     if (!message.ok()) {
       const std::string which = body->is_array
                                     ? absl::StrCat("message ", i + 1, " of ", body->messages.size(),
@@ -150,7 +170,7 @@ absl::StatusOr<RequestTemplate> RequestTemplate::Create(const Descriptor& type,
       return absl::InvalidArgumentError(
           absl::StrCat("--data: ", which, " is not valid: ", message.status().message()));
     }
-    request.has_counter_ = request.has_counter_ || message->has_counter;
+    request.varies_per_call_ = request.varies_per_call_ || message->varies;
     request.messages_.push_back(*std::move(message));
   }
   return request;
@@ -163,7 +183,7 @@ RequestRenderer::RequestRenderer(const RequestTemplate& request) : request_(requ
     if (message.with_marker != nullptr) {
       scratch.reset(message.with_marker->New());
       scratch->CopyFrom(*message.with_marker);
-    } else if (message.has_counter) {
+    } else if (message.varies) {
       scratch = NewMessage(*request.type_);
     }
     scratch_.push_back(std::move(scratch));
@@ -171,21 +191,25 @@ RequestRenderer::RequestRenderer(const RequestTemplate& request) : request_(requ
 }
 
 absl::StatusOr<const std::vector<grpc::ByteBuffer>*> RequestRenderer::Render(uint64_t n) {
-  if (!request_.has_counter_) return &rendered_;
+  if (!request_.varies_per_call_) return &rendered_;
+  const std::vector<std::string>& values = request_.values_;
+  const absl::string_view value =
+      values.empty() ? absl::string_view() : absl::string_view(values[n % values.size()]);
   for (size_t i = 0; i < request_.messages_.size(); ++i) {
     const RequestTemplate::MessageTemplate& message = request_.messages_[i];
-    if (!message.has_counter) continue;
+    if (!message.varies) continue;
     Message* scratch = scratch_[i].get();
     if (!message.slots.empty()) {
       for (const RequestTemplate::StringSlot& slot : message.slots) {
-        FillSlot(slot, n, scratch, &text_);
+        FillSlot(slot, n, value, scratch, &text_);
       }
     } else {
       text_.clear();
-      AppendWithCounter(message.json_parts, n, &text_);
+      AppendFilled(message.json_pieces, n, value, &text_);
       if (absl::Status status = ParseJson(text_, scratch); !status.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("request with {{n}}=", n, " is not valid: ", status.message()));
+            absl::StrCat("request with {{n}}=", n, values.empty() ? "" : " and {{value}}=",
+                         values.empty() ? "" : value, " is not valid: ", status.message()));
       }
     }
     rendered_[i] = Serialize(*scratch);

@@ -127,7 +127,7 @@ void StreamWorker::Open(Clock::time_point due) {
   streams_.push_back(std::make_unique<Stream>());
   Stream* stream = streams_.back().get();
   stream->due = due;
-  const uint64_t n = workload_.request->has_counter() ? workload_.next_n.fetch_add(1) : 0;
+  const uint64_t n = workload_.request->varies_per_call() ? workload_.next_n.fetch_add(1) : 0;
   absl::StatusOr<const std::vector<grpc::ByteBuffer>*> messages = renderer_.Render(n);
   if (!messages.ok()) {
     stream->status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

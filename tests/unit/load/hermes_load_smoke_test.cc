@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -174,6 +175,30 @@ TEST_F(HermesLoadTest, CreateUserWithCounter_MakesUniqueUsers) {
   EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 40) << result.output;
 }
 
+// --values_file: call n asks for line n % 4, so each of the four ids is asked for 10 times, and
+// the one that names no user gets exactly its ten NOT_FOUNDs.
+TEST_F(HermesLoadTest, GetUserWithValuesFile_AsksForEachLineInTurn) {
+  const std::string values_file =
+      absl::StrCat(::testing::TempDir(), "/hermes-load-values-", getpid());
+  {
+    std::ofstream out(values_file);
+    out << CreateUser("load-v1@bench.test") << "\n"
+        << CreateUser("load-v2@bench.test") << "\n"
+        << "no-such-user\n"
+        << CreateUser("load-v3@bench.test") << "\n";
+  }
+  const CommandResult result =
+      RunCommand(LoadArgs({"--call", "user.v1.UserService/GetUser", "-d", R"({"id":"{{value}}"})",
+                           "--values_file", values_file, "--concurrency", "4", "--total", "40"}),
+                 kRunTimeout);
+  std::filesystem::remove(values_file);
+  ASSERT_EQ(ExitCode(result), 0) << result.output;
+  Struct report;
+  ASSERT_TRUE(ReportOf(result.output, &report));
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 30) << result.output;
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "NotFound"), 10) << result.output;
+}
+
 TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
   const std::string ready_file =
       absl::StrCat(::testing::TempDir(), "/hermes-load-ready-", getpid());
@@ -314,6 +339,12 @@ TEST(HermesLoadFailures, UnknownMethodOrBadBody_ExitsWithCode1NamingTheProblem) 
       kRunTimeout);
   EXPECT_EQ(ExitCode(bad_body), 1) << bad_body.output;
   EXPECT_THAT(bad_body.output, HasSubstr("user.v1.GetUserRequest"));
+  const CommandResult no_values =
+      RunCommand({HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/GetUser", "-d",
+                  R"({"id":"{{value}}"})", "--values_file", "/nonexistent/hermes-load-values"},
+                 kRunTimeout);
+  EXPECT_EQ(ExitCode(no_values), 1) << no_values.output;
+  EXPECT_THAT(no_values.output, HasSubstr("--values_file"));
 }
 
 TEST(HermesLoadMutualTls, GetUser_OverMutualTlsAsAdmin) {

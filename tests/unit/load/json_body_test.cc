@@ -39,15 +39,54 @@ TEST(SplitJsonBody, BrokenArrays_AreErrorsThatSayWhy) {
   EXPECT_THAT(SplitJsonBody(R"([{"a":1},,{}])").status().message(), HasSubstr("empty element"));
 }
 
-TEST(CounterPlaceholder, IsCountedReplacedAndSplit) {
-  const std::string text = R"({"email":"u{{n}}@x","name":"U {{n}}"})";
-  EXPECT_EQ(CountCounterPlaceholders(text), 2u);
-  EXPECT_EQ(ReplaceCounter(text, "42"), R"({"email":"u42@x","name":"U 42"})");
-  const std::vector<std::string> parts = SplitAtCounter(text, kCounterPlaceholder);
-  ASSERT_EQ(parts.size(), 3u);
+TEST(Placeholders, AreCountedReplacedSplitAndFilled) {
+  const std::string text = R"({"email":"u{{n}}@x","name":"U {{n}}","order_id":"{{value}}"})";
+  EXPECT_EQ(CountPlaceholders(text), 3u);
+  EXPECT_EQ(ReplacePlaceholders(text, "42", "o-7"),
+            R"({"email":"u42@x","name":"U 42","order_id":"o-7"})");
+  const TextPieces pieces = SplitAtPlaceholders(text, kCounterPlaceholder, kValuePlaceholder);
+  EXPECT_THAT(pieces.holes,
+              ElementsAre(Placeholder::kCounter, Placeholder::kCounter, Placeholder::kValue));
+  ASSERT_EQ(pieces.literals.size(), 4u);
   std::string joined;
-  AppendWithCounter(parts, 18446744073709551615u, &joined);
-  EXPECT_EQ(joined, R"({"email":"u18446744073709551615@x","name":"U 18446744073709551615"})");
+  AppendFilled(pieces, 18446744073709551615u, "o-9", &joined);
+  EXPECT_EQ(
+      joined,
+      R"({"email":"u18446744073709551615@x","name":"U 18446744073709551615","order_id":"o-9"})");
+}
+
+TEST(Placeholders, AtTheEdgesAndSideBySide_LeaveEmptyLiterals) {
+  const TextPieces pieces = SplitAtPlaceholders("{{value}}{{n}}", "{{n}}", "{{value}}");
+  EXPECT_THAT(pieces.holes, ElementsAre(Placeholder::kValue, Placeholder::kCounter));
+  EXPECT_THAT(pieces.literals, ElementsAre("", "", ""));
+  std::string joined;
+  AppendFilled(pieces, 5, "v", &joined);
+  EXPECT_EQ(joined, "v5");
+  // Neither placeholder: one literal, nothing to fill.
+  EXPECT_THAT(SplitAtPlaceholders("{{m}} {{values}}", "{{n}}", "{{value}}").literals,
+              ElementsAre("{{m}} {{values}}"));
+  EXPECT_EQ(CountPlaceholders("{{m}} {{values}}"), 0u);
+}
+
+TEST(SplitJsonBody, ValuePlaceholderOutsideAString_IsOneToken) {
+  absl::StatusOr<JsonBody> body = SplitJsonBody(R"([{"q":{{value}}},{"q":1}])");
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_THAT(body->messages, ElementsAre(R"({"q":{{value}}})", R"({"q":1})"));
+}
+
+TEST(ParseValues, OneALine_LastNewlineAndCarriageReturnsOptional) {
+  EXPECT_THAT(*ParseValues("a\nb c\n"), ElementsAre("a", "b c"));
+  EXPECT_THAT(*ParseValues("a\r\nb\r\n"), ElementsAre("a", "b"));
+  EXPECT_THAT(*ParseValues("only"), ElementsAre("only"));
+}
+
+TEST(ParseValues, WhatCannotGoIntoJsonAsItIs_IsAnErrorNamingTheLine) {
+  EXPECT_THAT(ParseValues("").status().message(), HasSubstr("no value"));
+  EXPECT_THAT(ParseValues("\n").status().message(), HasSubstr("no value"));
+  EXPECT_THAT(ParseValues("a\n\nb").status().message(), HasSubstr("line 2 is empty"));
+  EXPECT_THAT(ParseValues("a\nb\"c").status().message(), HasSubstr("line 2 holds"));
+  EXPECT_THAT(ParseValues("a\\b").status().message(), HasSubstr("line 1 holds"));
+  EXPECT_THAT(ParseValues("a\tb").status().message(), HasSubstr("line 1 holds"));
 }
 
 }  // namespace
