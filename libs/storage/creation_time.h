@@ -14,7 +14,8 @@
 // The price: after the clock was ahead (a forward jump, then corrected; a database restored
 // from a host whose clock was ahead), new records carry the newest time so far, plus a
 // microsecond each, until the clock catches up with it. Their ids, made from the same time,
-// too.
+// too. A clock a second or more behind the newest record is logged as a warning (how far behind,
+// and the newest time), at most once a minute per process.
 //
 //   // orders_by_user_created, on (user_id, created_at DESC, ...), makes this one lookup.
 //   absl::StatusOr<absl::Time> created_at = NewCreatedAt(
