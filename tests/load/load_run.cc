@@ -78,6 +78,7 @@ RunReport RunLongLivedStreams(const LoadOptions& options, const RpcMethod& metho
   workload.duration = options.duration;
   workload.timeout = options.timeout;
   workload.ready_file = options.streams_ready_file;
+  workload.expect_messages = options.stream_messages;
   workload.start = Clock::now();
 
   const int count = std::min(options.workers, options.streams);

@@ -190,6 +190,12 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
   });
   flags.Add("latency_field", text(&options.latency_field));
   flags.Add("streams_ready_file", text(&options.streams_ready_file));
+  flags.Add("stream_messages", [&](const std::string& value) {
+    if (!absl::SimpleAtoi(value, &options.stream_messages) || options.stream_messages == 0) {
+      return Bad("stream_messages", value, "want a whole number above 0");
+    }
+    return absl::OkStatus();
+  });
   flags.Add("format", [&](const std::string& value) {
     if (value == "text") {
       options.format = ReportFormat::kText;
@@ -290,6 +296,10 @@ Usage: hermes-load --call SERVICE/METHOD [flags]
                            A stream counts as opened once it has headers: one the server
                            refuses right after its headers (Hermes sends x-request-id in them)
                            may count as opened as well as failed
+  --stream_messages N      end the run once N messages have arrived on all the streams
+                           together, counted from the first stream's opening (warm-up and all);
+                           --duration still bounds it. For a script that knows how many it
+                           caused, instead of stopping the run while some are on their way
   --format text|json       report format (default text)
   --workers N              threads, each with its own completion queue (default: the CPUs
                            this process may run on)

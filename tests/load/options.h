@@ -52,6 +52,7 @@ struct LoadOptions {
   double stream_open_rate = 2000;
   std::string latency_field;  // dotted path to a google.protobuf.Timestamp of the response
   std::string streams_ready_file;
+  uint64_t stream_messages = 0;  // > 0: the window ends once this many arrived (all streams)
 
   ReportFormat format = ReportFormat::kText;
   int workers = 0;  // threads with a completion queue each; 0 = the CPUs this process may use

@@ -90,7 +90,8 @@ absl::Status CheckOptionsForMethod(const LoadOptions& options, const RpcMethod& 
     }
     return absl::OkStatus();
   }
-  for (const char* flag : {"streams", "stream_open_rate", "latency_field", "streams_ready_file"}) {
+  for (const char* flag :
+       {"streams", "stream_open_rate", "latency_field", "streams_ready_file", "stream_messages"}) {
     if (options.Given(flag)) {
       return NotFor(flag, method,
                     "it is for server-streaming and bidi methods (unary and client-streaming "

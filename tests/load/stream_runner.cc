@@ -178,6 +178,7 @@ void StreamWorker::MaybeFinish(Stream* stream) {
 }
 
 void StreamWorker::OnMessage(Stream* stream) {
+  workload_.received.fetch_add(1, std::memory_order_relaxed);
   if (!window_start_.has_value()) return;  // still opening: not counted
   const Clock::time_point now = Clock::now();
   if (now < measure_start_ || now >= end_) return;
@@ -335,7 +336,8 @@ void StreamWorker::Run() {
     }
     // Once the window has started nothing more is opened: with none of this worker's streams
     // live, its run is over.
-    if (window_start_.has_value() && !closing_ && (now >= end_ || StopRequested() || live_ == 0)) {
+    if (window_start_.has_value() && !closing_ &&
+        (now >= end_ || StopRequested() || live_ == 0 || workload_.AllExpectedReceived())) {
       end_ = std::min(end_, now);  // nothing after it is counted
       workload_.EndWindow(std::max(end_, measure_start_));
       Close(now);

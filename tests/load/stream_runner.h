@@ -10,7 +10,9 @@
 //             streams still waiting then are cancelled and count as failed (DeadlineExceeded).
 //             Whoever ends the phase touches --streams_ready_file and logs "streams ready".
 //   window    warm-up, then --duration: messages received are counted, with their delivery
-//             latency (receive time minus --latency_field) when there is one.
+//             latency (receive time minus --latency_field) when there is one. With
+//             --stream_messages, it ends (within 10 ms) once that many messages have arrived
+//             since the first stream opened.
 //   closing   bidi streams half-close and get `timeout` to finish (the server ends them with
 //             OK); server streams are cancelled. Whatever is left is cancelled.
 // A stream's status: ended before the closing phase (by the server, or never open) → its own
@@ -49,13 +51,15 @@ struct StreamWorkload {
   double open_rate = 2000;
   absl::Duration warmup;
   absl::Duration duration;
-  absl::Duration timeout;  // for headers once due, and for the closing phase
-  std::string ready_file;  // touched when the opening phase ends; empty: none
+  absl::Duration timeout;        // for headers once due, and for the closing phase
+  std::string ready_file;        // touched when the opening phase ends; empty: none
+  uint64_t expect_messages = 0;  // > 0: the window ends once `received` reaches it
   Clock::time_point start;
 
   std::atomic<uint64_t> next_n{0};  // {{n}}: one per stream
   std::atomic<int> settled{0};      // streams open or failed in the opening phase
   std::atomic<int> opened{0};
+  std::atomic<uint64_t> received{0};        // messages on every stream, opening phase included
   std::atomic<int64_t> window_start_ns{0};  // Clock ticks since its epoch; 0 while opening
   std::atomic<int64_t> window_end_ns{0};    // the latest end of a worker's window; 0: none yet
 
@@ -67,6 +71,9 @@ struct StreamWorkload {
   void EndWindow(Clock::time_point end);
   std::optional<Clock::time_point> window_end() const;
   Clock::time_point opening_deadline() const;  // the last stream due + timeout
+  bool AllExpectedReceived() const {
+    return expect_messages > 0 && received.load(std::memory_order_relaxed) >= expect_messages;
+  }
 };
 
 class StreamWorker {

@@ -230,6 +230,30 @@ TEST_F(HermesLoadTest, WatchUsersStreams_CountMessagesWithDeliveryLatency) {
   std::filesystem::remove(ready_file);
 }
 
+// --stream_messages: the run ends once the messages the test caused have all arrived, long
+// before its 10 minutes, and every one of them is counted.
+TEST_F(HermesLoadTest, WatchUsersWithStreamMessages_EndsOnceTheyHaveArrived) {
+  const std::string ready_file =
+      absl::StrCat(::testing::TempDir(), "/hermes-load-ready-messages-", getpid());
+  std::filesystem::remove(ready_file);
+  Subprocess load(
+      LoadArgs({"--call", "user.v1.UserService/WatchUsers", "--streams", "4", "--duration", "10m",
+                "--stream_messages", "12", "--streams_ready_file", ready_file}));
+  ASSERT_TRUE(AwaitReadyFile(ready_file, load));
+  for (int i = 0; i < 3; ++i) CreateUser(absl::StrCat("counted", i, "@bench.test"));
+
+  const std::optional<int> status = load.WaitForExit(kRunTimeout);
+  ASSERT_TRUE(status.has_value()) << "still running: " << load.Output();
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << load.Output();
+  Struct report;
+  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  const Struct& streams = report.fields().at("streams").struct_value();
+  EXPECT_EQ(Number(streams, "messages"), 12) << load.Output();  // 3 events x 4 watchers
+  EXPECT_EQ(Number(report.fields().at("status").struct_value(), "OK"), 4);
+  EXPECT_LT(Number(report, "total_s"), 30);
+  std::filesystem::remove(ready_file);
+}
+
 // Streams the server refuses (beyond its --max_streams: RESOURCE_EXHAUSTED) are counted as
 // failed, each with its status, and the others run to the end: errors are never hidden. (They
 // have headers, x-request-id, before the refusal, so they may count as opened too: --help.)
