@@ -1,6 +1,7 @@
 #include "libs/config/read_small_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,12 +32,27 @@ class FileDescriptor {
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes,
                                           absl::string_view what) {
-  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO put in a file's place would otherwise wait for a writer, and
+  // hold the watcher's thread (and a shutdown joining it) until one came. It changes nothing
+  // for a regular file, and anything else is refused below.
+  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (file.get() < 0) {
     const int error = errno;
     std::string message = absl::StrCat(path, ": ", std::generic_category().message(error));
     if (error == ENOENT || error == ENOTDIR) return absl::NotFoundError(message);
     return absl::FailedPreconditionError(message);
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": ", std::generic_category().message(errno)));
+  }
+  if (S_ISDIR(info.st_mode)) {  // as reading it would say
+    return absl::FailedPreconditionError(absl::StrCat(path, ": Is a directory"));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file (a FIFO, socket or device); not ", what));
   }
   std::string contents;
   char buffer[8192];

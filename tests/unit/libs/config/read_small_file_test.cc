@@ -1,12 +1,16 @@
 #include "libs/config/read_small_file.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <string>
 
 namespace hermes::config {
@@ -49,6 +53,23 @@ TEST_F(ReadSmallFileTest, Directory_IsFailedPrecondition) {
   // Not read (a watcher tries again), unlike a file that holds the wrong thing.
   absl::StatusOr<std::string> read = ReadSmallFile(dir_, 100, "a test file");
   EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition) << read.status();
+}
+
+// A FIFO put in the file's place (an operator's mistake) must not hold the caller, a watcher's
+// thread, until something writes to it: it is refused at once. Bounded: were it to block, the
+// test fails after 5 s and opens the FIFO's other end to let the read go.
+TEST_F(ReadSmallFileTest, Fifo_IsInvalidArgumentAtOnceWithoutWaitingForAWriter) {
+  ASSERT_EQ(mkfifo(path_.c_str(), 0600), 0);
+  std::future<absl::StatusOr<std::string>> read =
+      std::async(std::launch::async, [this] { return ReadSmallFile(path_, 100, "a test file"); });
+  if (read.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "ReadSmallFile waited for a writer";
+    const int writer = open(path_.c_str(), O_WRONLY);  // unblocks the reader's open
+    if (writer >= 0) close(writer);                    // and its read: end of file
+  }
+  const absl::StatusOr<std::string> result = read.get();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("not a regular file"));
 }
 
 TEST_F(ReadSmallFileTest, FileOverTheCap_IsInvalidArgumentSayingWhatItIsNot) {
