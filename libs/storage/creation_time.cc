@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "absl/time/clock.h"
 #include "libs/telemetry/log.h"
 
 namespace hermes::storage {
@@ -19,8 +18,10 @@ constexpr absl::Duration kBehindWorthLogging = absl::Seconds(1);
 // While the clock is behind, every new record hits the floor: one line a minute says so.
 constexpr std::chrono::steady_clock::duration kLogInterval = std::chrono::minutes(1);
 
+// When the next warning may be logged, in steady_clock nanoseconds.
+std::atomic<int64_t> next_log_ns{std::numeric_limits<int64_t>::min()};
+
 void LogClockBehind(absl::Time now, absl::Time newest) {
-  static std::atomic<int64_t> next_log_ns{std::numeric_limits<int64_t>::min()};
   const int64_t at = std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::steady_clock::now().time_since_epoch())
                          .count();
@@ -36,6 +37,12 @@ void LogClockBehind(absl::Time now, absl::Time newest) {
 }
 
 }  // namespace
+
+namespace internal {
+void ResetClockBehindLogForTesting() {
+  next_log_ns.store(std::numeric_limits<int64_t>::min(), std::memory_order_relaxed);
+}
+}  // namespace internal
 
 absl::StatusOr<absl::Time> NewCreatedAt(Statement& newest, absl::Time now) {
   absl::StatusOr<bool> row = newest.Step();

@@ -46,4 +46,9 @@ absl::StatusOr<absl::Time> NewCreatedAt(SqliteDatabase& db, absl::string_view ne
   return NewCreatedAt(**newest, now);
 }
 
+namespace internal {
+// Lets the next clock-behind warning be logged at once: tests share the process's minute.
+void ResetClockBehindLogForTesting();
+}  // namespace internal
+
 }  // namespace hermes::storage

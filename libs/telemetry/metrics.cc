@@ -156,7 +156,8 @@ MetricsEndpoint::~MetricsEndpoint() {
   std::thread waker;
   try {
     waker = std::thread([this, &stopped] {
-      // Bounded: 150 × 20 ms, well past the 2 s the stop would take without it.
+      // At most 150 tries, each 20 ms after the last: well past the 2 s the stop would take
+      // without them.
       for (int i = 0; i < 150 && !stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20));
            ++i) {
         ConnectAndClose(wake_host_, port_);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "libs/errors/utf8.h"
 
 namespace hermes::load {
 
@@ -73,6 +74,10 @@ absl::StatusOr<std::vector<std::string>> ParseValues(absl::string_view contents)
                          " holds '\"', '\\' or a control character; values go into the JSON as "
                          "they are"));
       }
+    }
+    if (!errors::IsValidUtf8(line)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--values_file: line ", number, " is not valid UTF-8"));
     }
     values.emplace_back(line);
   }

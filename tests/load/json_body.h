@@ -58,8 +58,9 @@ TextPieces SplitAtPlaceholders(absl::string_view text, absl::string_view counter
 void AppendFilled(const TextPieces& pieces, uint64_t n, absl::string_view value, std::string* out);
 
 // The values of --values_file: one a line, the last line's newline optional ("\r\n" too). Each
-// is put into the JSON as it is, so an empty line, or a value holding '"', '\' or a control
-// character, is an error naming its line; so is a file with no value.
+// is put into the JSON as it is, so an empty line, a value holding '"', '\' or a control
+// character, or one that is not valid UTF-8, is an error naming its line; so is a file with no
+// value.
 absl::StatusOr<std::vector<std::string>> ParseValues(absl::string_view contents);
 
 }  // namespace hermes::load

@@ -94,8 +94,9 @@ absl::StatusOr<RequestTemplate::MessageTemplate> BuildMessage(const Descriptor& 
   if (absl::Status status =
           ParseJson(ReplacePlaceholders(built.json, "0", first_value), message.get());
       !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        status.message(), " (with {{n}} replaced by 0 and {{value}} by the first value)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(status.message(), " (with {{n}} replaced by 0",
+                     first_value.empty() ? "" : " and {{value}} by the first value", ")"));
   }
   if (ParseJson(ReplacePlaceholders(built.json, kCounterMarker, kValueMarker), message.get())
           .ok()) {

@@ -87,6 +87,8 @@ TEST(ParseValues, WhatCannotGoIntoJsonAsItIs_IsAnErrorNamingTheLine) {
   EXPECT_THAT(ParseValues("a\nb\"c").status().message(), HasSubstr("line 2 holds"));
   EXPECT_THAT(ParseValues("a\\b").status().message(), HasSubstr("line 1 holds"));
   EXPECT_THAT(ParseValues("a\tb").status().message(), HasSubstr("line 1 holds"));
+  EXPECT_THAT(ParseValues("ok\n\xc3(").status().message(), HasSubstr("line 2 is not valid UTF-8"));
+  EXPECT_THAT(*ParseValues("caf\xc3\xa9"), ElementsAre("caf\xc3\xa9"));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 namespace hermes::load {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 absl::StatusOr<LoadOptions> Parse(std::vector<std::string> args) { return ParseLoadOptions(args); }
@@ -96,6 +97,32 @@ TEST(ParseLoadOptions, DataFile_IsRead) {
   std::remove(path.c_str());
 }
 
+TEST(ParseLoadOptions, ValuesFile_IsReadOneValueALine) {
+  const std::string path = ::testing::TempDir() + "/load_options_values.txt";
+  std::ofstream(path) << "order-1\norder-2\n";
+  absl::StatusOr<LoadOptions> options =
+      Parse({"--call=a.B/C", "--insecure", "--values_file", path, "-d", R"({"id":"{{value}}"})"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_THAT(options->values, ElementsAre("order-1", "order-2"));
+  std::ofstream(path) << "order-1\n\"quoted\"\n";
+  EXPECT_THAT(ErrorOf({"--call=a.B/C", "--insecure", "--values_file", path}),
+              HasSubstr("--values_file: line 2 holds"));
+  std::remove(path.c_str());
+  EXPECT_THAT(ErrorOf({"--call=a.B/C", "--insecure", "--values_file=/nonexistent/v.txt"}),
+              HasSubstr("cannot be read"));
+}
+
+TEST(ParseLoadOptions, StreamMessages_IsACountAboveZero) {
+  absl::StatusOr<LoadOptions> options =
+      Parse({"--call=a.B/C", "--insecure", "--stream_messages=20000"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->stream_messages, 20000u);
+  EXPECT_THAT(ErrorOf({"--call=a.B/C", "--insecure", "--stream_messages=0"}),
+              HasSubstr("--stream_messages=0: want a whole number above 0"));
+  EXPECT_THAT(ErrorOf({"--call=a.B/C", "--insecure", "--stream_messages=many"}),
+              HasSubstr("--stream_messages=many"));
+}
+
 TEST(ParseLoadOptions, BadValues_AreErrorsNamingTheFlag) {
   EXPECT_THAT(ErrorOf({"--insecure"}), HasSubstr("--call is required"));
   EXPECT_THAT(ErrorOf({"--call=a.B/C", "--insecure", "--concurrency=0"}),
@@ -168,6 +195,9 @@ TEST(CheckOptionsForMethod, StreamFlags_OnlyForLongLivedStreams) {
   const LoadOptions rps = *Parse({"--call=x", "--insecure", "--rps=5"});
   EXPECT_THAT(CheckOptionsForMethod(rps, watch).message(), HasSubstr("--rps"));
   EXPECT_TRUE(CheckOptionsForMethod(rps, unary).ok());
+  const LoadOptions messages = *Parse({"--call=x", "--insecure", "--stream_messages=5"});
+  EXPECT_THAT(CheckOptionsForMethod(messages, unary).message(), HasSubstr("--stream_messages"));
+  EXPECT_TRUE(CheckOptionsForMethod(messages, watch).ok());
 }
 
 }  // namespace
