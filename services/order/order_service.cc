@@ -120,20 +120,24 @@ void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
   const std::string user_id = order->user_id;
   // This thread is free while the user service answers; the write is queued from the pool once
   // the user is known, and answered by the store's commit thread.
-  users_.CheckCanOrder(context, user_id, handlers_,
-                       [this, &context, order = *std::move(order), answer](absl::Status user) {
-                         if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user));
-                         // It may have waited for a pool thread since: nobody waits for the
-                         // answer any more, so nothing is created for nobody (a retry without a
-                         // request_id would create it twice).
-                         if (context.IsCancelled()) return answer.Send(grpc::Status::CANCELLED);
-                         Place place = writes_.Admit();
-                         if (place == nullptr) {
-                           return answer.Send(interceptor::WaitingBound::Overloaded());
-                         }
-                         store_.CreateThen(order, CallerGone(context),
-                                           AnswerWithOrder(answer, std::move(place)));
-                       });
+  users_.CheckCanOrder(
+      context, user_id, handlers_,
+      [this, &context, order = *std::move(order), answer](absl::Status user) {
+        if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user));
+        // It may have waited for a pool thread since: nobody waits for the
+        // answer any more, so nothing is created for nobody (a retry without a
+        // request_id would create it twice).
+        if (context.IsCancelled()) {
+          return answer.Send(
+              errors::GrpcError(grpc::StatusCode::CANCELLED,
+                                "the caller cancelled while its user was being checked"));
+        }
+        Place place = writes_.Admit();
+        if (place == nullptr) {
+          return answer.Send(interceptor::WaitingBound::Overloaded());
+        }
+        store_.CreateThen(order, CallerGone(context), AnswerWithOrder(answer, std::move(place)));
+      });
 }
 
 void OrderServiceImpl::Cancel(const grpc::ServerContextBase& context,

@@ -109,7 +109,9 @@ absl::StatusOr<std::optional<OrderStatus>> StatusFilter(int value, absl::string_
 absl::StatusOr<OrderStatus> TargetStatus(int value, absl::string_view field) {
   std::optional<OrderStatus> status = KnownStatus(value);
   if (!status.has_value()) {
-    return errors::InvalidArgument(field, "new_status must be a known status, not UNSPECIFIED");
+    return errors::InvalidArgument(
+        field, value == 0 ? "new_status is required (not ORDER_STATUS_UNSPECIFIED)"
+                          : absl::StrCat("new_status ", value, " is not a known OrderStatus"));
   }
   return *status;
 }

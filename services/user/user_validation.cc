@@ -73,7 +73,7 @@ absl::Status ValidateId(absl::string_view id, absl::string_view field) {
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email) {
   if (email.empty()) return errors::InvalidArgument("email", "email is required");
   if (email.size() > kMaxEmailLength) {
-    return errors::InvalidArgument("email", "email must be at most 254 characters");
+    return errors::InvalidArgument("email", "email must be at most 254 bytes");
   }
   const size_t at = email.rfind('@');
   if (at == absl::string_view::npos || at == 0 || at > kMaxLocalPartLength ||

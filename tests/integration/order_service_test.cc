@@ -533,9 +533,10 @@ TEST_F(OrderServiceTest, CreateOrder_UnknownUserNotFound_InactiveUserFailedPreco
   update.set_id(user_.id());
   update.set_status(::user::v1::USER_STATUS_INACTIVE);
   ASSERT_TRUE(IsOk(UserClient(user_server_->Channel()).Update(update)));
-  EXPECT_TRUE(IsAppError(Orders().Create(user_.id(), {Item("sku", 1, 1)}),
-                         grpc::StatusCode::FAILED_PRECONDITION, ERROR_CODE_FAILED_PRECONDITION,
-                         "user_id"));
+  const grpc::Status inactive = Orders().Create(user_.id(), {Item("sku", 1, 1)});
+  EXPECT_TRUE(IsAppError(inactive, grpc::StatusCode::FAILED_PRECONDITION,
+                         ERROR_CODE_FAILED_PRECONDITION, "user_id"));
+  EXPECT_EQ(inactive.error_message(), "the user is not ACTIVE (it is USER_STATUS_INACTIVE)");
 
   ::order::v1::ListOrdersResponse list;
   ASSERT_TRUE(IsOk(Orders().List(user_.id(), &list)));

@@ -72,6 +72,11 @@ TEST(TargetStatusTest, UnspecifiedOrUnknown_InvalidOnTheFieldGiven) {
   ExpectInvalid(TargetStatus(::order::v1::ORDER_STATUS_UNSPECIFIED, "new_status").status(),
                 "new_status");
   ExpectInvalid(TargetStatus(99, "new_status").status(), "new_status");
+  // The message says which: missing, or a value this version does not know.
+  EXPECT_EQ(TargetStatus(::order::v1::ORDER_STATUS_UNSPECIFIED, "new_status").status().message(),
+            "new_status is required (not ORDER_STATUS_UNSPECIFIED)");
+  EXPECT_EQ(TargetStatus(99, "new_status").status().message(),
+            "new_status 99 is not a known OrderStatus");
   EXPECT_EQ(*TargetStatus(::order::v1::ORDER_STATUS_SHIPPED, "new_status"), OrderStatus::kShipped);
 }
 
