@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PRESET ?= dev
+# The development certificates `make certs` makes and `make up` uses (deploy/up.sh reads CERTS).
+CERTS ?= certs
 BUF := node_modules/.bin/buf
 JOBS ?= $(shell nproc)
 
@@ -17,8 +19,12 @@ deps: ## Install what is missing: Debian packages, npm tools (lock file), third-
 	@deploy/deps.sh
 
 proto-gen: deps ## Regenerate gen/cpp from proto/ with buf (commit proto/ and gen/ together)
+	@# Into a scratch folder first: a generation that fails leaves gen/cpp as it was.
+	rm -rf .proto-gen.tmp
+	$(BUF) generate -o .proto-gen.tmp
 	rm -rf gen/cpp
-	$(BUF) generate
+	mv .proto-gen.tmp/gen/cpp gen/cpp
+	rm -rf .proto-gen.tmp
 	@echo "gen/cpp regenerated; commit it with the proto change"
 
 proto-lint: deps ## Lint the protos (buf STANDARD rules)
@@ -32,9 +38,9 @@ proto-breaking: deps ## Fail if proto/ breaks wire or source compatibility with 
 
 proto-all: proto-format proto-lint proto-breaking proto-gen ## Format, lint, breaking check, generate
 
-certs: ## Make the DEVELOPMENT CA and identities in certs/ (idempotent; git-ignored)
-	@deploy/certs/gen-certs.sh certs
-	@echo "certs/: development-only CA and identities (user, order, admin, client). Never deploy them."
+certs: ## Make the DEVELOPMENT CA and identities in certs/, or CERTS=dir (idempotent; git-ignored)
+	@deploy/certs/gen-certs.sh $(CERTS)
+	@echo "$(CERTS)/: development-only CA and identities (user, order, admin, client). Never deploy them."
 
 build: deps ## Build a CMake preset: PRESET=dev (default), release or tsan; TARGETS= to narrow
 	@free_mb=$$(df -Pm . 2>/dev/null | awk 'NR == 2 {print $$4}') || true; \

@@ -47,11 +47,15 @@ apt_install() {  # apt_install [apt options...] -- packages...
   shift
   [[ $# -gt 0 ]] || return 0
   log "installing Debian packages: $*"
+  # Right after a cloud machine boots, unattended-upgrades often holds dpkg's lock: wait for it
+  # (bounded) rather than fail the first `make up`.
+  local lock=(-o DPkg::Lock::Timeout=300)
   if [[ $apt_updated == false ]]; then
-    as_root apt-get update -qq
+    as_root apt-get "${lock[@]}" update -qq
     apt_updated=true
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "${opts[@]}" \
+    "$@" >/dev/null
 }
 
 mapfile -t missing < <(missing_packages "${APT_PACKAGES[@]}")
@@ -92,7 +96,8 @@ fi
 # Third-party protos: only the files we compile against, from the packages that ship them.
 copy_proto() {  # copy_proto SOURCE DEST-RELATIVE-TO-.deps/proto
   local dest=.deps/proto/$2
-  if [[ ! -f $dest || $1 -nt $dest ]]; then
+  # By content: a package update may bring a file dated before the copy made of the old one.
+  if ! cmp -s "$1" "$dest"; then
     mkdir -p "$(dirname "$dest")"
     cp "$1" "$dest"
   fi

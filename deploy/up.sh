@@ -70,10 +70,31 @@ stop_pids() {  # stop_pids PID...: SIGTERM, then wait (bounded) for each to exit
   done
 }
 
+# live_pid NAME: the pid in NAME's pid file, if that process still runs NAME's binary. A pid file
+# left behind (a reboot after DETACH=1, a crash) may name another process by now: that one is
+# never signalled, and the stale file is removed.
+live_pid() {
+  local file=$RUN_DIR/$1.pid entry binary="" pid exe
+  [[ -f $file ]] || return 0
+  for entry in "${SERVICES[@]}"; do
+    [[ ${entry%%|*} == "$1" ]] && { binary=$(cut -d'|' -f2 <<<"$entry"); break; }
+  done
+  pid=$(<"$file")
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+  exe=${exe% (deleted)}  # the binary was rebuilt while it ran
+  if [[ $pid =~ ^[0-9]+$ && -n $binary && -n $exe && $exe == "$(readlink -f "$binary")" ]]; then
+    echo "$pid"
+  else
+    rm -f "$file"
+  fi
+}
+
 if [[ ${1:-} == --down ]]; then
-  shopt -s nullglob
   pids=()
-  for file in "$RUN_DIR"/*.pid; do pids+=("$(<"$file")"); done
+  for entry in "${SERVICES[@]}"; do
+    pid=$(live_pid "${entry%%|*}")
+    [[ -z $pid ]] || pids+=("$pid")
+  done
   if ((${#pids[@]} == 0)); then
     echo "down: no detached stack is running"
     exit 0
@@ -88,9 +109,17 @@ mkdir -p "$RUN_DIR" "$LOG_DIR"
 render_prometheus_config
 for entry in "${SERVICES[@]}"; do
   IFS='|' read -r name binary _ <<<"$entry"
-  [[ -x $binary ]] || { echo "up: $binary is missing: run 'make up' (it builds first)" >&2; exit 1; }
-  if [[ -f $RUN_DIR/$name.pid ]] && kill -0 "$(<"$RUN_DIR/$name.pid")" 2>/dev/null; then
-    echo "up: $name is already running (pid $(<"$RUN_DIR/$name.pid")); 'make down' stops it" >&2
+  if [[ ! -x $binary ]]; then
+    if [[ $name == prometheus ]]; then
+      echo "up: prometheus is missing: run 'make deps' (Debian's package)" >&2
+    else
+      echo "up: $binary is missing: run 'make up' (it builds first)" >&2
+    fi
+    exit 1
+  fi
+  pid=$(live_pid "$name")
+  if [[ -n $pid ]]; then
+    echo "up: $name is already running (pid $pid); 'make down' stops it" >&2
     exit 1
   fi
 done
@@ -108,6 +137,13 @@ for port_name in "$USER_GRPC_PORT:USER_GRPC_PORT" "$USER_METRICS_PORT:USER_METRI
     exit 1
   fi
 done
+
+# From here on a stop request (Ctrl-C, SIGTERM, the terminal closing) stops what has started:
+# during start-up as well as once the stack is up. Closing the terminal takes our output with
+# it, so SIGHUP sends the rest to /dev/null first (a failed write would end the script early).
+stopping=false
+trap 'stopping=true' INT TERM
+trap 'exec >/dev/null 2>&1; stopping=true' HUP
 
 pids=()
 for entry in "${SERVICES[@]}"; do
@@ -140,20 +176,24 @@ ready() {  # ready NAME
     prometheus) curl -fsS -o /dev/null "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 2>/dev/null ;;
   esac
 }
+abandon_start() {  # abandon_start MESSAGE STATUS: stop what has started, and exit
+  echo "up: $1" >&2
+  stop_pids "${pids[@]}"
+  rm -f "$RUN_DIR"/*.pid
+  exit "$2"
+}
 deadline=$((SECONDS + READY_TIMEOUT_S))
 for i in "${!SERVICES[@]}"; do
   name=${SERVICES[$i]%%|*}
-  until ready "$name"; do
+  until [[ $stopping == true ]] || ready "$name"; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null || ((SECONDS >= deadline)); then
-      echo "up: $name did not become ready$( ((SECONDS >= deadline)) && echo " within ${READY_TIMEOUT_S}s");" \
-        "stopping the stack$( [[ ${DETACH:-0} == 1 ]] && echo " (its log: $LOG_DIR/$name.log)")" >&2
-      stop_pids "${pids[@]}"
-      rm -f "$RUN_DIR"/*.pid
-      exit 1
+      abandon_start "$name did not become ready$( ((SECONDS >= deadline)) && echo " within ${READY_TIMEOUT_S}s");\
+ stopping the stack$( [[ ${DETACH:-0} == 1 ]] && echo " (its log: $LOG_DIR/$name.log)")" 1
     fi
     sleep 0.2
   done
 done
+[[ $stopping == false ]] || abandon_start "stopping the stack before it was ready" 130
 
 otlp=${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-${OTEL_EXPORTER_OTLP_ENDPOINT:-http://localhost:4317}}
 cat <<BANNER
@@ -179,11 +219,9 @@ BANNER
 # Ctrl-C reaches the whole process group, so the services start draining on their own and
 # may exit before the trap runs; a service exits 0 only after such a signal. Either way,
 # every process is stopped (bounded) before we exit.
-stopping=false
-trap 'stopping=true' INT TERM
 status=0
-wait -n "${pids[@]}" || status=$?
-trap - INT TERM
+[[ $stopping == true ]] || wait -n "${pids[@]}" || status=$?
+trap - INT TERM HUP
 if [[ $stopping == true || $status == 0 ]]; then
   echo "up: stopping the stack" >&2
   status=0

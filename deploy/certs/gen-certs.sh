@@ -41,6 +41,9 @@ done
 [[ $san_override != *[#\$]* && $san_override != *$'\n'* ]] ||
   { echo "gen-certs: --san may not hold '#', '\$' or a newline" >&2; exit 2; }
 
+command -v openssl >/dev/null ||
+  { echo "gen-certs: openssl is missing: apt-get install openssl (or make deps)" >&2; exit 1; }
+
 CA_DAYS=3650
 LEAF_DAYS=825
 umask 077
@@ -55,12 +58,21 @@ valid_for_a_day() { [[ -f $1 ]] && openssl x509 -in "$1" -noout -checkend 86400 
 scratch=$(mktemp -d "$out/.gen-certs.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
+# ssl ARGS...: openssl, quiet when it works; when it does not, what it said, and a stop.
+ssl() {
+  if ! openssl "$@" 2>"$scratch/openssl.err"; then
+    echo "gen-certs: openssl $1 failed:" >&2
+    cat "$scratch/openssl.err" >&2
+    exit 1
+  fi
+}
+
 if ! valid_for_a_day "$out/ca.pem" || [[ ! -f $out/ca.key ]]; then
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$scratch/ca.key" -sha256 -days "$CA_DAYS" -out "$scratch/ca.pem" \
+  ssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/ca.key"
+  ssl req -x509 -new -key "$scratch/ca.key" -sha256 -days "$CA_DAYS" -out "$scratch/ca.pem" \
     -subj "/O=Hermes (development only)/CN=Hermes Dev CA" \
     -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    -addext "keyUsage=critical,keyCertSign,cRLSign"
   chmod 644 "$scratch/ca.pem"
   mv -f "$scratch/ca.key" "$out/ca.key"
   mv -f "$scratch/ca.pem" "$out/ca.pem"
@@ -85,12 +97,11 @@ issue() {  # issue NAME server|client
   printf '%s\n' "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \
     "extendedKeyUsage=$ext" "subjectAltName=$san" >"$ext_file"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/key.pem" 2>/dev/null
-  openssl req -new -key "$scratch/key.pem" -subj "/O=Hermes (development only)/CN=$name" \
-    -out "$scratch/csr.pem" 2>/dev/null
-  openssl x509 -req -in "$scratch/csr.pem" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
-    -CAcreateserial -days "$LEAF_DAYS" -sha256 -extfile "$ext_file" -out "$scratch/cert.pem" \
-    2>/dev/null
+  ssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$scratch/key.pem"
+  ssl req -new -key "$scratch/key.pem" -subj "/O=Hermes (development only)/CN=$name" \
+    -out "$scratch/csr.pem"
+  ssl x509 -req -in "$scratch/csr.pem" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
+    -CAcreateserial -days "$LEAF_DAYS" -sha256 -extfile "$ext_file" -out "$scratch/cert.pem"
   chmod 644 "$scratch/cert.pem"
   mkdir -p "$dir"
   mv -f "$scratch/key.pem" "$dir/key.pem"
