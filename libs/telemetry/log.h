@@ -66,7 +66,8 @@ void InitLogging(const LogOptions& options);
 
 // Routes gRPC's own log lines (gpr_set_log_function) into the same stream as
 // {...,"msg":<grpc message>,"component":"grpc","file":"...","line":N}, severity mapped
-// DEBUG->debug, INFO->info, ERROR->error. Also sets gRPC's verbosity from the current level so
+// DEBUG->trace, INFO->debug (gRPC's INFO is chatty: connection and resolver events),
+// ERROR->error. Also sets gRPC's verbosity from the current level so
 // that gRPC does not format lines that would be dropped (this overrides GRPC_VERBOSITY).
 void RouteGrpcLogs();
 
