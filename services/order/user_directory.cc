@@ -113,9 +113,9 @@ absl::Status UserDirectory::Read(Check& check, const grpc::Status& status) {
       permit.Succeeded();
       if (check.response.user().status() != ::user::v1::USER_STATUS_ACTIVE) {
         return errors::FailedPrecondition(
-            "user_id", absl::StrCat("the user is not ACTIVE (it is ",
-                                    ::user::v1::UserStatus_Name(check.response.user().status()),
-                                    ")"));
+            "user_id",
+            absl::StrCat("the user is not ACTIVE (it is ",
+                         ::user::v1::UserStatus_Name(check.response.user().status()), ")"));
       }
       return absl::OkStatus();
     case grpc::StatusCode::NOT_FOUND:

@@ -54,7 +54,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -66,7 +65,6 @@
 #include "libs/storage/commit_notifier.h"
 #include "libs/storage/connection_pool.h"
 #include "libs/storage/group_commit.h"
-#include "libs/storage/migrations.h"
 #include "libs/storage/read_cache.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/store_file.h"
@@ -101,10 +99,6 @@ class SqliteUserStore final : public UserStore {
   // INVALID_ARGUMENT.
   static absl::StatusOr<std::unique_ptr<SqliteUserStore>> OpenUrl(
       absl::string_view url, SqliteUserStoreOptions options = {});
-
-  // The schema's migrations, oldest first: a test builds the file an older build left with the
-  // first few (storage::Migrate), as shipped migrations are never edited.
-  static std::span<const storage::Migration> MigrationsForTesting();
 
   // No call may be in progress.
   ~SqliteUserStore() override = default;

@@ -25,6 +25,7 @@
 #include "libs/storage/migrations.h"
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/transaction.h"
+#include "services/user/user_schema.h"
 #include "tests/unit/services/recording_listener.h"
 
 namespace hermes::user {
@@ -928,7 +929,7 @@ TEST_F(SqliteUserStoreTest, Open_V3File_RebuiltAsV4_NothingLostAndChecksStillRef
     absl::StatusOr<std::unique_ptr<storage::SqliteDatabase>> db =
         storage::SqliteDatabase::Open(v3_path, {.busy_timeout = absl::Seconds(5)});
     ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE(storage::Migrate(**db, SqliteUserStore::MigrationsForTesting().first(3)).ok());
+    ASSERT_TRUE(storage::Migrate(**db, UserStoreMigrations().first(3)).ok());
     ASSERT_EQ(*storage::SchemaVersion(**db), 3);
     ASSERT_TRUE((*db)
                     ->Execute(R"sql(
