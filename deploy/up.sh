@@ -26,7 +26,10 @@ SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-5s}
 
 CERTS=${CERTS:-certs}  # made by `make certs` (deploy/certs/gen-certs.sh): development only
 
-POLICY=${POLICY:-deploy/authz/policy.json}
+# The authorization policy the services run on, and reload when it changes. By default a copy
+# of the shipped deploy/authz/policy.json, made on the first run and then left alone: edit the
+# copy, not the tracked file (which is also compiled in as the binaries' default policy).
+POLICY=${POLICY:-$STATE_DIR/authz/policy.json}
 
 tls_flags() {  # tls_flags IDENTITY
   echo "--tls_ca=$CERTS/ca.pem --tls_cert=$CERTS/$1/cert.pem --tls_key=$CERTS/$1/key.pem" \
@@ -48,7 +51,7 @@ render_prometheus_config() {
 }
 
 # name, binary, arguments: every service on its ports, mTLS with its own identity, the shipped
-# policy file (edit it: the services reload it), SQLite under $STATE_DIR/<name>.
+# policy file ($POLICY: edit it, the services reload it), SQLite under $STATE_DIR/<name>.
 SERVICES=(
   "user|$BIN_DIR/user/hermes-user|$(tls_flags user) --grpc_addr=$BIND_HOST:$USER_GRPC_PORT --metrics_addr=$BIND_HOST:$USER_METRICS_PORT --data_dir=$STATE_DIR/user"
   "order|$BIN_DIR/order/hermes-order|$(tls_flags order) --grpc_addr=$BIND_HOST:$ORDER_GRPC_PORT --metrics_addr=$BIND_HOST:$ORDER_METRICS_PORT --data_dir=$STATE_DIR/order --user_service_addr=dns:///localhost:$USER_GRPC_PORT"
@@ -106,6 +109,12 @@ if [[ ${1:-} == --down ]]; then
 fi
 
 mkdir -p "$RUN_DIR" "$LOG_DIR"
+if [[ ! -e $POLICY && $POLICY == "$STATE_DIR/authz/policy.json" ]]; then
+  mkdir -p "$(dirname "$POLICY")"
+  cp deploy/authz/policy.json "$POLICY"
+  echo "up: the authorization policy is $POLICY (a copy of deploy/authz/policy.json): edit it" \
+    "there, the services reload it" >&2
+fi
 render_prometheus_config
 for entry in "${SERVICES[@]}"; do
   IFS='|' read -r name binary _ <<<"$entry"
