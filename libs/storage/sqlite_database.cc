@@ -1,6 +1,8 @@
 #include "libs/storage/sqlite_database.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -72,6 +74,13 @@ int HexValue(char c) {
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     const std::string& path, const ConnectionOptions& options) {
   if (absl::Status status = CheckDatabaseFilePath(path); !status.ok()) return status;
+  if (!options.query_only) {
+    // A new database is readable by its owner only: it holds users' data, and SQLite would make
+    // it 0644. SQLite gives the -wal and -shm files the database file's mode. (An empty file is
+    // an empty database. A failure here, a missing directory say, is SQLite's to report.)
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   const int flags = SQLITE_OPEN_READWRITE | (options.query_only ? 0 : SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   sqlite3* db = nullptr;

@@ -37,6 +37,31 @@ TEST_F(SqliteDatabaseTest, Open_AppliesDurabilitySettings) {
   EXPECT_TRUE(std::filesystem::exists(Path()));
 }
 
+// Users' data is not for other accounts on the host: a new database and its WAL files are 0600.
+// A file that exists keeps the mode its owner gave it.
+TEST_F(SqliteDatabaseTest, Open_NewFile_OwnerOnly_ExistingFileKeepsItsMode) {
+  namespace fs = std::filesystem;
+  {
+    std::unique_ptr<SqliteDatabase> db = OpenOrDie();
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Execute("CREATE TABLE t (x INTEGER)").ok());
+    ASSERT_TRUE(db->Execute("INSERT INTO t VALUES (1)").ok());
+    for (const std::string& file : {Path(), Path() + "-wal", Path() + "-shm"}) {
+      ASSERT_TRUE(fs::exists(file)) << file;
+      EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write)
+          << file;
+    }
+  }
+  const std::string shared = Path("shared.db");
+  std::ofstream{shared};
+  fs::permissions(shared, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(shared, {});
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(fs::status(shared).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+}
+
 TEST_F(SqliteDatabaseTest, Open_QueryOnly_RefusesWrites) {
   std::unique_ptr<SqliteDatabase> writer = OpenOrDie();
   ASSERT_TRUE(writer->Execute("CREATE TABLE t (x INTEGER)").ok());
