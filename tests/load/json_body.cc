@@ -8,6 +8,17 @@
 #include "libs/errors/utf8.h"
 
 namespace hermes::load {
+namespace {
+
+// The length of the placeholder `text` starts with, 0 if none.
+size_t PlaceholderAt(absl::string_view text) {
+  for (absl::string_view placeholder : {kCounterPlaceholder, kValuePlaceholder}) {
+    if (absl::StartsWith(text, placeholder)) return placeholder.size();
+  }
+  return 0;
+}
+
+}  // namespace
 
 size_t CountPlaceholders(absl::string_view text) {
   return SplitAtPlaceholders(text, kCounterPlaceholder, kValuePlaceholder).holes.size();
@@ -111,12 +122,8 @@ absl::StatusOr<JsonBody> SplitJsonBody(absl::string_view json) {
       }
       continue;
     }
-    if (absl::StartsWith(trimmed.substr(i), kCounterPlaceholder)) {
-      i += kCounterPlaceholder.size() - 1;
-      continue;
-    }
-    if (absl::StartsWith(trimmed.substr(i), kValuePlaceholder)) {
-      i += kValuePlaceholder.size() - 1;
+    if (const size_t placeholder = PlaceholderAt(trimmed.substr(i)); placeholder > 0) {
+      i += placeholder - 1;
       continue;
     }
     switch (c) {

@@ -178,7 +178,8 @@ void StreamWorker::MaybeFinish(Stream* stream) {
 }
 
 void StreamWorker::OnMessage(Stream* stream) {
-  workload_.received.fetch_add(1, std::memory_order_relaxed);
+  // Counted only for --stream_messages: every worker's messages would meet on this one atomic.
+  if (workload_.expect_messages > 0) workload_.received.fetch_add(1, std::memory_order_relaxed);
   if (!window_start_.has_value()) return;  // still opening: not counted
   const Clock::time_point now = Clock::now();
   if (now < measure_start_ || now >= end_) return;

@@ -59,7 +59,7 @@ struct StreamWorkload {
   std::atomic<uint64_t> next_n{0};  // {{n}}: one per stream
   std::atomic<int> settled{0};      // streams open or failed in the opening phase
   std::atomic<int> opened{0};
-  std::atomic<uint64_t> received{0};        // messages on every stream, opening phase included
+  std::atomic<uint64_t> received{0};  // with expect_messages: every stream's, opening included
   std::atomic<int64_t> window_start_ns{0};  // Clock ticks since its epoch; 0 while opening
   std::atomic<int64_t> window_end_ns{0};    // the latest end of a worker's window; 0: none yet
 
