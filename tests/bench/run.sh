@@ -95,6 +95,11 @@ load() {
     { cat "$WORK/$out.err" >&2; echo "bench: hermes-load failed ($out)" >&2; exit 1; }
 }
 field() { jq -r "$2" "$WORK/$1.json"; }  # field OUT JQ_EXPR
+# call PORT SERVICE/METHOD JSON: one call over mTLS (buf curl, on LOAD_CPU), the answer on stdout.
+call() {
+  taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$3" \
+    "https://localhost:$1/$2"
+}
 errors_of() {  # the calls that did not end OK, and those an open-loop run never sent
   local statuses unsent
   statuses=$(non_ok_statuses "$WORK/$1.json")
@@ -128,8 +133,7 @@ load preload --call user.v1.UserService/CreateUser --addr "$USER_ADDR" "${MTLS[@
   -d '{"email": "preload{{n}}@bench.test", "display_name": "Preloaded {{n}}"}'
 [[ $(field preload '.status.OK // 0') == "$USERS" ]] ||
   { echo "bench: preloading failed: $(errors_of preload)" >&2; exit 1; }
-USER_ID=$(taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
-  -d '{"page": {"page_size": 1}}' "https://localhost:$PORT_user/user.v1.UserService/ListUsers" |
+USER_ID=$(call "$PORT_user" user.v1.UserService/ListUsers '{"page": {"page_size": 1}}' |
   jq -r '.users[0].id')
 
 # ---- 1. GetUser, full chain over mTLS ----------------------------------------------------------
@@ -187,13 +191,9 @@ row "CreateOrder (+1 GetUser), 16 in flight" "req/s | p50 | p99 (ms)" \
 # one stream per order, CONFIRMED, SHIPPED, DELIVERED, three durable writes each. The answer's
 # rejections are not in hermes-load's report, so the DELIVERED count checks that none was.
 log "UploadOrderEvents: $UPLOADS streams of 3 events, 16 in flight"
-call_order() {  # call_order METHOD JSON: one call to the order service, its answer on stdout
-  taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$2" \
-    "https://localhost:$PORT_order/order.v1.OrderService/$1"
-}
-UPLOADER_ID=$(taskset -c "$LOAD_CPU" node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
-  -d '{"email": "uploader@bench.test", "display_name": "Uploader"}' \
-  "https://localhost:$PORT_user/user.v1.UserService/CreateUser" | jq -r .user.id)
+call_order() { call "$PORT_order" "order.v1.OrderService/$1" "$2"; }  # call_order METHOD JSON
+UPLOADER_ID=$(call "$PORT_user" user.v1.UserService/CreateUser \
+  '{"email": "uploader@bench.test", "display_name": "Uploader"}' | jq -r .user.id)
 load upload_orders --call order.v1.OrderService/CreateOrder --addr "$ORDER_ADDR" "${MTLS[@]}" \
   --concurrency 16 --total "$UPLOADS" \
   -d "{\"user_id\": \"$UPLOADER_ID\", \"items\": [{\"product_id\": \"up-{{n}}\", \"quantity\": 1, \"price_cents\": 1}]}"
@@ -221,9 +221,9 @@ row "UploadOrderEvents, 3 events a stream, 16 in flight" "streams/s | p50 | p99 
 # Five orders every stream tracks; UploadOrderEvents moves them on while the streams are open.
 ORDERS=()
 for i in 1 2 3 4 5; do
-  ORDERS+=("$(node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" \
-    -d "{\"user_id\": \"$USER_ID\", \"items\": [{\"product_id\": \"tracked-$i\", \"quantity\": 1, \"price_cents\": 1}]}" \
-    "https://localhost:$PORT_order/order.v1.OrderService/CreateOrder" | jq -r .order.id)")
+  ORDERS+=("$(call_order CreateOrder \
+    "{\"user_id\": \"$USER_ID\", \"items\": [{\"product_id\": \"tracked-$i\", \"quantity\": 1, \"price_cents\": 1}]}" |
+    jq -r .order.id)")
 done
 subscribe=$(printf '{"order_id": "%s"} ' "${ORDERS[@]}" | jq -s -c .)
 before_kb=$(rss_kb "$PID_order")
@@ -261,8 +261,7 @@ wait_order_stream_sent $((ORDER_STREAMS * 5)) 30
 open_kb=$(rss_kb "$PID_order")
 for status in CONFIRMED SHIPPED DELIVERED; do
   events=$(printf '{"order_id": "%s", "new_status": "ORDER_STATUS_'$status'"} ' "${ORDERS[@]}")
-  node_modules/.bin/buf curl --protocol grpc "${MTLS[@]}" -d "$events" \
-    "https://localhost:$PORT_order/order.v1.OrderService/UploadOrderEvents" >/dev/null
+  call_order UploadOrderEvents "$events" >/dev/null
 done
 wait "$streams_pid" || true
 row "StreamOrderUpdates $ORDER_STREAMS streams × 5 orders" "memory per stream" \
