@@ -8,11 +8,10 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <functional>
+#include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -23,7 +22,7 @@
 #include "libs/interceptor/metrics.h"
 #include "libs/interceptor/recovery.h"
 #include "libs/runtime/grpc_server.h"
-#include "libs/telemetry/log.h"
+#include "tests/support/captured_log.h"
 #include "tests/support/http.h"
 #include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
@@ -63,10 +62,7 @@ void PrintTo(GetUserOn on, std::ostream* out) { *out << NameOf(on); }
 class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
  protected:
   void SetUp() override {
-    telemetry::InitLogging({.service = "test",
-                            .level = spdlog::level::debug,
-                            .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_),
-                            .async = false});
+    log_.emplace(spdlog::level::debug);
     auto chain =
         ServerChain::Create({.services = {"user.v1.UserService"}, .registry = registry_.get()});
     ASSERT_TRUE(chain.ok()) << chain.status();
@@ -77,7 +73,7 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
   }
   void TearDown() override {
     server_.reset();
-    telemetry::ShutdownLogging();
+    log_.reset();
   }
 
   grpc::Status GetUser(const std::string& id, grpc::ClientContext* context = nullptr) {
@@ -94,7 +90,7 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
   }
   // Every log line written so far, parsed; fails the test if one is not JSON.
   testing::JsonLines Log() {
-    testing::JsonLines log = testing::ParseJsonLines(log_.str());
+    testing::JsonLines log = testing::ParseJsonLines(log_->Text());
     EXPECT_TRUE(log.not_json.empty()) << "not JSON: " << log.not_json.front();
     return log;
   }
@@ -115,7 +111,7 @@ class ServerChainTest : public ::testing::TestWithParam<GetUserOn> {
     return GetParam() == GetUserOn::kSyncApi ? sync_service_.get_user : async_service_.get_user;
   }
 
-  std::ostringstream log_;
+  std::optional<testing::CapturedLog> log_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   ScriptedUserService sync_service_;
   ScriptedAsyncUserService async_service_;
@@ -183,7 +179,7 @@ TEST_P(ServerChainTest, ThrowingHandler_AnswersInternalWithAppError_AndServerKee
       logged_panic = line.fields().at("method").string_value() == "/user.v1.UserService/GetUser";
     }
   }
-  EXPECT_TRUE(logged_panic) << log_.str();
+  EXPECT_TRUE(logged_panic) << log_->Text();
 }
 
 TEST_P(ServerChainTest, RequestId_FromCaller_ReturnedInHeadersLoggedAndSeenByHandler) {
@@ -341,7 +337,7 @@ TEST_P(ServerChainTest, Logging_OneJsonLinePerRpc_LevelByCode_HealthAtDebug) {
       testing::WaitForServing(TestChannel(LoopbackAddress(server_->port())), "", absl::Seconds(5))
           .ok());
   const auto rpcs = RpcLines();
-  ASSERT_EQ(rpcs.size(), 3u) << log_.str();
+  ASSERT_EQ(rpcs.size(), 3u) << log_->Text();
   for (const auto& line : rpcs) {
     for (const char* field : {"ts", "level", "service", "method", "grpc_type", "code",
                               "duration_ms", "peer", "peer_address", "request_id", "trace_id"}) {

@@ -4,19 +4,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "libs/telemetry/log.h"
+#include "tests/support/captured_log.h"
 #include "tests/unit/libs/storage/temp_database.h"
 
 namespace hermes::storage {
@@ -72,26 +69,20 @@ TEST_F(NewCreatedAtTest, ClockAtOrBehindTheNewest_IsOneMicrosecondAfterIt) {
 // hour behind is a warning saying how far and from what; the next records, still behind, add no
 // line within the minute.
 TEST_F(NewCreatedAtTest, ClockASecondOrMoreBehind_IsOneWarningAMinute) {
-  std::ostringstream log;
-  telemetry::InitLogging({.service = "test",
-                          .level = spdlog::level::info,
-                          .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log),
-                          .async = false});
-  const absl::Cleanup stop_logging = [] { telemetry::ShutdownLogging(); };  // before `log` goes
+  const testing::CapturedLog log(spdlog::level::info);
   internal::ResetClockBehindLogForTesting();  // whatever the tests before it logged
   Insert(kNewestTime);
 
   CreatedAt(kNewestTime - absl::Milliseconds(999));
-  telemetry::FlushLogs();
-  EXPECT_EQ(log.str(), "") << "less than a second behind is not worth a line";
+  EXPECT_EQ(log.Text(), "") << "less than a second behind is not worth a line";
 
   EXPECT_EQ(CreatedAt(kNewestTime - absl::Hours(1)), kNewestTime + absl::Microseconds(1));
   CreatedAt(kNewestTime - absl::Hours(1));
   Insert(kNewestTime + absl::Seconds(5));
   CreatedAt(kNewestTime - absl::Hours(1));
-  telemetry::FlushLogs();
-  const std::vector<std::string> lines = absl::StrSplit(log.str(), '\n', absl::SkipEmpty());
-  ASSERT_THAT(lines, SizeIs(1)) << log.str();
+  const std::string text = log.Text();
+  const std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_THAT(lines, SizeIs(1)) << text;
   EXPECT_THAT(lines[0], HasSubstr(R"("level":"warning")"));
   EXPECT_THAT(lines[0], HasSubstr("the wall clock is behind the newest record"));
   EXPECT_THAT(lines[0], HasSubstr(R"("behind_ms":3600000)"));

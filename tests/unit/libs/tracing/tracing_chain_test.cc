@@ -5,10 +5,9 @@
 #include <grpcpp/server_context.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <functional>
-#include <sstream>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
@@ -22,6 +21,7 @@
 #include "libs/tracing/scoped_span.h"
 #include "libs/tracing/tracer.h"
 #include "order/v1/order.grpc.pb.h"
+#include "tests/support/captured_log.h"
 #include "tests/support/http.h"
 #include "tests/support/json_lines.h"
 #include "tests/support/loopback_server.h"
@@ -88,10 +88,7 @@ struct Traced {
 class TracingChainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    telemetry::InitLogging({.service = "test",
-                            .level = spdlog::level::info,
-                            .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_),
-                            .async = false});
+    log_.emplace(spdlog::level::info);
     collector_ = OtlpCollector::Start();
     ASSERT_NE(collector_, nullptr);
   }
@@ -105,7 +102,7 @@ class TracingChainTest : public ::testing::Test {
     order_.reset();
     user_.reset();
     collector_.reset();
-    telemetry::ShutdownLogging();
+    log_.reset();
   }
 
   void StartServices(const std::string& endpoint, tracing::Sampler sampler = tracing::Sampler()) {
@@ -176,13 +173,13 @@ class TracingChainTest : public ::testing::Test {
   // The "rpc finished" log line of `method`.
   google::protobuf::Struct RpcLine(const std::string& method) {
     const std::vector<google::protobuf::Struct> lines =
-        testing::ParseJsonLines(log_.str()).Where({{"msg", "rpc finished"}, {"method", method}});
+        testing::ParseJsonLines(log_->Text()).Where({{"msg", "rpc finished"}, {"method", method}});
     if (!lines.empty()) return lines[0];
-    ADD_FAILURE() << "no rpc finished line for " << method << " in\n" << log_.str();
+    ADD_FAILURE() << "no rpc finished line for " << method << " in\n" << log_->Text();
     return {};
   }
 
-  std::ostringstream log_;
+  std::optional<testing::CapturedLog> log_;
   std::unique_ptr<OtlpCollector> collector_;
   std::unique_ptr<Traced> user_;
   std::unique_ptr<Traced> order_;

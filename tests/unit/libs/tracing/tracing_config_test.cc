@@ -3,12 +3,11 @@
 #include "libs/tracing/tracing_config.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <cstdlib>
-#include <sstream>
+#include <optional>
 
-#include "libs/telemetry/log.h"
+#include "tests/support/captured_log.h"
 #include "tests/unit/libs/tracing/otlp_collector.h"
 
 namespace hermes::tracing {
@@ -44,19 +43,16 @@ class TracingConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* name : kVariables) unsetenv(name);
-    telemetry::InitLogging({.service = "test",
-                            .level = spdlog::level::debug,
-                            .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_),
-                            .async = false});
+    log_.emplace(spdlog::level::debug);
   }
   void TearDown() override {
     for (const char* name : kVariables) unsetenv(name);
-    telemetry::ShutdownLogging();
+    log_.reset();
   }
   static void Set(const char* name, const char* value) { setenv(name, value, 1); }
-  std::string Log() const { return log_.str(); }
+  std::string Log() const { return log_->Text(); }
 
-  std::ostringstream log_;
+  std::optional<testing::CapturedLog> log_;
 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;

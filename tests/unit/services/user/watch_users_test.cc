@@ -9,7 +9,6 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <pthread.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -21,7 +20,6 @@
 #include <new>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,9 +32,9 @@
 #include "libs/interceptor/chain.h"
 #include "libs/runtime/grpc_server.h"
 #include "libs/storage/sqlite_database.h"
-#include "libs/telemetry/log.h"
 #include "services/user/sqlite_user_store.h"
 #include "services/user/user_service.h"
+#include "tests/support/captured_log.h"
 #include "tests/support/held_request.h"
 #include "tests/support/http.h"
 #include "tests/support/json_lines.h"
@@ -312,12 +310,8 @@ TEST_F(WatchUsersReplayTest, Replay_ReadsTheLogOnTheDeliveryThreadOnly) {
 // stuck_write_grace, and the place is free for the next watcher. The stalled client gets
 // CANCELLED after what reached it, once it reads again.
 TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceFreed) {
-  std::ostringstream log;  // the warn line that says why (the access log says only Cancelled)
-  telemetry::InitLogging({.service = "test",
-                          .level = spdlog::level::info,
-                          .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log),
-                          .async = false});
-  const absl::Cleanup stop_logging = [] { telemetry::ShutdownLogging(); };  // before `log` goes
+  // The warn line that says why (the access log says only Cancelled).
+  const testing::CapturedLog log(spdlog::level::info);
   StartServer({.max_watchers = 1,
                .buffer_events = 16,
                .stuck_write_grace = absl::Milliseconds(300),
@@ -370,10 +364,10 @@ TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceF
   const grpc::Status status = never_read->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
 
-  const testing::JsonLines lines = testing::ParseJsonLines(log.str());
+  const testing::JsonLines lines = testing::ParseJsonLines(log.Text());
   const std::vector<google::protobuf::Struct> cancels =
       lines.Where({{"msg", "stream cancelled: its client stopped reading"}});
-  ASSERT_EQ(cancels.size(), 1u) << log.str();
+  ASSERT_EQ(cancels.size(), 1u) << log.Text();
   EXPECT_EQ(testing::StringField(cancels[0], "level"), "warning");
   EXPECT_EQ(testing::StringField(cancels[0], "request_id"), "stalled-watcher");
   EXPECT_TRUE(absl::StartsWith(testing::StringField(cancels[0], "peer_address"), "ipv"));
@@ -384,12 +378,7 @@ TEST_F(WatchUsersReplayTest, ClientStopsReading_CancelledAfterTheGrace_ItsPlaceF
 // id in the response headers and the log line, each event counted as a message sent, and each
 // end, a refusal too, counted by its code.
 TEST_F(WatchUsersReplayTest, DrivesTheServerChain_RequestIdMessagesAndEndsCountedAndLogged) {
-  std::ostringstream log;
-  telemetry::InitLogging({.service = "test",
-                          .level = spdlog::level::info,
-                          .sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log),
-                          .async = false});
-  const absl::Cleanup stop_logging = [] { telemetry::ShutdownLogging(); };  // before `log` goes
+  const testing::CapturedLog log(spdlog::level::info);
   auto registry = std::make_shared<prometheus::Registry>();
   // The server and service go before the registry their chain counts into (and before `log`).
   const absl::Cleanup stop_server = [this] {
@@ -454,9 +443,10 @@ TEST_F(WatchUsersReplayTest, DrivesTheServerChain_RequestIdMessagesAndEndsCounte
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_msg_sent_total", watch), 3);
   EXPECT_EQ(testing::MetricValue(body, "grpc_server_in_flight", watch), 0);
 
-  const std::vector<google::protobuf::Struct> lines = testing::ParseJsonLines(log.str()).Where(
-      {{"msg", "rpc finished"}, {"method", "/user.v1.UserService/WatchUsers"}});
-  ASSERT_EQ(lines.size(), 2u) << log.str();
+  const std::vector<google::protobuf::Struct> lines =
+      testing::ParseJsonLines(log.Text())
+          .Where({{"msg", "rpc finished"}, {"method", "/user.v1.UserService/WatchUsers"}});
+  ASSERT_EQ(lines.size(), 2u) << log.Text();
   EXPECT_EQ(testing::StringField(lines[0], "code"), "ResourceExhausted");
   EXPECT_EQ(testing::StringField(lines[1], "code"), "Canceled");
   EXPECT_EQ(testing::StringField(lines[1], "request_id"), "watch-42");
