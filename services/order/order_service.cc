@@ -124,9 +124,8 @@ void OrderServiceImpl::Create(const grpc::ServerContextBase& context,
       context, user_id, handlers_,
       [this, &context, order = *std::move(order), answer](absl::Status user) {
         if (!user.ok()) return answer.Send(errors::ToGrpcStatus(user));
-        // It may have waited for a pool thread since: nobody waits for the
-        // answer any more, so nothing is created for nobody (a retry without a
-        // request_id would create it twice).
+        // It may have waited for a pool thread since: nobody waits for the answer any more, so
+        // nothing is created for nobody (a retry without a request_id would create it twice).
         if (context.IsCancelled()) {
           return answer.Send(
               errors::GrpcError(grpc::StatusCode::CANCELLED,
