@@ -23,6 +23,7 @@
 #include "libs/errors/app_error.h"
 #include "libs/storage/migrations.h"
 #include "libs/storage/sqlite_database.h"
+#include "tests/support/file_size_limit.h"
 #include "tests/unit/services/recording_listener.h"
 
 namespace hermes::order {
@@ -597,6 +598,32 @@ TEST_F(SqliteOrderStoreTest, SecondStoreOnTheFile_FailedPrecondition_UntilTheFir
   store_.reset();
   second = SqliteOrderStore::Open(path_);
   EXPECT_TRUE(second.ok()) << second.status();
+}
+
+// A COMMIT that fails (the disk full, an I/O error) after the writes ran in their savepoints:
+// nothing of them may show, and a create's request_id stays free, so that its retry creates the
+// order rather than answering with one that was never written.
+TEST_F(SqliteOrderStoreTest, FailedCommit_NothingHeardSequencedOrWritten_TheRetryCreates) {
+  const Order first = CreateOrDie();
+  {
+    // The WAL cannot grow, so the next COMMIT, which appends to it, fails.
+    testing::FileSizeLimit limit(std::filesystem::file_size(path_ + "-wal"));
+    absl::StatusOr<Order> created = store_->Create(Sample("u1", "req"));
+    EXPECT_EQ(created.status().code(), absl::StatusCode::kUnavailable) << created.status();
+    absl::StatusOr<Order> confirmed = Move(first.id, OrderStatus::kConfirmed);
+    EXPECT_EQ(confirmed.status().code(), absl::StatusCode::kUnavailable) << confirmed.status();
+  }
+  EXPECT_EQ(Fields(*store_->Get(first.id)), Fields(first));
+  EXPECT_THAT(listener_.events(), SizeIs(1));  // the first order's creation alone
+  EXPECT_THAT(Events(), SizeIs(1));
+
+  const Order retried = CreateOrDie(Sample("u1", "req"));
+  EXPECT_NE(retried.id, first.id);
+  EXPECT_EQ(CreateOrDie(Sample("u1", "req")).id, retried.id);  // idempotent from now on
+  ASSERT_THAT(Events(), SizeIs(2));
+  EXPECT_EQ(Events().back().sequence, 2);
+  EXPECT_EQ(listener_.events().back().sequence, 2);
+  EXPECT_EQ(Move(first.id, OrderStatus::kConfirmed)->status, OrderStatus::kConfirmed);
 }
 
 TEST_F(SqliteOrderStoreTest, Reopen_OrdersAndEventsSurviveAndSequencesContinue) {

@@ -26,6 +26,7 @@
 #include "libs/storage/sqlite_database.h"
 #include "libs/storage/transaction.h"
 #include "services/user/user_schema.h"
+#include "tests/support/file_size_limit.h"
 #include "tests/unit/services/recording_listener.h"
 
 namespace hermes::user {
@@ -1056,6 +1057,35 @@ TEST_F(SqliteUserStoreTest, Write_WhileAnotherProcessHoldsTheLock_UnavailableAnd
   ASSERT_TRUE(held->Commit().ok());
   EXPECT_TRUE(store_->Create({.email = "bob@x", .display_name = "B"}).ok());
   EXPECT_EQ(store_->RetainedEvents()->newest, 2);  // the failed writes left no sequence gap
+}
+
+// A COMMIT that fails (the disk full, an I/O error) after the writes ran in their savepoints:
+// nothing of them may show. Not in the cache (an update that ran before its COMMIT), not to
+// listeners (WatchUsers), not in the sequence, not in the file.
+TEST_F(SqliteUserStoreTest, FailedCommit_NothingCachedPublishedSequencedOrWritten) {
+  const User ada = CreateOrDie("ada@example.com");
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));  // cached
+  {
+    // The WAL cannot grow, so the next COMMIT, which appends to it, fails.
+    testing::FileSizeLimit limit(std::filesystem::file_size(path_ + "-wal"));
+    absl::StatusOr<User> bob = store_->Create({.email = "bob@x", .display_name = "B"});
+    EXPECT_EQ(bob.status().code(), absl::StatusCode::kUnavailable) << bob.status();
+    absl::StatusOr<User> renamed = store_->Update({.id = ada.id, .display_name = "Ada L."});
+    EXPECT_EQ(renamed.status().code(), absl::StatusCode::kUnavailable) << renamed.status();
+    EXPECT_EQ(store_->Delete(ada.id).code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  }
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  EXPECT_EQ(store_->List({})->total, 1);
+  EXPECT_THAT(listener_.events(), SizeIs(1));  // ada's creation alone
+
+  // The store goes on: bob's email is free, and his event takes the next sequence.
+  CreateOrDie("bob@x");
+  EXPECT_EQ(store_->RetainedEvents()->newest, 2);
+  EXPECT_THAT(listener_.events(), SizeIs(2));
+  Reopen();
+  EXPECT_EQ(Fields(*store_->Get(ada.id)), Fields(ada));
+  EXPECT_EQ(store_->List({})->total, 2);
 }
 
 TEST_F(SqliteUserStoreTest, ConcurrentCreates_GapFreeSequenceAndListenerInCommitOrder) {
