@@ -3,7 +3,6 @@
 #include <prometheus/family.h>
 
 #include <algorithm>
-#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +32,22 @@ BatchSpanProcessorOptions Sanitized(BatchSpanProcessorOptions options) {
 
 }  // namespace
 
+void BatchSpanProcessor::SpanQueue::Push(std::unique_ptr<SpanData> span) {
+  slots_[(head_ + size_) % slots_.size()] = std::move(span);
+  ++size_;
+}
+
+std::vector<std::unique_ptr<SpanData>> BatchSpanProcessor::SpanQueue::PopFront(size_t n) {
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.reserve(n);
+  for (; n > 0; --n) {
+    batch.push_back(std::move(slots_[head_]));
+    head_ = (head_ + 1) % slots_.size();
+    --size_;
+  }
+  return batch;
+}
+
 BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
                                        const BatchSpanProcessorOptions& options,
                                        prometheus::Registry& registry)
@@ -40,11 +55,8 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter,
       options_(Sanitized(options)),
       dropped_queue_full_(DroppedFamily(registry).Add({{"reason", "queue_full"}})),
       dropped_export_failed_(DroppedFamily(registry).Add({{"reason", "export_failed"}})),
-      dropped_shut_down_(DroppedFamily(registry).Add({{"reason", "shut_down"}})) {
-  {
-    absl::MutexLock lock(&mutex_);
-    queue_.reserve(options_.max_queue_size);  // OnEnd never allocates
-  }
+      dropped_shut_down_(DroppedFamily(registry).Add({{"reason", "shut_down"}})),
+      queue_(options_.max_queue_size) {
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -59,11 +71,11 @@ void BatchSpanProcessor::OnEnd(std::unique_ptr<SpanData> span) {
     dropped_shut_down_.Increment();
     return;
   }
-  if (queue_.size() >= options_.max_queue_size) {
+  if (queue_.full()) {
     dropped_queue_full_.Increment();
     return;
   }
-  queue_.push_back(std::move(span));
+  queue_.Push(std::move(span));
   if (queue_.size() >= options_.max_export_batch_size && !batch_signalled_) {
     batch_signalled_ = true;
     wake_worker_.Signal();
@@ -104,9 +116,7 @@ absl::Status BatchSpanProcessor::Shutdown(absl::Duration timeout) {
 
 void BatchSpanProcessor::ExportOneBatch() {
   const size_t n = std::min(queue_.size(), options_.max_export_batch_size);
-  std::vector<std::unique_ptr<SpanData>> batch(std::make_move_iterator(queue_.begin()),
-                                               std::make_move_iterator(queue_.begin() + n));
-  queue_.erase(queue_.begin(), queue_.begin() + n);
+  std::vector<std::unique_ptr<SpanData>> batch = queue_.PopFront(n);
   batch_signalled_ = false;
   absl::Time deadline = absl::Now() + options_.export_timeout;
   if (stopping_) deadline = std::min(deadline, shutdown_deadline_);
@@ -143,7 +153,7 @@ void BatchSpanProcessor::Run() {
       while (!queue_.empty() && absl::Now() < shutdown_deadline_) ExportOneBatch();
       if (!queue_.empty()) {
         dropped_export_failed_.Increment(static_cast<double>(queue_.size()));
-        queue_.clear();
+        queue_.PopFront(queue_.size());  // the spans are freed here
       }
       flushes_done_ = flushes_requested_;
       stopped_ = true;

@@ -65,6 +65,25 @@ class BatchSpanProcessor final : public SpanProcessor {
   absl::Status Shutdown(absl::Duration timeout) override;
 
  private:
+  // A fixed-capacity FIFO of ended spans: a push never allocates, and taking a batch off the
+  // front moves that batch alone (erasing it from the front of a vector moved the whole
+  // backlog, up to a million pointers after an outage, under the lock every RPC's OnEnd takes).
+  class SpanQueue {
+   public:
+    explicit SpanQueue(size_t capacity) : slots_(capacity) {}
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    bool full() const { return size_ == slots_.size(); }
+    void Push(std::unique_ptr<SpanData> span);  // not when full()
+    // Moves the `n` oldest (n <= size()) into a new batch, oldest first.
+    std::vector<std::unique_ptr<SpanData>> PopFront(size_t n);
+
+   private:
+    std::vector<std::unique_ptr<SpanData>> slots_;
+    size_t head_ = 0;  // the oldest
+    size_t size_ = 0;
+  };
+
   void Run();
   // Takes up to one batch off the queue, exports it without the lock, counts a failure.
   void ExportOneBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -78,7 +97,7 @@ class BatchSpanProcessor final : public SpanProcessor {
   absl::Mutex mutex_;
   absl::CondVar wake_worker_;  // a batch is full, a flush was asked for, or shutdown
   absl::CondVar progress_;     // a flush completed, or the worker stopped
-  std::vector<std::unique_ptr<SpanData>> queue_ ABSL_GUARDED_BY(mutex_);
+  SpanQueue queue_ ABSL_GUARDED_BY(mutex_);
   bool batch_signalled_ ABSL_GUARDED_BY(mutex_) = false;  // one wake-up per full batch
   // ForceFlush n waits until flushes_done_ >= n: every span queued before it was exported.
   uint64_t flushes_requested_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 
 namespace hermes::tracing {
@@ -162,6 +163,11 @@ std::string AcceptTracestate(absl::string_view value) {
     if (equals == absl::string_view::npos || !IsTracestateKey(member.substr(0, equals)) ||
         !IsTracestateValue(member.substr(equals + 1)) || members.size() == kMaxTracestateMembers) {
       return std::string();
+    }
+    // A key may appear once (W3C 3.3.1.3): a list that repeats one is invalid as a whole.
+    const absl::string_view key = member.substr(0, equals + 1);  // with its '='
+    for (absl::string_view earlier : members) {
+      if (absl::StartsWith(earlier, key)) return std::string();
     }
     length += (members.empty() ? 0 : 1) + member.size();
     members.push_back(member);

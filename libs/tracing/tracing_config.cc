@@ -91,7 +91,9 @@ absl::optional<std::string> PercentDecode(absl::string_view in) {
 }
 
 // "k=v,k2=v2" (the W3C Baggage-like format of OTEL_RESOURCE_ATTRIBUTES and *_HEADERS): keys
-// and values trimmed, values percent-decoded. Malformed entries are skipped with a warning.
+// and values trimmed and percent-decoded (',' and '=' in either are written %2C and %3D).
+// Malformed entries are skipped with a warning, and the others kept, as the Go SDK does (the
+// specification would discard the whole variable).
 // The warnings name an entry by its position and key, never its value: a header's value is
 // often a credential.
 KeyValues ParseKeyValueList(const char* variable, absl::string_view list) {
@@ -100,20 +102,27 @@ KeyValues ParseKeyValueList(const char* variable, absl::string_view list) {
   for (absl::string_view entry : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
     ++position;
     const size_t eq = entry.find('=');
-    absl::string_view key = absl::StripAsciiWhitespace(entry.substr(0, std::min(eq, entry.size())));
-    if (eq == absl::string_view::npos || key.empty()) {
+    absl::string_view raw_key =
+        absl::StripAsciiWhitespace(entry.substr(0, std::min(eq, entry.size())));
+    if (eq == absl::string_view::npos || raw_key.empty()) {
       WarnInvalid(variable, absl::StrCat("entry ", position), "entry is not key=value",
+                  "entry skipped");
+      continue;
+    }
+    absl::optional<std::string> key = PercentDecode(raw_key);
+    if (!key || key->empty()) {
+      WarnInvalid(variable, absl::StrCat("entry ", position), "bad percent-encoding in its key",
                   "entry skipped");
       continue;
     }
     absl::optional<std::string> value =
         PercentDecode(absl::StripAsciiWhitespace(entry.substr(eq + 1)));
     if (!value) {
-      WarnInvalid(variable, absl::StrCat("entry ", position, " (", key, ")"),
+      WarnInvalid(variable, absl::StrCat("entry ", position, " (", *key, ")"),
                   "bad percent-encoding in its value", "entry skipped");
       continue;
     }
-    result.emplace_back(std::string(key), *std::move(value));
+    result.emplace_back(*std::move(key), *std::move(value));
   }
   return result;
 }
@@ -223,9 +232,7 @@ KeyValues HeadersFromEnvironment() {
 
 TracingConfig TracingConfig::FromEnvironment(absl::string_view default_service_name) {
   TracingConfig config;
-  if (absl::optional<std::string> disabled = Env("OTEL_SDK_DISABLED")) {
-    config.enabled = !absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(*disabled), "true");
-  }
+  config.enabled = !Boolean("OTEL_SDK_DISABLED", false);
 
   // Resource: OTEL_SERVICE_NAME, else service.name from the attributes, else the default.
   KeyValues attributes;

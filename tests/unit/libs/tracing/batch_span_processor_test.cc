@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/tracing/tracer.h"
 #include "tests/support/http.h"
@@ -99,6 +100,28 @@ TEST_F(BatchSpanProcessorTest, QueueFull_SpansDroppedAndCounted) {
   state_->Unblock();
   ASSERT_TRUE(processor_->Shutdown(kWait).ok());
   EXPECT_EQ(state_->ExportedSpans(), 8u);
+}
+
+// The queue is a ring: spans queued while a batch is out wrap around its end, and still leave
+// in the order they ended.
+TEST_F(BatchSpanProcessorTest, Spans_ExportedInTheOrderTheyEnded_AcrossTheQueuesWrapAround) {
+  Make({.max_queue_size = 4, .schedule_delay = absl::Hours(1), .max_export_batch_size = 3});
+  Block();
+  auto end_span = [this](int i) {
+    auto span = std::make_unique<SpanData>();
+    span->name = absl::StrCat("s", i);
+    processor_->OnEnd(std::move(span));
+  };
+  for (int i = 0; i < 3; ++i) end_span(i);  // a full batch: taken out, and stuck exporting
+  ASSERT_TRUE(AwaitInExport(kWait));
+  for (int i = 3; i < 7; ++i) end_span(i);  // the last three slots wrap to the queue's start
+  end_span(7);                              // the queue is full
+  state_->Unblock();
+  ASSERT_TRUE(processor_->Shutdown(kWait).ok());
+  EXPECT_EQ(Dropped("queue_full"), 1);
+  absl::MutexLock lock(&state_->mutex);
+  EXPECT_EQ(state_->names, (std::vector<std::string>{"s0", "s1", "s2", "s3", "s4", "s5", "s6"}));
+  EXPECT_EQ(state_->batches, (std::vector<size_t>{3, 3, 1}));
 }
 
 TEST_F(BatchSpanProcessorTest, ExporterFailing_LostSpansCountedAsExportFailed) {

@@ -159,11 +159,16 @@ TEST(TracestateTest, OutsideTheW3cGrammar_Dropped) {
            "t@=c",        // a multi-tenant key without its system
            "t@1sys=c",    // a system id starts with a letter
            "a=b,c",       // a member without '='
+           "a=1,a=1",     // a key twice (W3C's test suite: test_tracestate_duplicated_keys)
+           "a=1,b=2,a=3",
+           "t@s=1,t@s=2",
        }) {
     EXPECT_EQ(AcceptTracestate(bad), "") << bad;
   }
   // A value may start with a space (it is the value's), not end with one (that is whitespace).
   EXPECT_EQ(AcceptTracestate("a=b,d= e"), "a=b,d= e");
+  // Keys that share a beginning are different keys.
+  EXPECT_EQ(AcceptTracestate("ab=1,a=2,a@s=3,a@st=4"), "ab=1,a=2,a@s=3,a@st=4");
   EXPECT_EQ(AcceptTracestate("a=" + std::string(256, 'v')), "a=" + std::string(256, 'v'));
   EXPECT_EQ(AcceptTracestate("a=" + std::string(257, 'v')), "");
 }

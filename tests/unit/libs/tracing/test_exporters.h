@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -42,7 +43,8 @@ class ScriptedExporter final : public tracing::SpanExporter {
  public:
   struct State {
     absl::Mutex mutex;
-    std::vector<size_t> batches ABSL_GUARDED_BY(mutex);  // sizes, in export order
+    std::vector<size_t> batches ABSL_GUARDED_BY(mutex);     // sizes, in export order
+    std::vector<std::string> names ABSL_GUARDED_BY(mutex);  // every exported span's, in order
     absl::Status result ABSL_GUARDED_BY(mutex) = absl::OkStatus();
     bool blocked ABSL_GUARDED_BY(mutex) = false;
     bool aborted ABSL_GUARDED_BY(mutex) = false;  // Abort() was called
@@ -92,6 +94,8 @@ class ScriptedExporter final : public tracing::SpanExporter {
     if (!in_time) return absl::DeadlineExceededError("stuck exporter");
     if (state_->aborted) return absl::CancelledError("aborted");
     state_->batches.push_back(batch.size());
+    for (const std::unique_ptr<tracing::SpanData>& span : batch)
+      state_->names.push_back(span->name);
     return state_->result;
   }
 

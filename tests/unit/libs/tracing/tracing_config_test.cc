@@ -82,6 +82,16 @@ TEST_F(TracingConfigTest, SdkDisabled_TrueInAnyCase_DisablesTracing) {
   EXPECT_FALSE(TracingConfig::FromEnvironment("order").enabled);
   Set("OTEL_SDK_DISABLED", "false");
   EXPECT_TRUE(TracingConfig::FromEnvironment("order").enabled);
+  EXPECT_EQ(Log(), "");
+}
+
+// Only "true" disables (the specification), and anything else but "false" is worth a word: an
+// operator who wrote 1 or yes meant to turn tracing off, and it stays on.
+TEST_F(TracingConfigTest, SdkDisabled_NeitherTrueNorFalse_TracingStaysOnWithAWarning) {
+  Set("OTEL_SDK_DISABLED", "1");
+  EXPECT_TRUE(TracingConfig::FromEnvironment("order").enabled);
+  EXPECT_NE(Log().find(R"("variable":"OTEL_SDK_DISABLED")"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("not true or false"), std::string::npos) << Log();
 }
 
 TEST_F(TracingConfigTest, ResourceAttributes_PercentDecoded_ServiceNameFromThem) {
@@ -108,6 +118,14 @@ TEST_F(TracingConfigTest, ServiceNameVariable_WinsOverTheAttribute) {
   for (size_t i = 1; i < config.exporter.resource.size(); ++i) {
     EXPECT_NE(config.exporter.resource[i].first, "service.name");
   }
+}
+
+TEST_F(TracingConfigTest, ResourceAttributes_KeysPercentDecodedToo) {
+  Set("OTEL_RESOURCE_ATTRIBUTES", "my%2Ekey=x, a%3Db%2Cc =y,%zz=skipped,%41=z");
+  const TracingConfig config = TracingConfig::FromEnvironment("order");
+  KeyValues user(config.exporter.resource.begin() + 1, config.exporter.resource.end() - 3);
+  EXPECT_EQ(user, (KeyValues{{"my.key", "x"}, {"a=b,c", "y"}, {"A", "z"}}));
+  EXPECT_NE(Log().find("bad percent-encoding in its key"), std::string::npos) << Log();
 }
 
 TEST_F(TracingConfigTest, ResourceAttributes_BadEntriesSkippedWithAWarning) {
