@@ -163,8 +163,11 @@ class EventFanout {
     if (!executor_) {
       WakeParked(parked_.size());
     } else if (!wake_posted_) {
-      wake_posted_ = true;
+      // Marked posted only once it is: an executor that throws (no memory to queue the task)
+      // fails this Publish, and the next one posts again instead of leaving every parked
+      // subscriber asleep for good. The event stays in the ring for them.
       executor_([this] { WakeParkedInChunks(); });
+      wake_posted_ = true;
     }
   }
 

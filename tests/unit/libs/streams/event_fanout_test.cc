@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -246,6 +247,31 @@ TEST(EventFanoutTest, WithWakeExecutor_PublishHandsTheWakingToIt) {
   tasks.front()();
   EXPECT_EQ(wakes, (std::vector<int>{1, 1, 1}));
   for (auto& handle : handles) EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kEvent);
+  fanout.SetWakeExecutor(nullptr);
+}
+
+// An executor that cannot take the task (it throws: no memory to queue it) fails that Publish
+// alone: the next Publish posts again, and the parked subscriber gets both events.
+TEST(EventFanoutTest, WakeExecutorThrows_TheNextPublishPostsAgain) {
+  Fanout fanout;
+  bool refuse = true;
+  std::vector<std::function<void()>> tasks;
+  fanout.SetWakeExecutor([&](std::function<void()> task) {
+    if (refuse) throw std::bad_alloc();
+    tasks.push_back(std::move(task));
+  });
+  int wakes = 0;
+  Fanout::Handle handle = fanout.Subscribe(8, [&] { ++wakes; });
+  std::shared_ptr<const int> event;
+  EXPECT_EQ(handle.TryPop(&event), Fanout::Next::kTimeout);  // parked
+  EXPECT_THROW(fanout.Publish(1), std::bad_alloc);
+  refuse = false;
+  fanout.Publish(2);
+  ASSERT_EQ(tasks.size(), 1u);
+  tasks.front()();
+  EXPECT_EQ(wakes, 1);
+  EXPECT_EQ(PopValue(handle), 1);
+  EXPECT_EQ(PopValue(handle), 2);
   fanout.SetWakeExecutor(nullptr);
 }
 
