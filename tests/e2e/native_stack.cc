@@ -67,9 +67,11 @@ NativeStack::NativeStack(Options options)
       "READY_TIMEOUT_S=90",   // sanitizer builds on a busy machine start slowly
       "DETACH=0",
   };
+  // Should the test die (a sanitizer's abort runs no destructor), up.sh gets SIGTERM and stops
+  // the stack, as it does for an operator's Ctrl-C.
   up_ = std::make_unique<Subprocess>(
       std::vector<std::string>{"/bin/bash", absl::StrCat(options_.repo, "/deploy/up.sh")},
-      std::move(env));
+      std::move(env), SIGTERM);
 }
 
 NativeStack::~NativeStack() {

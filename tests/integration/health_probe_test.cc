@@ -86,8 +86,12 @@ class HealthProbeTest : public ::testing::Test {
     return Probe(std::move(args));
   }
 
+  // --addr= a loopback port kept free for the test: connections to it are refused.
+  std::string NobodysAddr() const { return "--addr=" + LoopbackAddress(nobody_.port()); }
+
   const CertificateAuthority* ca_ = &SharedTestCa();
   std::unique_ptr<ServiceProcess> server_;
+  PortReservation nobody_;
 };
 
 TEST_F(HealthProbeTest, ServingServer_ValidIdentity_ExitsZeroAndPrintsServing) {
@@ -157,7 +161,7 @@ TEST_F(HealthProbeTest, PlaintextProbeAgainstMutualTlsServer_ExitsTwo) {
 TEST_F(HealthProbeTest, NothingListening_ExitsTwoWithinConnectTimeout) {
   const absl::Time start = absl::Now();
   const CommandResult result =
-      ProbeAsUser(LoopbackAddress(PickFreePort()), {"--connect_timeout=1s"});
+      ProbeAsUser(LoopbackAddress(nobody_.port()), {"--connect_timeout=1s"});
   EXPECT_TRUE(ExitedWith(result, 2));
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "1 s connect timeout plus start-up";
 }
@@ -181,7 +185,7 @@ TEST_F(HealthProbeTest, MissingCertificateFile_ExitsOneNamingTheFlag) {
   IdentityFiles files = ca_->Identity("user");
   files.cert = ca_->dir() + "/no-such-cert.pem";
   std::vector<std::string> args = TlsFlags(files, ca_->ca_file());
-  args.push_back("--addr=127.0.0.1:1");
+  args.push_back(NobodysAddr());
   const CommandResult result = Probe(std::move(args));
   EXPECT_TRUE(ExitedWith(result, 1));
   EXPECT_TRUE(Contains(result.output, "--tls_cert=")) << result.output;
@@ -194,10 +198,10 @@ TEST_F(HealthProbeTest, MissingAddr_ExitsOne) {
 }
 
 TEST_F(HealthProbeTest, OtherInvalidFlags_ExitOne) {
-  EXPECT_TRUE(ExitedWith(Probe({"--addr=127.0.0.1:1"}), 1)) << "neither mTLS nor --insecure";
-  EXPECT_TRUE(ExitedWith(Probe({"--addr=127.0.0.1:1", "--insecure", "--connect_timeout=0s"}), 1));
-  EXPECT_TRUE(ExitedWith(Probe({"--addr=127.0.0.1:1", "--insecure", "--no_such_flag"}), 1));
-  EXPECT_TRUE(ExitedWith(Probe({"--addr=127.0.0.1:1", "--insecure", "stray"}), 1));
+  EXPECT_TRUE(ExitedWith(Probe({NobodysAddr()}), 1)) << "neither mTLS nor --insecure";
+  EXPECT_TRUE(ExitedWith(Probe({NobodysAddr(), "--insecure", "--connect_timeout=0s"}), 1));
+  EXPECT_TRUE(ExitedWith(Probe({NobodysAddr(), "--insecure", "--no_such_flag"}), 1));
+  EXPECT_TRUE(ExitedWith(Probe({NobodysAddr(), "--insecure", "stray"}), 1));
 }
 
 TEST_F(HealthProbeTest, Help_DocumentsEveryFlagAndTheExitCodes) {

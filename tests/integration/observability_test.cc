@@ -165,7 +165,7 @@ TEST_F(ObservabilityTest, MetricsPortTaken_StartupFailsWithClearMessage) {
   ServiceProcess first({.binary = HERMES_USER_BIN, .ca = ca_});
   ASSERT_TRUE(first.WaitUntilServing());
   Subprocess second({HERMES_USER_BIN, "--insecure", "--data_dir=" + ca_->dir() + "/second",
-                     absl::StrCat("--grpc_addr=", LoopbackAddress(PickFreePort())),
+                     absl::StrCat("--grpc_addr=", LoopbackAddress(0)),
                      absl::StrCat("--metrics_addr=", LoopbackAddress(first.metrics_port()))});
   const std::optional<int> status = second.WaitForExit(absl::Seconds(20));
   ASSERT_TRUE(status.has_value()) << "kept running on a taken metrics port";
@@ -176,7 +176,7 @@ TEST_F(ObservabilityTest, MetricsPortTaken_StartupFailsWithClearMessage) {
 }
 
 TEST_F(ObservabilityTest, MissingTlsFlags_StopStartupNamingTheFlag) {
-  Subprocess server({HERMES_USER_BIN, absl::StrCat("--grpc_addr=", LoopbackAddress(0))});
+  Subprocess server(OnLoopback({HERMES_USER_BIN}));
   const std::optional<int> status = server.WaitForExit(absl::Seconds(20));
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << server.Output();

@@ -1269,6 +1269,10 @@ TEST_F(UserServiceOutageTest, CircuitBreaker_OpensAfterFailures_FailsFast_Closes
     const grpc::Status status = orders_->Create(buyer_.id(), {Item("sku", 1, 1)});
     const absl::Duration took = absl::Now() - start;
     EXPECT_TRUE(IsUserServiceUnavailable(status)) << "open call " << i;
+    // The breaker refused it, without trying the user service (which, stopped, would refuse
+    // fast too: only the message tells them apart).
+    EXPECT_NE(status.error_message().find("circuit open"), std::string::npos)
+        << "open call " << i << ": " << status.error_message();
     EXPECT_LT(took, absl::Milliseconds(500)) << "open call " << i << " did not fail fast";
   }
 

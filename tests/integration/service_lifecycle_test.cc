@@ -54,6 +54,7 @@ TEST_P(ServiceLifecycleTest, Start_ReportsServingForServerAndService_NotFoundFor
   EXPECT_TRUE(WaitForServing(server.Channel(), GetParam().service, absl::Seconds(5)).ok());
 
   grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service("no.such.v1.Service");
   grpc::health::v1::HealthCheckResponse response;
@@ -170,7 +171,7 @@ TEST_P(ServiceLifecycleTest, EnvironmentVariable_SetsFlag_AndFlagWins) {
   EXPECT_TRUE(flag_wins.WaitUntilServing());
 
   // A bad value in a variable stops start-up, naming the flag.
-  Subprocess bad_env({GetParam().path, "--insecure"}, {"HERMES_LOG_LEVEL=nonsense"});
+  Subprocess bad_env(OnLoopback({GetParam().path, "--insecure"}), {"HERMES_LOG_LEVEL=nonsense"});
   EXPECT_TRUE(ExitedWith(bad_env.WaitForExit(kStopTimeout), 2)) << bad_env.Output();
   EXPECT_NE(bad_env.Output().find("--log_level"), std::string::npos) << bad_env.Output();
 }
@@ -202,7 +203,7 @@ TEST_P(ServiceLifecycleTest, Sigterm_WhileAStreamIsOpen_HealthTurnsNotServingThe
 }
 
 TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
-  Subprocess server({GetParam().path, "--grpc_addr=localhost", "--insecure"});
+  Subprocess server(OnLoopback({GetParam().path, "--grpc_addr=localhost", "--insecure"}));
   const std::optional<int> status = server.WaitForExit(kStopTimeout);
   EXPECT_TRUE(ExitedWith(status, 2)) << server.Output();
   EXPECT_NE(server.Output().find("--grpc_addr=localhost"), std::string::npos) << server.Output();
@@ -211,7 +212,7 @@ TEST_P(ServiceLifecycleTest, BadAddress_StopsStartupNamingTheFlag) {
 TEST(OrderLifecycleTest, UserCallTimeoutNotPositive_StopsStartupNamingTheFlag) {
   for (const char* value : {"0s", "-1s"}) {
     Subprocess server(
-        {HERMES_ORDER_BIN, "--insecure", absl::StrCat("--user_call_timeout=", value)});
+        OnLoopback({HERMES_ORDER_BIN, "--insecure", absl::StrCat("--user_call_timeout=", value)}));
     EXPECT_TRUE(ExitedWith(server.WaitForExit(kStopTimeout), 2)) << server.Output();
     EXPECT_NE(server.Output().find("--user_call_timeout"), std::string::npos) << server.Output();
   }
@@ -229,6 +230,37 @@ TEST_P(ServiceLifecycleTest, Help_DocumentsEveryArchitectureFlag) {
     EXPECT_NE(help.output.find(absl::StrCat("-", flag, " ")), std::string::npos)
         << flag << " missing from --help:\n"
         << help.output;
+  }
+}
+
+// The defaults of ARCHITECTURE.md's flag table, as the binary has them (Prometheus's scrape
+// configs and every client rely on the ports).
+TEST_P(ServiceLifecycleTest, Help_ShowsTheArchitectureDefaults) {
+  const CommandResult help = RunCommand({GetParam().path, "--help"}, absl::Seconds(20));
+  ASSERT_TRUE(help.status.has_value());
+  // The default absl's --help gives `flag`: its entry is `    --flag (help text); default: VALUE;`
+  // over one or more lines, ended by the next entry.
+  auto default_of = [&help](const std::string& flag) -> std::string {
+    const size_t at = help.output.find(absl::StrCat("\n    --", flag, " ("));
+    if (at == std::string::npos) return "(no such flag)";
+    const size_t next = help.output.find("\n    --", at + 1);
+    const size_t value = help.output.find("default: ", at);
+    const size_t end = help.output.find(";\n", value);
+    if (value == std::string::npos || end == std::string::npos || value > next) {
+      return "(no default shown)";
+    }
+    return help.output.substr(value + 9, end - value - 9);
+  };
+  const bool user = GetParam().name == "user";
+  EXPECT_EQ(default_of("grpc_addr"), user ? R"("0.0.0.0:50051")" : R"("0.0.0.0:50052")");
+  EXPECT_EQ(default_of("metrics_addr"), user ? R"("0.0.0.0:9091")" : R"("0.0.0.0:9092")");
+  EXPECT_EQ(default_of("data_dir"), user ? R"("./var/user")" : R"("./var/order")");
+  EXPECT_EQ(default_of("database_url"), R"("")");  // SQLite under --data_dir
+  EXPECT_EQ(default_of("insecure"), "false");
+  EXPECT_EQ(default_of("log_level"), R"("info")");
+  EXPECT_EQ(default_of("event_retention"), "1000000");
+  if (!user) {
+    EXPECT_EQ(default_of("user_service_addr"), R"("dns:///localhost:50051")");
   }
 }
 

@@ -49,8 +49,6 @@ PortReservation::PortReservation() {
 
 PortReservation::~PortReservation() { close(fd_); }
 
-int PickFreePort() { return PortReservation().port(); }
-
 std::shared_ptr<grpc::Channel> TestChannel(const std::string& target,
                                            std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments arguments;

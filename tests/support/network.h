@@ -12,14 +12,12 @@
 
 namespace hermes::testing {
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
-int PickFreePort();
-
 // A TCP port on 127.0.0.1 kept for a test while it lives: bound, with SO_REUSEADDR, and not
 // listening. A connection to it is refused, as to a port nobody uses; the kernel hands it to
 // no one else; and a server (gRPC's listeners set SO_REUSEADDR too) can still listen on it, as
-// often as the test restarts one. For a test whose server comes up on a port chosen long
-// before (an outage, a restart), where PickFreePort's port could be taken meanwhile.
+// often as the test restarts one. For a test that needs an address nobody answers on, or
+// whose server comes up on a port chosen long before (an outage, a restart): a port merely
+// free a moment ago could be taken meanwhile.
 class PortReservation {
  public:
   PortReservation();  // aborts when no port can be bound

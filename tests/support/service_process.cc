@@ -1,5 +1,8 @@
 #include "tests/support/service_process.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -8,6 +11,14 @@
 #include "tests/support/network.h"
 
 namespace hermes::testing {
+
+std::vector<std::string> OnLoopback(std::vector<std::string> argv) {
+  const std::vector<std::string> contained = {
+      "--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
+      absl::StrCat("--data_dir=", ::testing::TempDir(), "hermes-failed-start-", getpid())};
+  argv.insert(argv.begin() + std::min<size_t>(1, argv.size()), contained.begin(), contained.end());
+  return argv;
+}
 
 ServiceProcess::ServiceProcess(ServiceOptions options) : options_(std::move(options)) {
   char dir_template[] = "/tmp/hermes-data-XXXXXX";

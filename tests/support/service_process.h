@@ -30,6 +30,13 @@ struct ServiceOptions {
   std::vector<std::string> extra_env;  // "NAME=value"
 };
 
+// argv ({binary, flags...}) with --grpc_addr and --metrics_addr on 127.0.0.1:0 and a
+// --data_dir under the test's temporary directory put before the test's own flags (which win:
+// the last occurrence of a flag does). For a service started outside ServiceProcess to see its
+// start-up fail: should the check under test break, it still listens on loopback ports of its
+// own and writes nothing in the working directory, instead of taking 0.0.0.0:50051 and ./var.
+std::vector<std::string> OnLoopback(std::vector<std::string> argv);
+
 class ServiceProcess {
  public:
   explicit ServiceProcess(ServiceOptions options);

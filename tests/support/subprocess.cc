@@ -11,13 +11,32 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
 
 namespace hermes::testing {
+namespace {
 
-Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> extra_env) {
+// Whether the child inherits the test's "NAME=value" `entry`. Not what configures a Hermes
+// binary behind the test's back: HERMES_* and OTEL_* (a developer's shell may hold a database
+// URL, a policy or a collector's address), nor what `extra_env` sets (getenv would find the
+// inherited entry first).
+bool Inherited(absl::string_view entry, const std::vector<std::string>& extra_env) {
+  const absl::string_view name = entry.substr(0, entry.find('='));
+  if (absl::StartsWith(name, "HERMES_") || absl::StartsWith(name, "OTEL_")) return false;
+  for (const std::string& set : extra_env) {
+    if (absl::string_view(set).substr(0, set.find('=')) == name) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> extra_env,
+                       int death_signal) {
   char log_template[] = "/tmp/hermes-subprocess-XXXXXX";
   const int log_fd = mkstemp(log_template);
   if (log_fd < 0) std::abort();
@@ -28,7 +47,9 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> e
   for (std::string& arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
   std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (Inherited(*e, extra_env)) env.push_back(*e);
+  }
   for (std::string& e : extra_env) env.push_back(e.data());
   env.push_back(nullptr);
   const pid_t parent = getpid();
@@ -37,7 +58,7 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> e
   if (pid_ < 0) std::abort();
   if (pid_ == 0) {
     // A test that crashes must not leave servers behind: the child dies with its parent.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, death_signal);
     if (getppid() != parent) _exit(127);
     // The test process may block SIGTERM/SIGINT; the child starts with a clean mask.
     sigset_t empty;

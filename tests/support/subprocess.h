@@ -4,6 +4,7 @@
 // The destructor kills a child that is still running, so a failed assertion never leaks one.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -16,9 +17,13 @@ namespace hermes::testing {
 
 class Subprocess {
  public:
-  // Starts argv[0] (a path) with argv and the current environment plus `extra_env`
-  // ("NAME=value" entries). Aborts the test binary if the process cannot be spawned.
-  Subprocess(std::vector<std::string> argv, std::vector<std::string> extra_env = {});
+  // Starts argv[0] (a path) with argv and the current environment, less its HERMES_* and OTEL_*
+  // variables, plus `extra_env` ("NAME=value" entries, which win over inherited ones). Aborts
+  // the test binary if the process cannot be spawned. The child gets `death_signal` when the
+  // test process dies: SIGKILL, or SIGTERM for a child that must stop children of its own
+  // (deploy/up.sh stops its stack on SIGTERM; killed, it would leave the stack running).
+  Subprocess(std::vector<std::string> argv, std::vector<std::string> extra_env = {},
+             int death_signal = SIGKILL);
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;

@@ -346,28 +346,35 @@ TEST_F(HermesLoadTest, SigintDuringACallRun_EndsItEarlyWithTheReport) {
 }
 
 TEST(HermesLoadFailures, NoServer_ExitsWithCode2) {
+  const PortReservation nobody;  // connections refused
   const CommandResult result =
-      RunCommand({HERMES_LOAD_BIN, "--insecure", "--addr", LoopbackAddress(PickFreePort()),
-                  "--call", "user.v1.UserService/GetUser", "--timeout", "1s", "--total", "5"},
+      RunCommand({HERMES_LOAD_BIN, "--insecure", "--addr", LoopbackAddress(nobody.port()), "--call",
+                  "user.v1.UserService/GetUser", "--timeout", "1s", "--total", "5"},
                  kRunTimeout);
   EXPECT_EQ(ExitCode(result), 2) << result.output;
   EXPECT_THAT(result.output, HasSubstr("cannot connect"));
 }
 
 TEST(HermesLoadFailures, UnknownMethodOrBadBody_ExitsWithCode1NamingTheProblem) {
+  // Refused before any connection; should that break, it would meet no server (not the
+  // default 127.0.0.1:50051, which a developer's `make up` may be serving).
+  const PortReservation nobody;
+  const std::string addr = LoopbackAddress(nobody.port());
   const CommandResult unknown = RunCommand(
-      {HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/Nope"}, kRunTimeout);
+      {HERMES_LOAD_BIN, "--insecure", "--addr", addr, "--call", "user.v1.UserService/Nope"},
+      kRunTimeout);
   EXPECT_EQ(ExitCode(unknown), 1) << unknown.output;
   EXPECT_THAT(unknown.output, HasSubstr("user.v1.UserService/Nope"));
-  const CommandResult bad_body = RunCommand(
-      {HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/GetUser", "-d", R"({"id":)"},
-      kRunTimeout);
+  const CommandResult bad_body =
+      RunCommand({HERMES_LOAD_BIN, "--insecure", "--addr", addr, "--call",
+                  "user.v1.UserService/GetUser", "-d", R"({"id":)"},
+                 kRunTimeout);
   EXPECT_EQ(ExitCode(bad_body), 1) << bad_body.output;
   EXPECT_THAT(bad_body.output, HasSubstr("user.v1.GetUserRequest"));
-  const CommandResult no_values =
-      RunCommand({HERMES_LOAD_BIN, "--insecure", "--call", "user.v1.UserService/GetUser", "-d",
-                  R"({"id":"{{value}}"})", "--values_file", "/nonexistent/hermes-load-values"},
-                 kRunTimeout);
+  const CommandResult no_values = RunCommand(
+      {HERMES_LOAD_BIN, "--insecure", "--addr", addr, "--call", "user.v1.UserService/GetUser", "-d",
+       R"({"id":"{{value}}"})", "--values_file", "/nonexistent/hermes-load-values"},
+      kRunTimeout);
   EXPECT_EQ(ExitCode(no_values), 1) << no_values.output;
   EXPECT_THAT(no_values.output, HasSubstr("--values_file"));
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -82,6 +83,7 @@ TEST_F(GrpcServerTest, RegisteredService_UnimplementedMethodsAnswerUnimplemented
   auto server = StartOn("127.0.0.1:0");
   ASSERT_TRUE(server.ok()) << server.status();
   grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   user::v1::GetUserResponse response;
   const grpc::Status status = user::v1::UserService::NewStub(ChannelTo((*server)->port()))
                                   ->GetUser(&context, user::v1::GetUserRequest(), &response);

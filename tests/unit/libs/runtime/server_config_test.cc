@@ -9,6 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 
+extern char** environ;
+
 // Each service binary defines the flags whose default is its own; so does this test.
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", hermes::runtime::kGrpcAddrHelp);
 ABSL_FLAG(std::string, metrics_addr, "0.0.0.0:9091", hermes::runtime::kMetricsAddrHelp);
@@ -17,14 +19,20 @@ ABSL_FLAG(std::string, data_dir, "./var/user", hermes::runtime::kDataDirHelp);
 namespace hermes::runtime {
 namespace {
 
+// Unsets every HERMES_* variable: the tests' own, and any the shell running them holds.
+void UnsetHermesVariables() {
+  std::vector<std::string> names;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("HERMES_", 0) == 0) names.push_back(entry.substr(0, entry.find('=')));
+  }
+  for (const std::string& name : names) unsetenv(name.c_str());
+}
+
 class ServerConfigTest : public ::testing::Test {
  protected:
-  void TearDown() override {
-    for (const char* variable :
-         {"HERMES_GRPC_ADDR", "HERMES_SHUTDOWN_GRACE", "HERMES_LOG_LEVEL", "HERMES_INSECURE"}) {
-      unsetenv(variable);
-    }
-  }
+  void SetUp() override { UnsetHermesVariables(); }
+  void TearDown() override { UnsetHermesVariables(); }
   absl::StatusOr<ServerConfig> Load(std::vector<std::string> args) {
     args.insert(args.begin(), "hermes-test");
     std::vector<char*> argv;

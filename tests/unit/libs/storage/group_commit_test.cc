@@ -76,7 +76,7 @@ class GroupCommitTest : public TempDatabaseTest {
       }));
     };
     run(0);
-    lead_running.WaitForNotification();
+    EXPECT_TRUE(lead_running.WaitForNotificationWithTimeout(absl::Seconds(10)));
     for (size_t i = 1; i < writes.size(); ++i) run(i);
     std::vector<absl::StatusOr<std::string>> results;
     for (auto& future : futures) results.push_back(future.get());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,9 +60,13 @@ class StoreFileTest : public TempDatabaseTest {
   bool HoldInChild(const std::function<void()>& setup = [] {}) {
     int ready[2];
     if (pipe(ready) != 0) return false;
+    const pid_t parent = getpid();
     child_ = fork();
     if (child_ < 0) return false;
     if (child_ == 0) {
+      // A test that crashes must not leave the child holding its lock: it dies with the test.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
       close(ready[0]);
       setup();
       const absl::StatusOr<WriterLock> lock = WriterLock::Acquire(Path());  // kept till killed

@@ -159,8 +159,11 @@ TEST_F(SqliteUserStoreTest, Create_DuplicateEmail_AlreadyExistsWithFieldEmail) {
 
 TEST_F(SqliteUserStoreTest, Create_EmailsDifferingInCase_AreDistinct) {
   // Lower-casing is the service's job; the store compares exactly.
-  CreateOrDie("ada@example.com");
-  EXPECT_TRUE(store_->Create({.email = "Ada@example.com", .display_name = "A"}).ok());
+  const User lower = CreateOrDie("ada@example.com");
+  const User upper = CreateOrDie("Ada@example.com");
+  EXPECT_NE(upper.id, lower.id);
+  EXPECT_EQ(upper.email, "Ada@example.com");
+  EXPECT_EQ(store_->List({})->total, 2);
 }
 
 TEST_F(SqliteUserStoreTest, Get_UnknownId_NotFoundWithFieldId) {
