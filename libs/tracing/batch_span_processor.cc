@@ -33,7 +33,9 @@ BatchSpanProcessorOptions Sanitized(BatchSpanProcessorOptions options) {
 }  // namespace
 
 void BatchSpanProcessor::SpanQueue::Push(std::unique_ptr<SpanData> span) {
-  slots_[(head_ + size_) % slots_.size()] = std::move(span);
+  size_t tail = head_ + size_;  // < 2 * capacity: no division on every span's path
+  if (tail >= slots_.size()) tail -= slots_.size();
+  slots_[tail] = std::move(span);
   ++size_;
 }
 
@@ -42,7 +44,7 @@ std::vector<std::unique_ptr<SpanData>> BatchSpanProcessor::SpanQueue::PopFront(s
   batch.reserve(n);
   for (; n > 0; --n) {
     batch.push_back(std::move(slots_[head_]));
-    head_ = (head_ + 1) % slots_.size();
+    if (++head_ == slots_.size()) head_ = 0;
     --size_;
   }
   return batch;

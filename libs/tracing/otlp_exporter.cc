@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -22,6 +23,31 @@ namespace {
 namespace collector = ::opentelemetry::proto::collector::trace::v1;
 namespace otlp = ::opentelemetry::proto::trace::v1;
 namespace common = ::opentelemetry::proto::common::v1;
+
+constexpr absl::Duration kMaxRetryBackoff = absl::Seconds(5);
+
+// The codes the OTLP specification calls transient, worth sending the batch again for.
+// RESOURCE_EXHAUSTED is one only with the collector's RetryInfo, which we do not read: not
+// retried, so a collector shedding load is not asked again.
+bool IsRetryable(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DATA_LOSS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `backoff` ±20 %, so that exporters that failed together do not retry together.
+absl::Duration Jittered(absl::Duration backoff) {
+  thread_local absl::BitGen bitgen;
+  return backoff * absl::Uniform(bitgen, 0.8, 1.2);
+}
 
 constexpr absl::string_view kDefaultPort = "4317";
 
@@ -222,6 +248,36 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
         absl::StrCat("OTLP export to ", options_.endpoint, ": the collector is unreachable"));
   }
   const collector::ExportTraceServiceRequest request = BuildRequest(batch);
+  absl::Duration backoff = options_.retry_backoff;
+  for (int attempt = 1;; ++attempt) {
+    const grpc::Status status = Send(request, deadline);
+    next_probe_unix_nanos_.store(status.error_code() == grpc::StatusCode::UNAVAILABLE
+                                     ? absl::ToUnixNanos(absl::Now() + options_.probe_interval)
+                                     : 0,
+                                 std::memory_order_relaxed);
+    if (status.ok()) return absl::OkStatus();
+    const absl::Status failed(
+        static_cast<absl::StatusCode>(status.error_code()),
+        absl::StrCat("OTLP export to ", options_.endpoint, ": ", status.error_message(),
+                     attempt > 1 ? absl::StrCat(" (after ", attempt, " attempts)") : ""));
+    // A collector gone, rather than one that answered "try again", is the fail-fast path's
+    // case: no waiting on the export thread for it.
+    const auto collector_gone = [this] {
+      return channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_TRANSIENT_FAILURE;
+    };
+    if (!IsRetryable(status.error_code()) || attempt >= options_.max_attempts || collector_gone()) {
+      return failed;
+    }
+    const absl::Time retry_at = absl::Now() + Jittered(backoff);
+    if (retry_at >= deadline || !SleepUnlessAborted(retry_at) || collector_gone()) {
+      return failed;
+    }
+    backoff = std::min(backoff * 2, kMaxRetryBackoff);
+  }
+}
+
+grpc::Status OtlpExporter::Send(const collector::ExportTraceServiceRequest& request,
+                                absl::Time deadline) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + options_.timeout)));
   for (const auto& [key, value] : options_.headers) context.AddMetadata(key, value);
@@ -229,24 +285,24 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
   {
     absl::MutexLock lock(&abort_mutex_);
     if (aborted_) {
-      return absl::CancelledError(
-          absl::StrCat("OTLP export to ", options_.endpoint, ": the exporter is shutting down"));
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the exporter is shutting down");
     }
     in_flight_ = &context;
   }
   const grpc::Status status = stub_->Export(&context, request, &response);
-  {
-    absl::MutexLock lock(&abort_mutex_);
-    in_flight_ = nullptr;
+  absl::MutexLock lock(&abort_mutex_);
+  in_flight_ = nullptr;
+  // Cancelled by Abort: whatever gRPC said, it is not worth another attempt.
+  if (aborted_ && !status.ok()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the exporter is shutting down");
   }
-  next_probe_unix_nanos_.store(status.error_code() == grpc::StatusCode::UNAVAILABLE
-                                   ? absl::ToUnixNanos(absl::Now() + options_.probe_interval)
-                                   : 0,
-                               std::memory_order_relaxed);
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(
-      static_cast<absl::StatusCode>(status.error_code()),
-      absl::StrCat("OTLP export to ", options_.endpoint, ": ", status.error_message()));
+  return status;
+}
+
+bool OtlpExporter::SleepUnlessAborted(absl::Time until) {
+  absl::MutexLock lock(&abort_mutex_);
+  abort_mutex_.AwaitWithDeadline(absl::Condition(&aborted_), until);
+  return !aborted_;
 }
 
 void OtlpExporter::Abort() {

@@ -45,6 +45,13 @@ struct OtlpExporterOptions {
   // probe, so a collector that is reachable but whose channel never settles READY by itself
   // (idle connections closed between sparse exports) still gets the batches.
   absl::Duration probe_interval = absl::Seconds(5);
+  // A batch the collector refused with a transient code (UNAVAILABLE, DEADLINE_EXCEEDED,
+  // ABORTED, ... as the OTLP specification lists them) is sent again, after `retry_backoff`,
+  // then twice that, ... (±20 % jitter, at most 5 s), at most `max_attempts` times in all, and
+  // never past the export's deadline. Not once the channel has lost the collector
+  // (TRANSIENT_FAILURE): the fail-fast above then takes over.
+  int max_attempts = 5;
+  absl::Duration retry_backoff = absl::Seconds(1);
   // The resource every span belongs to, service.name first (string attributes).
   std::vector<std::pair<std::string, std::string>> resource;
 };
@@ -80,6 +87,13 @@ class OtlpExporter final : public SpanExporter {
       const std::vector<std::unique_ptr<SpanData>>& batch) const;
 
  private:
+  // One Export call with `request`, cancellable by Abort.
+  grpc::Status Send(
+      const ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request,
+      absl::Time deadline);
+  // Waits until `until`; false when Abort was called first (or before).
+  bool SleepUnlessAborted(absl::Time until);
+
   const OtlpExporterOptions options_;
   ::opentelemetry::proto::resource::v1::Resource resource_;  // built once
   const std::shared_ptr<grpc::ChannelInterface> channel_;

@@ -39,6 +39,11 @@ grpc::Status OtlpCollector::Export(grpc::ServerContext* context,
     }
     if (holding_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "held, never answered");
   }
+  if (to_refuse_ > 0) {
+    --to_refuse_;
+    ++refused_;
+    return grpc::Status(refusal_, "refused by the test collector");
+  }
   requests_.push_back(*request);
   received_at_.push_back(absl::Now());
   for (const auto& resource_spans : request->resource_spans()) {
@@ -62,6 +67,17 @@ void OtlpCollector::Hold() {
 void OtlpCollector::Release() {
   absl::MutexLock lock(&mutex_);
   holding_ = false;
+}
+
+void OtlpCollector::Refuse(int n, grpc::StatusCode code) {
+  absl::MutexLock lock(&mutex_);
+  to_refuse_ = n;
+  refusal_ = code;
+}
+
+int OtlpCollector::Refused() {
+  absl::MutexLock lock(&mutex_);
+  return refused_;
 }
 
 bool OtlpCollector::AwaitHeld(int n, absl::Duration timeout) {

@@ -53,6 +53,11 @@ class OtlpCollector final
   // Waits until `n` requests have been held or `timeout` passed; returns whether they were.
   bool AwaitHeld(int n, absl::Duration timeout);
 
+  // The next `n` requests are answered `code` (a collector under pressure or restarting), and
+  // not kept. Refused() counts the requests refused so far.
+  void Refuse(int n, ::grpc::StatusCode code);
+  int Refused();
+
  private:
   absl::Mutex mutex_;
   std::vector<::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest> requests_
@@ -62,6 +67,9 @@ class OtlpCollector final
   std::multimap<std::string, std::string> last_headers_ ABSL_GUARDED_BY(mutex_);
   bool holding_ ABSL_GUARDED_BY(mutex_) = false;
   int held_ ABSL_GUARDED_BY(mutex_) = 0;
+  int to_refuse_ ABSL_GUARDED_BY(mutex_) = 0;
+  ::grpc::StatusCode refusal_ ABSL_GUARDED_BY(mutex_) = ::grpc::StatusCode::OK;
+  int refused_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

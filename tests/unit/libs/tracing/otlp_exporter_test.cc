@@ -318,6 +318,82 @@ TEST_F(OtlpExporterTest, Abort_EndsTheExportInFlightAtOnce_LaterOnesFailWithoutA
   collector_->Release();
 }
 
+// A collector that answers "try again" (restarting, or under pressure) gets the batch again,
+// after a backoff, instead of the spans being dropped at the first refusal (OTLP's retry rule).
+TEST_F(OtlpExporterTest, TransientRefusal_RetriedWithBackoff_ThenDelivered) {
+  auto exporter = Exporter({.retry_backoff = absl::Milliseconds(20)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  collector_->Refuse(2, grpc::StatusCode::UNAVAILABLE);
+  const absl::Time start = absl::Now();
+  const absl::Status status = exporter->Export(batch, absl::Now() + absl::Seconds(30));
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(16 + 32));  // two backoffs, less jitter
+  EXPECT_EQ(collector_->Refused(), 2);
+  EXPECT_EQ(collector_->Requests().size(), 1u);
+}
+
+TEST_F(OtlpExporterTest, PermanentRefusal_NotRetried) {
+  auto exporter = Exporter({.retry_backoff = absl::Milliseconds(20)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT,
+                                grpc::StatusCode::RESOURCE_EXHAUSTED,  // without RetryInfo
+                                grpc::StatusCode::UNAUTHENTICATED}) {
+    collector_->Refuse(1, code);
+    const absl::Status status = exporter->Export(batch, absl::Now() + absl::Seconds(30));
+    EXPECT_EQ(static_cast<int>(status.code()), static_cast<int>(code)) << status;
+  }
+  EXPECT_EQ(collector_->Refused(), 3);
+  EXPECT_TRUE(collector_->Requests().empty());
+}
+
+TEST_F(OtlpExporterTest, TransientRefusals_GiveUpAfterMaxAttempts_SayingHowMany) {
+  auto exporter = Exporter({.max_attempts = 3, .retry_backoff = absl::Milliseconds(10)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  collector_->Refuse(100, grpc::StatusCode::ABORTED);
+  const absl::Status status = exporter->Export(batch, absl::Now() + absl::Seconds(30));
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_NE(status.message().find("after 3 attempts"), absl::string_view::npos) << status;
+  EXPECT_EQ(collector_->Refused(), 3);
+}
+
+// The export's deadline bounds the retries: no attempt is started that would wait past it.
+TEST_F(OtlpExporterTest, TransientRefusal_NoRetryPastTheDeadline) {
+  auto exporter = Exporter({.retry_backoff = absl::Seconds(2)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  collector_->Refuse(100, grpc::StatusCode::UNAVAILABLE);
+  const absl::Time start = absl::Now();
+  const absl::Status status = exporter->Export(batch, absl::Now() + absl::Milliseconds(500));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));  // the backoff was not waited for
+  EXPECT_EQ(collector_->Refused(), 1);
+}
+
+// A shutdown whose time is up does not wait for a backoff either.
+TEST_F(OtlpExporterTest, Abort_EndsABackoffAtOnce) {
+  // Without the Abort, the backoff would end within 36 s, and the export with it.
+  auto exporter = Exporter({.max_attempts = 2, .retry_backoff = absl::Seconds(30)});
+  std::vector<std::unique_ptr<SpanData>> batch;
+  batch.push_back(MakeSpan(scope_));
+  collector_->Refuse(100, grpc::StatusCode::UNAVAILABLE);
+  absl::Status status;
+  absl::Notification returned;
+  std::thread exporting([&] {
+    status = exporter->Export(batch, absl::InfiniteFuture());
+    returned.Notify();
+  });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (collector_->Refused() == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  exporter->Abort();
+  EXPECT_TRUE(returned.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  exporting.join();
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(collector_->Refused(), 1);
+}
+
 TEST_F(OtlpExporterTest, EmptyBatch_SendsNothing) {
   auto exporter = Exporter();
   EXPECT_TRUE(exporter->Export({}, absl::Now() + absl::Seconds(10)).ok());
