@@ -1,11 +1,20 @@
 #include "libs/tracing/span.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/time/clock.h"
 #include "libs/tracing/span_processor.h"
 
 namespace hermes::tracing {
 
 int64_t NowUnixNanos() { return absl::GetCurrentTimeNanos(); }
+
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 Span::Span(SpanContext context, std::unique_ptr<SpanData> data,
            std::shared_ptr<SpanProcessor> processor)
@@ -66,7 +75,10 @@ void Span::SetStatus(SpanStatusCode code, absl::string_view description) {
 
 void Span::End() {
   if (data_ == nullptr) return;
-  data_->end_unix_nanos = NowUnixNanos();
+  data_->end_unix_nanos = data_->start_steady_nanos == 0
+                              ? NowUnixNanos()
+                              : data_->start_unix_nanos +
+                                    std::max<int64_t>(SteadyNanos() - data_->start_steady_nanos, 0);
   std::unique_ptr<SpanData> data = std::move(data_);
   std::shared_ptr<SpanProcessor> processor = std::move(processor_);
   if (processor != nullptr) processor->OnEnd(std::move(data));

@@ -60,6 +60,10 @@ struct SpanData {
   std::string name;
   SpanKind kind = SpanKind::kInternal;
   int64_t start_unix_nanos = 0;
+  // The monotonic clock at the start (SteadyNanos; 0: unknown). The end is the start plus the
+  // time measured on it, so that a wall clock stepped meanwhile (NTP) cannot make a span last
+  // a negative or an hour-long time.
+  int64_t start_steady_nanos = 0;
   int64_t end_unix_nanos = 0;
   std::vector<Attribute> attributes;
   uint32_t dropped_attributes_count = 0;
@@ -121,5 +125,7 @@ class Span {
 
 // The current time as OTLP wants it.
 int64_t NowUnixNanos();
+// The monotonic clock (CLOCK_MONOTONIC), for durations.
+int64_t SteadyNanos();
 
 }  // namespace hermes::tracing

@@ -54,6 +54,7 @@ Span Tracer::StartSpan(absl::string_view name, SpanKind kind, const SpanContext&
   data->name.assign(name.data(), name.size());
   data->kind = kind;
   data->start_unix_nanos = NowUnixNanos();
+  data->start_steady_nanos = SteadyNanos();
   data->attributes.reserve(8);  // what an RPC span sets: one allocation, not four
   return Span(std::move(context), std::move(data), provider_->processor_);
 }

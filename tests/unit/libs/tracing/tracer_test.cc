@@ -38,6 +38,22 @@ TEST_F(TracerTest, RootSpan_HasNewValidIdsNoParentAndIsSampled) {
   EXPECT_GE(spans[0].end_unix_nanos, spans[0].start_unix_nanos);
 }
 
+// A span's duration is measured on the monotonic clock: one whose start the wall clock put in
+// 1970 (as if it had been stepped since) still lasts what it lasted, not 56 years.
+TEST_F(TracerTest, Duration_MeasuredOnTheMonotonicClock_NotTheWallClock) {
+  auto data = std::make_unique<SpanData>();
+  data->start_unix_nanos = 1'000'000'000;                  // 1970-01-01T00:00:01Z
+  data->start_steady_nanos = SteadyNanos() - 250'000'000;  // started 250 ms ago
+  Span stepped(*ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+               std::move(data), processor_);
+  stepped.End();
+  const auto spans = processor_->Spans();
+  ASSERT_EQ(spans.size(), 1u);
+  const int64_t duration = spans[0].end_unix_nanos - spans[0].start_unix_nanos;
+  EXPECT_GE(duration, 250'000'000);
+  EXPECT_LT(duration, 10'250'000'000) << "took the wall clock's end";
+}
+
 TEST_F(TracerTest, ChildSpan_KeepsTraceIdAndTracestate_PointsAtParent) {
   SpanContext parent = *ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   parent.trace_state = "rojo=1";
