@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <ctime>
@@ -152,6 +153,20 @@ std::string ToPem(const std::vector<Certificate>& certificates) {
     for (const Certificate& certificate : certificates) PEM_write_bio_X509(bio, certificate.get());
   });
 }
+// CA certificates keep the trust settings of a "TRUSTED CERTIFICATE" block (rejecting
+// clientAuth, say), which gRPC honours when it reads the operator's file: written back without
+// them, such a root would be trusted for everything.
+std::string RootsToPem(const std::vector<Certificate>& roots) {
+  return ToPem([&](BIO* bio) {
+    for (const Certificate& root : roots) {
+      if (X509_trusted(root.get())) {
+        PEM_write_bio_X509_AUX(bio, root.get());
+      } else {
+        PEM_write_bio_X509(bio, root.get());
+      }
+    }
+  });
+}
 std::string ToPem(EVP_PKEY* key) {  // unencrypted PKCS#8
   return ToPem(
       [&](BIO* bio) { PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr); });
@@ -186,7 +201,7 @@ absl::StatusOr<TlsPem> ReadTlsFiles(const TlsFiles& files) {
   if (absl::Status valid = CheckValidNow(chain->front().get(), files.cert); !valid.ok()) {
     return valid;
   }
-  return TlsPem{.ca = ToPem(*roots),
+  return TlsPem{.ca = RootsToPem(*roots),
                 .cert = ToPem(*chain),
                 .key = ToPem(private_key.get()),
                 .not_after = NotAfter(chain->front().get())};

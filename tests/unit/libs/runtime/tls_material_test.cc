@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -241,6 +242,40 @@ TEST_F(TlsMaterialTest, KeyFileHoldingACertificateToo_GrpcGetsOnlyWhatWasChecked
   auto server = ServeOn(**material);
   ASSERT_NE(server, nullptr);
   EXPECT_TRUE(Handshake(*server, ca_).ok());
+}
+
+// A read-only BIO over `pem`, which must outlive it.
+std::unique_ptr<BIO, decltype(&BIO_free)> PemBio(const std::string& pem) {
+  return {BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free};
+}
+
+// A CA given as a "TRUSTED CERTIFICATE" that may not vouch for clients keeps that limit in
+// what gRPC reads: written back as a plain certificate, it would be trusted for everything.
+TEST_F(TlsMaterialTest, CaWithTrustSettings_KeepsThemInWhatGrpcReads) {
+  const std::string ca_pem = ReadFile(files_.ca);
+  auto read = PemBio(ca_pem);
+  std::unique_ptr<X509, decltype(&X509_free)> root(
+      PEM_read_bio_X509(read.get(), nullptr, nullptr, nullptr), X509_free);
+  ASSERT_NE(root, nullptr);
+  ASSERT_EQ(X509_add1_reject_object(root.get(), OBJ_nid2obj(NID_client_auth)), 1);
+  std::unique_ptr<BIO, decltype(&BIO_free)> written(BIO_new(BIO_s_mem()), BIO_free);
+  ASSERT_EQ(PEM_write_bio_X509_AUX(written.get(), root.get()), 1);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(written.get(), &data);  // NOLINT(runtime/int)
+  WriteFileAtomically(files_.ca, std::string(data, static_cast<size_t>(size)));
+
+  auto material = Start();
+  ASSERT_TRUE(material.ok()) << material.status();
+  const std::string in_force = ReadFile((*material)->in_force().ca);
+  EXPECT_THAT(in_force, HasSubstr("BEGIN TRUSTED CERTIFICATE"));
+  auto reread = PemBio(in_force);
+  std::unique_ptr<X509, decltype(&X509_free)> given(
+      PEM_read_bio_X509_AUX(reread.get(), nullptr, nullptr, nullptr), X509_free);
+  ASSERT_NE(given, nullptr);
+  STACK_OF(ASN1_OBJECT)* rejected = X509_get0_reject_objects(given.get());
+  ASSERT_NE(rejected, nullptr);
+  ASSERT_EQ(sk_ASN1_OBJECT_num(rejected), 1);
+  EXPECT_EQ(OBJ_obj2nid(sk_ASN1_OBJECT_value(rejected, 0)), NID_client_auth);
 }
 
 TEST_F(TlsMaterialTest, Start_MissingCa_FailsWithNotFoundNamingTlsCa) {
