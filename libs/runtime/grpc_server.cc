@@ -4,6 +4,8 @@
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -24,6 +26,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerOptions opti
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams_per_connection);
+  const auto milliseconds = [](absl::Duration duration) {
+    return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(duration), 1,
+                                                std::numeric_limits<int>::max()));
+  };
+  if (options.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               milliseconds(options.max_connection_age));
+  }
+  if (options.max_connection_age_grace != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               milliseconds(options.max_connection_age_grace));
+  }
   // gRPC's sync server keeps between MIN_POLLERS and MAX_POLLERS threads waiting for calls:
   // when more are idle than the maximum (default 2), the surplus threads exit, and new ones
   // are created for the next burst. Under load that is a thread created and destroyed every

@@ -56,7 +56,22 @@ struct ServerOptions {
   int max_streams = 0;
   int max_message_bytes = 4 * 1024 * 1024;           // both directions
   int max_concurrent_streams_per_connection = 1000;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+
+  // How long a client's connection may live (±10 %, gRPC's jitter) before the server sends it
+  // GOAWAY, and how long the calls still running on it may go on after that. A client's channel
+  // reconnects by itself; a new connection is a new handshake, against the certificates in force
+  // then, so a client certificate or a CA rotated out stops being accepted within this age on
+  // connections opened before the rotation too (authorization reads the peer's identity once a
+  // connection). Infinite: gRPC's default.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
 };
+
+// What the services use: connections re-handshake at least every half hour, and a stream still
+// open five minutes after its connection's GOAWAY (a WatchUsers client) is ended UNAVAILABLE,
+// to resume by sequence on a new connection.
+inline constexpr absl::Duration kServiceMaxConnectionAge = absl::Minutes(30);
+inline constexpr absl::Duration kServiceMaxConnectionAgeGrace = absl::Minutes(5);
 
 // Sync-API threads kept on top of the long-lived streams a service allows.
 inline constexpr int kUnaryThreadReserve = 64;

@@ -167,7 +167,9 @@ int Serve(const ServerConfig& config, const TlsMaterial* tls,
                ? std::vector<
                      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>()
                : (*chain)->InterceptorFactories(),
-       .max_streams = config.max_streams});
+       .max_streams = config.max_streams,
+       .max_connection_age = kServiceMaxConnectionAge,
+       .max_connection_age_grace = kServiceMaxConnectionAgeGrace});
   if (!server.ok()) {
     HERMES_LOG(spdlog::level::err, "cannot serve gRPC").Str("error", server.status().message());
     return 1;

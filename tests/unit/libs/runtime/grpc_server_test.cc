@@ -75,6 +75,29 @@ TEST_F(GrpcServerTest, Start_PortTaken_FailsInsteadOfSharingIt) {
   EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos);
 }
 
+// Past its maximum age a connection is told to go (GOAWAY), and the client's next call opens a
+// new one: a new handshake, against the certificates in force then.
+TEST_F(GrpcServerTest, MaxConnectionAge_ClientsReconnect) {
+  auto server = GrpcServer::Start({.listen_address = "127.0.0.1:0",
+                                   .credentials = grpc::InsecureServerCredentials(),
+                                   .services = {{&service_, "user.v1.UserService"}},
+                                   .max_connection_age = absl::Milliseconds(500),
+                                   .max_connection_age_grace = absl::Milliseconds(500)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = ChannelTo((*server)->port());
+  grpc::StatusCode code;
+  Check(channel, "", &code);
+  ASSERT_EQ(code, grpc::StatusCode::OK);
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (channel->GetState(false) == GRPC_CHANNEL_READY && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_NE(channel->GetState(false), GRPC_CHANNEL_READY) << "the connection was never ended";
+  EXPECT_EQ(Check(channel, "", &code), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(code, grpc::StatusCode::OK);  // on a new connection
+}
+
 TEST_F(GrpcServerTest, Start_MalformedAddress_Fails) {
   EXPECT_FALSE(StartOn("not an address").ok());
 }
