@@ -116,6 +116,7 @@ std::string StreamsObject(const RunReport& report) {
   absl::StrAppend(&out, "{\"latency_field\":", Quoted(report.latency_field),
                   ",\"count\":", delivery.count(),
                   ",\"missing_timestamp\":", streams.messages_without_timestamp,
+                  ",\"stamped_ahead\":", streams.messages_stamped_ahead,
                   ",\"average_ms\":", measured ? Number(Ms(delivery.mean())) : "null");
   for (const auto& [p, name] : kDeliveryPercentiles) {
     absl::StrAppend(&out, ",\"", name,
@@ -224,6 +225,10 @@ std::string TextReport(const RunReport& report) {
                             report.latency_field, delivery.count());
       if (streams.messages_without_timestamp > 0) {
         absl::StrAppendFormat(&out, ", %d without it", streams.messages_without_timestamp);
+      }
+      if (streams.messages_stamped_ahead > 0) {
+        absl::StrAppendFormat(&out, ", %d stamped after they arrived (the clocks differ; left out)",
+                              streams.messages_stamped_ahead);
       }
       absl::StrAppend(&out, ":\n");
       for (double p : {50.0, 90.0, 99.0, 99.9}) {

@@ -14,8 +14,8 @@
 //                       "delivery_p90_ms", "delivery_p99_ms", "delivery_p999_ms",
 //                       "delivery_max_ms" (null without delivery samples),
 //                       "delivery": null | {"latency_field", "count", "missing_timestamp",
-//                                           "average_ms", "p50_ms", "p90_ms", "p99_ms",
-//                                           "p999_ms", "max_ms"}}}
+//                                           "stamped_ahead", "average_ms", "p50_ms", "p90_ms",
+//                                           "p99_ms", "p999_ms", "max_ms"}}}
 // For long-lived streams, count is the number of streams and the latency fields describe the
 // time each took to open (to its response headers).
 #pragma once

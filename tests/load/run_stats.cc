@@ -73,6 +73,7 @@ void StreamTally::Merge(const StreamTally& other) {
   ended_early += other.ended_early;
   messages += other.messages;
   messages_without_timestamp += other.messages_without_timestamp;
+  messages_stamped_ahead += other.messages_stamped_ahead;
   delivery.Merge(other.delivery);
   ended_early_status.Merge(other.ended_early_status);
 }

@@ -62,8 +62,11 @@ struct StreamTally {
   uint64_t ended_early = 0;  // ended (any status) before the run ended, or never got headers
   uint64_t messages = 0;     // received after the warm-up, before the end
   uint64_t messages_without_timestamp = 0;  // of those, without the --latency_field
-  LatencyHistogram delivery;                // receive time - the message's timestamp
-  StatusTally ended_early_status;           // how the early ones ended
+  // Of those, stamped later than they were received (the server's clock ahead of ours): not in
+  // `delivery`, where they would pass for instant deliveries.
+  uint64_t messages_stamped_ahead = 0;
+  LatencyHistogram delivery;       // receive time - the message's timestamp
+  StatusTally ended_early_status;  // how the early ones ended
 
   void Merge(const StreamTally& other);
 };

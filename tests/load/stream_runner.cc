@@ -186,10 +186,12 @@ void StreamWorker::OnMessage(Stream* stream) {
   ++stats_.streams.messages;
   if (!workload_.latency_field.has_value()) return;
   const std::optional<int64_t> stamped = workload_.latency_field->UnixNanos(&stream->incoming);
-  if (stamped.has_value()) {
-    stats_.streams.delivery.Record(absl::GetCurrentTimeNanos() - *stamped);
-  } else {
+  if (!stamped.has_value()) {
     ++stats_.streams.messages_without_timestamp;
+  } else if (const int64_t delay = absl::GetCurrentTimeNanos() - *stamped; delay >= 0) {
+    stats_.streams.delivery.Record(delay);
+  } else {
+    ++stats_.streams.messages_stamped_ahead;
   }
 }
 

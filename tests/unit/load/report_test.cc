@@ -92,7 +92,8 @@ TEST(JsonReport, StreamRun_HasTheStreamFields) {
   report.stats.streams.opened = 4;
   report.stats.streams.ended_early = 1;
   report.stats.streams.ended_early_status.Add(grpc::StatusCode::RESOURCE_EXHAUSTED, "full");
-  report.stats.streams.messages = 100;
+  report.stats.streams.messages = 103;
+  report.stats.streams.messages_stamped_ahead = 3;
   for (int i = 0; i < 100; ++i) report.stats.streams.delivery.Record(2'000'000);
   report.stats.status.Add(grpc::StatusCode::OK, "", 4);
   report.stats.status.Add(grpc::StatusCode::RESOURCE_EXHAUSTED, "full");
@@ -104,12 +105,14 @@ TEST(JsonReport, StreamRun_HasTheStreamFields) {
   EXPECT_EQ(NumberAt(streams, "opened"), 4);
   EXPECT_EQ(NumberAt(streams, "failed"), 1);
   EXPECT_EQ(NumberAt(streams, "open_ms"), 250);
-  EXPECT_EQ(NumberAt(streams, "messages"), 100);
-  EXPECT_EQ(NumberAt(streams, "messages_per_s"), 10);
+  EXPECT_EQ(NumberAt(streams, "messages"), 103);
+  EXPECT_EQ(NumberAt(streams, "messages_per_s"), 10.3);
   EXPECT_EQ(NumberAt(streams.fields().at("ended_early").struct_value(), "ResourceExhausted"), 1);
   const Struct& delivery = streams.fields().at("delivery").struct_value();
   EXPECT_EQ(delivery.fields().at("latency_field").string_value(), "event_time");
   EXPECT_EQ(NumberAt(delivery, "count"), 100);
+  EXPECT_EQ(NumberAt(delivery, "stamped_ahead"), 3);  // not in the figures as instant deliveries
+  EXPECT_THAT(TextReport(report), HasSubstr("3 stamped after they arrived"));
   for (const char* key : {"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"}) {
     EXPECT_EQ(NumberAt(delivery, key), 2.0) << key;
     EXPECT_EQ(NumberAt(streams, std::string("delivery_") + key), 2.0) << key;
