@@ -191,7 +191,8 @@ void CallWorker::IssueClosedLoop(Clock::time_point now) {
 
 void CallWorker::IssueOpenLoop(Clock::time_point now) {
   // A run stopped by a signal ends now, as if its duration had been this long.
-  const Clock::time_point end = StopRequested() ? std::min(now, schedule_.end) : schedule_.end;
+  const bool stopped = StopRequested();
+  const Clock::time_point end = stopped ? std::min(now, schedule_.end) : schedule_.end;
   while (next_index_ < end_index_) {
     const Clock::time_point due = Due(next_index_);
     if (due >= end) return StopIssuing(now);  // everything due in the window has left
@@ -202,9 +203,14 @@ void CallWorker::IssueOpenLoop(Clock::time_point now) {
     next_index_ += static_cast<uint64_t>(count_);
   }
   if (next_index_ >= end_index_) return StopIssuing(now);
-  if (now >= end) {
-    // Calls due before the end that never left: the cap was full to the end. (Those that could
-    // still leave, late, just did above.)
+  // Calls due before the end that have not left: the cap is full. They may still leave, late,
+  // for one call timeout past the end, their latency counted from when they were due (so the
+  // figures show how far behind the run fell, rather than leaving its slowest calls out); a
+  // stop by signal ends at once.
+  const Clock::time_point backlog_deadline =
+      stopped ? end : end + absl::ToChronoNanoseconds(schedule_.timeout);
+  if (now >= backlog_deadline) {
+    // Calls due before the end that never left.
     const auto window_ns = std::chrono::duration<double, std::nano>(end - schedule_.start);
     const uint64_t due_before_end = std::min(
         end_index_, static_cast<uint64_t>(std::ceil(window_ns.count() * schedule_.rps / 1e9)));
@@ -215,7 +221,7 @@ void CallWorker::IssueOpenLoop(Clock::time_point now) {
     if (first < due_before_end) stats_.unsent += (due_before_end - first + count_ - 1) / count_;
     StopIssuing(now);
   }
-  // Else the cap is full before the end: a call that completes frees a place.
+  // Else the cap is full: a call that completes frees a place.
 }
 
 void CallWorker::Run() {
@@ -238,7 +244,9 @@ void CallWorker::Run() {
     }
     Clock::time_point wake = now + kMaxSleep;
     if (issuing_) {
-      wake = std::min(wake, schedule_.end);
+      // Past the end, an open loop still issuing has calls waiting for a place: a completion
+      // wakes it, and kMaxSleep bounds its wait for the backlog's deadline.
+      if (schedule_.end > now) wake = std::min(wake, schedule_.end);
       const bool can_send = !free_.empty() || static_cast<int>(calls_.size()) < cap_;
       if (open_loop && can_send && next_index_ < end_index_)
         wake = std::min(wake, Due(next_index_));

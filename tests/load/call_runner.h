@@ -10,7 +10,9 @@
 // Open loop: call i is due at start + i/rps (workers take every W-th i); its latency counts from
 // that intended time, so a call held back because `concurrency` calls were in flight, or a
 // server that falls behind, shows up in the latency instead of slowing the schedule down
-// (coordinated omission). Calls due in the window that never left are counted as `unsent`.
+// (coordinated omission). Calls due in the window that are still waiting for a place at its
+// end may leave for one call timeout more (late, so their latency shows it); those that never
+// left are counted as `unsent`.
 //
 //   CallWorkload workload{...};                   // shared, read-only but for its atomics
 //   CallWorker worker(workload, index, count);    // one per thread

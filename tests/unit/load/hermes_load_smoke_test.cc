@@ -193,6 +193,30 @@ TEST_F(HermesLoadTest, OpenLoop_ServerStalls_LatencyCountsFromWhenEachCallWasDue
   EXPECT_GE(Number(report, "p95_ms"), 150) << load.Output();
 }
 
+// Calls still waiting for a place at the end of an open-loop run leave late, and count: the
+// server stops (SIGSTOP) from a quarter of the way through until after the end, with one call
+// in flight. The calls due meanwhile all leave once it is back, each with its whole wait in its
+// latency; none is left out as unsent.
+TEST_F(HermesLoadTest, OpenLoop_CallsStillWaitingAtTheEnd_LeaveLateAndAreCounted) {
+  const std::string id = CreateUser("load-backlog@bench.test");
+  Subprocess load(LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
+                            absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "100", "--duration",
+                            "3s", "--concurrency", "1", "--timeout", "20s"}));
+  ASSERT_TRUE(AwaitAnsweredGetUsers(20, load));
+  ASSERT_TRUE(user_->process().Pause(absl::Seconds(5)));
+  absl::SleepFor(absl::Seconds(3));  // the stall, past the run's end: a time that has to pass
+  user_->process().Signal(SIGCONT);
+  const std::optional<int> status = load.WaitForExit(kRunTimeout);
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << load.Output();
+  Struct report;
+  ASSERT_TRUE(ReportOf(load.Output(), &report));
+  EXPECT_EQ(Number(report, "unsent"), 0) << load.Output();
+  EXPECT_EQ(Number(report, "count"), 300) << load.Output();
+  EXPECT_EQ(Number(report, "errors"), 0) << load.Output();
+  EXPECT_GE(Number(report, "p99_ms"), 500) << load.Output();
+}
+
 // --warmup: the calls of the first period are sent but not counted.
 TEST_F(HermesLoadTest, OpenLoopWithWarmup_SendsTheWarmupCallsAndCountsOnlyTheRest) {
   const std::string id = CreateUser("load-warmup@bench.test");
