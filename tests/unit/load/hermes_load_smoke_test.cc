@@ -123,6 +123,33 @@ class HermesLoadTest : public ::testing::Test {
                                          << load.Output();
   }
 
+  // An open-loop GetUser run at 100/s for `duration` with at most `in_flight` calls, during which
+  // the server is stopped (SIGSTOP) for `stall` once it has answered 20 of them: the run's JSON
+  // report and its output.
+  ::testing::AssertionResult OpenLoopAcrossAStall(const std::string& duration, int in_flight,
+                                                  absl::Duration stall, Struct* report,
+                                                  std::string* output) {
+    const std::string id = CreateUser(absl::StrCat("load-stall-", duration, "@bench.test"));
+    Subprocess load(
+        LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
+                  absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "100", "--duration", duration,
+                  "--concurrency", absl::StrCat(in_flight), "--timeout", "20s"}));
+    if (::testing::AssertionResult under_way = AwaitAnsweredGetUsers(20, load); !under_way) {
+      return under_way;
+    }
+    if (!user_->process().Pause(absl::Seconds(5))) {
+      return ::testing::AssertionFailure() << "the server did not stop";
+    }
+    absl::SleepFor(stall);  // the stall: a time that has to pass
+    user_->process().Signal(SIGCONT);
+    const std::optional<int> status = load.WaitForExit(kRunTimeout);
+    *output = load.Output();
+    if (!status.has_value() || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      return ::testing::AssertionFailure() << "hermes-load failed:\n" << *output;
+    }
+    return ReportOf(*output, report);
+  }
+
   std::vector<std::string> LoadArgs(std::vector<std::string> extra) const {
     std::vector<std::string> args = {HERMES_LOAD_BIN, "--insecure", "--addr",    user_->address(),
                                      "--format",      "json",       "--workers", "1"};
@@ -175,22 +202,12 @@ TEST_F(HermesLoadTest, OpenLoopWithRoom_SendsEveryCallDueInTheWindow) {
 // when each left (coordinated omission), only the 4 in flight at the stall would have been
 // slow, and p95 would be a millisecond.
 TEST_F(HermesLoadTest, OpenLoop_ServerStalls_LatencyCountsFromWhenEachCallWasDue) {
-  const std::string id = CreateUser("load-stall@bench.test");
-  Subprocess load(LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
-                            absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "100", "--duration",
-                            "4s", "--concurrency", "4"}));
-  ASSERT_TRUE(AwaitAnsweredGetUsers(20, load));
-  ASSERT_TRUE(user_->process().Pause(absl::Seconds(5)));
-  absl::SleepFor(absl::Milliseconds(600));  // the stall: a time that has to pass
-  user_->process().Signal(SIGCONT);
-  const std::optional<int> status = load.WaitForExit(kRunTimeout);
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << load.Output();
   Struct report;
-  ASSERT_TRUE(ReportOf(load.Output(), &report));
-  EXPECT_EQ(Number(report, "count") + Number(report, "unsent"), 400) << load.Output();
-  EXPECT_EQ(Number(report, "errors"), 0) << load.Output();
-  EXPECT_GE(Number(report, "p95_ms"), 150) << load.Output();
+  std::string output;
+  ASSERT_TRUE(OpenLoopAcrossAStall("4s", 4, absl::Milliseconds(600), &report, &output));
+  EXPECT_EQ(Number(report, "count") + Number(report, "unsent"), 400) << output;
+  EXPECT_EQ(Number(report, "errors"), 0) << output;
+  EXPECT_GE(Number(report, "p95_ms"), 150) << output;
 }
 
 // Calls still waiting for a place at the end of an open-loop run leave late, and count: the
@@ -198,23 +215,14 @@ TEST_F(HermesLoadTest, OpenLoop_ServerStalls_LatencyCountsFromWhenEachCallWasDue
 // in flight. The calls due meanwhile all leave once it is back, each with its whole wait in its
 // latency; none is left out as unsent.
 TEST_F(HermesLoadTest, OpenLoop_CallsStillWaitingAtTheEnd_LeaveLateAndAreCounted) {
-  const std::string id = CreateUser("load-backlog@bench.test");
-  Subprocess load(LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
-                            absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "100", "--duration",
-                            "3s", "--concurrency", "1", "--timeout", "20s"}));
-  ASSERT_TRUE(AwaitAnsweredGetUsers(20, load));
-  ASSERT_TRUE(user_->process().Pause(absl::Seconds(5)));
-  absl::SleepFor(absl::Seconds(3));  // the stall, past the run's end: a time that has to pass
-  user_->process().Signal(SIGCONT);
-  const std::optional<int> status = load.WaitForExit(kRunTimeout);
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << load.Output();
   Struct report;
-  ASSERT_TRUE(ReportOf(load.Output(), &report));
-  EXPECT_EQ(Number(report, "unsent"), 0) << load.Output();
-  EXPECT_EQ(Number(report, "count"), 300) << load.Output();
-  EXPECT_EQ(Number(report, "errors"), 0) << load.Output();
-  EXPECT_GE(Number(report, "p99_ms"), 500) << load.Output();
+  std::string output;
+  // The stall lasts the whole run, so it reaches past the end.
+  ASSERT_TRUE(OpenLoopAcrossAStall("3s", 1, absl::Seconds(3), &report, &output));
+  EXPECT_EQ(Number(report, "unsent"), 0) << output;
+  EXPECT_EQ(Number(report, "count"), 300) << output;
+  EXPECT_EQ(Number(report, "errors"), 0) << output;
+  EXPECT_GE(Number(report, "p99_ms"), 500) << output;
 }
 
 // --warmup: the calls of the first period are sent but not counted.
