@@ -154,7 +154,7 @@ run() {  # run NAME: prints "req/s µs-of-server-CPU-per-call p99-ms"
   local errors
   errors=$(non_ok_statuses "$WORK/run.json")
   [[ -z $errors ]] || { echo "ab: server $1 answered errors: $errors" >&2; exit 1; }
-  errors=$(unsent_calls "$WORK/run.json")  # open loop: the generator's cap was full to the end
+  errors=$(unsent_calls "$WORK/run.json")  # open loop: the cap was full past the end
   [[ -z $errors ]] || echo "ab: server $1: calls due but never sent (not in the figures): $errors" >&2
   jq -r --argjson us "$(((after - before) * TICK_US))" '"\(.rps) \($us / .count) \(.p99_ms)"' "$WORK/run.json"
 }

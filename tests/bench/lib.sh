@@ -37,7 +37,8 @@ non_ok_statuses() {
 }
 
 # unsent_calls REPORT: "unsent=N" for an open-loop run's calls that were due but never left
-# (the generator's cap was full to the end: their latency is in no figure); empty when none.
+# (the generator's cap was full until one --timeout past the end: their latency is in no
+# figure); empty when none.
 unsent_calls() { jq -r 'if (.unsent // 0) > 0 then "unsent=\(.unsent)" else "" end' "$1"; }
 
 # seconds DURATION: a hermes-load duration (250ms, 10s, 1m30s, 1.5h) in seconds, for

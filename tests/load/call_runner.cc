@@ -207,8 +207,10 @@ void CallWorker::IssueOpenLoop(Clock::time_point now) {
   // for one call timeout past the end, their latency counted from when they were due (so the
   // figures show how far behind the run fell, rather than leaving its slowest calls out); a
   // stop by signal ends at once.
+  // (A run without a duration, ended by --total, has no end to add to.)
+  const auto timeout = absl::ToChronoNanoseconds(schedule_.timeout);
   const Clock::time_point backlog_deadline =
-      stopped ? end : end + absl::ToChronoNanoseconds(schedule_.timeout);
+      stopped || end > Clock::time_point::max() - timeout ? end : end + timeout;
   if (now >= backlog_deadline) {
     // Calls due before the end that never left.
     const auto window_ns = std::chrono::duration<double, std::nano>(end - schedule_.start);

@@ -123,17 +123,19 @@ class HermesLoadTest : public ::testing::Test {
                                          << load.Output();
   }
 
-  // An open-loop GetUser run at 100/s for `duration` with at most `in_flight` calls, during which
-  // the server is stopped (SIGSTOP) for `stall` once it has answered 20 of them: the run's JSON
-  // report and its output.
-  ::testing::AssertionResult OpenLoopAcrossAStall(const std::string& duration, int in_flight,
+  // An open-loop GetUser run at 100/s with `run_args` (its length, its cap), during which the
+  // server is stopped (SIGSTOP) for `stall` once it has answered 20 of the run's calls: the
+  // run's JSON report and its output.
+  ::testing::AssertionResult OpenLoopAcrossAStall(const std::vector<std::string>& run_args,
                                                   absl::Duration stall, Struct* report,
                                                   std::string* output) {
-    const std::string id = CreateUser(absl::StrCat("load-stall-", duration, "@bench.test"));
-    Subprocess load(
-        LoadArgs({"--call", "user.v1.UserService/GetUser", "-d",
-                  absl::StrCat(R"({"id":")", id, "\"}"), "--rps", "100", "--duration", duration,
-                  "--concurrency", absl::StrCat(in_flight), "--timeout", "20s"}));
+    const std::string id = CreateUser(absl::StrCat("load-stall-", ++stall_runs_, "@bench.test"));
+    std::vector<std::string> args = {"--call",    "user.v1.UserService/GetUser",
+                                     "-d",        absl::StrCat(R"({"id":")", id, "\"}"),
+                                     "--rps",     "100",
+                                     "--timeout", "20s"};
+    args.insert(args.end(), run_args.begin(), run_args.end());
+    Subprocess load(LoadArgs(std::move(args)));
     if (::testing::AssertionResult under_way = AwaitAnsweredGetUsers(20, load); !under_way) {
       return under_way;
     }
@@ -159,6 +161,7 @@ class HermesLoadTest : public ::testing::Test {
 
   std::unique_ptr<ServiceProcess> user_;
   std::unique_ptr<::user::v1::UserService::Stub> stub_;
+  int stall_runs_ = 0;
 };
 
 TEST_F(HermesLoadTest, GetUserClosedLoop_CountsEveryCallAsOk) {
@@ -204,7 +207,8 @@ TEST_F(HermesLoadTest, OpenLoopWithRoom_SendsEveryCallDueInTheWindow) {
 TEST_F(HermesLoadTest, OpenLoop_ServerStalls_LatencyCountsFromWhenEachCallWasDue) {
   Struct report;
   std::string output;
-  ASSERT_TRUE(OpenLoopAcrossAStall("4s", 4, absl::Milliseconds(600), &report, &output));
+  ASSERT_TRUE(OpenLoopAcrossAStall({"--duration", "4s", "--concurrency", "4"},
+                                   absl::Milliseconds(600), &report, &output));
   EXPECT_EQ(Number(report, "count") + Number(report, "unsent"), 400) << output;
   EXPECT_EQ(Number(report, "errors"), 0) << output;
   EXPECT_GE(Number(report, "p95_ms"), 150) << output;
@@ -218,11 +222,24 @@ TEST_F(HermesLoadTest, OpenLoop_CallsStillWaitingAtTheEnd_LeaveLateAndAreCounted
   Struct report;
   std::string output;
   // The stall lasts the whole run, so it reaches past the end.
-  ASSERT_TRUE(OpenLoopAcrossAStall("3s", 1, absl::Seconds(3), &report, &output));
+  ASSERT_TRUE(OpenLoopAcrossAStall({"--duration", "3s", "--concurrency", "1"}, absl::Seconds(3),
+                                   &report, &output));
   EXPECT_EQ(Number(report, "unsent"), 0) << output;
   EXPECT_EQ(Number(report, "count"), 300) << output;
   EXPECT_EQ(Number(report, "errors"), 0) << output;
   EXPECT_GE(Number(report, "p99_ms"), 500) << output;
+}
+
+// An open loop ended by --total (no duration) waits for a place as long as it takes: calls held
+// back by a stalled server are sent once it is back, all of them counted.
+TEST_F(HermesLoadTest, OpenLoopWithTotalOnly_WaitsForAPlace_EveryCallCounted) {
+  Struct report;
+  std::string output;
+  ASSERT_TRUE(OpenLoopAcrossAStall({"--total", "100", "--concurrency", "1"},
+                                   absl::Milliseconds(300), &report, &output));
+  EXPECT_EQ(Number(report, "unsent"), 0) << output;
+  EXPECT_EQ(Number(report, "count"), 100) << output;
+  EXPECT_EQ(Number(report, "errors"), 0) << output;
 }
 
 // --warmup: the calls of the first period are sent but not counted.
