@@ -55,6 +55,14 @@ absl::StatusOr<std::unique_ptr<ServerSecurity>> ServerSecurity::Create(
   if (config.insecure) {
     HERMES_LOG(spdlog::level::warn,
                "--insecure: plaintext gRPC, no client authentication, no authorization");
+    // A policy given too would read as in force: say that it is not (plaintext callers have no
+    // identity to check it against).
+    if (!config.authz_policy.empty()) {
+      HERMES_LOG(spdlog::level::warn,
+                 "--authz_policy is not enforced with --insecure: plaintext callers have no "
+                 "identity")
+          .Str("authz_policy", config.authz_policy);
+    }
     security->credentials_ = grpc::InsecureServerCredentials();
     return security;
   }

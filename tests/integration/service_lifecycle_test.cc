@@ -89,6 +89,15 @@ TEST_P(ServiceLifecycleTest, Insecure_ServesPlaintextAndWarns) {
   EXPECT_NE(server.Output().find("--insecure"), std::string::npos) << server.Output();
 }
 
+// A policy given with --insecure would read as in force; the log says that it is not.
+TEST_P(ServiceLifecycleTest, InsecureWithAPolicy_WarnsThatThePolicyIsNotEnforced) {
+  const std::string policy = absl::StrCat(HERMES_REPO, "/deploy/authz/policy.json");
+  ServiceProcess server({.binary = GetParam().path, .extra_args = {"--authz_policy=" + policy}});
+  ASSERT_TRUE(server.WaitUntilServing());
+  EXPECT_TRUE(server.WaitForOutput("--authz_policy is not enforced with --insecure"))
+      << server.Output();
+}
+
 TEST_P(ServiceLifecycleTest, Sigterm_ExitsZero) {
   ServiceProcess server(Options());
   ASSERT_TRUE(server.WaitUntilServing());
