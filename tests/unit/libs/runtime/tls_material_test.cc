@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -148,14 +149,32 @@ TEST_F(TlsMaterialTest, Start_EncryptedKey_FailsWithoutAskingForAPassphrase) {
               HasSubstr("--tls_key=" + encrypted + ": holds an encrypted private key"));
 }
 
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+
+// The first certificate in `pem` (null if none); with `aux`, a "TRUSTED CERTIFICATE" block's
+// trust settings too.
+X509Ptr FirstCertificate(const std::string& pem, bool aux = false) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  return X509Ptr(aux ? PEM_read_bio_X509_AUX(in.get(), nullptr, nullptr, nullptr)
+                     : PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr),
+                 &X509_free);
+}
+
+// What `write` (a PEM_write_bio_* call) writes, as a string.
+std::string Written(const std::function<void(BIO*)>& write) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  write(out.get());
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
+  return std::string(data, static_cast<size_t>(size));
+}
+
 // `cert_pem` re-signed by `ca`, valid from `from` to `until` (seconds from now; negative: in the
 // past): our own certificate with another validity period.
 std::string Redated(const CertificateAuthority& ca, const std::string& cert_pem, long from,
                     long until) {
-  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
-      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &BIO_free);
-  const std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), &X509_free);
+  const X509Ptr cert = FirstCertificate(cert_pem);
   const std::unique_ptr<BIO, decltype(&BIO_free)> key_file(
       BIO_new_file((ca.dir() + "/ca.key").c_str(), "r"), &BIO_free);
   const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
@@ -169,11 +188,7 @@ std::string Redated(const CertificateAuthority& ca, const std::string& cert_pem,
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), from);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), until);
   EXPECT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
-  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
-  PEM_write_bio_X509(out.get(), cert.get());
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(out.get(), &data);  // NOLINT(runtime/int): OpenSSL's type
-  return std::string(data, static_cast<size_t>(size));
+  return Written([&](BIO* out) { PEM_write_bio_X509(out, cert.get()); });
 }
 
 constexpr long kDay = 24 * 60 * 60;
@@ -244,33 +259,21 @@ TEST_F(TlsMaterialTest, KeyFileHoldingACertificateToo_GrpcGetsOnlyWhatWasChecked
   EXPECT_TRUE(Handshake(*server, ca_).ok());
 }
 
-// A read-only BIO over `pem`, which must outlive it.
-std::unique_ptr<BIO, decltype(&BIO_free)> PemBio(const std::string& pem) {
-  return {BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free};
-}
-
 // A CA given as a "TRUSTED CERTIFICATE" that may not vouch for clients keeps that limit in
 // what gRPC reads: written back as a plain certificate, it would be trusted for everything.
 TEST_F(TlsMaterialTest, CaWithTrustSettings_KeepsThemInWhatGrpcReads) {
-  const std::string ca_pem = ReadFile(files_.ca);
-  auto read = PemBio(ca_pem);
-  std::unique_ptr<X509, decltype(&X509_free)> root(
-      PEM_read_bio_X509(read.get(), nullptr, nullptr, nullptr), X509_free);
+  const X509Ptr root = FirstCertificate(ReadFile(files_.ca));
   ASSERT_NE(root, nullptr);
   ASSERT_EQ(X509_add1_reject_object(root.get(), OBJ_nid2obj(NID_client_auth)), 1);
-  std::unique_ptr<BIO, decltype(&BIO_free)> written(BIO_new(BIO_s_mem()), BIO_free);
-  ASSERT_EQ(PEM_write_bio_X509_AUX(written.get(), root.get()), 1);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(written.get(), &data);  // NOLINT(runtime/int)
-  WriteFileAtomically(files_.ca, std::string(data, static_cast<size_t>(size)));
+  const std::string trusted = Written([&](BIO* out) { PEM_write_bio_X509_AUX(out, root.get()); });
+  ASSERT_NE(trusted.find("BEGIN TRUSTED CERTIFICATE"), std::string::npos);
+  WriteFileAtomically(files_.ca, trusted);
 
   auto material = Start();
   ASSERT_TRUE(material.ok()) << material.status();
   const std::string in_force = ReadFile((*material)->in_force().ca);
   EXPECT_THAT(in_force, HasSubstr("BEGIN TRUSTED CERTIFICATE"));
-  auto reread = PemBio(in_force);
-  std::unique_ptr<X509, decltype(&X509_free)> given(
-      PEM_read_bio_X509_AUX(reread.get(), nullptr, nullptr, nullptr), X509_free);
+  const X509Ptr given = FirstCertificate(in_force, /*aux=*/true);
   ASSERT_NE(given, nullptr);
   STACK_OF(ASN1_OBJECT)* rejected = X509_get0_reject_objects(given.get());
   ASSERT_NE(rejected, nullptr);
