@@ -248,6 +248,11 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
         absl::StrCat("OTLP export to ", options_.endpoint, ": the collector is unreachable"));
   }
   const collector::ExportTraceServiceRequest request = BuildRequest(batch);
+  // A collector gone, rather than one that answered "try again", is the fail-fast path's case:
+  // no waiting on the export thread for it.
+  const auto collector_gone = [this] {
+    return channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_TRANSIENT_FAILURE;
+  };
   absl::Duration backoff = options_.retry_backoff;
   for (int attempt = 1;; ++attempt) {
     const grpc::Status status = Send(request, deadline);
@@ -260,11 +265,6 @@ absl::Status OtlpExporter::Export(const std::vector<std::unique_ptr<SpanData>>& 
         static_cast<absl::StatusCode>(status.error_code()),
         absl::StrCat("OTLP export to ", options_.endpoint, ": ", status.error_message(),
                      attempt > 1 ? absl::StrCat(" (after ", attempt, " attempts)") : ""));
-    // A collector gone, rather than one that answered "try again", is the fail-fast path's
-    // case: no waiting on the export thread for it.
-    const auto collector_gone = [this] {
-      return channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_TRANSIENT_FAILURE;
-    };
     if (!IsRetryable(status.error_code()) || attempt >= options_.max_attempts || collector_gone()) {
       return failed;
     }
