@@ -12,9 +12,17 @@
 
 namespace hermes::testing {
 
+namespace {
+
+// Both listeners on loopback ports the kernel picks; the "serving" line names them.
+constexpr const char* kGrpcOnLoopback = "--grpc_addr=127.0.0.1:0";
+constexpr const char* kMetricsOnLoopback = "--metrics_addr=127.0.0.1:0";
+
+}  // namespace
+
 std::vector<std::string> OnLoopback(std::vector<std::string> argv) {
   const std::vector<std::string> contained = {
-      "--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
+      kGrpcOnLoopback, kMetricsOnLoopback,
       absl::StrCat("--data_dir=", ::testing::TempDir(), "hermes-failed-start-", getpid())};
   argv.insert(argv.begin() + std::min<size_t>(1, argv.size()), contained.begin(), contained.end());
   return argv;
@@ -25,8 +33,8 @@ ServiceProcess::ServiceProcess(ServiceOptions options) : options_(std::move(opti
   if (mkdtemp(dir_template) == nullptr) std::abort();
   data_dir_ = dir_template;
   // A --data_dir in extra_args comes later on the command line and wins.
-  std::vector<std::string> argv = {options_.binary, "--grpc_addr=127.0.0.1:0",
-                                   "--metrics_addr=127.0.0.1:0", "--data_dir=" + data_dir_};
+  std::vector<std::string> argv = {options_.binary, kGrpcOnLoopback, kMetricsOnLoopback,
+                                   "--data_dir=" + data_dir_};
   if (options_.ca == nullptr) {
     argv.push_back("--insecure");
   } else {
