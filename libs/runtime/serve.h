@@ -65,9 +65,9 @@ absl::StatusOr<std::unique_ptr<TlsMaterial>> StartProcessTls(const ServerConfig&
 // Sets up the /metrics endpoint, mTLS (from `tls`, a StartProcessTls result) with the authorization
 // policy enforced before any handler (or plaintext with --insecure), the interceptor chain (with
 // tracing when a ProcessTracing is alive), health and reflection; reports SERVING; waits for
-// SIGTERM/SIGINT; drains within the grace period, then exports the queued spans and stops
-// tracing (ARCHITECTURE.md's order: the caller closes its store after Serve returns). Returns the
-// process exit code: 0 after a clean stop, 1 when start-up failed (the reason is logged).
+// SIGTERM, SIGINT or SIGHUP; drains within the grace period, then exports the queued spans and
+// stops tracing (ARCHITECTURE.md's order: the caller closes its store after Serve returns). Returns
+// the process exit code: 0 after a clean stop, 1 when start-up failed (the reason is logged).
 //
 // `on_drain` runs when a termination signal arrives, after health turned NOT_SERVING and
 // before the server drains: services end their long-lived streams there (UNAVAILABLE,

@@ -1,6 +1,6 @@
 // The service executables as an operator meets them: they start on the addresses they are
 // given, report SERVING over mTLS, answer reflection for a real third-party client (buf curl),
-// refuse a port that is taken, read HERMES_* variables, and stop cleanly on SIGTERM/SIGINT.
+// refuse a port that is taken, read HERMES_* variables, and stop cleanly on SIGTERM/SIGINT/SIGHUP.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -110,6 +110,16 @@ TEST_P(ServiceLifecycleTest, Sigint_ExitsZero) {
   ASSERT_TRUE(server.WaitUntilServing());
   server.process().Signal(SIGINT);
   EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
+}
+
+// The terminal that ran `make up` or the service closes: a drain like SIGTERM's, logged as
+// such, not the default death by SIGHUP that skips it (the spans, the store's close).
+TEST_P(ServiceLifecycleTest, Sighup_DrainsAndExitsZero) {
+  ServiceProcess server(Options());
+  ASSERT_TRUE(server.WaitUntilServing());
+  server.process().Signal(SIGHUP);
+  EXPECT_TRUE(ExitedWith(server.process().WaitForExit(kStopTimeout), 0)) << server.Output();
+  EXPECT_NE(server.Output().find("\"msg\":\"draining\""), std::string::npos) << server.Output();
 }
 
 // Ctrl-C and then a supervisor's SIGTERM (make up's Ctrl-C does exactly that): the second

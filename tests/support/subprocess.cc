@@ -60,10 +60,13 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> e
     // A test that crashes must not leave servers behind: the child dies with its parent.
     prctl(PR_SET_PDEATHSIG, death_signal);
     if (getppid() != parent) _exit(127);
-    // The test process may block SIGTERM/SIGINT; the child starts with a clean mask.
+    // The test process may block SIGTERM/SIGINT; the child starts with a clean mask. And with
+    // the stop signals' default action: a test run under nohup, or as a background job of a
+    // script (SIGINT ignored), would otherwise hand its servers signals they never see.
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, nullptr);
+    for (const int stop_signal : {SIGTERM, SIGINT, SIGHUP}) signal(stop_signal, SIG_DFL);
     const int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
