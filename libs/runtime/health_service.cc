@@ -53,6 +53,12 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<HealthCheck
     return Step::kNone;
   }
 
+  // Asserts that the caller holds the lock guarding this stream: its service's. The analysis
+  // cannot see that the service calling Next or Refuse is service_, so the service says so.
+  void AssertLocked() const ABSL_ASSERT_EXCLUSIVE_LOCK(service_.mutex_) {
+    service_.mutex_.AssertHeld();
+  }
+
   // What Next decided, outside the lock.
   void Take(Step step) {
     if (step == Step::kWrite) StartWrite(&response_);
@@ -121,6 +127,7 @@ std::vector<std::pair<HealthService::Watcher*, HealthService::Step>> HealthServi
   for (Watcher* watcher : watchers_) {
     // Only a watcher with a step of its own to take is sure to be there when it takes it: one
     // with a write in flight may be finished and deleted by its OnWriteDone at any moment.
+    watcher->AssertLocked();
     if (const Step step = watcher->Next(); step != Step::kNone) steps.emplace_back(watcher, step);
   }
   return steps;
@@ -178,6 +185,7 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
   Step step;
   {
     absl::MutexLock lock(&mutex_);
+    watcher->AssertLocked();
     if (shut_down_) {  // never registered: nothing else will finish it
       step = watcher->Refuse(
           errors::GrpcError(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));

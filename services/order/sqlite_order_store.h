@@ -103,7 +103,8 @@ class SqliteOrderStore final : public OrderStore {
   absl::StatusOr<Order> Transition(absl::string_view id, OrderStatus to, absl::string_view reason,
                                    absl::string_view id_field,
                                    absl::string_view field_for_status) override;
-  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override;
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
  private:
   SqliteOrderStore(storage::StoreFile file, std::string path, SqliteOrderStoreOptions options);
@@ -123,7 +124,7 @@ class SqliteOrderStore final : public OrderStore {
   const SqliteOrderStoreOptions options_;
 
   absl::Mutex write_mu_;
-  std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
+  const std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_PT_GUARDED_BY(write_mu_);
   // What a write did: the order as it now is, and whether it changed (an event is due).
   struct WriteOutcome {
     Order order;

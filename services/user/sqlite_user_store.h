@@ -120,7 +120,8 @@ class SqliteUserStore final : public UserStore {
 
   absl::StatusOr<EventPage> ReadEvents(const EventQuery& query) override;
   absl::StatusOr<EventRange> RetainedEvents() override;
-  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override;
+  absl::StatusOr<storage::EventsPruned> PruneEvents(int64_t keep) override
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
   // The SQL ReadEvents runs for a query with `status`: for tests of its query plan.
   static absl::string_view EventsSqlForTesting(std::optional<UserStatus> status);
@@ -155,7 +156,7 @@ class SqliteUserStore final : public UserStore {
   const SqliteUserStoreOptions options_;
 
   absl::Mutex write_mu_;
-  std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_GUARDED_BY(write_mu_);
+  const std::unique_ptr<storage::SqliteDatabase> writer_ ABSL_PT_GUARDED_BY(write_mu_);
 
   storage::ConnectionPool readers_;
   // The event log's reads (WatchUsers: RetainedEvents on gRPC's callback threads as a stream

@@ -47,7 +47,6 @@ struct CallWorker::Call {
 CallWorker::CallWorker(CallWorkload& workload, int index, int count)
     : workload_(workload),
       schedule_(workload.schedule),
-      index_(index),
       count_(count),
       cap_(workload.schedule.concurrency / count + (index < workload.schedule.concurrency % count)),
       next_stub_(static_cast<size_t>(index)),

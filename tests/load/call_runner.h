@@ -80,7 +80,6 @@ class CallWorker {
 
   CallWorkload& workload_;
   const CallSchedule& schedule_;
-  const int index_;
   const int count_;
   const int cap_;  // this worker's share of the concurrency
   grpc::CompletionQueue queue_;

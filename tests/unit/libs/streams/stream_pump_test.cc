@@ -69,7 +69,7 @@ class Scripted final : public StreamPump<FakeReactorBase, Response, int> {
   bool yield_off_delivery_thread = false;      // as a Next that would read the store
 
  private:
-  Step Next(Response* out, bool /*looking_ahead*/) override {
+  Step Next(Response* out, bool /*looking_ahead*/) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     next_on_delivery_thread.push_back(OnDeliveryThread());
     if (++calls_ == throw_on_call) throw std::bad_alloc();
     if (yield_off_delivery_thread && !OnDeliveryThread()) return Step::kYield;
