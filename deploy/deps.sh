@@ -16,8 +16,9 @@ APT_PACKAGES=(
   libabsl-dev libspdlog-dev prometheus-cpp-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nghttp2-client jq
 )
-# Installed without recommends: `prometheus` would otherwise drag in node-exporter and more.
-APT_PACKAGES_NO_RECOMMENDS=(prometheus)
+# Installed without recommends: `prometheus` would otherwise drag in node-exporter and more,
+# `clang` (only its thread-safety analysis is used, by the static.thread_safety test) llvm-dev.
+APT_PACKAGES_NO_RECOMMENDS=(prometheus clang)
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
