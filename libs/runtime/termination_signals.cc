@@ -3,12 +3,15 @@
 #include <pthread.h>
 
 namespace hermes::runtime {
+namespace {
+
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
+}  // namespace
 
 TerminationSignals::TerminationSignals() {
   sigemptyset(&set_);
-  sigaddset(&set_, SIGTERM);
-  sigaddset(&set_, SIGINT);
-  sigaddset(&set_, SIGHUP);
+  for (const int stop_signal : kStopSignals) sigaddset(&set_, stop_signal);
   pthread_sigmask(SIG_BLOCK, &set_, &previous_);
 }
 
@@ -17,9 +20,7 @@ TerminationSignals::~TerminationSignals() {
   // pending, blocked: unblocking it would kill the process by that signal at the very end of a
   // clean stop, instead of letting it exit 0. Ignoring them discards what is pending (POSIX)
   // and what comes while the process exits (static destructors, library teardown).
-  std::signal(SIGTERM, SIG_IGN);
-  std::signal(SIGINT, SIG_IGN);
-  std::signal(SIGHUP, SIG_IGN);
+  for (const int stop_signal : kStopSignals) std::signal(stop_signal, SIG_IGN);
   pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 

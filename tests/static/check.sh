@@ -56,11 +56,11 @@ case ${1:-} in
       analyze_one "$directory" "$command" "$clang"
       exit
     fi
-    count=$(jq '[.[] | select(.file | contains("/gen/") | not)] | length' "$database")
+    ours='[.[] | select(.file | contains("/gen/") | not)]'
+    count=$(jq "$ours | length" "$database")
     ((count > 0)) || fail "$database lists no source of ours"
     echo "clang thread-safety analysis of $count files ($($clang --version | head -n 1))"
-    jq -j '.[] | select(.file | contains("/gen/") | not) | "\(.directory)\t\(.command)\u0000"' \
-      "$database" |
+    jq -j "$ours"'[] | "\(.directory)\t\(.command)\u0000"' "$database" |
       xargs -0 -n 1 -P "$(nproc)" "$0" thread-safety "$build" --one ||
       fail "clang found the problems above: a guarded member read or written without its lock," \
         "a function that requires a lock called without it, or a clang warning GCC does not" \
